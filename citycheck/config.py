@@ -1,0 +1,57 @@
+"""Where things live. Every path comes from one environment variable or a default under ./var.
+
+The DAGs, the CLI and the tests all build a `Settings` from the environment, so a test
+points the whole pipeline at a temporary directory by setting CITYCHECK_DATA_DIR.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+SAMPLE_DIR = PROJECT_ROOT / "data" / "sample"
+SOURCES_FILE = PROJECT_ROOT / "extract" / "sources.yml"
+
+# The Airflow pool every warehouse-writing task uses: DuckDB allows one writer process.
+WAREHOUSE_POOL = "citycheck_warehouse"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    inbox_dir: Path
+    archive_dir: Path
+    landing_dir: Path
+    warehouse_path: Path
+    published_dir: Path
+    serving_path: Path
+    reports_dir: Path
+    portal_url: str
+    max_file_bytes: int
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        env = os.environ
+        data = Path(env.get("CITYCHECK_DATA_DIR", PROJECT_ROOT / "var")).resolve()
+        published = Path(env.get("CITYCHECK_PUBLISHED_DIR", data / "published"))
+        return cls(
+            data_dir=data,
+            inbox_dir=Path(env.get("CITYCHECK_INBOX_DIR", data / "inbox")),
+            archive_dir=data / "archive",
+            landing_dir=data / "landing",
+            warehouse_path=Path(env.get("CITYCHECK_WAREHOUSE", data / "warehouse" / "citycheck.duckdb")),
+            published_dir=published,
+            serving_path=published / "citycheck.duckdb",
+            reports_dir=data / "reports",
+            portal_url=env.get("CITYCHECK_PORTAL_URL", "http://127.0.0.1:8765"),
+            max_file_bytes=int(env.get("CITYCHECK_MAX_FILE_BYTES", 20 * 1024 * 1024)),
+        )
+
+    def ensure_dirs(self) -> None:
+        for path in (self.inbox_dir, self.archive_dir, self.landing_dir,
+                     self.warehouse_path.parent, self.published_dir, self.reports_dir):
+            path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,161 @@
+"""Reference data (the dbt seeds) as Python lookups for intake.
+
+The seeds in dbt_project/seeds are the single source of reference data: dbt loads them into
+the warehouse and intake reads the same CSV files here to resolve district and indicator
+names, so a department gets its verdict the moment its file arrives.
+"""
+from __future__ import annotations
+
+import csv
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+from citycheck.config import SEEDS_DIR
+
+_SPACE = re.compile(r"\s+")
+# Prefixes a department may put in front of a unit's name: 山东省威海市环翠区 -> 环翠区.
+_PREFIXES = ("山东省",)
+
+
+def normalise(text: str) -> str:
+    """Full-width to half-width, drop all whitespace, lower-case Latin letters."""
+    return _SPACE.sub("", unicodedata.normalize("NFKC", text)).lower()
+
+
+@dataclass(frozen=True)
+class District:
+    code: str
+    city_code: str
+    name_zh: str
+    name_en: str
+    unit_level: str
+    reports_indicators: bool
+    valid_from: date
+    valid_to: date | None
+
+    def valid_in(self, year: int) -> bool:
+        return self.valid_from <= date(year, 12, 31) and (
+            self.valid_to is None or self.valid_to >= date(year, 1, 1))
+
+
+@dataclass(frozen=True)
+class Indicator:
+    code: str
+    name_zh: str
+    name_en: str
+    unit: str
+    department_code: str
+    reporting_level: str
+    valid_min: float | None
+    valid_max: float | None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    code: str | None
+    reason: str | None = None
+
+
+def _read(name: str, seeds_dir: Path) -> list[dict[str, str]]:
+    with open(seeds_dir / name, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _float(text: str) -> float | None:
+    return float(text) if text.strip() else None
+
+
+class Reference:
+    def __init__(self, seeds_dir: Path = SEEDS_DIR):
+        self.cities = {r["city_code"]: r for r in _read("cities.csv", seeds_dir)}
+        self.departments = {r["department_code"]: r for r in _read("departments.csv", seeds_dir)}
+        self.districts: dict[str, District] = {}
+        for r in _read("districts.csv", seeds_dir):
+            self.districts[r["district_code"]] = District(
+                code=r["district_code"], city_code=r["city_code"], name_zh=r["name_zh"],
+                name_en=r["name_en"], unit_level=r["unit_level"],
+                reports_indicators=r["reports_indicators"] == "true",
+                valid_from=date.fromisoformat(r["valid_from"]),
+                valid_to=date.fromisoformat(r["valid_to"]) if r["valid_to"] else None)
+        self.indicators: dict[str, Indicator] = {}
+        for r in _read("indicators.csv", seeds_dir):
+            self.indicators[r["indicator_code"]] = Indicator(
+                code=r["indicator_code"], name_zh=r["name_zh"], name_en=r["name_en"],
+                unit=r["unit"], department_code=r["department_code"],
+                reporting_level=r["reporting_level"], valid_min=_float(r["valid_min"]),
+                valid_max=_float(r["valid_max"]))
+        # (city, normalised name) -> district codes; a name may have had several codes over time.
+        self._district_names: dict[tuple[str, str], set[str]] = {}
+        for d in self.districts.values():
+            city_name = self.cities[d.city_code]["name_zh"]
+            for name in {d.name_zh, d.code, city_name + d.name_zh}:
+                self._district_names.setdefault((d.city_code, normalise(name)), set()).add(d.code)
+        for r in _read("district_aliases.csv", seeds_dir):
+            self._district_names.setdefault(
+                (r["city_code"], normalise(r["alias"])), set()).add(r["district_code"])
+        self._indicator_names: dict[str, str] = {}
+        for ind in self.indicators.values():
+            self._indicator_names[normalise(ind.code)] = ind.code
+            self._indicator_names[normalise(ind.name_zh)] = ind.code
+
+    # -- districts -------------------------------------------------------------------------
+    def resolve_district(self, text: str, city_code: str, year: int | None) -> Resolution:
+        key = normalise(text)
+        if not key:
+            return Resolution(None, "district is empty")
+        candidates = self._district_names.get((city_code, key))
+        if not candidates:
+            stripped = self._strip_prefixes(key, city_code)
+            candidates = self._district_names.get((city_code, stripped)) if stripped else None
+        if not candidates:
+            suggestions = self.suggest_districts(text, city_code)
+            hint = f"; did you mean {' / '.join(suggestions)}?" if suggestions else ""
+            city = self.cities.get(city_code, {}).get("name_zh", city_code)
+            return Resolution(None, f"unknown district '{text}' in {city}{hint}")
+        if year is not None:
+            valid = sorted(c for c in candidates if self.districts[c].valid_in(year))
+            if not valid:
+                names = ", ".join(sorted(candidates))
+                return Resolution(None, f"district '{text}' ({names}) did not exist in {year}")
+            candidates = set(valid)
+        if len(candidates) > 1:
+            return Resolution(None, f"district '{text}' is ambiguous: {', '.join(sorted(candidates))}")
+        return Resolution(next(iter(candidates)))
+
+    def _strip_prefixes(self, key: str, city_code: str) -> str | None:
+        city_name = normalise(self.cities.get(city_code, {}).get("name_zh", ""))
+        for prefix in (*map(normalise, _PREFIXES), city_name):
+            if prefix and key.startswith(prefix) and len(key) > len(prefix):
+                key = key[len(prefix):]
+        return key
+
+    def suggest_districts(self, text: str, city_code: str, n: int = 3) -> list[str]:
+        names = sorted({self.districts[c].name_zh for (city, _), codes in self._district_names.items()
+                        if city == city_code for c in codes})
+        key = normalise(text)
+        close = difflib.get_close_matches(key, names, n=n, cutoff=0.3)
+        return close or [n_ for n_ in names if key and key[0] in n_][:n]
+
+    # -- indicators ------------------------------------------------------------------------
+    def resolve_indicator(self, text: str) -> Resolution:
+        key = normalise(text)
+        if not key:
+            return Resolution(None, "indicator is empty")
+        code = self._indicator_names.get(key)
+        if code:
+            return Resolution(code)
+        close = difflib.get_close_matches(key, list(self._indicator_names), n=3, cutoff=0.5)
+        names = [f"{self.indicators[self._indicator_names[c]].code} "
+                 f"({self.indicators[self._indicator_names[c]].name_zh})" for c in close]
+        hint = f"; did you mean {' / '.join(dict.fromkeys(names))}?" if names else ""
+        return Resolution(None, f"unknown indicator '{text}'{hint}")
+
+
+@lru_cache(maxsize=4)
+def load_reference(seeds_dir: Path = SEEDS_DIR) -> Reference:
+    return Reference(seeds_dir)

@@ -1,0 +1,114 @@
+"""The DuckDB warehouse file: connections and the append-only raw schema.
+
+Raw tables are written only by `extract/` and only ever appended to. dbt reads them as
+sources; nothing deletes or updates a raw row, so every published value can be traced back
+to the file row or fetched record it came from.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+RAW_DDL = """
+create schema if not exists raw;
+
+create table if not exists raw.submission_files (
+    file_hash        varchar primary key,  -- sha256 of the file's bytes: the idempotence key
+    original_name    varchar not null,
+    archived_path    varchar,
+    size_bytes       bigint,
+    received_at      timestamp not null,
+    city_code        varchar,
+    department_code  varchar,
+    year             integer,
+    layout           varchar,
+    status           varchar not null,     -- loaded | rejected
+    rows_read        integer not null,
+    rows_accepted    integer not null,
+    rows_rejected    integer not null,
+    rows_ignored     integer not null,
+    message          varchar
+);
+
+create table if not exists raw.submission_rows (
+    file_hash        varchar not null,
+    sheet_name       varchar,
+    row_number       integer not null,     -- as the department sees it: 1-based line or Excel row
+    status           varchar not null,     -- accepted | rejected | ignored
+    reason           varchar,              -- why rejected or ignored
+    error_column     varchar,              -- the column a rejection is about
+    indicator_text   varchar,
+    district_text    varchar,
+    year_text        varchar,
+    value_text       varchar,
+    unit_text        varchar,
+    flag_text        varchar,
+    note_text        varchar,
+    indicator_code   varchar,              -- resolved at intake, null when rejected
+    district_code    varchar,
+    year             integer,
+    value            double,
+    is_missing       boolean,              -- a missing marker (blank, —, 无): no value, never zero
+    quality_flag     varchar,
+    loaded_at        timestamp not null,
+    primary key (file_hash, sheet_name, row_number)
+);
+
+create table if not exists raw.open_data_fetches (
+    fetch_id         varchar primary key,
+    source_name      varchar not null,
+    url              varchar not null,     -- with secrets removed
+    http_status      integer,
+    bytes            bigint,
+    content_hash     varchar,
+    fetched_at       timestamp not null,
+    etag             varchar,
+    last_modified    varchar,
+    payload_path     varchar,
+    status           varchar not null,     -- loaded | unchanged | not_modified | failed
+    records          integer not null,
+    observations_accepted integer not null,
+    observations_rejected integer not null,
+    message          varchar
+);
+
+create table if not exists raw.open_data_observations (
+    fetch_id         varchar not null,
+    source_name      varchar not null,
+    record_number    integer not null,     -- position of the record in the fetched payload
+    field_name       varchar not null,     -- the payload field the value came from
+    record_json      varchar not null,
+    status           varchar not null,     -- accepted | rejected
+    reason           varchar,
+    indicator_code   varchar,
+    district_text    varchar,
+    district_code    varchar,
+    year_text        varchar,
+    year             integer,
+    value_text       varchar,
+    value            double,
+    loaded_at        timestamp not null,
+    primary key (fetch_id, record_number, field_name)
+);
+"""
+
+
+def init_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(RAW_DDL)
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse file. Writers must run inside the one-slot Airflow pool."""
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        if not read_only:
+            init_raw_schema(con)
+        yield con
+    finally:
+        con.close()

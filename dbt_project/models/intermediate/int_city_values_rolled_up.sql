@@ -1,0 +1,84 @@
+-- City values derived from the districts by each indicator's aggregation rule:
+--   sum                       -> sum of the district values
+--   population_weighted_mean  -> sum(value x resident population) / sum(resident population)
+--   none                      -> not derived (the department reports the city figure itself)
+-- A roll-up is only given when every reporting district of the city has a value that year
+-- (and, for weighted means, a population): a partial sum would understate the city.
+with reporting_districts as (
+    select d.city_code, d.district_code, y.year
+    from {{ ref('dim_district') }} as d
+    inner join (select distinct year from {{ ref('fct_indicator_values') }}) as y
+        on d.valid_from <= {{ citycheck.year_end('y.year') }}
+        and (d.valid_to is null or d.valid_to >= {{ citycheck.year_start('y.year') }})
+    where d.unit_level <> 'city' and d.reports_indicators
+),
+
+rolled_indicators as (
+    select ci.city_code, i.indicator_code, i.aggregation
+    from {{ ref('city_indicators') }} as ci
+    inner join {{ ref('indicators') }} as i on i.indicator_code = ci.indicator_code
+    where i.reporting_level = 'district' and i.aggregation <> 'none'
+),
+
+population as (
+    select district_code, year, value as population
+    from {{ ref('fct_indicator_values') }}
+    where indicator_code = 'resident_population_10k'
+),
+
+joined as (
+    select
+        rd.city_code,
+        ri.indicator_code,
+        ri.aggregation,
+        rd.year,
+        rd.district_code,
+        v.value,
+        p.population
+    from reporting_districts as rd
+    inner join rolled_indicators as ri on ri.city_code = rd.city_code
+    left join {{ ref('fct_indicator_values') }} as v
+        on v.district_code = rd.district_code
+        and v.indicator_code = ri.indicator_code
+        and v.year = rd.year
+    left join population as p on p.district_code = rd.district_code and p.year = rd.year
+),
+
+summed as (
+    select
+        city_code,
+        indicator_code,
+        aggregation,
+        year,
+        count(*) as districts_expected,
+        count(value) as districts_with_value,
+        count(case when value is not null and population is not null then 1 end)
+            as districts_with_weight,
+        sum(value) as sum_value,
+        sum(value * population)
+            / nullif(sum(case when value is not null then population end), 0) as weighted_mean
+    from joined
+    group by city_code, indicator_code, aggregation, year
+    having count(value) > 0
+)
+
+select
+    city_code,
+    indicator_code,
+    aggregation,
+    year,
+    districts_expected,
+    districts_with_value,
+    case
+        when districts_with_value < districts_expected then null
+        when aggregation = 'sum' then round(sum_value, 6)
+        when aggregation = 'population_weighted_mean' and districts_with_weight = districts_expected
+            then round(weighted_mean, 4)
+    end as rollup_value,
+    case
+        when districts_with_value < districts_expected then 'incomplete'
+        when aggregation = 'population_weighted_mean' and districts_with_weight < districts_expected
+            then 'missing_population'
+        else 'complete'
+    end as rollup_status
+from summed

@@ -1,0 +1,54 @@
+-- Every accepted value from both intake paths, with where it came from and when it arrived.
+with submitted as (
+    select
+        'submission' as source_type,
+        r.file_hash as source_id,
+        r.sheet_name as source_part,
+        r.source_row,
+        f.city_code,
+        f.department_code,
+        r.district_code,
+        r.indicator_code,
+        r.year,
+        r.value,
+        r.is_missing,
+        r.quality_flag,
+        f.received_at
+    from {{ ref('stg_raw__submission_rows') }} as r
+    inner join {{ ref('stg_raw__submission_files') }} as f on f.file_hash = r.file_hash
+    where r.row_status = 'accepted' and f.file_status = 'loaded'
+),
+
+fetched as (
+    select
+        'open_data' as source_type,
+        o.fetch_id as source_id,
+        o.field_name as source_part,
+        o.source_row,
+        d.city_code,
+        i.department_code,
+        o.district_code,
+        o.indicator_code,
+        o.year,
+        o.value,
+        o.is_missing,
+        cast(null as varchar) as quality_flag,
+        f.fetched_at as received_at
+    from {{ ref('stg_raw__open_data_observations') }} as o
+    inner join {{ ref('stg_raw__open_data_fetches') }} as f on f.fetch_id = o.fetch_id
+    inner join {{ ref('indicators') }} as i on i.indicator_code = o.indicator_code
+    inner join {{ ref('districts') }} as d on d.district_code = o.district_code
+    where o.observation_status = 'accepted' and f.fetch_status = 'loaded'
+)
+
+select
+    source_type || ':' || source_id || ':' || source_part || ':' || cast(source_row as varchar)
+        as observation_id,
+    *
+from submitted
+union all
+select
+    source_type || ':' || source_id || ':' || source_part || ':' || cast(source_row as varchar)
+        as observation_id,
+    *
+from fetched

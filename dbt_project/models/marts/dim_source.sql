@@ -1,0 +1,32 @@
+-- Where values come from: one row per department file received or open-data fetch made.
+select
+    'submission' as source_type,
+    file_hash as source_id,
+    department_code as source_owner,
+    city_code,
+    original_name as source_name,
+    archived_path as source_location,
+    file_hash as content_hash,
+    received_at,
+    file_status as source_status,
+    rows_read as records_read,
+    rows_accepted as records_accepted,
+    rows_rejected as records_rejected,
+    message
+from {{ ref('stg_raw__submission_files') }}
+union all
+select
+    'open_data' as source_type,
+    fetch_id as source_id,
+    source_name as source_owner,
+    cast(null as varchar) as city_code,
+    url as source_name,
+    payload_path as source_location,
+    content_hash,
+    fetched_at as received_at,
+    fetch_status as source_status,
+    records as records_read,
+    observations_accepted as records_accepted,
+    observations_rejected as records_rejected,
+    message
+from {{ ref('stg_raw__open_data_fetches') }}

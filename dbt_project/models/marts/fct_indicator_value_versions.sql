@@ -1,0 +1,26 @@
+-- Every version of every value ever accepted; fct_indicator_values holds the current one.
+select
+    v.observation_id,
+    v.city_code,
+    v.district_code,
+    d.district_key,
+    v.indicator_code,
+    v.department_code,
+    v.year,
+    v.value,
+    v.is_missing,
+    v.quality_flag,
+    v.version_number,
+    v.version_count,
+    v.is_current,
+    v.previous_version_value,
+    v.source_type,
+    v.source_id,
+    v.source_part,
+    v.source_row,
+    v.received_at
+from {{ ref('int_indicator_values_versioned') }} as v
+left join {{ ref('dim_district') }} as d
+    on d.district_code = v.district_code
+    and d.valid_from <= {{ citycheck.year_end('v.year') }}
+    and (d.valid_to is null or d.valid_to >= {{ citycheck.year_start('v.year') }})

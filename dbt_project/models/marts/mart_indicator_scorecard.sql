@@ -1,0 +1,139 @@
+-- The analysts' scorecard. Grain: district (or the city as a whole) x indicator x year.
+with facts as (
+    select f.*, d.unit_level
+    from {{ ref('fct_indicator_values') }} as f
+    inner join {{ ref('dim_district') }} as d on d.district_key = f.district_key
+),
+
+district_rows as (
+    select
+        city_code, district_code, indicator_code, year, value, 'reported' as value_basis,
+        cast(null as double) as reported_city_value, is_revised, quality_flag,
+        source_type, source_id, source_row
+    from facts
+    where unit_level <> 'city'
+),
+
+city_reported as (
+    select * from facts where unit_level = 'city'
+),
+
+city_rows as (
+    -- rolled up from the districts where the indicator has an aggregation rule ...
+    select
+        r.city_code, r.city_code as district_code, r.indicator_code, r.year, r.rollup_value as value,
+        'rollup_' || r.aggregation as value_basis,
+        c.value as reported_city_value,
+        coalesce(c.is_revised, false) as is_revised, c.quality_flag,
+        cast(null as varchar) as source_type, cast(null as varchar) as source_id,
+        cast(null as integer) as source_row
+    from {{ ref('int_city_values_rolled_up') }} as r
+    left join city_reported as c
+        on c.district_code = r.city_code and c.indicator_code = r.indicator_code and c.year = r.year
+    union all
+    -- ... and as reported by the department where it has none
+    select
+        c.city_code, c.district_code, c.indicator_code, c.year, c.value, 'reported',
+        c.value, c.is_revised, c.quality_flag, c.source_type, c.source_id, c.source_row
+    from city_reported as c
+    inner join {{ ref('indicators') }} as i on i.indicator_code = c.indicator_code
+    where i.aggregation = 'none' or i.reporting_level = 'city'
+),
+
+all_rows as (
+    select * from district_rows
+    union all
+    select * from city_rows
+),
+
+ranked as (
+    select
+        a.*,
+        case when a.district_code <> a.city_code and a.value is not null then
+            rank() over (
+                partition by a.city_code, a.indicator_code, a.year,
+                    a.district_code = a.city_code, a.value is null
+                order by case i.direction when 'lower_better' then a.value else -a.value end
+            )
+        end as rank_in_city,
+        count(case when a.district_code <> a.city_code then a.value end) over (
+            partition by a.city_code, a.indicator_code, a.year
+        ) as districts_ranked
+    from all_rows as a
+    inner join {{ ref('indicators') }} as i on i.indicator_code = a.indicator_code
+),
+
+with_target as (
+    select
+        r.*,
+        p.value as previous_year_value,
+        t.target_id,
+        t.comparator,
+        t.target_value,
+        t.basis as target_basis,
+        t.base_year as target_base_year,
+        case t.basis
+            when 'level' then r.value
+            when 'increase' then round(r.value - b.value, 6)
+        end as compared_value
+    from ranked as r
+    left join all_rows as p
+        on p.district_code = r.district_code and p.indicator_code = r.indicator_code
+        and p.year = r.year - 1
+    left join {{ ref('fct_indicator_targets') }} as t
+        on t.district_code = r.district_code and t.indicator_code = r.indicator_code
+        and t.target_year = r.year
+    left join all_rows as b
+        on b.district_code = r.district_code and b.indicator_code = r.indicator_code
+        and b.year = t.base_year
+)
+
+select
+    w.district_code || '|' || w.indicator_code || '|' || cast(w.year as varchar) as scorecard_id,
+    w.city_code,
+    dd.city_name_zh,
+    w.district_code,
+    dd.district_key,
+    dd.district_name_zh,
+    dd.district_name_en,
+    w.district_code = w.city_code as is_city_total,
+    w.indicator_code,
+    i.indicator_name_zh,
+    i.indicator_name_en,
+    i.unit,
+    i.direction,
+    i.chc_dimension_zh,
+    i.department_code,
+    w.year,
+    w.value,
+    w.value_basis,
+    w.reported_city_value,
+    w.previous_year_value,
+    round(w.value - w.previous_year_value, 6) as change_on_previous_year,
+    w.target_id,
+    w.comparator,
+    w.target_value,
+    w.target_basis,
+    w.target_base_year,
+    w.compared_value,
+    case
+        when w.target_id is null or w.compared_value is null then null
+        when w.comparator = '>=' then w.compared_value >= w.target_value
+        when w.comparator = '>' then w.compared_value > w.target_value
+        when w.comparator = '<=' then w.compared_value <= w.target_value
+        when w.comparator = '<' then w.compared_value < w.target_value
+        when w.comparator = '=' then abs(w.compared_value - w.target_value) < 1e-9
+    end as target_met,
+    w.rank_in_city,
+    w.districts_ranked,
+    w.is_revised,
+    w.quality_flag,
+    w.source_type,
+    w.source_id,
+    w.source_row
+from with_target as w
+inner join {{ ref('dim_indicator') }} as i on i.indicator_code = w.indicator_code
+left join {{ ref('dim_district') }} as dd
+    on dd.district_code = w.district_code
+    and dd.valid_from <= {{ citycheck.year_end('w.year') }}
+    and (dd.valid_to is null or dd.valid_to >= {{ citycheck.year_start('w.year') }})

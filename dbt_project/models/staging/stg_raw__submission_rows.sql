@@ -1,0 +1,21 @@
+select
+    file_hash,
+    sheet_name,
+    row_number as source_row,
+    status as row_status,
+    reason,
+    error_column,
+    indicator_text,
+    district_text,
+    year_text,
+    value_text,
+    unit_text,
+    note_text,
+    indicator_code,
+    district_code,
+    year,
+    value,
+    is_missing,
+    quality_flag,
+    loaded_at
+from {{ source('raw', 'submission_rows') }}

@@ -1,0 +1,1 @@
+"""Extraction: department submissions and open-data fetches, landed in the raw schema."""

@@ -1,0 +1,235 @@
+"""Generate the bundled sample data (department submissions + open-data payloads).
+
+Run: .venv/bin/python scripts/generate_sample_data.py
+
+Every value is synthetic except the city-level anchors below, which are the
+figures reported or targeted in the source documents (see docs/sample-data.md).
+Sum indicators are split across districts with the largest-remainder method, so
+district values add up exactly to the anchored city figure; cumulative series
+split each year's increment, so no district's cumulative value ever decreases.
+The generator is deterministic (fixed seed): re-running it reproduces the files.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import random
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import openpyxl
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "dbt_project" / "seeds"
+OUT = ROOT / "data" / "sample"
+YEARS = [2019, 2020, 2021, 2022, 2023]
+CITY = "371000"
+TEMPLATE_VERSION = "citycheck-long-1"
+
+# Reporting units of Weihai, in the order departments list them.
+DISTRICTS = ["371002", "371003", "371082", "371083", "371071", "371072", "371073"]
+CENTRAL = {"371002", "371003", "371071", "371072", "371073"}
+
+# City-level series per year. Values marked (reported) in docs/sample-data.md come from the seeds.
+CITY_SERIES: dict[str, list[float]] = {
+    "utility_tunnel_km": [22.4, 28.9, 34.2, 37.8, 40.6],           # 40.6 by 2023 reported (004)
+    "green_building_star_area_cum": [120, 265, 418, 560, 702],
+    "award_winning_projects": [6, 5, 7, 6, 8],
+    "sponge_city_area_km2": [45.2, 55.0, 63.7, 71.3, 78.6],        # 78.6 by 2023 reported (004)
+    "abandoned_mines_restored_cum": [118, 151, 156, 160, 163],
+    "afforestation_10k_mu": [5.2, 6.3, 5.8, 5.5, 5.1],
+    "rural_clean_heating_10k_households": [2.8, 3.62, 2.9, 2.1, 1.6],
+    "coastal_walkway_km": [96.5, 148.0, 203.5, 215.0, 228.4],
+    "new_parking_spaces": [3120, 3950, 4210, 3560, 3380],
+    "pedestrian_bridges_cum": [2, 10, 11, 11, 12],                 # 12 by 2023 reported (004)
+    "bottleneck_roads_opened_cum": [12, 21, 24, 27, 29],           # 21 to 2020 (002), 29 by 2023 (004)
+    "old_estates_renovated_cum": [118, 170, 236, 298, 355],        # 170 (002), 355 (004)
+    "urban_public_toilets_cum": [41, 69, 82, 94, 103],             # 69 to 2020 (002)
+    "rural_public_toilets": [310, 402, 265, 180, 150],
+    "pocket_parks_cum": [58, 194, 221, 240, 254],                  # 194 (002), 254 (004)
+    "greenways_km_cum": [42.5, 73.8, 88.0, 101.2, 112.6],
+    "night_economy_clusters": [6, 9, 12, 13, 15],
+    "lifts_added_cum": [18, 46, 67, 88, 106],                      # 46 (002), 106 (004)
+    "parking_projects_cum": [12, 21, 23, 25, 26],                  # 21 (002), 26 (004)
+    "community_canteens": [20, 46, 58, 68, 76],                    # 46 (002), 76 (004)
+    "city_reading_rooms": [18, 27, 35, 41, 46],                    # 46 by 2023 (004)
+    "shared_parking_lots": [64, 105, 118, 126, 133],               # 105 to 2020 (002)
+    "school_sports_facilities_open": [180, 227, 238, 246, 251],    # 227 to 2020 (002)
+    "property_certificates_cleared_10k_cum": [12.4, 15.2, 16.1, 16.6, 16.9],  # 15.2 (002), 16.9 (004)
+    "idle_projects_resolved_cum": [160, 217, 220, 221, 222],       # 217 (002), 222 (004)
+    # city-level only indicators
+    "land_per_gdp_decrease_pct": [19.1, 22.6, 24.0, 25.3, 26.1],
+    "gdp_per_mu_construction_land": [33.2, 34.9, 38.1, 40.6, 42.0],
+    "coastal_walkway_works_pct": [38.0, 66.5, 100.0, 100.0, 100.0],
+}
+
+# Rates: city level around which districts are drawn (population-weighted roll-up).
+RATE_CENTRE: dict[str, list[float]] = {
+    "sponge_city_share_pct": [18.5, 26.2, 29.8, 33.5, 36.9],
+    "black_odorous_water_eliminated_pct": [78.0, 90.5, 95.0, 97.5, 98.8],
+    "sewage_treatment_rate_pct": [95.1, 97.0, 97.9, 98.3, 98.6],
+    "bus_stop_500m_coverage_pct": [94.0, 98.8, 99.2, 99.5, 99.7],
+    "property_fee_payment_rate_pct": [85.9, 87.2, 87.5, 87.8, 88.0],   # 87.2 (002), 88 (004)
+    "owner_satisfaction_pct": [89.6, 90.5, 91.0, 91.6, 92.0],          # 90.5 (002), 92 (004)
+    "owners_committee_coverage_pct": [90.2, 93.8, 96.0, 97.9, 99.0],   # 93.8 (002), 99 (004)
+    "property_management_coverage_pct": [98.6, 100.0, 100.0, 100.0, 100.0],  # 100 (002, 004)
+    "city_case_resolution_pct": [98.8, 99.1, 99.4, 99.5, 99.7],        # 99.7 in 2023 (004)
+}
+
+# Fixed 2020 district values that make specific targets met or missed (tests rely on them).
+PINNED_2020 = {
+    "sewage_treatment_rate_pct": {"371002": 98.6, "371003": 97.4, "371071": 98.9, "371072": 98.3,
+                                  "371073": 98.1, "371082": 92.3, "371083": 90.4},
+    "black_odorous_water_eliminated_pct": {"371002": 96.0, "371003": 92.5, "371071": 100.0,
+                                           "371072": 94.0, "371073": 91.0, "371082": 72.5,
+                                           "371083": 68.0},
+    "bus_stop_500m_coverage_pct": {"371002": 100.0, "371003": 100.0, "371071": 100.0,
+                                   "371072": 100.0, "371073": 96.5, "371082": 97.0,
+                                   "371083": 96.0},
+}
+
+# Open data (served by the demo portal): resident and registered population (10k people), 2019.
+POPULATION_2019 = {"371002": 60.1, "371003": 54.5, "371082": 71.4, "371083": 52.3,
+                   "371071": 17.8, "371072": 19.2, "371073": 8.3}          # sums to 283.6 (002)
+REGISTERED_2019 = {"371002": 53.0, "371003": 56.9, "371082": 66.2, "371083": 55.1,
+                   "371071": 9.6, "371072": 11.2, "371073": 5.0}           # sums to 257.0 (002)
+REGISTERED_URBANISATION = [59.80, 60.72, 61.50, 62.10, 62.80]              # 60.72 in 2020 (002)
+
+# Which departments send .xlsx; the rest send UTF-8 .csv. Both use the same layout.
+XLSX_DEPARTMENTS = {"housing", "natural_resources", "water", "commerce", "culture_tourism",
+                    "city_management"}
+OPEN_DATA_INDICATORS = {"resident_population_10k", "registered_population_10k",
+                        "registered_urbanisation_rate_pct", "air_quality_good_days"}
+
+HEADER = ["指标代码 indicator_code", "指标名称 indicator_name", "区县代码 district_code",
+          "区县名称 district_name", "数值 value", "单位 unit", "质量标记 quality_flag", "备注 note"]
+
+
+def q(value: float, decimals: int) -> float:
+    exp = Decimal(1).scaleb(-decimals)
+    rounded = Decimal(str(value)).quantize(exp, rounding=ROUND_HALF_UP)
+    return int(rounded) if decimals == 0 else float(rounded)
+
+
+def split_exact(total: float, shares: list[float], decimals: int) -> list[float]:
+    """Split `total` by `shares` into values with `decimals` places that add up exactly."""
+    scale = 10 ** decimals
+    units = int(round(total * scale))
+    raw = [units * s / sum(shares) for s in shares]
+    floors = [int(x) for x in raw]
+    rest = units - sum(floors)
+    order = sorted(range(len(raw)), key=lambda i: raw[i] - floors[i], reverse=True)
+    for i in order[:rest]:
+        floors[i] += 1
+    return [f // scale if decimals == 0 else f / scale for f in floors]
+
+
+def main() -> None:
+    rng = random.Random(20261121)
+    indicators = {r["indicator_code"]: r for r in csv.DictReader(open(SEEDS / "indicators.csv"))}
+    districts = {r["district_code"]: r for r in csv.DictReader(open(SEEDS / "districts.csv"))}
+    weihai = [r["indicator_code"] for r in csv.DictReader(open(SEEDS / "city_indicators.csv"))
+              if r["city_code"] == CITY]
+
+    values: dict[tuple[str, str, int], float] = {}  # (indicator, district, year) -> value
+    for code in weihai:
+        ind = indicators[code]
+        dec = int(ind["decimals"])
+        if code in OPEN_DATA_INDICATORS:
+            continue
+        if ind["reporting_level"] == "city":
+            for y, v in zip(YEARS, CITY_SERIES[code]):
+                values[(code, CITY, y)] = q(v, dec)
+        elif ind["aggregation"] == "sum":
+            shares = [rng.uniform(0.5, 2.0) for _ in DISTRICTS]
+            series = CITY_SERIES[code]
+            if ind["measure"] == "cumulative":
+                prev = [0.0] * len(DISTRICTS)
+                last_total = 0.0
+                for y, total in zip(YEARS, series):
+                    inc = split_exact(round(total - last_total, dec), shares, dec)
+                    prev = [q(a + b, dec) for a, b in zip(prev, inc)]
+                    for d, v in zip(DISTRICTS, prev):
+                        values[(code, d, y)] = v
+                    last_total = total
+            else:
+                for y, total in zip(YEARS, series):
+                    jitter = [s * rng.uniform(0.8, 1.2) for s in shares]
+                    for d, v in zip(DISTRICTS, split_exact(total, jitter, dec)):
+                        values[(code, d, y)] = v
+        else:  # rates drawn around the city figure
+            offsets = {d: rng.uniform(-2.5, 2.5) for d in DISTRICTS}
+            for y, centre in zip(YEARS, RATE_CENTRE[code]):
+                for d in DISTRICTS:
+                    v = centre + offsets[d] * (1.0 if centre < 99 else 0.1)
+                    if y == 2020 and code in PINNED_2020:
+                        v = PINNED_2020[code][d]
+                    if centre >= 100:
+                        v = 100.0
+                    values[(code, d, y)] = q(min(100.0, max(0.0, v)), dec)
+
+    write_submissions(values, indicators, districts)
+    write_portal(rng, districts)
+
+
+def write_submissions(values, indicators, districts) -> None:
+    target = OUT / "submissions"
+    target.mkdir(parents=True, exist_ok=True)
+    for old in target.glob("*"):
+        old.unlink()
+    by_file: dict[tuple[str, int], list[list]] = {}
+    for (code, d, y), v in sorted(values.items()):
+        ind = indicators[code]
+        dist = districts[d]
+        by_file.setdefault((ind["department_code"], y), []).append(
+            [code, ind["name_zh"], d, dist["name_zh"], v, ind["unit"], "", ""])
+    for (dept, year), rows in sorted(by_file.items()):
+        meta = [["填报部门 Department", dept], ["城市 City", CITY], ["年度 Year", year],
+                ["模板版本 Template version", TEMPLATE_VERSION], []]
+        name = f"{CITY}_{dept}_{year}"
+        if dept in XLSX_DEPARTMENTS:
+            wb = openpyxl.Workbook()
+            ws = wb.active
+            ws.title = "填报表"
+            for row in meta + [HEADER] + rows:
+                ws.append(row)
+            wb.save(target / f"{name}.xlsx")
+        else:
+            with open(target / f"{name}.csv", "w", newline="", encoding="utf-8") as fh:
+                csv.writer(fh).writerows(meta + [HEADER] + rows)
+    print(f"wrote {len(by_file)} submission files with {len(values)} values to {target}")
+
+
+def write_portal(rng: random.Random, districts) -> None:
+    portal = OUT / "portal"
+    portal.mkdir(parents=True, exist_ok=True)
+    # 1. Statistics bureau: paginated JSON API with Chinese field names.
+    records = []
+    for i, y in enumerate(YEARS):
+        for d in DISTRICTS:
+            growth = 1 + 0.004 * i * (1 if d in CENTRAL else -0.5)
+            records.append({"地区": districts[d]["name_zh"], "年份": y,
+                            "常住人口（万人）": q(POPULATION_2019[d] * growth, 1),
+                            "户籍人口（万人）": q(REGISTERED_2019[d] * (1 - 0.002 * i), 1)})
+    (portal / "statistics_population.json").write_text(
+        json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+    # 2. Environmental monitoring: a CKAN datastore resource.
+    aq = []
+    for y in YEARS:
+        for d in DISTRICTS:
+            aq.append({"_id": len(aq) + 1, "district_name": districts[d]["name_zh"],
+                       "district_code": d, "year": str(y),
+                       "good_days": int(rng.uniform(318, 352))})
+    (portal / "ckan_air_quality.json").write_text(
+        json.dumps(aq, ensure_ascii=False, indent=1), encoding="utf-8")
+    # 3. Statistical bulletin: a GBK-encoded CSV download (city level).
+    with open(portal / "bulletin_urbanisation.csv", "w", newline="", encoding="gbk") as fh:
+        w = csv.writer(fh)
+        w.writerow(["统计年度", "地区", "户籍人口城镇化率(%)"])
+        for y, v in zip(YEARS, REGISTERED_URBANISATION):
+            w.writerow([f"{y}年", "威海市", f"{v:.2f}"])
+    print(f"wrote open-data payloads to {portal}")
+
+
+if __name__ == "__main__":
+    main()
