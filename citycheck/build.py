@@ -1,0 +1,91 @@
+"""Build the warehouse with dbt (seeds, models and dbt tests), in-process via dbtRunner.
+
+The dbt artifacts (manifest.json, run_results.json) go to <data dir>/dbt/target and stay
+there when dbt fails, so a failed build can be inspected. Each build is recorded in
+audit.builds; publishing requires the latest build to have passed validation.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from citycheck.config import DBT_PROJECT_DIR, Settings
+from citycheck.warehouse import connect
+
+AUDIT_DDL = """
+create schema if not exists audit;
+create table if not exists audit.builds (
+    build_id varchar primary key, started_at timestamp, finished_at timestamp,
+    status varchar, nodes integer, failures varchar);
+create table if not exists audit.validations (
+    build_id varchar, validated_at timestamp, success boolean, checks integer,
+    failed integer, report_path varchar);
+create table if not exists audit.publications (
+    publication_id varchar primary key, build_id varchar, published_at timestamp,
+    tables integer, total_rows bigint, parquet_dir varchar, serving_path varchar);
+"""
+
+
+class BuildError(Exception):
+    """dbt failed. The message lists each failed model or test and dbt's reason."""
+
+
+@dataclass
+class BuildResult:
+    build_id: str
+    nodes: int
+    seconds: float
+
+
+def dbt_args(settings: Settings, command: list[str]) -> list[str]:
+    target = settings.data_dir / "dbt"
+    return [*command, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+            str(DBT_PROJECT_DIR), "--target-path", str(target / "target"),
+            "--log-path", str(target / "logs")]
+
+
+def run_dbt(settings: Settings, command: list[str]):
+    from dbt.cli.main import dbtRunner
+
+    os.environ["CITYCHECK_WAREHOUSE"] = str(settings.warehouse_path)
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    return dbtRunner().invoke(dbt_args(settings, command))
+
+
+def build(settings: Settings, select: str | None = None) -> BuildResult:
+    """`dbt build`: load seeds, build every model and run every dbt test."""
+    settings.ensure_dirs()
+    build_id = uuid.uuid4().hex[:12]
+    started = datetime.now(timezone.utc).replace(tzinfo=None)
+    with connect(settings.warehouse_path) as con:  # make sure raw.* exists for the sources
+        con.execute(AUDIT_DDL)
+    command = ["build"] + (["--select", select] if select else [])
+    res = run_dbt(settings, command)
+    finished = datetime.now(timezone.utc).replace(tzinfo=None)
+    failures = []
+    nodes = 0
+    if res.result is not None and hasattr(res.result, "results"):
+        for r in res.result.results:
+            nodes += 1
+            if str(r.status).lower() in {"error", "fail", "runtimeerr"}:
+                failures.append(f"{r.node.unique_id}: {r.message}")
+    ok = res.success and not failures
+    with connect(settings.warehouse_path) as con:
+        con.execute(AUDIT_DDL)
+        con.execute("insert into audit.builds values (?,?,?,?,?,?)",
+                    [build_id, started, finished, "success" if ok else "failed", nodes,
+                     "\n".join(failures) or (str(res.exception) if res.exception else None)])
+    if not ok:
+        detail = "\n  ".join(failures) or str(res.exception)
+        raise BuildError(f"dbt build failed ({len(failures)} failures); nothing will be "
+                         f"published. Artifacts: {settings.data_dir / 'dbt' / 'target'}\n  "
+                         f"{detail}")
+    return BuildResult(build_id, nodes, (finished - started).total_seconds())
+
+
+def latest_build(con) -> tuple[str, str] | None:
+    con.execute(AUDIT_DDL)
+    return con.execute("select build_id, status from audit.builds "
+                       "order by finished_at desc limit 1").fetchone()

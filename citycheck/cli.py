@@ -1,0 +1,133 @@
+"""citycheck command line: every step of the pipeline, without Airflow.
+
+    citycheck run                 ingest the inbox, fetch open data, build, validate, publish
+    citycheck ingest FILE         ingest one department file and print its receipt
+    citycheck fetch [SOURCE ...]  fetch registered open-data sources
+    citycheck build               dbt build (seeds, models, tests)
+    citycheck validate            Great Expectations on the latest build
+    citycheck publish             publish the validated build
+    citycheck published           what is published, and how to query it
+
+Paths come from CITYCHECK_DATA_DIR (default ./var); see README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from citycheck.config import Settings
+
+
+def _years(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    if "-" in text:
+        a, b = text.split("-", 1)
+        return list(range(int(a), int(b) + 1))
+    return [int(y) for y in text.split(",")]
+
+
+def print_published(settings: Settings, out=sys.stdout) -> None:
+    from citycheck.publish import published_summary
+
+    rows = published_summary(settings)
+    if not rows:
+        print("Nothing is published yet.", file=out)
+        return
+    print(f"\nPublished marts ({settings.serving_path}):", file=out)
+    for name, n in rows:
+        print(f"  {name:<32} {n:>7} rows   {settings.published_dir / 'parquet' / (name + '.parquet')}",
+              file=out)
+    print("\nQuery them (read-only, safe while the pipeline runs):", file=out)
+    print(f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{settings.serving_path}', "
+          "read_only=True).sql('select district_name_zh, indicator_code, year, value, target_value, "
+          "target_met, rank_in_city from mart_indicator_scorecard where target_id is not null "
+          "order by year, indicator_code, rank_in_city'))\"", file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="citycheck", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="all steps, without Airflow")
+    p.add_argument("--year", help="reporting year(s) to validate: 2023, 2019-2023 or 2020,2021")
+    p.add_argument("--no-fetch", action="store_true", help="skip open-data fetches")
+    p = sub.add_parser("ingest", help="ingest one department file (or the inbox)")
+    p.add_argument("file", nargs="?", type=Path, help="the file; omit to ingest the inbox")
+    p.add_argument("--department"), p.add_argument("--city"), p.add_argument("--year", type=int)
+    p.add_argument("--json", action="store_true", help="print the receipt as JSON")
+    p = sub.add_parser("fetch", help="fetch open-data sources from extract/sources.yml")
+    p.add_argument("sources", nargs="*")
+    sub.add_parser("build", help="dbt build")
+    p = sub.add_parser("validate", help="validate the latest build")
+    p.add_argument("--year")
+    sub.add_parser("publish", help="publish the validated build")
+    sub.add_parser("published", help="list what is published")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+
+    from citycheck.build import BuildError
+    from citycheck.publish import PublishRefused
+    from citycheck.validate import ValidationFailed
+    from extract.http import FetchError
+    from extract.submissions import SubmissionError
+
+    try:
+        if args.command == "run":
+            from citycheck.pipeline import run_all
+
+            s = run_all(settings, years=_years(args.year), fetch=not args.no_fetch)
+            for r in s.receipts:
+                print(f"ingested {r.file_name}: {r.status} — {r.message}")
+            for f in s.fetches:
+                print(f"fetched {f.source}: {f.status} — {f.message}")
+            print(f"built {s.build.nodes} dbt nodes in {s.build.seconds:.1f} s; "
+                  f"validation passed {s.validation.checks} checks")
+            print_published(settings)
+        elif args.command == "ingest":
+            from extract.submissions import ingest_file, ingest_inbox
+
+            receipts = ([ingest_file(args.file, settings, department=args.department,
+                                     city=args.city, year=args.year)]
+                        if args.file else ingest_inbox(settings))
+            for r in receipts:
+                print(json.dumps(r.to_dict(), ensure_ascii=False, indent=2) if args.json
+                      else r.to_text())
+            return 1 if any(r.status == "rejected" for r in receipts) else 0
+        elif args.command == "fetch":
+            from extract.open_data import fetch_all
+
+            for f in fetch_all(settings, args.sources or None):
+                print(f"{f.source}: {f.status} — {f.message}")
+        elif args.command == "build":
+            from citycheck.build import build
+
+            b = build(settings)
+            print(f"build {b.build_id}: {b.nodes} dbt nodes in {b.seconds:.1f} s")
+        elif args.command == "validate":
+            from citycheck.validate import validate
+
+            v = validate(settings, years=_years(args.year))
+            print(f"build {v.build_id}: all {v.checks} checks passed ({v.report_path})")
+        elif args.command == "publish":
+            from citycheck.publish import publish
+
+            p = publish(settings)
+            print(f"published build {p.build_id} as {p.publication_id}")
+            print_published(settings)
+        elif args.command == "published":
+            print_published(settings)
+    except (BuildError, ValidationFailed, PublishRefused, FetchError, SubmissionError) as exc:
+        print(f"citycheck {args.command}: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The steps of the main job, each a plain function. The CLI and the DAGs call these."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from citycheck.build import BuildResult, build
+from citycheck.config import Settings
+from citycheck.publish import PublishResult, publish
+from citycheck.validate import ValidationReport, validate
+from extract.open_data import FetchResult, fetch_all
+from extract.submissions import Receipt, ingest_inbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    receipts: list[Receipt] = field(default_factory=list)
+    fetches: list[FetchResult] = field(default_factory=list)
+    build: BuildResult | None = None
+    validation: ValidationReport | None = None
+    publication: PublishResult | None = None
+
+
+def run_all(settings: Settings, years: list[int] | None = None, fetch: bool = True) -> RunSummary:
+    """Ingest the inbox, fetch open data, build, validate, publish: stop at the first failure."""
+    summary = RunSummary()
+    summary.receipts = ingest_inbox(settings)
+    for r in summary.receipts:
+        log.info("ingested %s: %s (%s)", r.file_name, r.status, r.message)
+    if fetch:
+        summary.fetches = fetch_all(settings)
+    summary.build = build(settings)
+    summary.validation = validate(settings, years=years)
+    summary.publication = publish(settings)
+    return summary
