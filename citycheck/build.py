@@ -47,11 +47,20 @@ def dbt_args(settings: Settings, command: list[str]) -> list[str]:
 
 
 def run_dbt(settings: Settings, command: list[str]):
+    """Invoke dbt in this process against settings.warehouse_path (the profile reads
+    CITYCHECK_DBT_DUCKDB_PATH, set only for the duration of the call)."""
     from dbt.cli.main import dbtRunner
 
-    os.environ["CITYCHECK_WAREHOUSE"] = str(settings.warehouse_path)
+    saved = os.environ.get("CITYCHECK_DBT_DUCKDB_PATH")
+    os.environ["CITYCHECK_DBT_DUCKDB_PATH"] = str(settings.warehouse_path)
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    return dbtRunner().invoke(dbt_args(settings, command))
+    try:
+        return dbtRunner().invoke(dbt_args(settings, command))
+    finally:
+        if saved is None:
+            os.environ.pop("CITYCHECK_DBT_DUCKDB_PATH", None)
+        else:
+            os.environ["CITYCHECK_DBT_DUCKDB_PATH"] = saved
 
 
 def build(settings: Settings, select: str | None = None) -> BuildResult:

@@ -18,16 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
-from citycheck.config import Settings
-
-
-def _years(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    if "-" in text:
-        a, b = text.split("-", 1)
-        return list(range(int(a), int(b) + 1))
-    return [int(y) for y in text.split(",")]
+from citycheck.config import Settings, parse_years
 
 
 def print_published(settings: Settings, out=sys.stdout) -> None:
@@ -82,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from citycheck.pipeline import run_all
 
-            s = run_all(settings, years=_years(args.year), fetch=not args.no_fetch)
+            s = run_all(settings, years=parse_years(args.year), fetch=not args.no_fetch)
             for r in s.receipts:
                 print(f"ingested {r.file_name}: {r.status} — {r.message}")
             for f in s.fetches:
@@ -113,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "validate":
             from citycheck.validate import validate
 
-            v = validate(settings, years=_years(args.year))
+            v = validate(settings, years=parse_years(args.year))
             print(f"build {v.build_id}: all {v.checks} checks passed ({v.report_path})")
         elif args.command == "publish":
             from citycheck.publish import publish

@@ -55,3 +55,18 @@ class Settings:
         for path in (self.inbox_dir, self.archive_dir, self.landing_dir,
                      self.warehouse_path.parent, self.published_dir, self.reports_dir):
             path.mkdir(parents=True, exist_ok=True)
+
+
+def parse_years(text: str | None) -> list[int] | None:
+    """'2023' -> [2023]; '2019-2021' -> [2019, 2020, 2021]; '2020,2022' -> [2020, 2022]."""
+    if not text or not str(text).strip():
+        return None
+    text = str(text).strip()
+    try:
+        if "-" in text:
+            first, last = (int(y) for y in text.split("-", 1))
+            return list(range(first, last + 1))
+        return [int(y) for y in text.split(",")]
+    except ValueError:
+        raise ValueError(f"'{text}' is not a year, a range like 2019-2023 or a list like "
+                         "2020,2021") from None

@@ -12,43 +12,18 @@ import io
 import json
 import os
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from citycheck.config import SOURCES_FILE, Settings
 from citycheck.reference import Reference, load_reference
 from citycheck.warehouse import connect
 from extract.http import FetchError, HttpClient
+from extract.registry import Source, load_sources
 from extract.numbers import clean, parse_number, parse_year
-
-
-@dataclass
-class Source:
-    name: str
-    kind: str
-    url: str
-    city_code: str
-    fields: dict[str, str]
-    measures: dict[str, str]
-    description: str = ""
-    params: dict = field(default_factory=dict)
-    auth: dict | None = None
-    pagination: dict = field(default_factory=dict)
-    records_path: str | None = None
-    pages_path: str | None = None
-    dataset: str | None = None
-    page_size: int = 100
-    max_pages: int = 100
-    schedule: str = "@daily"
-    encoding: str | None = None
-
-    @property
-    def expected_fields(self) -> list[str]:
-        return [*self.fields.values(), *self.measures]
 
 
 @dataclass
@@ -61,17 +36,6 @@ class FetchResult:
     accepted: int = 0
     rejected: int = 0
     message: str = ""
-
-
-def load_sources(path: Path = SOURCES_FILE) -> list[Source]:
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
-    sources = [Source(**entry) for entry in data.get("sources", [])]
-    names = [s.name for s in sources]
-    dupes = {n for n in names if names.count(n) > 1}
-    if dupes:
-        raise ValueError(f"{path}: source names must be unique, repeated: {sorted(dupes)}")
-    return sources
 
 
 def _dig(obj, path: str | None):

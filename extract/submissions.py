@@ -408,12 +408,18 @@ def ingest_file(path: Path, settings: Settings, *, department: str | None = None
                       status="rejected", message="")
     with connect(settings.warehouse_path) as con:
         earlier = con.execute(
-            "select original_name, received_at, status from raw.submission_files "
-            "where file_hash = ?", [digest]).fetchone()
+            "select original_name, received_at, status, archived_path, city_code, "
+            "department_code, year from raw.submission_files where file_hash = ?",
+            [digest]).fetchone()
         if earlier:
             receipt.status = "duplicate"
             receipt.message = (f"identical to '{earlier[0]}' received {earlier[1]:%Y-%m-%d %H:%M}"
                                f" (status {earlier[2]}); nothing was loaded again")
+            receipt.archived_path = earlier[3]
+            receipt.city_code, receipt.department_code, receipt.year = earlier[4:7]
+            # The first receipt stays as it was; this one goes beside it.
+            write_receipt(receipt, settings.archive_dir / digest[:2] / digest,
+                          stem=f"duplicate-{received:%Y%m%dT%H%M%S}")
             return receipt
 
         archive = settings.archive_dir / digest[:2] / digest
@@ -505,10 +511,11 @@ def _rows_frame(digest: str, verdicts: list[RowVerdict], loaded_at: datetime) ->
     })
 
 
-def write_receipt(receipt: Receipt, folder: Path) -> None:
-    (folder / "receipt.json").write_text(
+def write_receipt(receipt: Receipt, folder: Path, stem: str = "receipt") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.json").write_text(
         json.dumps(receipt.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
-    (folder / "receipt.txt").write_text(receipt.to_text(), encoding="utf-8")
+    (folder / f"{stem}.txt").write_text(receipt.to_text(), encoding="utf-8")
 
 
 def list_inbox(settings: Settings) -> list[Path]:
@@ -517,12 +524,14 @@ def list_inbox(settings: Settings) -> list[Path]:
     return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
 
 
+def ingest_inbox_file(path: Path, settings: Settings, ref: Reference | None = None) -> Receipt:
+    """Ingest one file from the inbox and remove it from there once it is archived."""
+    receipt = ingest_file(path, settings, ref=ref)
+    Path(path).unlink(missing_ok=True)
+    return receipt
+
+
 def ingest_inbox(settings: Settings) -> list[Receipt]:
-    """Ingest every file waiting in the inbox, oldest first, and remove it once archived."""
-    receipts = []
+    """Ingest every file waiting in the inbox, oldest first."""
     ref = load_reference()
-    for path in list_inbox(settings):
-        receipt = ingest_file(path, settings, ref=ref)
-        path.unlink()
-        receipts.append(receipt)
-    return receipts
+    return [ingest_inbox_file(path, settings, ref) for path in list_inbox(settings)]

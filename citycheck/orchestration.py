@@ -1,0 +1,31 @@
+"""What the DAG files share: assets, default arguments, the writer pool. Light imports only:
+DAG files import this at parse time."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Asset
+
+from citycheck.config import WAREHOUSE_POOL
+
+# Emitted when new raw data has landed; the warehouse DAG is scheduled on either.
+RAW_SUBMISSIONS = Asset("citycheck://warehouse/raw/submissions", group="citycheck")
+RAW_OPEN_DATA = Asset("citycheck://warehouse/raw/open_data", group="citycheck")
+# Emitted when a validated build has been published (for downstream consumers).
+PUBLISHED_MARTS = Asset("citycheck://published/marts", group="citycheck")
+
+START_DATE = datetime(2026, 1, 1)
+DEFAULT_ARGS = {
+    "owner": "citycheck-data-engineering",
+    "retries": 0,
+}
+# Extraction talks to the outside world: retry with exponential backoff.
+EXTRACT_ARGS = {
+    "retries": 3,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+}
+
+__all__ = ["RAW_SUBMISSIONS", "RAW_OPEN_DATA", "PUBLISHED_MARTS", "START_DATE", "DEFAULT_ARGS",
+           "EXTRACT_ARGS", "WAREHOUSE_POOL"]

@@ -1,0 +1,48 @@
+"""Department submissions: every 15 minutes, land each file waiting in the inbox.
+
+    list_inbox -> ingest (one mapped task per file, in the warehouse pool) -> asset raw/submissions
+
+Each file gets a receipt beside its archived original; a rejected file is the department's to
+fix and does not fail the task. The asset event triggers citycheck_warehouse.
+"""
+from airflow.sdk import dag, task
+
+from citycheck.orchestration import (DEFAULT_ARGS, EXTRACT_ARGS, RAW_SUBMISSIONS, START_DATE,
+                                     WAREHOUSE_POOL)
+
+
+@dag(
+    dag_id="citycheck_submissions",
+    schedule="*/15 * * * *",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["citycheck", "extract"],
+    doc_md=__doc__,
+)
+def citycheck_submissions():
+    @task
+    def list_inbox() -> list[str]:
+        from citycheck.config import Settings
+        from extract.submissions import list_inbox as waiting
+
+        return [str(p) for p in waiting(Settings.from_env())]
+
+    @task(pool=WAREHOUSE_POOL, outlets=[RAW_SUBMISSIONS], map_index_template="{{ path }}",
+          **EXTRACT_ARGS)
+    def ingest(path: str) -> dict:
+        import logging
+
+        from citycheck.config import Settings
+        from extract.submissions import ingest_inbox_file
+
+        receipt = ingest_inbox_file(path, Settings.from_env())
+        logging.getLogger(__name__).info("receipt for %s:\n%s", path, receipt.to_text())
+        return {"file": receipt.file_name, "status": receipt.status,
+                "accepted": receipt.rows_accepted, "rejected": receipt.rows_rejected}
+
+    ingest.expand(path=list_inbox())
+
+
+citycheck_submissions()

@@ -1,0 +1,59 @@
+"""The warehouse: build with dbt, validate with Great Expectations, publish.
+
+    dbt_build -> validate -> publish  (all in the one-slot warehouse pool)
+
+Runs when new raw data lands (asset events from the submissions and open-data DAGs) or by
+hand. Asset-triggered and manual runs have no logical date, so the reporting years to check
+come from the `years` parameter (empty: every loaded year). A failed validation fails the run
+and publishes nothing; the previous publication stays as it was.
+"""
+from airflow.sdk import Param, dag, task
+
+from citycheck.orchestration import (DEFAULT_ARGS, PUBLISHED_MARTS, RAW_OPEN_DATA,
+                                     RAW_SUBMISSIONS, START_DATE, WAREHOUSE_POOL)
+
+
+@dag(
+    dag_id="citycheck_warehouse",
+    schedule=(RAW_SUBMISSIONS | RAW_OPEN_DATA),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params={"years": Param("", type="string",
+                           description="Reporting years to validate: 2023, 2019-2023 or "
+                                       "2020,2021; empty for every loaded year")},
+    tags=["citycheck", "dbt", "great-expectations"],
+    doc_md=__doc__,
+)
+def citycheck_warehouse():
+    @task(pool=WAREHOUSE_POOL)
+    def dbt_build() -> dict:
+        from citycheck.build import build
+        from citycheck.config import Settings
+
+        result = build(Settings.from_env())
+        return {"build_id": result.build_id, "nodes": result.nodes}
+
+    @task(pool=WAREHOUSE_POOL)
+    def validate(built: dict, params=None) -> dict:
+        from citycheck.config import Settings, parse_years
+        from citycheck.validate import validate as run_validation
+
+        report = run_validation(Settings.from_env(), years=parse_years(params.get("years")))
+        return {"build_id": report.build_id, "checks": report.checks,
+                "report": report.report_path}
+
+    @task(pool=WAREHOUSE_POOL, outlets=[PUBLISHED_MARTS])
+    def publish(validated: dict) -> dict:
+        from citycheck.config import Settings
+        from citycheck.publish import publish as run_publish
+
+        result = run_publish(Settings.from_env())
+        return {"publication_id": result.publication_id, "tables": result.tables,
+                "serving_path": str(result.serving_path)}
+
+    publish(validate(dbt_build()))
+
+
+citycheck_warehouse()

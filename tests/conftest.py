@@ -1,0 +1,84 @@
+"""Shared fixtures. Every test writes under its own temporary CITYCHECK_DATA_DIR; Airflow
+runs on a SQLite metadata database in a temporary AIRFLOW_HOME migrated once per session."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Airflow reads its configuration when first imported: set it before any test imports it.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="citycheck-airflow-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+from citycheck.config import SAMPLE_DIR, Settings  # noqa: E402
+from citycheck.portal import Portal  # noqa: E402
+
+
+def make_settings(data_dir: Path, monkeypatch=None) -> Settings:
+    env = {"CITYCHECK_DATA_DIR": str(data_dir)}
+    for key, value in env.items():
+        if monkeypatch:
+            monkeypatch.setenv(key, value)
+        else:
+            os.environ[key] = value
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """`airflow db migrate` once per session (about 6 s), into the temporary AIRFLOW_HOME."""
+    airflow = Path(sys.executable).with_name("airflow")
+    proc = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True,
+                          env=os.environ.copy())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    yield _AIRFLOW_HOME
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def portal_url():
+    """The demo open-data portal, served for real on 127.0.0.1."""
+    with Portal(data_dir=SAMPLE_DIR / "portal") as url:
+        os.environ["CITYCHECK_PORTAL_URL"] = url
+        yield url
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch, portal_url) -> Settings:
+    monkeypatch.setenv("CITYCHECK_PORTAL_URL", portal_url)
+    return make_settings(tmp_path / "data", monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(tmp_path_factory, portal_url) -> Path:
+    """The sample data run through every step once (without Airflow); tests copy it."""
+    from citycheck.pipeline import run_all
+
+    data = tmp_path_factory.mktemp("sample") / "data"
+    settings = make_settings(data)
+    for f in (SAMPLE_DIR / "submissions").iterdir():
+        shutil.copy2(f, settings.inbox_dir / f.name)
+    run_all(settings)
+    return data
+
+
+@pytest.fixture
+def built(sample_warehouse, tmp_path, monkeypatch, portal_url) -> Settings:
+    """A private copy of the published sample warehouse."""
+    data = tmp_path / "data"
+    shutil.copytree(sample_warehouse, data, symlinks=True)
+    monkeypatch.setenv("CITYCHECK_PORTAL_URL", portal_url)
+    return make_settings(data, monkeypatch)

@@ -1,0 +1,35 @@
+"""Reading the sample files independently of citycheck's own parser, to check its results."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import duckdb
+import openpyxl
+
+from citycheck.config import SAMPLE_DIR
+
+
+def sample_rows(indicator_code: str, year: int) -> dict[str, float]:
+    """district_code -> value for an indicator and year, read straight from the sample files."""
+    found: dict[str, float] = {}
+    for path in sorted((SAMPLE_DIR / "submissions").glob(f"*_{year}.*")):
+        if path.suffix == ".csv":
+            rows = list(csv.reader(open(path, encoding="utf-8")))
+        else:
+            rows = [list(r) for r in openpyxl.load_workbook(path).active.iter_rows(values_only=True)]
+        for row in rows:
+            if row and row[0] == indicator_code:
+                found[str(row[2])] = float(row[4])
+    return found
+
+
+def query(path: Path, sql: str, params=None):
+    """Query a DuckDB file. The published serving copy is opened read-only, as BI tools do; the
+    pipeline's own warehouse with the pipeline's configuration (dbt keeps a connection to it
+    open in this process, and DuckDB refuses a second one configured differently)."""
+    con = duckdb.connect(str(path), read_only=path.parent.name != "warehouse")
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()

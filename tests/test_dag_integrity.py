@@ -1,0 +1,58 @@
+"""Every DAG file imports, has no cycles, names an owner, and puts its writers in the pool."""
+from pathlib import Path
+
+import pytest
+
+from citycheck.config import WAREHOUSE_POOL
+
+DAG_FILES = sorted((Path(__file__).resolve().parents[1] / "dags").glob("*.py"))
+# Tasks that only read (they never open the warehouse file for writing).
+READ_ONLY_TASKS = {"list_inbox"}
+
+
+def _bag(path: Path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(path))
+
+
+def test_the_expected_dags_exist():
+    from citycheck.demo import load_dags
+
+    dags = load_dags()
+    assert {"citycheck_submissions", "citycheck_warehouse"} <= set(dags)
+    assert any(d.startswith("citycheck_open_data_") for d in dags)
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_dag_file_imports_cleanly(path):
+    bag = _bag(path)
+    assert not bag.import_errors, bag.import_errors  # a cycle is an import error too
+    assert bag.dags, f"{path.name} defines no DAG"
+    for dag in bag.dags.values():
+        assert dag.owner == "citycheck-data-engineering"
+        assert dag.max_active_runs == 1, "two runs at once would fight over the writer"
+        assert dag.doc_md, "a DAG says what it does"
+        for t in dag.tasks:
+            if t.task_id not in READ_ONLY_TASKS:
+                assert t.pool == WAREHOUSE_POOL, f"{dag.dag_id}.{t.task_id} writes outside the pool"
+
+
+def test_extract_tasks_retry_with_backoff():
+    from citycheck.demo import load_dags
+
+    for dag in load_dags().values():
+        for t in dag.tasks:
+            if t.task_id.startswith("fetch_") or t.task_id == "ingest":
+                assert t.retries >= 2 and t.retry_exponential_backoff, t.task_id
+
+
+def test_warehouse_dag_is_triggered_by_raw_data_and_takes_years():
+    from citycheck.demo import load_dags
+
+    dag = load_dags()["citycheck_warehouse"]
+    condition = dag.timetable.asset_condition  # AssetAny: either asset triggers a run
+    uris = {asset.uri for asset in condition.objects}
+    assert {"citycheck://warehouse/raw/submissions", "citycheck://warehouse/raw/open_data"} <= uris
+    assert "years" in dag.params
+    assert [t.task_id for t in dag.topological_sort()] == ["dbt_build", "validate", "publish"]

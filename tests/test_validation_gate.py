@@ -1,0 +1,64 @@
+"""A failed validation publishes nothing and leaves the previous publication untouched."""
+import hashlib
+
+import duckdb
+import pytest
+
+from citycheck.build import build
+from citycheck.publish import PublishRefused, publish
+from citycheck.validate import ValidationFailed, validate
+from tests.helpers import query
+
+SEWAGE_2020_HUANCUI = ("select value from {table} where indicator_code = "
+                       "'sewage_treatment_rate_pct' and district_code = '371002' and year = 2020")
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_invalid_built_value_blocks_publication(built):
+    serving_before = _digest(built.serving_path)
+    parquet = built.published_dir / "parquet" / "fct_indicator_values.parquet"
+    parquet_before = _digest(parquet)
+    (published_before,) = query(built.serving_path,
+                                SEWAGE_2020_HUANCUI.format(table="fct_indicator_values"))
+    assert published_before == (98.6,)
+
+    con = duckdb.connect(str(built.warehouse_path))  # a transformation bug, simulated
+    con.execute("update marts.fct_indicator_values set value = 140 where "
+                "indicator_code = 'sewage_treatment_rate_pct' and district_code = '371002' "
+                "and year = 2020")
+    con.close()
+
+    with pytest.raises(ValidationFailed) as failed:
+        validate(built)
+    message = str(failed.value)
+    assert "expect_column_pair_values_a_to_be_greater_than_b" in message
+    assert "value above the indicator's valid_max" in message
+    assert "'district_code': '371002'" in message and "140.0" in message
+    assert "[year=2020]" in message
+
+    with pytest.raises(PublishRefused, match="failed validation"):
+        publish(built)
+    assert _digest(built.serving_path) == serving_before
+    assert _digest(parquet) == parquet_before
+    assert query(built.warehouse_path,
+                 SEWAGE_2020_HUANCUI.format(table="published.fct_indicator_values")) == [(98.6,)]
+
+
+def test_unvalidated_build_is_not_published(built):
+    build(built)  # a new build that nobody validated
+    with pytest.raises(PublishRefused, match="has not been validated"):
+        publish(built)
+
+
+def test_missing_required_value_names_district_and_department(built):
+    con = duckdb.connect(str(built.warehouse_path))
+    con.execute("delete from marts.fct_indicator_values where indicator_code = "
+                "'lifts_added_cum' and district_code = '371083' and year = 2021")
+    con.close()
+    with pytest.raises(ValidationFailed) as failed:
+        validate(built, years=[2021])
+    assert "required_values_present [year=2021]" in str(failed.value)
+    assert "乳山市" in str(failed.value) and "'department_code': 'housing'" in str(failed.value)
