@@ -62,3 +62,26 @@ def test_missing_required_value_names_district_and_department(built):
         validate(built, years=[2021])
     assert "required_values_present [year=2021]" in str(failed.value)
     assert "乳山市" in str(failed.value) and "'department_code': 'housing'" in str(failed.value)
+
+
+@pytest.mark.airflow
+def test_warehouse_dag_run_fails_and_publishes_nothing(built, airflow_db):
+    """Through the real DAG: an intake bug lands an impossible value in raw; dbt builds it,
+    validation stops the run before publish, and BI tools keep the previous publication."""
+    from citycheck.demo import load_dags
+
+    serving_before = _digest(built.serving_path)
+    con = duckdb.connect(str(built.warehouse_path))
+    # A well-formed file whose one accepted row slipped past intake's range check.
+    con.execute("insert into raw.submission_files values ('bug', 'bug.csv', null, 1, now(), "
+                "'371000', 'water', 2023, 'long', 'loaded', 1, 1, 0, 0, 'simulated intake bug')")
+    con.execute("insert into raw.submission_rows values ('bug', 'bug.csv', 2, 'accepted', null, "
+                "null, 'sewage_treatment_rate_pct', '371002', null, '140', '%', null, null, "
+                "'sewage_treatment_rate_pct', '371002', 2023, 140, false, null, now())")
+    con.close()
+    run = load_dags()["citycheck_warehouse"].test(run_conf={"years": ""})
+    assert str(run.state) == "failed"
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states["dbt_build"] == "success" and states["validate"] == "failed"
+    assert states["publish"] == "upstream_failed"
+    assert _digest(built.serving_path) == serving_before

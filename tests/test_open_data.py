@@ -1,0 +1,59 @@
+"""Open-data fetches against a real HTTP server on 127.0.0.1."""
+import json
+import shutil
+
+import pytest
+
+from citycheck.config import SAMPLE_DIR
+from citycheck.portal import Portal
+from extract.http import FetchError, HttpClient
+from extract.open_data import fetch_source
+from extract.registry import load_sources
+from tests.helpers import query
+
+
+def _source(name):
+    return next(s for s in load_sources() if s.name == name)
+
+
+def test_schema_drift_fails_naming_the_field_and_keeps_earlier_data(settings, tmp_path, monkeypatch):
+    first = fetch_source(_source("weihai_air_quality"), settings)
+    assert first.status == "loaded" and first.accepted == 35
+    drifted = tmp_path / "portal"
+    shutil.copytree(SAMPLE_DIR / "portal", drifted)
+    records = json.loads((drifted / "ckan_air_quality.json").read_text("utf-8"))
+    for r in records:
+        r["优良天数"] = r.pop("good_days")  # the portal renamed a column
+    (drifted / "ckan_air_quality.json").write_text(json.dumps(records, ensure_ascii=False), "utf-8")
+    with Portal(data_dir=drifted) as url:
+        monkeypatch.setenv("CITYCHECK_PORTAL_URL", url)
+        from citycheck.config import Settings
+
+        with pytest.raises(FetchError, match="weihai_air_quality: record 1 has no field 'good_days'"):
+            fetch_source(_source("weihai_air_quality"), Settings.from_env())
+    rows = query(settings.warehouse_path, "select status, count(*) from raw.open_data_fetches "
+                 "group by 1 order by 1")
+    assert rows == [("failed", 1), ("loaded", 1)]
+    assert query(settings.warehouse_path,
+                 "select count(*) from raw.open_data_observations") == [(35,)]
+
+
+def test_secret_never_reaches_manifest_or_error(settings, monkeypatch):
+    secret = "s3cr3t-app-key-98765"
+    monkeypatch.setenv("CITYCHECK_STATS_APP_KEY", secret)
+    source = _source("weihai_statistics_population")
+    source.auth = {"kind": "query", "param": "appkey", "env": "CITYCHECK_STATS_APP_KEY"}
+    source.url = "http://127.0.0.1:9/unreachable"  # nothing listens on the discard port
+    client = HttpClient(retries=1, backoff=0.01, connect_timeout=0.5)
+    with pytest.raises(FetchError) as failed:
+        fetch_source(source, settings, client=client)
+    assert secret not in str(failed.value) and "***" in str(failed.value)
+    stored = query(settings.warehouse_path, "select url, message from raw.open_data_fetches")
+    assert stored and all(secret not in (cell or "") for row in stored for cell in row)
+
+
+def test_http_error_page_fails_the_fetch_with_the_status(settings, monkeypatch):
+    source = _source("weihai_statistics_population")
+    source.url = "{portal_url}/not-an-api"  # the portal answers 404 with an HTML page
+    with pytest.raises(FetchError, match="HTTP 404"):
+        fetch_source(source, settings, client=HttpClient(retries=0))
