@@ -52,6 +52,19 @@ def output_to(log_path: Path):
             os.close(saved[0]), os.close(saved[1])
 
 
+@contextmanager
+def _env(name: str, value: str):
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
+
+
 def run_dag(dag, conf: dict | None, log_path: Path) -> str:
     started = time.monotonic()
     with output_to(log_path):
@@ -72,8 +85,7 @@ def run_demo(settings: Settings, years: str = "", sample_dir: Path = SAMPLE_DIR)
              + sorted(d for d in dags if d.startswith("citycheck_open_data_"))
              + ["citycheck_warehouse"])
     log_path = settings.data_dir / "logs" / f"run-{time.strftime('%Y%m%dT%H%M%S')}.log"
-    with Portal(data_dir=sample_dir / "portal") as url:
-        os.environ["CITYCHECK_PORTAL_URL"] = url
+    with Portal(data_dir=sample_dir / "portal") as url, _env("CITYCHECK_PORTAL_URL", url):
         print(f"demo open-data portal on {url}")
         print(f"running the DAGs with dag.test() (task logs: {log_path}):", flush=True)
         for dag_id in order:

@@ -25,8 +25,10 @@ from citycheck.config import SAMPLE_DIR, Settings  # noqa: E402
 from citycheck.portal import Portal  # noqa: E402
 
 
-def make_settings(data_dir: Path, monkeypatch=None) -> Settings:
+def make_settings(data_dir: Path, monkeypatch=None, portal_url: str | None = None) -> Settings:
     env = {"CITYCHECK_DATA_DIR": str(data_dir)}
+    if portal_url:
+        env["CITYCHECK_PORTAL_URL"] = portal_url
     for key, value in env.items():
         if monkeypatch:
             monkeypatch.setenv(key, value)
@@ -58,8 +60,7 @@ def portal_url():
 
 @pytest.fixture
 def settings(tmp_path, monkeypatch, portal_url) -> Settings:
-    monkeypatch.setenv("CITYCHECK_PORTAL_URL", portal_url)
-    return make_settings(tmp_path / "data", monkeypatch)
+    return make_settings(tmp_path / "data", monkeypatch, portal_url)
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +69,7 @@ def sample_warehouse(tmp_path_factory, portal_url) -> Path:
     from citycheck.pipeline import run_all
 
     data = tmp_path_factory.mktemp("sample") / "data"
-    settings = make_settings(data)
+    settings = make_settings(data, portal_url=portal_url)
     for f in (SAMPLE_DIR / "submissions").iterdir():
         shutil.copy2(f, settings.inbox_dir / f.name)
     run_all(settings)
@@ -80,5 +81,4 @@ def built(sample_warehouse, tmp_path, monkeypatch, portal_url) -> Settings:
     """A private copy of the published sample warehouse."""
     data = tmp_path / "data"
     shutil.copytree(sample_warehouse, data, symlinks=True)
-    monkeypatch.setenv("CITYCHECK_PORTAL_URL", portal_url)
-    return make_settings(data, monkeypatch)
+    return make_settings(data, monkeypatch, portal_url)

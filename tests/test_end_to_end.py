@@ -12,12 +12,9 @@ pytestmark = pytest.mark.airflow
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, airflow_db, portal_url):
-    import os
-
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path_factory.mktemp("e2e") / "data")
-    os.environ["CITYCHECK_PORTAL_URL"] = portal_url
     assert run_demo(settings), "a DAG run did not succeed"
     return settings
 
