@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from citycheck.config import DBT_PROJECT_DIR, Settings
 from citycheck.warehouse import connect
@@ -41,7 +41,7 @@ class BuildResult:
 
 def dbt_args(settings: Settings, command: list[str]) -> list[str]:
     target = settings.data_dir / "dbt"
-    return [*command, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+    return [*command, "--no-use-colors", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
             str(DBT_PROJECT_DIR), "--target-path", str(target / "target"),
             "--log-path", str(target / "logs")]
 
@@ -67,12 +67,12 @@ def build(settings: Settings, select: str | None = None) -> BuildResult:
     """`dbt build`: load seeds, build every model and run every dbt test."""
     settings.ensure_dirs()
     build_id = uuid.uuid4().hex[:12]
-    started = datetime.now(timezone.utc).replace(tzinfo=None)
+    started = datetime.now(UTC).replace(tzinfo=None)
     with connect(settings.warehouse_path) as con:  # make sure raw.* exists for the sources
         con.execute(AUDIT_DDL)
     command = ["build"] + (["--select", select] if select else [])
     res = run_dbt(settings, command)
-    finished = datetime.now(timezone.utc).replace(tzinfo=None)
+    finished = datetime.now(UTC).replace(tzinfo=None)
     failures = []
     nodes = 0
     if res.result is not None and hasattr(res.result, "results"):

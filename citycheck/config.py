@@ -34,7 +34,7 @@ class Settings:
     max_file_bytes: int
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         env = os.environ
         data = Path(env.get("CITYCHECK_DATA_DIR", PROJECT_ROOT / "var")).resolve()
         published = Path(env.get("CITYCHECK_PUBLISHED_DIR", data / "published"))

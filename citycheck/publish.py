@@ -14,7 +14,7 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from citycheck.build import AUDIT_DDL, latest_build
@@ -47,7 +47,7 @@ def mart_tables(con) -> list[str]:
 
 def publish(settings: Settings) -> PublishResult:
     settings.ensure_dirs()
-    publication_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    publication_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     with connect(settings.warehouse_path) as con:
         con.execute(AUDIT_DDL)
         build = latest_build(con)
@@ -85,7 +85,7 @@ def publish(settings: Settings) -> PublishResult:
         result.serving_path = _write_serving_copy(con, settings, tables, publication_id, build_id)
         result.parquet_dir = _write_parquet(con, settings, tables, publication_id)
         con.execute("insert into audit.publications values (?,?,?,?,?,?,?)",
-                    [publication_id, build_id, datetime.now(timezone.utc).replace(tzinfo=None),
+                    [publication_id, build_id, datetime.now(UTC).replace(tzinfo=None),
                      len(tables), sum(result.tables.values()), str(result.parquet_dir),
                      str(result.serving_path)])
     return result

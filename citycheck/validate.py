@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from citycheck.build import AUDIT_DDL, latest_build
@@ -157,7 +157,7 @@ def validate(settings: Settings, years: list[int] | None = None,
                         "examples": examples,
                     })
         report.success = not report.failures
-        stamp = datetime.now(timezone.utc).replace(tzinfo=None)
+        stamp = datetime.now(UTC).replace(tzinfo=None)
         folder = settings.reports_dir / "validation"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{stamp:%Y%m%dT%H%M%S}_{report.build_id}.json"

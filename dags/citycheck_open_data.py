@@ -6,8 +6,13 @@ A source that fails fails only its own task; the others still land their data.
 """
 from airflow.sdk import DAG, task
 
-from citycheck.orchestration import (DEFAULT_ARGS, EXTRACT_ARGS, RAW_OPEN_DATA, START_DATE,
-                                     WAREHOUSE_POOL)
+from citycheck.orchestration import (
+    DEFAULT_ARGS,
+    EXTRACT_ARGS,
+    RAW_OPEN_DATA,
+    START_DATE,
+    WAREHOUSE_POOL,
+)
 from extract.registry import load_sources, schedule_slug
 
 

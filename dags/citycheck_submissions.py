@@ -7,8 +7,13 @@ fix and does not fail the task. The asset event triggers citycheck_warehouse.
 """
 from airflow.sdk import dag, task
 
-from citycheck.orchestration import (DEFAULT_ARGS, EXTRACT_ARGS, RAW_SUBMISSIONS, START_DATE,
-                                     WAREHOUSE_POOL)
+from citycheck.orchestration import (
+    DEFAULT_ARGS,
+    EXTRACT_ARGS,
+    RAW_SUBMISSIONS,
+    START_DATE,
+    WAREHOUSE_POOL,
+)
 
 
 @dag(

@@ -9,8 +9,14 @@ and publishes nothing; the previous publication stays as it was.
 """
 from airflow.sdk import Param, dag, task
 
-from citycheck.orchestration import (DEFAULT_ARGS, PUBLISHED_MARTS, RAW_OPEN_DATA,
-                                     RAW_SUBMISSIONS, START_DATE, WAREHOUSE_POOL)
+from citycheck.orchestration import (
+    DEFAULT_ARGS,
+    PUBLISHED_MARTS,
+    RAW_OPEN_DATA,
+    RAW_SUBMISSIONS,
+    START_DATE,
+    WAREHOUSE_POOL,
+)
 
 
 @dag(

@@ -13,7 +13,7 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -22,8 +22,8 @@ from citycheck.config import SOURCES_FILE, Settings
 from citycheck.reference import Reference, load_reference
 from citycheck.warehouse import connect
 from extract.http import FetchError, HttpClient
-from extract.registry import Source, load_sources
 from extract.numbers import clean, parse_number, parse_year
+from extract.registry import Source, load_sources
 
 
 @dataclass
@@ -217,7 +217,7 @@ def fetch_source(source: Source, settings: Settings, client: HttpClient | None =
     settings.ensure_dirs()
     fetcher = Fetcher(settings, client)
     fetch_id = uuid.uuid4().hex
-    fetched_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    fetched_at = datetime.now(UTC).replace(tzinfo=None)
     shown_url = fetcher.client.redact(fetcher.url(source))
     result = FetchResult(source.name, fetch_id, "failed", shown_url)
     try:

@@ -18,10 +18,10 @@ import io
 import json
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 
@@ -103,7 +103,7 @@ class Receipt:
         """The receipt a person reads, in Chinese and English."""
         status_zh = {"loaded": "已接收", "rejected": "已退回", "duplicate": "重复文件，未重复入库"}
         lines = [
-            f"数据报送回执 Submission receipt",
+            "数据报送回执 Submission receipt",
             f"文件 File: {self.file_name}",
             f"文件指纹 SHA-256: {self.file_hash}",
             f"接收时间 Received: {self.received_at}",
@@ -401,7 +401,7 @@ def ingest_file(path: Path, settings: Settings, *, department: str | None = None
     ref = ref or load_reference()
     settings.ensure_dirs()
     path = Path(path)
-    received = datetime.now(timezone.utc).replace(tzinfo=None)
+    received = datetime.now(UTC).replace(tzinfo=None)
     digest = file_sha256(path)
     receipt = Receipt(file_name=path.name, file_hash=digest,
                       received_at=received.isoformat(timespec="seconds") + "Z",

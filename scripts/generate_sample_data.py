@@ -7,7 +7,8 @@ figures reported or targeted in the source documents (see docs/sample-data.md).
 Sum indicators are split across districts with the largest-remainder method, so
 district values add up exactly to the anchored city figure; cumulative series
 split each year's increment, so no district's cumulative value ever decreases.
-The generator is deterministic (fixed seed): re-running it reproduces the files.
+The generator is deterministic (fixed seed): re-running it reproduces the same values
+(.xlsx files differ only in the save time openpyxl embeds).
 """
 from __future__ import annotations
 
@@ -138,7 +139,7 @@ def main() -> None:
         if code in OPEN_DATA_INDICATORS:
             continue
         if ind["reporting_level"] == "city":
-            for y, v in zip(YEARS, CITY_SERIES[code]):
+            for y, v in zip(YEARS, CITY_SERIES[code], strict=True):
                 values[(code, CITY, y)] = q(v, dec)
         elif ind["aggregation"] == "sum":
             shares = [rng.uniform(0.5, 2.0) for _ in DISTRICTS]
@@ -146,20 +147,20 @@ def main() -> None:
             if ind["measure"] == "cumulative":
                 prev = [0.0] * len(DISTRICTS)
                 last_total = 0.0
-                for y, total in zip(YEARS, series):
+                for y, total in zip(YEARS, series, strict=True):
                     inc = split_exact(round(total - last_total, dec), shares, dec)
-                    prev = [q(a + b, dec) for a, b in zip(prev, inc)]
-                    for d, v in zip(DISTRICTS, prev):
+                    prev = [q(a + b, dec) for a, b in zip(prev, inc, strict=True)]
+                    for d, v in zip(DISTRICTS, prev, strict=True):
                         values[(code, d, y)] = v
                     last_total = total
             else:
-                for y, total in zip(YEARS, series):
+                for y, total in zip(YEARS, series, strict=True):
                     jitter = [s * rng.uniform(0.8, 1.2) for s in shares]
-                    for d, v in zip(DISTRICTS, split_exact(total, jitter, dec)):
+                    for d, v in zip(DISTRICTS, split_exact(total, jitter, dec), strict=True):
                         values[(code, d, y)] = v
         else:  # rates drawn around the city figure
             offsets = {d: rng.uniform(-2.5, 2.5) for d in DISTRICTS}
-            for y, centre in zip(YEARS, RATE_CENTRE[code]):
+            for y, centre in zip(YEARS, RATE_CENTRE[code], strict=True):
                 for d in DISTRICTS:
                     v = centre + offsets[d] * (1.0 if centre < 99 else 0.1)
                     if y == 2020 and code in PINNED_2020:
@@ -226,7 +227,7 @@ def write_portal(rng: random.Random, districts) -> None:
     with open(portal / "bulletin_urbanisation.csv", "w", newline="", encoding="gbk") as fh:
         w = csv.writer(fh)
         w.writerow(["统计年度", "地区", "户籍人口城镇化率(%)"])
-        for y, v in zip(YEARS, REGISTERED_URBANISATION):
+        for y, v in zip(YEARS, REGISTERED_URBANISATION, strict=True):
             w.writerow([f"{y}年", "威海市", f"{v:.2f}"])
     print(f"wrote open-data payloads to {portal}")
 

@@ -1,6 +1,8 @@
 -- Every rejected row or observation, with where it was and why: what the departments and
 -- data engineers work through. Nothing rejected is ever dropped silently.
 select
+    'submission:' || r.file_hash || ':' || r.sheet_name || ':' || cast(r.source_row as varchar)
+        as quarantine_id,
     'submission' as source_type,
     r.file_hash as source_id,
     f.original_name as source_name,
@@ -20,6 +22,7 @@ inner join {{ ref('stg_raw__submission_files') }} as f on f.file_hash = r.file_h
 where r.row_status = 'rejected'
 union all
 select
+    'open_data:' || o.fetch_id || ':' || o.field_name || ':' || cast(o.source_row as varchar),
     'open_data',
     o.fetch_id,
     o.source_name,

@@ -1,0 +1,24 @@
+"""Every published column is described (dbt YAML descriptions are the analysts' dictionary)."""
+import json
+
+from citycheck.publish import mart_tables
+from citycheck.warehouse import connect
+
+
+def test_every_published_column_has_a_description(built):
+    manifest = json.loads((built.data_dir / "dbt" / "target" / "manifest.json").read_text())
+    described = {
+        node["name"]: {c: v["description"].strip() for c, v in node["columns"].items()}
+        for node in manifest["nodes"].values() if node["resource_type"] == "model"
+    }
+    with connect(built.warehouse_path) as con:
+        tables = mart_tables(con)
+        assert len(tables) >= 10
+        missing = []
+        for table in tables:
+            columns = [r[0] for r in con.execute(
+                "select column_name from information_schema.columns where table_schema = "
+                "'published' and table_name = ?", [table]).fetchall()]
+            assert columns, table
+            missing += [f"{table}.{c}" for c in columns if not described.get(table, {}).get(c)]
+    assert not missing, f"published columns without a description: {missing}"
