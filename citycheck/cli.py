@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "ingest":
             from extract.submissions import ingest_file, ingest_inbox
 
+            if args.file and not args.file.is_file():
+                raise SubmissionError(f"no such file: {args.file}")
             receipts = ([ingest_file(args.file, settings, department=args.department,
                                      city=args.city, year=args.year)]
                         if args.file else ingest_inbox(settings))
