@@ -57,3 +57,29 @@ def test_http_error_page_fails_the_fetch_with_the_status(settings, monkeypatch):
     source.url = "{portal_url}/not-an-api"  # the portal answers 404 with an HTML page
     with pytest.raises(FetchError, match="HTTP 404"):
         fetch_source(source, settings, client=HttpClient(retries=0))
+
+
+def test_changed_payload_revises_only_the_changed_value(built, tmp_path, monkeypatch):
+    """A re-published dataset where one record changed: every record is re-stated as a new
+    version, but only the changed one is a revision; the newest value wins."""
+    from citycheck.build import build
+    from citycheck.config import Settings
+
+    changed = tmp_path / "portal"
+    shutil.copytree(SAMPLE_DIR / "portal", changed)
+    records = json.loads((changed / "ckan_air_quality.json").read_text("utf-8"))
+    target = next(r for r in records if r["district_code"] == "371083" and r["year"] == "2022")
+    old_value = target["good_days"]
+    target["good_days"] = old_value - 12  # the monitoring station corrected its figure
+    (changed / "ckan_air_quality.json").write_text(json.dumps(records, ensure_ascii=False), "utf-8")
+    with Portal(data_dir=changed) as url:
+        monkeypatch.setenv("CITYCHECK_PORTAL_URL", url)
+        result = fetch_source(_source("weihai_air_quality"), Settings.from_env())
+    assert result.status == "loaded"
+    build(built)
+    rows = query(built.warehouse_path,
+                 "select district_code, year, value, is_revised, version_count from "
+                 "marts.fct_indicator_values where indicator_code = 'air_quality_good_days'")
+    assert len(rows) == 35 and all(r[4] == 2 for r in rows)
+    revised = [r for r in rows if r[3]]
+    assert revised == [("371083", 2022, float(old_value - 12), True, 2)]

@@ -14,6 +14,8 @@ select
     v.version_count,
     v.is_current,
     v.previous_version_value,
+    v.changes_value,
+    v.revision_count,
     v.source_type,
     v.source_id,
     v.source_part,
