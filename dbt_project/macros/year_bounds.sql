@@ -6,3 +6,11 @@
 {% macro year_end(year_column) -%}
     cast(cast({{ year_column }} as varchar) || '-12-31' as date)
 {%- endmacro %}
+
+{#- The join condition "this version of the district was valid at some time in that year":
+    one definition of how facts find their dim_district row. -#}
+{% macro valid_in_year(district_alias, year_column) -%}
+    {{ district_alias }}.valid_from <= {{ citycheck.year_end(year_column) }}
+    and ({{ district_alias }}.valid_to is null
+         or {{ district_alias }}.valid_to >= {{ citycheck.year_start(year_column) }})
+{%- endmacro %}

@@ -8,8 +8,7 @@ with reporting_districts as (
     select d.city_code, d.district_code, y.year
     from {{ ref('dim_district') }} as d
     inner join (select distinct year from {{ ref('fct_indicator_values') }}) as y
-        on d.valid_from <= {{ citycheck.year_end('y.year') }}
-        and (d.valid_to is null or d.valid_to >= {{ citycheck.year_start('y.year') }})
+        on {{ citycheck.valid_in_year('d', 'y.year') }}
     where d.unit_level <> 'city' and d.reports_indicators
 ),
 

@@ -15,5 +15,4 @@ select
 from {{ ref('targets') }} as t
 left join {{ ref('dim_district') }} as d
     on d.district_code = t.district_code
-    and d.valid_from <= {{ citycheck.year_end('t.target_year') }}
-    and (d.valid_to is null or d.valid_to >= {{ citycheck.year_start('t.target_year') }})
+    and {{ citycheck.valid_in_year('d', 't.target_year') }}

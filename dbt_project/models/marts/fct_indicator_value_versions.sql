@@ -24,5 +24,4 @@ select
 from {{ ref('int_indicator_values_versioned') }} as v
 left join {{ ref('dim_district') }} as d
     on d.district_code = v.district_code
-    and d.valid_from <= {{ citycheck.year_end('v.year') }}
-    and (d.valid_to is null or d.valid_to >= {{ citycheck.year_start('v.year') }})
+    and {{ citycheck.valid_in_year('d', 'v.year') }}

@@ -135,5 +135,4 @@ from with_target as w
 inner join {{ ref('dim_indicator') }} as i on i.indicator_code = w.indicator_code
 left join {{ ref('dim_district') }} as dd
     on dd.district_code = w.district_code
-    and dd.valid_from <= {{ citycheck.year_end('w.year') }}
-    and (dd.valid_to is null or dd.valid_to >= {{ citycheck.year_start('w.year') }})
+    and {{ citycheck.valid_in_year('dd', 'w.year') }}
