@@ -21,6 +21,32 @@ from pathlib import Path
 from citycheck.config import Settings, parse_years
 
 
+def print_intake(settings: Settings, out=sys.stdout) -> None:
+    """What intake made of everything received so far, and every row still in quarantine."""
+    from citycheck.warehouse import connect
+
+    with connect(settings.warehouse_path) as con:
+        files = con.execute(
+            "select count(*), count(*) filter (where status = 'rejected'), coalesce(sum(rows_read), 0), "
+            "coalesce(sum(rows_accepted), 0), coalesce(sum(rows_rejected), 0), "
+            "coalesce(sum(rows_ignored), 0) from raw.submission_files").fetchone()
+        rejected = con.execute(
+            "select f.original_name, r.sheet_name, r.row_number, r.error_column, r.reason "
+            "from raw.submission_rows r join raw.submission_files f using (file_hash) "
+            "where r.status = 'rejected' order by f.received_at, r.row_number limit 20").fetchall()
+        refused = con.execute("select original_name, message from raw.submission_files "
+                              "where status = 'rejected' order by received_at").fetchall()
+    print(f"\nSubmissions: {files[0]} files ({files[1]} refused whole); rows read {files[2]} = "
+          f"accepted {files[3]} + rejected {files[4]} + layout {files[5]}", file=out)
+    for name, message in refused:
+        print(f"  refused {name}: {message}", file=out)
+    for name, sheet, row, column, reason in rejected:
+        print(f"  rejected {name} [{sheet}] row {row}, column {column}: {reason}", file=out)
+    if files[4] > len(rejected):
+        print(f"  ... and {files[4] - len(rejected)} more rejected rows: see mart_quarantine",
+              file=out)
+
+
 def print_published(settings: Settings, out=sys.stdout) -> None:
     from citycheck.publish import published_summary
 
@@ -80,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"fetched {f.source}: {f.status} — {f.message}")
             print(f"built {s.build.nodes} dbt nodes in {s.build.seconds:.1f} s; "
                   f"validation passed {s.validation.checks} checks")
+            print_intake(settings)
             print_published(settings)
         elif args.command == "ingest":
             from extract.submissions import ingest_file, ingest_inbox

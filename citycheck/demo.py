@@ -107,8 +107,9 @@ def main() -> int:
     started = time.monotonic()
     ok = run_demo(settings, args.years)
     if ok:
-        from citycheck.cli import print_published
+        from citycheck.cli import print_intake, print_published
 
+        print_intake(settings)
         print_published(settings)
         print(f"\npipeline finished in {time.monotonic() - started:.1f} s")
     return 0 if ok else 1
