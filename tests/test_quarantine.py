@@ -77,3 +77,16 @@ def test_rows_a_department_cannot_send(built, reason_fragment, row):
     _correction(built.inbox_dir / "water.csv", [row])
     (receipt,) = run_all(built, fetch=False).receipts
     assert receipt.rows_rejected == 1 and reason_fragment in receipt.rejected[0]["reason"]
+
+
+def test_cli_run_reports_where_and_why_rows_were_rejected(built, capsys):
+    from citycheck.cli import main
+
+    _correction(built.inbox_dir / "水务局.csv", [
+        ["sewage_treatment_rate_pct", "", "", "环翠县", "98.0", "%", "", ""]])
+    assert main(["run", "--no-fetch"]) == 0  # the file's bad row does not stop the pipeline
+    out = capsys.readouterr().out
+    assert "rejected 水务局.csv [水务局.csv] row 6, column district_name: unknown district " \
+           "'环翠县' in 威海市; did you mean 环翠区?" in out
+    assert "rejected 1 + layout" in out
+    assert "mart_quarantine" in out and "rows" in out
