@@ -54,6 +54,15 @@ class Indicator:
     valid_min: float | None
     valid_max: float | None
 
+    def in_range(self, value: float) -> bool:
+        return ((self.valid_min is None or value >= self.valid_min)
+                and (self.valid_max is None or value <= self.valid_max))
+
+    def range_text(self) -> str:
+        lo = "" if self.valid_min is None else f"{self.valid_min:g}"
+        hi = "" if self.valid_max is None else f"{self.valid_max:g}"
+        return f"{lo}–{hi} {self.unit}"
+
 
 @dataclass(frozen=True)
 class Resolution:

@@ -195,11 +195,9 @@ def observations(source: Source, records: list[dict], ref: Reference) -> list[di
                 reason = f"field '{dist_field}': {dres.reason}"
             elif num.error:
                 reason = f"field '{fld}': {num.error}"
-            elif num.value is not None and not (
-                    (ind.valid_min is None or num.value >= ind.valid_min)
-                    and (ind.valid_max is None or num.value <= ind.valid_max)):
+            elif num.value is not None and not ind.in_range(num.value):
                 reason = (f"field '{fld}': {num.value:g} is outside the valid range "
-                          f"{ind.valid_min:g}–{ind.valid_max:g} of {indicator_code}")
+                          f"{ind.range_text()} of {indicator_code}")
             rows.append({
                 "record_number": n, "field_name": fld, "record_json": record_json,
                 "status": "rejected" if reason else "accepted", "reason": reason,

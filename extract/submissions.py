@@ -287,21 +287,19 @@ class RowJudge:
         if num.error:
             return reject("value", f"{num.error}; write a number such as 12.5, or — if "
                                    "there is no figure")
-        if num.value is not None:
-            lo, hi = indicator.valid_min, indicator.valid_max
-            if (lo is not None and num.value < lo) or (hi is not None and num.value > hi):
-                return reject("value", f"{num.value:g} is outside the valid range {lo:g}–{hi:g} "
-                                       f"{indicator.unit} of {indicator.code}")
-        key = (indicator.code, district.code, year)
-        if key in self.seen:
-            return reject(ind_col, f"duplicate: {indicator.code} for {district.name_zh} {year} "
-                                   f"is already given in row {self.seen[key]}")
-        self.seen[key] = f"{sheet}!{row_number}"
+        if num.value is not None and not indicator.in_range(num.value):
+            return reject("value", f"{num.value:g} is outside the valid range "
+                                   f"{indicator.range_text()} of {indicator.code}")
         flag_text = cells.get("quality_flag", "")
         flag = QUALITY_FLAGS.get(normalise(flag_text)) if flag_text else None
         if flag_text and flag is None:
             return reject("quality_flag", f"unknown quality flag '{flag_text}'; use 估算 "
                                           "(estimated), 初步 (provisional) or leave it blank")
+        key = (indicator.code, district.code, year)
+        if key in self.seen:  # checked last: only an accepted row claims its key
+            return reject(ind_col, f"duplicate: {indicator.code} for {district.name_zh} {year} "
+                                   f"is already given in row {self.seen[key]}")
+        self.seen[key] = f"{sheet}!{row_number}"
         if num.is_estimate and flag is None:
             flag = "estimated"
         v.status, v.indicator_code, v.district_code, v.year = "accepted", *key
@@ -332,8 +330,8 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
     if not any(t[2] is not None for t in tables):
         raise SubmissionError(
             "no data table found: no row has the columns 指标代码/指标名称 (indicator), "
-            "区县代码/区县名称 (district) and 数值 (value); use the template from "
-            "`citycheck template`")
+            "区县代码/区县名称 (district) and 数值 (value); see docs/submission-format.md "
+            "for the layout")
     department = department or meta.get("department") or (m and m["department"])
     city = city or meta.get("city") or (m and m["city"])
     year_text = year or meta.get("year") or (m and m["year"])
@@ -381,8 +379,7 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
                 verdicts.append(RowVerdict(sheet, i, "ignored", "totals row", cells=cells))
             else:
                 verdicts.append(judge.judge(sheet, i, cells, raw_value))
-    layout = "long" if len([t for t in tables if t[2] is not None]) else "unknown"
-    return ctx, verdicts, layout
+    return ctx, verdicts, "long"
 
 
 # -- landing --------------------------------------------------------------------------------

@@ -83,3 +83,19 @@ def test_archived_name_cannot_leave_the_archive():
     assert safe_name("../../etc/passwd") == "passwd"
     assert safe_name("..\\..\\boot.ini") == "boot.ini"
     assert "/" not in safe_name("a/b/../c.xlsx") and not safe_name("..").startswith(".")
+
+
+def test_a_rejected_row_does_not_block_its_correction_further_down(tmp_path):
+    path = tmp_path / "371000_commerce_2022.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([
+            ["指标代码", "区县", "数值", "质量标记"],
+            ["night_economy_clusters", "乳山", "2", "大概"],   # unknown flag: rejected
+            ["night_economy_clusters", "乳山", "3", "估算"],   # the corrected row: accepted
+            ["night_economy_clusters", "乳山", "4", ""],       # a real duplicate: rejected
+        ])
+    _, verdicts, _ = interpret(path, load_reference())
+    assert [(v.status, v.value, v.quality_flag) for v in verdicts[1:]] == [
+        ("rejected", None, None), ("accepted", 3.0, "estimated"), ("rejected", None, None)]
+    assert "unknown quality flag '大概'" in verdicts[1].reason
+    assert "already given in row" in verdicts[3].reason
