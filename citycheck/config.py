@@ -32,6 +32,7 @@ class Settings:
     reports_dir: Path
     portal_url: str
     max_file_bytes: int
+    max_unpacked_bytes: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -49,6 +50,8 @@ class Settings:
             reports_dir=data / "reports",
             portal_url=env.get("CITYCHECK_PORTAL_URL", "http://127.0.0.1:8765"),
             max_file_bytes=int(env.get("CITYCHECK_MAX_FILE_BYTES", 20 * 1024 * 1024)),
+            # What an .xlsx may expand to when unpacked: a zip bomb stops here.
+            max_unpacked_bytes=int(env.get("CITYCHECK_MAX_UNPACKED_BYTES", 256 * 1024 * 1024)),
         )
 
     def ensure_dirs(self) -> None:

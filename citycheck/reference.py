@@ -22,6 +22,7 @@ _SPACE = re.compile(r"\s+")
 _PREFIXES = ("山东省",)
 
 
+@lru_cache(maxsize=65536)
 def normalise(text: str) -> str:
     """Full-width to half-width, drop all whitespace, lower-case Latin letters."""
     return _SPACE.sub("", unicodedata.normalize("NFKC", text)).lower()
@@ -51,6 +52,7 @@ class Indicator:
     unit: str
     department_code: str
     reporting_level: str
+    aggregation: str
     valid_min: float | None
     valid_max: float | None
 
@@ -96,7 +98,8 @@ class Reference:
             self.indicators[r["indicator_code"]] = Indicator(
                 code=r["indicator_code"], name_zh=r["name_zh"], name_en=r["name_en"],
                 unit=r["unit"], department_code=r["department_code"],
-                reporting_level=r["reporting_level"], valid_min=_float(r["valid_min"]),
+                reporting_level=r["reporting_level"], aggregation=r["aggregation"],
+                valid_min=_float(r["valid_min"]),
                 valid_max=_float(r["valid_max"]))
         # (city, normalised name) -> district codes; a name may have had several codes over time.
         self._district_names: dict[tuple[str, str], set[str]] = {}

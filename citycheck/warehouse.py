@@ -35,8 +35,10 @@ create table if not exists raw.submission_files (
 
 create table if not exists raw.submission_rows (
     file_hash        varchar not null,
+    record_number    integer not null,     -- 1..n within the file: the unit of accounting
     sheet_name       varchar,
     row_number       integer not null,     -- as the department sees it: 1-based line or Excel row
+    cell             varchar,              -- the value's cell (E7); a wide row has one per district
     status           varchar not null,     -- accepted | rejected | ignored
     reason           varchar,              -- why rejected or ignored
     error_column     varchar,              -- the column a rejection is about
@@ -46,7 +48,7 @@ create table if not exists raw.submission_rows (
     value_text       varchar,
     unit_text        varchar,
     flag_text        varchar,
-    note_text        varchar,
+    note_text        varchar,              -- text that looked like a formula starts with '
     indicator_code   varchar,              -- resolved at intake, null when rejected
     district_code    varchar,
     year             integer,
@@ -54,7 +56,7 @@ create table if not exists raw.submission_rows (
     is_missing       boolean,              -- a missing marker (blank, —, 无): no value, never zero
     quality_flag     varchar,
     loaded_at        timestamp not null,
-    primary key (file_hash, sheet_name, row_number)
+    primary key (file_hash, record_number)
 );
 
 create table if not exists raw.open_data_fetches (
@@ -98,6 +100,31 @@ create table if not exists raw.open_data_observations (
 
 def init_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(RAW_DDL)
+    _migrate_submission_rows(con)
+
+
+def _migrate_submission_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses made before records had cells (one row = one record) get the two new
+    columns. Every row is kept: the table is copied, never trimmed."""
+    columns = {r[0] for r in con.execute(
+        "select column_name from information_schema.columns where table_schema = 'raw' "
+        "and table_name = 'submission_rows'").fetchall()}
+    if "record_number" in columns:
+        return
+    con.execute("begin transaction")
+    try:
+        con.execute("alter table raw.submission_rows rename to submission_rows_before_cells")
+        con.execute(RAW_DDL)
+        con.execute("""
+            insert into raw.submission_rows by name
+            select *, row_number() over (partition by file_hash order by sheet_name, row_number)
+                   as record_number, cast(null as varchar) as cell
+            from raw.submission_rows_before_cells""")
+        con.execute("drop table raw.submission_rows_before_cells")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
 
 
 @contextmanager

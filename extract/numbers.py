@@ -26,9 +26,15 @@ class ParsedNumber:
 
 
 def clean(text: object) -> str:
+    """A cell as text: full-width forms made half-width (NFKC), outer spaces removed."""
     if text is None:
         return ""
-    if isinstance(text, float) and math.isnan(text):
+    kind = type(text)
+    if kind is str:
+        return text.strip() if text.isascii() else unicodedata.normalize("NFKC", text).strip()
+    if kind is int:
+        return str(text)
+    if kind is float and math.isnan(text):
         return ""
     return unicodedata.normalize("NFKC", str(text)).strip()
 

@@ -1,24 +1,23 @@
-"""Department submissions: read a file, give every row a verdict, land it, write a receipt.
+"""Department submissions: read a file, give every record a verdict, land it, write a receipt.
 
 One function per step, called the same way by `citycheck ingest FILE` and by the submissions
-DAG. Every row read ends up in exactly one of three states, and the counts reconcile:
+DAG. Every record read ends up in exactly one of three states, and the counts reconcile:
 
 - accepted: resolved indicator, district, year and a number (or an explicit missing marker);
-- rejected: with the sheet, row, column, value and the reason, so the department can fix it;
-- ignored:  layout (title and header block, header row, blank rows, totals rows).
+- rejected: with the sheet, row, cell, column, value and the reason, so the department can fix it;
+- ignored:  layout (title and header block, header rows, blank rows, totals rows and columns).
 
+A record is a row of the long layout, or one district cell of a wide row (extract/layout.py).
 A file is loaded whole or not at all (one transaction). The same bytes sent twice are
 recognised by their sha256 and load nothing the second time.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
+import os
 import re
 import shutil
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,43 +25,39 @@ from pathlib import Path
 import pandas as pd
 
 from citycheck.config import Settings
-from citycheck.reference import Reference, load_reference, normalise
+from citycheck.reference import Indicator, Reference, load_reference, normalise
 from citycheck.warehouse import connect
-from extract.numbers import clean, parse_number, parse_year
+from extract.layout import (
+    Layout,
+    Record,
+    Table,
+    Total,
+    cut,
+    find_table,
+    header_texts,
+    meta_pairs,
+)
+from extract.numbers import ParsedNumber, clean, parse_number, parse_year
+from extract.reading import SUPPORTED_SUFFIXES, FileRefused, read_sheets
+from extract.xlsx import Sheet, column_letters
 
-SUPPORTED_SUFFIXES = {".csv", ".xlsx", ".xls"}
+__all__ = ["SUPPORTED_SUFFIXES", "Receipt", "SubmissionError", "ingest_file", "ingest_inbox",
+           "ingest_inbox_file", "interpret", "list_inbox", "safe_name"]
 
-# Canonical column -> header texts departments use (normalised; units in brackets are dropped).
-HEADER_ALIASES: dict[str, set[str]] = {
-    "indicator_code": {"指标代码", "指标编码", "indicator_code", "indicatorcode"},
-    "indicator_name": {"指标名称", "指标", "indicator_name", "indicator", "indicatorname"},
-    "district_code": {"区县代码", "区划代码", "行政区划代码", "district_code", "districtcode"},
-    "district_name": {"区县名称", "区县", "地区", "区市", "district_name", "district",
-                      "districtname"},
-    "year": {"年度", "年份", "year"},
-    "value": {"数值", "指标值", "完成值", "数据", "value"},
-    "unit": {"单位", "计量单位", "unit"},
-    "quality_flag": {"质量标记", "数据标记", "quality_flag", "qualityflag", "flag"},
-    "note": {"备注", "说明", "note", "notes", "remark"},
-}
-META_ALIASES: dict[str, set[str]] = {
-    "department": {"填报部门", "部门", "填报单位", "department"},
-    "city": {"城市", "city"},
-    "year": {"年度", "年份", "year"},
-    "template_version": {"模板版本", "templateversion", "template_version"},
-}
-TOTAL_MARKERS = {"合计", "总计", "小计", "全市合计", "total", "sum"}
 QUALITY_FLAGS = {"估算": "estimated", "estimated": "estimated", "初步": "provisional",
                  "provisional": "provisional", "修订": "revised", "revised": "revised"}
 FILENAME_PATTERN = re.compile(r"^(?P<city>\d{6})_(?P<department>[a-z_]+)_(?P<year>\d{4})$")
-_BRACKETS = re.compile(r"[\(（\[【].*?[\)）\]】]")
+# Text a spreadsheet would run as a formula when the value is shown or exported again.
+FORMULA_TRIGGERS = ("=", "+", "@", "\t", "\r")
+_TRIGGER_CHARS = frozenset("=+@\t\r-")
+TOTALS_TOLERANCE = 1e-6
 
 
 class SubmissionError(Exception):
     """The file as a whole cannot be loaded. The message says what to do."""
 
 
-@dataclass
+@dataclass(slots=True)
 class RowVerdict:
     sheet: str
     row_number: int
@@ -70,6 +65,7 @@ class RowVerdict:
     reason: str | None = None
     column: str | None = None
     cells: dict[str, str] = field(default_factory=dict)
+    cell: str | None = None
     indicator_code: str | None = None
     district_code: str | None = None
     year: int | None = None
@@ -88,6 +84,8 @@ class Receipt:
     department_code: str | None = None
     city_code: str | None = None
     year: int | None = None
+    layout: str | None = None        # long | wide
+    template_version: str | None = None
     archived_path: str | None = None
     rows_read: int = 0
     rows_accepted: int = 0
@@ -95,6 +93,10 @@ class Receipt:
     rows_ignored: int = 0
     rejected: list[dict] = field(default_factory=list)
     ignored: list[dict] = field(default_factory=list)
+    superseded: list[dict] = field(default_factory=list)
+    restated_unchanged: int = 0
+    totals: list[dict] = field(default_factory=list)
+    neutralised: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,27 +110,49 @@ class Receipt:
             f"文件指纹 SHA-256: {self.file_hash}",
             f"接收时间 Received: {self.received_at}",
             f"部门 Department: {self.department_code or '-'}   城市 City: {self.city_code or '-'}"
-            f"   年度 Year: {self.year or '-'}",
+            f"   年度 Year: {self.year or '-'}   版式 Layout: {self.layout or '-'}",
             f"结果 Result: {status_zh.get(self.status, self.status)} / {self.status}",
             f"说明 Message: {self.message}",
-            f"读取行数 Rows read: {self.rows_read} = 接收 accepted {self.rows_accepted}"
+            f"读取记录 Records read: {self.rows_read} = 接收 accepted {self.rows_accepted}"
             f" + 退回 rejected {self.rows_rejected} + 忽略 ignored {self.rows_ignored}",
         ]
+        if self.layout == "wide":
+            lines.append("  (横表 wide layout: 每个区县单元格为一条记录 / one record per district cell)")
         if self.rejected:
-            lines.append("")
-            lines.append("退回的行 Rejected rows (请修改后重新报送 / fix and send the file again):")
+            lines += ["", "退回的记录 Rejected records (请修改后重新报送 / fix and send the file again):"]
             for r in self.rejected:
-                lines.append(f"  工作表 sheet {r['sheet']} 第 {r['row']} 行 row, 列 column "
-                             f"{r['column'] or '-'}, 值 value '{r['value']}': {r['reason']}")
+                lines.append(f"  工作表 sheet {r['sheet']} 第 {r['row']} 行 row, 单元格 cell "
+                             f"{r['cell'] or '-'}, 列 column {r['column'] or '-'}, 值 value "
+                             f"'{r['value']}': {r['reason']}")
+        if self.superseded:
+            lines += ["", "更正的数值 Values this file corrects (the earlier version stays on record):"]
+            for r in self.superseded:
+                lines.append(f"  {r['indicator_code']} {r['district_code']} {r['year']}: "
+                             f"{_fmt(r['earlier_value'])} → {_fmt(r['value'])} "
+                             f"(原文件 earlier file {r['earlier_file']}, {r['earlier_received_at']})")
+        if self.restated_unchanged:
+            lines.append(f"与此前相同的数值 Values identical to the earlier version: "
+                         f"{self.restated_unchanged}")
+        if self.totals:
+            lines += ["", "合计核对 Totals checked against the sum of the districts:"]
+            for t in self.totals:
+                lines.append(f"  工作表 sheet {t['sheet']} 单元格 cell {t['cell']}: {t['verdict']}")
+        if self.neutralised:
+            lines += ["", "已中和的公式 Formulas neutralised (stored as text, never run):"]
+            for n in self.neutralised:
+                lines.append(f"  工作表 sheet {n['sheet']} 单元格 cell {n['cell']} ({n['column']}):"
+                             f" {n['text']}")
         if self.ignored:
-            lines.append("")
-            lines.append("忽略的版式行 Ignored layout rows:")
+            lines += ["", "忽略的版式行 Ignored layout rows:"]
             for r in self.ignored:
-                lines.append(f"  工作表 sheet {r['sheet']} 第 {r['row']} 行 row: {r['reason']}")
+                where = f"单元格 cell {r['cell']}" if r.get("cell") else f"第 {r['row']} 行 row"
+                lines.append(f"  工作表 sheet {r['sheet']} {where}: {r['reason']}")
         return "\n".join(lines) + "\n"
 
 
-# -- reading --------------------------------------------------------------------------------
+def _fmt(value) -> str:
+    return "—" if value is None else f"{value:g}"
+
 
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
@@ -138,217 +162,228 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_sheets(path: Path) -> Iterator[tuple[str, list[list[object]]]]:
-    """Yield (sheet name, rows of cell values) for every sheet of the file."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        yield path.name, _read_csv(path)
-    elif suffix == ".xlsx":
-        yield from _read_xlsx(path)
-    elif suffix == ".xls":
-        yield from _read_xls(path)
-    else:
-        raise SubmissionError(
-            f"unsupported file type '{suffix}': send .xlsx, .xls or .csv")
-
-
-def _read_csv(path: Path) -> list[list[object]]:
-    data = path.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - gb18030 decodes any byte sequence
-        raise SubmissionError("the CSV file is neither UTF-8 nor GBK/GB18030 text")
-    return [list(row) for row in csv.reader(io.StringIO(text))]
-
-
-def _read_xlsx(path: Path) -> Iterator[tuple[str, list[list[object]]]]:
-    import zipfile
-
-    import openpyxl
-
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise SubmissionError(
-            f"the workbook cannot be opened ({exc.__class__.__name__}): it is corrupt, "
-            "password-protected or not really .xlsx; save it again from Excel as .xlsx") from exc
-    try:
-        for ws in wb.worksheets:
-            yield ws.title, [list(row) for row in ws.iter_rows(values_only=True)]
-    finally:
-        wb.close()
-
-
-def _read_xls(path: Path) -> Iterator[tuple[str, list[list[object]]]]:
-    import xlrd
-
-    try:
-        book = xlrd.open_workbook(str(path), on_demand=True)
-    except xlrd.XLRDError as exc:
-        raise SubmissionError(
-            f"the legacy .xls workbook cannot be opened ({exc}); save it again as .xlsx") from exc
-    for sheet in book.sheets():
-        yield sheet.name, [sheet.row_values(i) for i in range(sheet.nrows)]
-
-
-# -- interpreting ---------------------------------------------------------------------------
-
-def _header_keys(cell: object) -> set[str]:
-    """A header cell like '指标代码 indicator_code' or '面积（万平方米）' -> normalised keys."""
-    text = clean(cell)
-    if not text:
-        return set()
-    text = _BRACKETS.sub("", text)
-    parts = {normalise(p) for p in text.split()} | {normalise(text)}
-    return {p for p in parts if p}
-
-
-def match_header(row: list[object]) -> dict[str, int] | None:
-    """Map canonical columns to positions if `row` is a header row, else None."""
-    columns: dict[str, int] = {}
-    for i, cell in enumerate(row):
-        keys = _header_keys(cell)
-        for canonical, aliases in HEADER_ALIASES.items():
-            if canonical not in columns and keys & aliases:
-                columns[canonical] = i
-                break
-    has_indicator = "indicator_code" in columns or "indicator_name" in columns
-    has_district = "district_code" in columns or "district_name" in columns
-    return columns if has_indicator and has_district and "value" in columns else None
-
-
-def _meta_pair(row: list[object]) -> tuple[str, str] | None:
-    cells = [clean(c) for c in row if clean(c)]
-    if len(cells) != 2:
-        return None
-    keys = _header_keys(cells[0])
-    for name, aliases in META_ALIASES.items():
-        if keys & aliases:
-            return name, cells[1]
-    return None
-
+# -- judging --------------------------------------------------------------------------------
 
 @dataclass
 class FileContext:
     city_code: str
     department_code: str
     year: int
+    template_version: str | None = None
+
+
+def neutralise(text: str) -> str | None:
+    """Text a spreadsheet would run as a formula, made inert with Excel's own text prefix;
+    None if the text is harmless."""
+    if not text or text[0] not in _TRIGGER_CHARS:
+        return None
+    if text.startswith(FORMULA_TRIGGERS) or (
+            text.startswith("-") and len(text) > 1 and parse_number(text).error):
+        return "'" + text
+    return None
 
 
 class RowJudge:
-    """Gives one data row its verdict. Holds what it has accepted to catch duplicates."""
+    """Gives one record its verdict. Resolution of the same texts is worked out once per file
+    (a file repeats the same few indicator and district names thousands of times), and it
+    holds what it has accepted to catch duplicates."""
 
-    def __init__(self, ref: Reference, ctx: FileContext):
+    def __init__(self, ref: Reference, ctx: FileContext, table: Table):
         self.ref, self.ctx = ref, ctx
+        self.value_unit = table.header_units.get("value")
         self.seen: dict[tuple[str, str, int], str] = {}
+        self._resolved: dict[tuple, tuple] = {}
+        self._numbers: dict[object, ParsedNumber] = {}
 
-    def judge(self, sheet: str, row_number: int, cells: dict[str, str],
-              raw_value: object) -> RowVerdict:
-        v = RowVerdict(sheet, row_number, "rejected", cells=cells)
+    def indicator(self, text: str) -> tuple[Indicator | None, str | None, str | None]:
+        """(indicator, unit written beside its name, reason if unknown)."""
+        res = self.ref.resolve_indicator(text)
+        if res.code:
+            return self.ref.indicators[res.code], None, None
+        name, unit = header_texts(text)  # 城市管理案件处置率（%）: a unit beside the name
+        if unit and name:
+            alt = self.ref.resolve_indicator(name)
+            if alt.code:
+                return self.ref.indicators[alt.code], unit, None
+        return None, None, res.reason
 
-        def reject(column: str, reason: str) -> RowVerdict:
-            v.column, v.reason = column, reason
-            return v
-
-        ref, ctx = self.ref, self.ctx
-        ind_col = "indicator_code" if cells.get("indicator_code") else "indicator_name"
-        res = ref.resolve_indicator(cells.get(ind_col, ""))
-        if res.code is None:
-            return reject(ind_col, res.reason)
-        indicator = ref.indicators[res.code]
-        if indicator.department_code != ctx.department_code:
-            owner = ref.departments[indicator.department_code]["name_zh"]
-            return reject(ind_col, f"department '{ctx.department_code}' does not answer for "
-                                   f"indicator {indicator.code}; it is reported by "
-                                   f"{indicator.department_code} ({owner})")
-        year = ctx.year
-        if cells.get("year"):
-            year = parse_year(cells["year"])
-            if year is None:
-                return reject("year", f"'{cells['year']}' is not a year (write 2023 or 2023年)")
-        dist_col = "district_code" if cells.get("district_code") else "district_name"
-        dres = ref.resolve_district(cells.get(dist_col, ""), ctx.city_code, year)
-        if dres.code is None:
-            return reject(dist_col, dres.reason)
-        district = ref.districts[dres.code]
-        if indicator.reporting_level == "city" and district.unit_level != "city":
-            return reject(dist_col, f"indicator {indicator.code} is reported for the whole city "
-                                    f"only, not for {district.name_zh}")
-        unit = cells.get("unit", "")
+    def _resolve(self, ind_col: str, ind_text: str, dist_col: str, dist_text: str,
+                 year_text: str, unit: str, flag_text: str) -> tuple:
+        """('ok', indicator, district, year, flag) or ('rejected', column, reason). Each part
+        is worked out once per distinct text: a file has thousands of records but few names."""
+        ind = self._cached(("indicator", ind_text), self._resolve_indicator, ind_col, ind_text)
+        if ind[0] == "rejected":
+            return ind
+        _, indicator, name_unit = ind
+        year = self._cached(("year", year_text), self._resolve_year, year_text)
+        if year[0] == "rejected":
+            return year
+        year = year[1]
+        dist = self._cached(("district", dist_text, year, indicator.reporting_level),
+                            self._resolve_district, dist_col, dist_text, year,
+                            indicator.reporting_level)
+        if dist[0] == "rejected":
+            return dist
+        unit = unit or name_unit or self.value_unit or ""
         if unit and normalise(unit) != normalise(indicator.unit):
-            return reject("unit", f"unit '{unit}' differs from the catalogue unit "
-                                  f"'{indicator.unit}' of {indicator.code}; convert the value "
-                                  f"to {indicator.unit}")
-        num = parse_number(raw_value)
-        if num.error:
-            return reject("value", f"{num.error}; write a number such as 12.5, or — if "
-                                   "there is no figure")
-        if num.value is not None and not indicator.in_range(num.value):
-            return reject("value", f"{num.value:g} is outside the valid range "
-                                   f"{indicator.range_text()} of {indicator.code}")
-        flag_text = cells.get("quality_flag", "")
+            return ("rejected", "unit", f"unit '{unit}' differs from the catalogue unit "
+                                        f"'{indicator.unit}' of {indicator.code}; convert the "
+                                        f"value to {indicator.unit}")
         flag = QUALITY_FLAGS.get(normalise(flag_text)) if flag_text else None
         if flag_text and flag is None:
-            return reject("quality_flag", f"unknown quality flag '{flag_text}'; use 估算 "
-                                          "(estimated), 初步 (provisional) or leave it blank")
-        key = (indicator.code, district.code, year)
-        if key in self.seen:  # checked last: only an accepted row claims its key
-            return reject(ind_col, f"duplicate: {indicator.code} for {district.name_zh} {year} "
-                                   f"is already given in row {self.seen[key]}")
-        self.seen[key] = f"{sheet}!{row_number}"
-        if num.is_estimate and flag is None:
-            flag = "estimated"
-        v.status, v.indicator_code, v.district_code, v.year = "accepted", *key
-        v.value, v.is_missing, v.quality_flag = num.value, num.is_missing, flag
+            return ("rejected", "quality_flag", f"unknown quality flag '{flag_text}'; use 估算 "
+                                                "(estimated), 初步 (provisional) or leave it blank")
+        return "ok", indicator, dist[1], year, flag
+
+    def _cached(self, key: tuple, work, *args) -> tuple:
+        hit = self._resolved.get(key)
+        if hit is None:
+            hit = self._resolved[key] = work(*args)
+        return hit
+
+    def _resolve_indicator(self, column: str, text: str) -> tuple:
+        indicator, name_unit, why = self.indicator(text)
+        if indicator is None:
+            return "rejected", column, why
+        if indicator.department_code != self.ctx.department_code:
+            owner = self.ref.departments[indicator.department_code]["name_zh"]
+            return ("rejected", column,
+                    f"department '{self.ctx.department_code}' does not answer for indicator "
+                    f"{indicator.code}; it is reported by {indicator.department_code} ({owner})")
+        return "ok", indicator, name_unit
+
+    def _resolve_year(self, text: str) -> tuple:
+        if not text:
+            return "ok", self.ctx.year
+        year = parse_year(text)
+        if year is None:
+            return "rejected", "year", f"'{text}' is not a year (write 2023 or 2023年)"
+        return "ok", year
+
+    def _resolve_district(self, column: str, text: str, year: int, level: str) -> tuple:
+        dres = self.ref.resolve_district(text, self.ctx.city_code, year)
+        if dres.code is None:
+            return "rejected", column, dres.reason
+        district = self.ref.districts[dres.code]
+        if level == "city" and district.unit_level != "city":
+            return ("rejected", column, f"indicator is reported for the whole city only, not "
+                                        f"for {district.name_zh}")
+        return "ok", district
+
+    def number(self, raw: object) -> ParsedNumber:
+        try:
+            num = self._numbers.get(raw)
+        except TypeError:
+            return parse_number(raw)
+        if num is None:
+            num = self._numbers[raw] = parse_number(raw)
+        return num
+
+    def judge(self, rec: Record) -> RowVerdict:
+        cells = rec.cells
+        v = RowVerdict(rec.sheet, rec.row_number, "rejected", cells=cells, cell=rec.cell)
+        ind_col = "indicator_code" if cells.get("indicator_code") else "indicator_name"
+        dist_col = "district_code" if cells.get("district_code") else "district_name"
+        key = (ind_col, cells.get(ind_col, ""), dist_col, cells.get(dist_col, ""),
+               cells.get("year", ""), cells.get("unit", ""), cells.get("quality_flag", ""))
+        resolved = self._resolve(*key)
+        if resolved[0] == "rejected":
+            v.column, v.reason = resolved[1], resolved[2]
+            return v
+        _, indicator, district, year, flag = resolved
+        if rec.value_is_formula and rec.raw_value is None:
+            v.column, v.reason = "value", ("the cell holds a formula without a saved result; "
+                                           "open and save the file in Excel, or paste values")
+            return v
+        num = self.number(rec.raw_value)
+        if num.error:
+            v.column, v.reason = "value", (f"{num.error}; write a number such as 12.5, or — "
+                                           "if there is no figure")
+            return v
+        if num.value is not None and not indicator.in_range(num.value):
+            v.column, v.reason = "value", (f"{num.value:g} is outside the valid range "
+                                           f"{indicator.range_text()} of {indicator.code}")
+            return v
+        seen_key = (indicator.code, district.code, year)
+        earlier = self.seen.get(seen_key)
+        if earlier:  # checked last: only an accepted record claims its key
+            v.column, v.reason = ind_col, (f"duplicate: {indicator.code} for {district.name_zh} "
+                                           f"{year} is already given in {earlier}")
+            return v
+        self.seen[seen_key] = f"row {rec.row_number} (sheet {rec.sheet}, cell {rec.cell})"
+        v.status = "accepted"
+        v.indicator_code, v.district_code, v.year = seen_key
+        v.value, v.is_missing = num.value, num.is_missing
+        v.quality_flag = flag or ("estimated" if num.is_estimate else None)
         return v
+
+
+def check_total(total: Total, verdicts_by_indicator: dict, judge: RowJudge) -> str:
+    """The verdict on a totals row or cell, for the receipt and the ignored-row reason."""
+    stated = judge.number(total.raw_value)
+    if stated.value is None:
+        return "totals row without a number: not checked"
+    indicator, _, _ = judge.indicator(total.indicator_text) if total.indicator_text else (
+        None, None, None)
+    if indicator is None:
+        return f"totals {stated.value:g}: not checked (no known indicator on the row)"
+    if indicator.aggregation != "sum":
+        return (f"totals {stated.value:g}: not checked ({indicator.code} is not a sum of "
+                f"districts but {indicator.aggregation})")
+    year = parse_year(total.year_text) if total.year_text else judge.ctx.year
+    parts = verdicts_by_indicator.get((total.sheet, indicator.code, year), [])
+    accepted = [p for p in parts if p.status == "accepted"]
+    if len(accepted) < len(parts) or any(p.value is None for p in accepted) or not accepted:
+        return (f"totals {stated.value:g}: not checked (some district values of "
+                f"{indicator.code} {year} are missing or rejected)")
+    summed = round(sum(p.value for p in accepted), 6)
+    if abs(summed - stated.value) <= TOTALS_TOLERANCE * max(1.0, abs(summed)):
+        return f"totals {stated.value:g} = sum of {len(accepted)} districts ({indicator.code} {year})"
+    return (f"MISMATCH: totals {stated.value:g} differs from the sum of the {len(accepted)} "
+            f"districts {summed:g} ({indicator.code} {year}); the district values were loaded, "
+            "the totals row was not — check both")
 
 
 def interpret(path: Path, ref: Reference, department: str | None = None,
               city: str | None = None, year: int | None = None,
-              ) -> tuple[FileContext, list[RowVerdict], str]:
-    """Read the file and give every row a verdict. Raises SubmissionError for the whole file."""
-    sheets = list(read_sheets(path))
-    verdicts: list[RowVerdict] = []
-    meta: dict[str, str] = {}
+              max_unpacked_bytes: int = 256 * 1024 * 1024,
+              ) -> tuple[FileContext, list[RowVerdict], str, dict]:
+    """Read the file and give every record a verdict. Raises SubmissionError for the file as
+    a whole. Returns (context, verdicts, layout, notes) where notes holds the totals checks
+    and neutralised formulas for the receipt."""
+    try:
+        sheets = read_sheets(path, max_unpacked_bytes)
+    except FileRefused as exc:
+        raise SubmissionError(str(exc)) from None
     m = FILENAME_PATTERN.match(path.stem)
-    tables: list[tuple[str, list[list[object]], int, dict[str, int]]] = []
-    for sheet, rows in sheets:
-        header_at, columns = None, None
-        for i, row in enumerate(rows):
-            columns = match_header(row)
-            if columns:
-                header_at = i
-                break
-            pair = _meta_pair(row)
-            if pair:
-                meta.setdefault(*pair)
-        tables.append((sheet, rows, header_at, columns))
-    if not any(t[2] is not None for t in tables):
+    hint_city = city or (m and m["city"]) or _early_city(sheets, ref)
+    tables: list[tuple[Sheet, Table | None]] = [
+        (s, find_table(s, ref, _city_code(hint_city, ref))) for s in sheets]
+    found = [(s, t) for s, t in tables if t]
+    if not found:
         raise SubmissionError(
-            "no data table found: no row has the columns 指标代码/指标名称 (indicator), "
-            "区县代码/区县名称 (district) and 数值 (value); see docs/submission-format.md "
-            "for the layout")
+            "no data table found: no row has the columns 指标代码/指标名称 (indicator) with "
+            "区县代码/区县名称 (district) and 数值 (value), nor an indicator column with district "
+            "names as column headings (wide layout); see docs/submission-format.md, or start "
+            "from `citycheck template`")
+    meta: dict[str, str] = {}
+    for s, t in found:
+        for k, v in meta_pairs(s.rows[:t.header_rows[0]]).items():
+            meta.setdefault(k, v)
     department = department or meta.get("department") or (m and m["department"])
     city = city or meta.get("city") or (m and m["city"])
     year_text = year or meta.get("year") or (m and m["year"])
     if not department:
         raise SubmissionError("the department is not stated: add a row '填报部门 Department' "
                               "above the table, or name the file CITY_DEPARTMENT_YEAR.xlsx")
-    department = normalise(department)
-    if department not in ref.departments:
+    department_code = normalise(str(department))
+    if department_code not in ref.departments:
         by_name = {normalise(d["name_zh"]): c for c, d in ref.departments.items()}
-        department = by_name.get(department, department)
-    if department not in ref.departments:
+        department_code = by_name.get(department_code, department_code)
+    if department_code not in ref.departments:
         raise SubmissionError(f"unknown department '{department}'; known codes: "
                               f"{', '.join(sorted(ref.departments))}")
-    city_code = normalise(str(city)) if city else ""
-    if city_code not in ref.cities:
-        by_name = {normalise(c["name_zh"]): k for k, c in ref.cities.items()}
-        city_code = by_name.get(city_code, city_code)
+    city_code = _city_code(city, ref)
     if city_code not in ref.cities:
         raise SubmissionError(f"unknown or missing city '{city or ''}': add a row '城市 City' "
                               f"with one of {', '.join(sorted(ref.cities))}")
@@ -356,30 +391,88 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
     if file_year is None:
         raise SubmissionError(f"the reporting year is missing or unreadable ('{year_text or ''}'):"
                               " add a row '年度 Year' such as 2023")
-    ctx = FileContext(city_code, department, file_year)
-    judge = RowJudge(ref, ctx)
-    for sheet, rows, header_at, columns in tables:
-        if header_at is None:
-            verdicts += [RowVerdict(sheet, i + 1, "ignored", "sheet has no data table")
-                         for i, _ in enumerate(rows)]
+    ctx = FileContext(city_code, department_code, file_year, meta.get("template_version"))
+    verdicts: list[RowVerdict] = []
+    notes: dict[str, list] = {"totals": [], "neutralised": []}
+    layouts = set()
+    for sheet, table in tables:
+        if table is None:
+            verdicts += [RowVerdict(sheet.name, i + 1, "ignored", "sheet has no data table")
+                         for i in range(len(sheet.rows))]
             continue
-        for i, row in enumerate(rows[:header_at]):
-            verdicts.append(RowVerdict(sheet, i + 1, "ignored",
-                                       "blank row" if not any(clean(c) for c in row)
-                                       else "title or header block"))
-        verdicts.append(RowVerdict(sheet, header_at + 1, "ignored", "column header"))
-        for i, row in enumerate(rows[header_at + 1:], start=header_at + 2):
-            cells = {c: clean(row[pos]) if pos < len(row) else ""
-                     for c, pos in columns.items()}
-            raw_value = row[columns["value"]] if columns["value"] < len(row) else None
-            if not any(clean(c) for c in row):
-                verdicts.append(RowVerdict(sheet, i, "ignored", "blank row", cells=cells))
-            elif normalise(cells.get("district_name", "") or cells.get("district_code", "")) \
-                    in TOTAL_MARKERS:
-                verdicts.append(RowVerdict(sheet, i, "ignored", "totals row", cells=cells))
+        layouts.add(table.kind)
+        judge = RowJudge(ref, ctx, table)
+        pieces = cut(sheet, table)
+        totals: list[tuple[int, Total]] = []
+        by_indicator: dict[tuple, list[RowVerdict]] = {}
+        for piece in pieces:
+            if isinstance(piece, Record):
+                _neutralise_cells(piece, table, notes["neutralised"])
+                v = judge.judge(piece)
+                if v.status == "accepted":
+                    by_indicator.setdefault((sheet.name, v.indicator_code, v.year), []).append(v)
+                verdicts.append(v)
+            elif isinstance(piece, Layout):
+                verdicts.append(RowVerdict(piece.sheet, piece.row_number, "ignored",
+                                           piece.reason, cells=piece.cells, cell=piece.cell))
             else:
-                verdicts.append(judge.judge(sheet, i, cells, raw_value))
-    return ctx, verdicts, "long"
+                totals.append((len(verdicts), piece))
+                verdicts.append(RowVerdict(piece.sheet, piece.row_number, "ignored",
+                                           "totals", cell=piece.cell,
+                                           cells={"value": clean(piece.raw_value)}))
+        _count_rejected_parts(verdicts, by_indicator, judge)
+        for index, total in totals:
+            verdict = check_total(total, by_indicator, judge)
+            verdicts[index].reason = ("totals column: " if table.kind == "wide" else
+                                      "totals row: ") + verdict
+            notes["totals"].append({"sheet": total.sheet, "cell": total.cell,
+                                    "row": total.row_number, "verdict": verdict,
+                                    "mismatch": verdict.startswith("MISMATCH")})
+    return ctx, verdicts, "+".join(sorted(layouts)), notes
+
+
+def _count_rejected_parts(verdicts: list[RowVerdict], by_indicator: dict, judge: RowJudge):
+    """A district value rejected for its number still belongs to its indicator's total: a
+    total over partly rejected districts is reported as not checked, never as a mismatch."""
+    for v in verdicts:
+        if v.status == "rejected" and v.column == "value":
+            ind, _, _ = judge.indicator(v.cells.get("indicator_code")
+                                         or v.cells.get("indicator_name", ""))
+            if ind:
+                year = parse_year(v.cells["year"]) if v.cells.get("year") else judge.ctx.year
+                by_indicator.setdefault((v.sheet, ind.code, year), []).append(v)
+
+
+def _neutralise_cells(rec: Record, table: Table, out: list[dict]) -> None:
+    for column, text in rec.cells.items():
+        if column == "value" or not text:
+            continue
+        safe = neutralise(text)
+        if safe is not None:
+            rec.cells[column] = safe
+            pos = table.columns.get(column)
+            cell = f"{column_letters(pos)}{rec.row_number}" if pos is not None else rec.cell
+            out.append({"sheet": rec.sheet, "cell": cell, "column": column, "text": safe,
+                        "reason": "text that a spreadsheet would run as a formula is stored "
+                                  "with a leading ' and never evaluated"})
+
+
+def _city_code(city: object, ref: Reference) -> str:
+    code = normalise(str(city)) if city else ""
+    if code not in ref.cities:
+        by_name = {normalise(c["name_zh"]): k for k, c in ref.cities.items()}
+        code = by_name.get(code, code)
+    return code
+
+
+def _early_city(sheets: list[Sheet], ref: Reference) -> str | None:
+    """The city named in a header block, looked for before the table is found (a wide table's
+    district headings are resolved within the city)."""
+    for sheet in sheets:
+        city = meta_pairs(sheet.rows[:10]).get("city")
+        if city and _city_code(city, ref) in ref.cities:
+            return city
+    return None
 
 
 # -- landing --------------------------------------------------------------------------------
@@ -391,18 +484,25 @@ def safe_name(name: str) -> str:
     return base[:120] or "submission"
 
 
+def _archive_dir(settings: Settings, digest: str) -> Path:
+    return settings.archive_dir / digest[:2] / digest
+
+
 def ingest_file(path: Path, settings: Settings, *, department: str | None = None,
                 city: str | None = None, year: int | None = None,
-                ref: Reference | None = None) -> Receipt:
-    """Ingest one submission file into raw.*; archive it; write and return its receipt."""
+                ref: Reference | None = None, move: bool = False) -> Receipt:
+    """Ingest one submission file into raw.*; archive it (moved when `move`, else copied);
+    write and return its receipt."""
     ref = ref or load_reference()
     settings.ensure_dirs()
     path = Path(path)
     received = datetime.now(UTC).replace(tzinfo=None)
+    size = path.stat().st_size
     digest = file_sha256(path)
     receipt = Receipt(file_name=path.name, file_hash=digest,
                       received_at=received.isoformat(timespec="seconds") + "Z",
                       status="rejected", message="")
+    archive = _archive_dir(settings, digest)
     with connect(settings.warehouse_path) as con:
         earlier = con.execute(
             "select original_name, received_at, status, archived_path, city_code, "
@@ -415,89 +515,174 @@ def ingest_file(path: Path, settings: Settings, *, department: str | None = None
             receipt.archived_path = earlier[3]
             receipt.city_code, receipt.department_code, receipt.year = earlier[4:7]
             # The first receipt stays as it was; this one goes beside it.
-            write_receipt(receipt, settings.archive_dir / digest[:2] / digest,
-                          stem=f"duplicate-{received:%Y%m%dT%H%M%S}")
+            write_receipt(receipt, archive, stem=f"duplicate-{received:%Y%m%dT%H%M%S}")
+            if move:
+                path.unlink(missing_ok=True)
             return receipt
 
-        archive = settings.archive_dir / digest[:2] / digest
-        archive.mkdir(parents=True, exist_ok=True)
-        archived = archive / safe_name(path.name)
-        shutil.copyfile(path, archived)
-        receipt.archived_path = str(archived)
-
         verdicts: list[RowVerdict] = []
-        ctx = None
-        layout = None
-        try:
-            if path.stat().st_size > settings.max_file_bytes:
-                raise SubmissionError(
-                    f"the file is {path.stat().st_size:,} bytes, over the limit of "
-                    f"{settings.max_file_bytes:,}; split it by year or district")
-            if path.stat().st_size == 0:
-                raise SubmissionError("the file is empty")
-            ctx, verdicts, layout = interpret(path, ref, department, city, year)
-        except SubmissionError as exc:
-            receipt.message = str(exc)
+        ctx, layout, notes = None, None, {}
+        archived = archive / safe_name(path.name)
+        archive.mkdir(parents=True, exist_ok=True)
+        if size > settings.max_file_bytes:
+            # Not read and not copied: a far too large file is refused on its size alone.
+            receipt.message = (f"the file is {size:,} bytes, over the limit of "
+                               f"{settings.max_file_bytes:,}; it was not read. Split it by year "
+                               "or district")
+            archived = None
+        else:
+            _store(path, archived, move)
+            try:
+                if size == 0:
+                    raise SubmissionError("the file is empty: nothing to read. Send the "
+                                          "filled-in template")
+                ctx, verdicts, layout, notes = interpret(
+                    archived, ref, department, city, year,
+                    max_unpacked_bytes=settings.max_unpacked_bytes)
+            except SubmissionError as exc:
+                receipt.message = str(exc)
+        receipt.archived_path = str(archived) if archived else None
         if ctx:
             receipt.department_code, receipt.city_code, receipt.year = (
                 ctx.department_code, ctx.city_code, ctx.year)
-        for v in verdicts:
-            receipt.rows_read += 1
-            if v.status == "accepted":
-                receipt.rows_accepted += 1
-            elif v.status == "rejected":
-                receipt.rows_rejected += 1
-                value = v.cells.get(v.column, "") if v.column else ""
-                receipt.rejected.append({"sheet": v.sheet, "row": v.row_number,
-                                         "column": v.column, "value": value,
-                                         "reason": v.reason})
-            else:
-                receipt.rows_ignored += 1
-                receipt.ignored.append({"sheet": v.sheet, "row": v.row_number,
-                                        "reason": v.reason})
-        if ctx is not None:
-            receipt.status = "loaded"
-            receipt.message = (f"{receipt.rows_accepted} rows accepted, "
-                               f"{receipt.rows_rejected} rejected, "
-                               f"{receipt.rows_ignored} layout rows ignored")
+            receipt.template_version, receipt.layout = ctx.template_version, layout
+            receipt.totals, receipt.neutralised = notes["totals"], notes["neutralised"]
+        _count(receipt, verdicts)
+        frame = _rows_frame(digest, verdicts, received) if verdicts else None
         con.execute("begin transaction")
         try:
+            if ctx is not None:
+                receipt.status = "loaded"
+                if frame is not None:
+                    con.register("incoming_rows", frame)
+                    _superseded(con, receipt)
+                receipt.message = _summary(receipt)
             con.execute(
                 "insert into raw.submission_files values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [digest, path.name, str(archived), path.stat().st_size, received,
+                [digest, path.name, receipt.archived_path, size, received,
                  receipt.city_code, receipt.department_code, receipt.year, layout,
                  receipt.status, receipt.rows_read, receipt.rows_accepted,
                  receipt.rows_rejected, receipt.rows_ignored, receipt.message])
-            if verdicts:
-                frame = _rows_frame(digest, verdicts, received)
-                con.register("incoming_rows", frame)
+            if ctx is not None and frame is not None:
                 con.execute("insert into raw.submission_rows by name select * from incoming_rows")
                 con.unregister("incoming_rows")
             con.execute("commit")
         except Exception:
             con.execute("rollback")
             raise
+    if move and archived is None:
+        path.unlink(missing_ok=True)  # refused on size: the receipt is the record
     write_receipt(receipt, archive)
     return receipt
 
 
+def _store(path: Path, archived: Path, move: bool) -> None:
+    if move:
+        try:
+            os.replace(path, archived)
+            return
+        except OSError:
+            pass  # another file system: copy, then remove
+        shutil.copyfile(path, archived)
+        path.unlink(missing_ok=True)
+    else:
+        shutil.copyfile(path, archived)
+
+
+def _count(receipt: Receipt, verdicts: list[RowVerdict]) -> None:
+    for v in verdicts:
+        receipt.rows_read += 1
+        if v.status == "accepted":
+            receipt.rows_accepted += 1
+        elif v.status == "rejected":
+            receipt.rows_rejected += 1
+            receipt.rejected.append({"sheet": v.sheet, "row": v.row_number, "cell": v.cell,
+                                     "column": v.column, "reason": v.reason,
+                                     "value": v.cells.get(v.column, "") if v.column else ""})
+        else:
+            receipt.rows_ignored += 1
+            receipt.ignored.append({"sheet": v.sheet, "row": v.row_number, "cell": v.cell,
+                                    "reason": v.reason})
+
+
+def _summary(receipt: Receipt) -> str:
+    parts = [f"{receipt.rows_accepted} records accepted, {receipt.rows_rejected} rejected, "
+             f"{receipt.rows_ignored} layout rows ignored"]
+    if receipt.superseded:
+        parts.append(f"{len(receipt.superseded)} earlier values corrected")
+    mismatches = sum(t["mismatch"] for t in receipt.totals)
+    if mismatches:
+        parts.append(f"{mismatches} totals differ from the sum of the districts")
+    if receipt.neutralised:
+        parts.append(f"{len(receipt.neutralised)} formula-like cells neutralised")
+    return "; ".join(parts)
+
+
+def _superseded(con, receipt: Receipt) -> None:
+    """Which accepted values replace an earlier, different current value (any source)."""
+    rows = con.execute("""
+        with incoming as (
+            select indicator_code, district_code, year, value, sheet_name, cell
+            from incoming_rows where status = 'accepted'
+        ),
+        earlier as (
+            select r.indicator_code, r.district_code, r.year, r.value,
+                   f.original_name as origin, f.received_at
+            from raw.submission_rows as r
+            join raw.submission_files as f using (file_hash)
+            where r.status = 'accepted' and f.status = 'loaded'
+              and (r.indicator_code, r.district_code, r.year) in
+                  (select (indicator_code, district_code, year) from incoming)
+            union all
+            select o.indicator_code, o.district_code, o.year, o.value,
+                   'open data: ' || o.source_name, f.fetched_at
+            from raw.open_data_observations as o
+            join raw.open_data_fetches as f using (fetch_id)
+            where o.status = 'accepted' and f.status = 'loaded'
+              and (o.indicator_code, o.district_code, o.year) in
+                  (select (indicator_code, district_code, year) from incoming)
+        ),
+        latest as (
+            select indicator_code, district_code, year,
+                   arg_max(value, received_at) as value, arg_max(origin, received_at) as origin,
+                   max(received_at) as received_at, bool_or(true) as found
+            from earlier group by all
+        )
+        select i.indicator_code, i.district_code, i.year, i.value, l.value, l.origin,
+               strftime(l.received_at, '%Y-%m-%d %H:%M'), i.value is not distinct from l.value,
+               i.sheet_name, i.cell
+        from incoming as i
+        join latest as l using (indicator_code, district_code, year)
+        order by i.sheet_name, i.indicator_code, i.district_code, i.year
+    """).fetchall()
+    for ind, dist, year, value, old, origin, when, same, sheet, cell in rows:
+        if same:
+            receipt.restated_unchanged += 1
+        else:
+            receipt.superseded.append({
+                "indicator_code": ind, "district_code": dist, "year": year, "value": value,
+                "earlier_value": old, "earlier_file": origin, "earlier_received_at": when,
+                "sheet": sheet, "cell": cell})
+
+
 def _rows_frame(digest: str, verdicts: list[RowVerdict], loaded_at: datetime) -> pd.DataFrame:
+    cells = [v.cells for v in verdicts]
     return pd.DataFrame({
         "file_hash": digest,
+        "record_number": range(1, len(verdicts) + 1),
         "sheet_name": [v.sheet for v in verdicts],
         "row_number": [v.row_number for v in verdicts],
+        "cell": [v.cell for v in verdicts],
         "status": [v.status for v in verdicts],
         "reason": [v.reason for v in verdicts],
         "error_column": [v.column for v in verdicts],
-        "indicator_text": [v.cells.get("indicator_code") or v.cells.get("indicator_name")
-                           for v in verdicts],
-        "district_text": [v.cells.get("district_code") or v.cells.get("district_name")
-                          for v in verdicts],
-        "year_text": [v.cells.get("year") for v in verdicts],
-        "value_text": [v.cells.get("value") for v in verdicts],
-        "unit_text": [v.cells.get("unit") for v in verdicts],
-        "flag_text": [v.cells.get("quality_flag") for v in verdicts],
-        "note_text": [v.cells.get("note") for v in verdicts],
+        "indicator_text": [c.get("indicator_code") or c.get("indicator_name") for c in cells],
+        "district_text": [c.get("district_code") or c.get("district_name") for c in cells],
+        "year_text": [c.get("year") for c in cells],
+        "value_text": [c.get("value") for c in cells],
+        "unit_text": [c.get("unit") for c in cells],
+        "flag_text": [c.get("quality_flag") for c in cells],
+        "note_text": [c.get("note") for c in cells],
         "indicator_code": [v.indicator_code for v in verdicts],
         "district_code": [v.district_code for v in verdicts],
         "year": pd.array([v.year for v in verdicts], dtype="Int32"),
@@ -515,17 +700,21 @@ def write_receipt(receipt: Receipt, folder: Path, stem: str = "receipt") -> None
     (folder / f"{stem}.txt").write_text(receipt.to_text(), encoding="utf-8")
 
 
+# -- the inbox ------------------------------------------------------------------------------
+
 def list_inbox(settings: Settings) -> list[Path]:
+    """Files waiting in the inbox, oldest first. Hidden and partly written files (.part,
+    .tmp, ~$ lock files of an open Excel) are left until they are complete."""
     settings.inbox_dir.mkdir(parents=True, exist_ok=True)
-    files = [p for p in settings.inbox_dir.iterdir() if p.is_file() and not p.name.startswith(".")]
+    files = [p for p in settings.inbox_dir.iterdir()
+             if p.is_file() and not p.name.startswith((".", "~$"))
+             and p.suffix.lower() not in {".part", ".tmp", ".crdownload"}]
     return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
 
 
 def ingest_inbox_file(path: Path, settings: Settings, ref: Reference | None = None) -> Receipt:
-    """Ingest one file from the inbox and remove it from there once it is archived."""
-    receipt = ingest_file(path, settings, ref=ref)
-    Path(path).unlink(missing_ok=True)
-    return receipt
+    """Ingest one file from the inbox; it leaves the inbox for the archive."""
+    return ingest_file(Path(path), settings, ref=ref, move=True)
 
 
 def ingest_inbox(settings: Settings) -> list[Receipt]:

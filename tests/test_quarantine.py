@@ -62,7 +62,7 @@ def test_unreadable_file_is_rejected_whole_and_loses_nothing(built):
     summary = run_all(built, fetch=False)
     (receipt,) = summary.receipts
     assert receipt.status == "rejected"
-    assert "cannot be opened" in receipt.message and "save it again" in receipt.message
+    assert "not a valid .xlsx workbook" in receipt.message and "save it again" in receipt.message
     assert query(built.warehouse_path, "select count(*) from raw.submission_rows") == before
     assert query(built.warehouse_path, "select status from raw.submission_files where "
                  "original_name = 'broken.xlsx'") == [("rejected",)]

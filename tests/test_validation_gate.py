@@ -75,9 +75,12 @@ def test_warehouse_dag_run_fails_and_publishes_nothing(built, airflow_db):
     # A well-formed file whose one accepted row slipped past intake's range check.
     con.execute("insert into raw.submission_files values ('bug', 'bug.csv', null, 1, now(), "
                 "'371000', 'water', 2023, 'long', 'loaded', 1, 1, 0, 0, 'simulated intake bug')")
-    con.execute("insert into raw.submission_rows values ('bug', 'bug.csv', 2, 'accepted', null, "
-                "null, 'sewage_treatment_rate_pct', '371002', null, '140', '%', null, null, "
-                "'sewage_treatment_rate_pct', '371002', 2023, 140, false, null, now())")
+    con.execute("insert into raw.submission_rows by name select 'bug' as file_hash, "
+                "1 as record_number, 'bug.csv' as sheet_name, 2 as row_number, 'E2' as cell, "
+                "'accepted' as status, 'sewage_treatment_rate_pct' as indicator_text, "
+                "'371002' as district_text, '140' as value_text, "
+                "'sewage_treatment_rate_pct' as indicator_code, '371002' as district_code, "
+                "2023 as year, 140.0 as value, false as is_missing, now() as loaded_at")
     con.close()
     run = load_dags()["citycheck_warehouse"].test(run_conf={"years": ""})
     assert str(run.state) == "failed"

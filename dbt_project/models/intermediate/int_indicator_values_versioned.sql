@@ -5,7 +5,7 @@ with ordered as (
         *,
         row_number() over (
             partition by district_code, indicator_code, year
-            order by received_at, source_id, source_row
+            order by received_at, source_id, source_row, source_cell
         ) as version_number,
         count(*) over (partition by district_code, indicator_code, year) as version_count,
         min(received_at) over (partition by district_code, indicator_code, year)

@@ -5,6 +5,7 @@ with submitted as (
         r.file_hash as source_id,
         r.sheet_name as source_part,
         r.source_row,
+        r.source_cell,
         f.city_code,
         f.department_code,
         r.district_code,
@@ -25,6 +26,7 @@ fetched as (
         o.fetch_id as source_id,
         o.field_name as source_part,
         o.source_row,
+        cast(null as varchar) as source_cell,
         d.city_code,
         i.department_code,
         o.district_code,
@@ -41,9 +43,10 @@ fetched as (
     where o.observation_status = 'accepted' and f.fetch_status = 'loaded'
 )
 
+-- A wide row holds one value per district: a submitted value is identified by its cell.
 select
-    source_type || ':' || source_id || ':' || source_part || ':' || cast(source_row as varchar)
-        as observation_id,
+    source_type || ':' || source_id || ':' || source_part || '!'
+        || coalesce(source_cell, cast(source_row as varchar)) as observation_id,
     *
 from submitted
 union all

@@ -20,6 +20,7 @@ select
     v.source_id,
     v.source_part,
     v.source_row,
+    v.source_cell,
     v.received_at
 from {{ ref('int_indicator_values_versioned') }} as v
 left join {{ ref('dim_district') }} as d

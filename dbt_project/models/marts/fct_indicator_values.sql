@@ -18,6 +18,7 @@ select
     v.source_id,
     v.source_part,
     v.source_row,
+    v.source_cell,
     v.received_at
 from {{ ref('fct_indicator_value_versions') }} as v
 where v.is_current

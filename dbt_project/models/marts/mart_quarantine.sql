@@ -1,8 +1,8 @@
 -- Every rejected row or observation, with where it was and why: what the departments and
 -- data engineers work through. Nothing rejected is ever dropped silently.
 select
-    'submission:' || r.file_hash || ':' || r.sheet_name || ':' || cast(r.source_row as varchar)
-        as quarantine_id,
+    'submission:' || r.file_hash || ':' || r.sheet_name || '!'
+        || coalesce(r.source_cell, cast(r.source_row as varchar)) as quarantine_id,
     'submission' as source_type,
     r.file_hash as source_id,
     f.original_name as source_name,
@@ -10,6 +10,7 @@ select
     f.city_code,
     r.sheet_name as source_part,
     r.source_row,
+    r.source_cell,
     r.error_column as field_name,
     r.indicator_text,
     r.district_text,
@@ -30,6 +31,7 @@ select
     cast(null as varchar),
     cast(null as varchar),
     o.source_row,
+    cast(null as varchar),
     o.field_name,
     o.indicator_code,
     o.district_text,

@@ -1,7 +1,9 @@
 select
     file_hash,
+    record_number,
     sheet_name,
     row_number as source_row,
+    cell as source_cell,
     status as row_status,
     reason,
     error_column,

@@ -1,0 +1,300 @@
+"""Find the table in a sheet and cut it into records: the layouts departments send.
+
+- **long**: one row per district and indicator (指标, 区县, 数值 columns) — the template's layout;
+- **wide**: one row per indicator, one column per district (how many departments already
+  report); every district cell of a data row is one record.
+
+Above the table there may be a title and a header block (填报部门 / 城市 / 年度 pairs). The
+column header may span two rows with merged cells (指标 over 代码 | 名称); a unit may sit in a
+header cell (面积（万平方米）). Totals rows and columns (合计, 总计) are recognised, kept aside
+for checking, and never loaded as a district.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from citycheck.reference import Reference, normalise
+from extract.numbers import clean
+from extract.xlsx import Sheet, column_letters
+
+# Canonical column -> header texts departments use (normalised; a unit in brackets is dropped).
+HEADER_ALIASES: dict[str, set[str]] = {
+    "indicator_code": {"指标代码", "指标编码", "指标编号", "indicator_code", "indicatorcode"},
+    "indicator_name": {"指标名称", "指标", "指标项", "indicator_name", "indicator",
+                       "indicatorname"},
+    "district_code": {"区县代码", "区划代码", "行政区划代码", "区县编码", "district_code",
+                      "districtcode"},
+    "district_name": {"区县名称", "区县", "地区", "区市", "区域", "单位名称", "district_name",
+                      "district", "districtname"},
+    "year": {"年度", "年份", "year"},
+    "value": {"数值", "指标值", "完成值", "数据", "完成情况", "value"},
+    "unit": {"单位", "计量单位", "unit"},
+    "quality_flag": {"质量标记", "数据标记", "quality_flag", "qualityflag", "flag"},
+    "note": {"备注", "说明", "note", "notes", "remark"},
+}
+# Header cells that are layout, not data, in a wide table.
+WIDE_SKIP = {"序号", "编号", "no", "no.", "#"}
+META_ALIASES: dict[str, set[str]] = {
+    "department": {"填报部门", "部门", "填报单位", "报送单位", "department"},
+    "city": {"城市", "city"},
+    "year": {"年度", "年份", "填报年度", "year"},
+    "template_version": {"模板版本", "templateversion", "template_version"},
+}
+TOTAL_MARKERS = {"合计", "总计", "小计", "全市合计", "全市总计", "total", "sum"}
+_BRACKETED = re.compile(r"[\(（\[【]([^\)）\]】]*)[\)）\]】]")
+TEXT_COLUMNS = ("indicator_code", "indicator_name", "district_code", "district_name", "year",
+                "unit", "quality_flag", "note")
+HEADER_SEARCH_ROWS = 30   # a header further down than this is not looked for
+
+
+@dataclass(slots=True)
+class Record:
+    """One value to judge: a long-layout row, or one district cell of a wide row."""
+    sheet: str
+    row_number: int               # 1-based, as the department sees it
+    cell: str                     # the value's cell, e.g. E7
+    cells: dict[str, str]         # canonical column -> text as written (cleaned)
+    raw_value: object
+    value_is_formula: bool = False
+
+
+@dataclass
+class Layout:
+    """A row (or cell) that is layout, not data: ignored, with the reason."""
+    sheet: str
+    row_number: int
+    reason: str
+    cell: str | None = None
+    cells: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Total:
+    """A totals row or cell: checked against the sum of the districts, never loaded."""
+    sheet: str
+    row_number: int
+    cell: str
+    indicator_text: str
+    year_text: str
+    raw_value: object
+
+
+@dataclass
+class Table:
+    sheet: str
+    kind: str                                    # long | wide
+    header_rows: tuple[int, int]                 # first, last (0-based)
+    columns: dict[str, int]                      # canonical column -> position
+    header_units: dict[str, str] = field(default_factory=dict)  # column -> unit in its header
+    district_columns: dict[int, str] = field(default_factory=dict)   # wide: position -> text
+    total_columns: list[int] = field(default_factory=list)           # wide
+
+
+def header_texts(cell: object) -> tuple[str, str | None]:
+    """'面积（万平方米）' -> ('面积', '万平方米'); '指标代码 indicator_code' -> as is, no unit."""
+    text = clean(cell)
+    units = _BRACKETED.findall(text)
+    return _BRACKETED.sub("", text).strip(), (units[-1].strip() if units else None)
+
+
+def _keys(text: str) -> set[str]:
+    if not text:
+        return set()
+    return {k for k in {normalise(p) for p in text.split()} | {normalise(text)} if k}
+
+
+def merged_fill(sheet: Sheet, r: int, row: list[object]) -> list[object]:
+    """The row with each merged range's value spread over the empty cells it covers."""
+    out = list(row)
+    for r0, c0, r1, c1 in sheet.merged:
+        if r0 <= r <= r1 and r0 < len(sheet.rows):
+            source = sheet.rows[r0]
+            value = source[c0] if c0 < len(source) else None
+            if len(out) <= c1:
+                out.extend([None] * (c1 + 1 - len(out)))
+            for c in range(c0, c1 + 1):
+                if out[c] is None:
+                    out[c] = value
+    return out
+
+
+def _match_columns(candidates: list[list[str]]) -> dict[str, int]:
+    """candidates[position] = header texts to try in order; first alias that fits wins."""
+    columns: dict[str, int] = {}
+    for pos, texts in enumerate(candidates):
+        for text in texts:
+            keys = _keys(text)
+            hit = next((c for c, aliases in HEADER_ALIASES.items()
+                        if c not in columns and keys & aliases), None)
+            if hit:
+                columns[hit] = pos
+                break
+    return columns
+
+
+def _is_total(text: str) -> bool:
+    return normalise(text) in TOTAL_MARKERS
+
+
+def find_table(sheet: Sheet, ref: Reference, city_code: str | None) -> Table | None:
+    """The first table in the sheet: a one-row header, else a two-row one (a title right
+    above a one-row header is not taken for the header's top half)."""
+    limit = min(len(sheet.rows), HEADER_SEARCH_ROWS)
+    for i in range(limit):
+        table = _table_at(sheet, i, 1, ref, city_code)
+        if table:
+            return table
+        if i + 1 < len(sheet.rows) and not _table_at(sheet, i + 1, 1, ref, city_code):
+            table = _table_at(sheet, i, 2, ref, city_code)
+            if table:
+                return table
+    return None
+
+
+def _table_at(sheet: Sheet, i: int, span: int, ref: Reference,
+              city_code: str | None) -> Table | None:
+    rows = sheet.rows
+    top = merged_fill(sheet, i, rows[i])
+    if span == 1:
+        parts = [[header_texts(c)] for c in top]
+    else:
+        bottom = merged_fill(sheet, i + 1, rows[i + 1])
+        if not any(clean(c) for c in bottom):
+            return None
+        width = max(len(top), len(bottom))
+        bottom = bottom + [None] * (width - len(bottom))
+        top = _fill_right(top + [None] * (width - len(top)), bottom)
+        parts = []
+        for t, b in zip(top, bottom, strict=True):
+            tt, bt = header_texts(t), header_texts(b)
+            joined = (tt[0] + bt[0], bt[1] or tt[1])
+            parts.append([joined, bt, tt] if tt[0] != bt[0] else [bt])
+    texts = [[p[0] for p in cand] for cand in parts]
+    columns = _match_columns(texts)
+    if "indicator_code" not in columns and "indicator_name" not in columns:
+        return None
+    header_units = {}
+    for c, pos in columns.items():
+        unit = next((p[1] for p in parts[pos] if p[1]), None)
+        if unit:
+            header_units[c] = unit
+    header = (i, i + span - 1)
+    if "district_code" in columns or "district_name" in columns:
+        if "value" in columns:
+            return Table(sheet.name, "long", header, columns, header_units)
+        return None
+    wide = _wide_columns(texts, columns, ref, city_code)
+    if wide:
+        return Table(sheet.name, "wide", header, columns, header_units, *wide)
+    return None
+
+
+def _fill_right(top: list[object], bottom: list[object]) -> list[object]:
+    """A merged cell written once over several columns: carry it right while the row below
+    has sub-headings under the blanks (指标 | (blank) over 代码 | 名称)."""
+    out, last = list(top), None
+    for c, value in enumerate(out):
+        if clean(value):
+            last = value
+        elif last is not None and clean(bottom[c]):
+            out[c] = last
+        else:
+            last = None
+    return out
+
+
+def _wide_columns(texts: list[list[str]], columns: dict[str, int], ref: Reference,
+                  city_code: str | None) -> tuple[dict[int, str], list[int]] | None:
+    """District columns of a wide header: at least two cells that name units of the city."""
+    taken = set(columns.values())
+    districts: dict[int, str] = {}
+    totals: list[int] = []
+    cities = [city_code] if city_code else list(ref.cities)
+    for pos, cands in enumerate(texts):
+        if pos in taken:
+            continue
+        for text in cands:
+            if not text or normalise(text) in WIDE_SKIP:
+                continue
+            if _is_total(text):
+                totals.append(pos)
+                break
+            if any(ref.resolve_district(text, c, None).code for c in cities):
+                districts[pos] = text
+                break
+    return (districts, totals) if len(districts) >= 2 else None
+
+
+def meta_pairs(rows: list[list[object]]) -> dict[str, str]:
+    """Header-block pairs above a table: a cell naming the field, the next cell its value."""
+    meta: dict[str, str] = {}
+    for row in rows:
+        cells = [clean(c) for c in row]
+        for k, text in enumerate(cells):
+            if not text:
+                continue
+            label = header_texts(text.rstrip(":："))[0]
+            keys = _keys(label)
+            name = next((n for n, aliases in META_ALIASES.items() if keys & aliases), None)
+            value = next((v for v in cells[k + 1:] if v), None)
+            if name and value:
+                meta.setdefault(name, value.lstrip(":："))
+                break
+    return meta
+
+
+def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
+    """Every row of the sheet as records, layout rows or totals, in sheet order."""
+    out: list[Record | Layout | Total] = []
+    first, last = table.header_rows
+    for i, row in enumerate(sheet.rows[:first]):
+        out.append(Layout(sheet.name, i + 1, "blank row" if not any(clean(c) for c in row)
+                          else "title or header block"))
+    for i in range(first, last + 1):
+        out.append(Layout(sheet.name, i + 1, "column header"))
+    cols = table.columns
+    text_cols = [(c, cols[c]) for c in TEXT_COLUMNS if c in cols]
+    formulas = sheet.formulas
+    for i in range(last + 1, len(sheet.rows)):
+        row = sheet.rows[i]
+        n = i + 1
+        if not any(c is not None and c != "" for c in row) or not any(clean(c) for c in row):
+            out.append(Layout(sheet.name, n, "blank row"))
+            continue
+        width = len(row)
+        cells = {}
+        for c, pos in text_cols:
+            if pos < width:
+                f = formulas.get((i, pos)) if formulas else None
+                cells[c] = f if f is not None else clean(row[pos])
+            else:
+                cells[c] = ""
+        if table.kind == "long":
+            pos = cols["value"]
+            raw = row[pos] if pos < width else None
+            district = cells.get("district_name") or cells.get("district_code", "")
+            cell = f"{column_letters(pos)}{n}"
+            if _is_total(district) or (not district and _is_total(
+                    cells.get("indicator_name") or cells.get("indicator_code", ""))):
+                out.append(Total(sheet.name, n, cell, cells.get("indicator_code")
+                                 or cells.get("indicator_name", ""), cells.get("year", ""), raw))
+                continue
+            cells["value"] = clean(raw)
+            out.append(Record(sheet.name, n, cell, cells, raw,
+                              bool(formulas) and (i, pos) in formulas))
+            continue
+        indicator = cells.get("indicator_code") or cells.get("indicator_name", "")
+        if _is_total(indicator):
+            out.append(Layout(sheet.name, n, "totals row", cells=cells))
+            continue
+        for pos in table.total_columns:
+            raw = row[pos] if pos < width else None
+            out.append(Total(sheet.name, n, f"{column_letters(pos)}{n}", indicator,
+                             cells.get("year", ""), raw))
+        for pos, district in table.district_columns.items():
+            raw = row[pos] if pos < width else None
+            record_cells = dict(cells, district_name=district, value=clean(raw))
+            out.append(Record(sheet.name, n, f"{column_letters(pos)}{n}", record_cells, raw,
+                              bool(formulas) and (i, pos) in formulas))
+    return out
