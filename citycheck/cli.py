@@ -7,6 +7,8 @@
     citycheck validate            Great Expectations on the latest build
     citycheck publish             publish the validated build
     citycheck published           what is published, and how to query it
+    citycheck template            the .xlsx template a department fills in
+    citycheck status --year YYYY  the dispatch list: who still owes which values
 
 Paths come from CITYCHECK_DATA_DIR (default ./var); see README.md.
 """
@@ -21,8 +23,9 @@ from pathlib import Path
 from citycheck.config import Settings, parse_years
 
 
-def print_intake(settings: Settings, out=sys.stdout) -> None:
+def print_intake(settings: Settings, out=None) -> None:
     """What intake made of everything received so far, and every row still in quarantine."""
+    out = out or sys.stdout  # looked up per call: tests and callers swap sys.stdout
     from citycheck.warehouse import connect
 
     with connect(settings.warehouse_path) as con:
@@ -47,7 +50,8 @@ def print_intake(settings: Settings, out=sys.stdout) -> None:
               file=out)
 
 
-def print_published(settings: Settings, out=sys.stdout) -> None:
+def print_published(settings: Settings, out=None) -> None:
+    out = out or sys.stdout
     from citycheck.publish import published_summary
 
     rows = published_summary(settings)
@@ -84,6 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--year")
     sub.add_parser("publish", help="publish the validated build")
     sub.add_parser("published", help="list what is published")
+    p = sub.add_parser("template", help="write the .xlsx template a department fills in")
+    p.add_argument("--department", required=True, help="department code, e.g. housing")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--city", default="371000", help="city code (default 371000 威海市)")
+    p.add_argument("--output", type=Path, help="file to write (default CITY_DEPARTMENT_YEAR.xlsx "
+                                                "in the current folder)")
+    p = sub.add_parser("status", help="the dispatch list: values expected, received, missing")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--city", help="city code (default: every city)")
+    p.add_argument("--missing", action="store_true", help="also list every missing value")
+    p.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -94,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     from citycheck.validate import ValidationFailed
     from extract.http import FetchError
     from extract.submissions import SubmissionError
+    from extract.template import TemplateError
 
     try:
         if args.command == "run":
@@ -143,7 +159,18 @@ def main(argv: list[str] | None = None) -> int:
             print_published(settings)
         elif args.command == "published":
             print_published(settings)
-    except (BuildError, ValidationFailed, PublishRefused, FetchError, SubmissionError) as exc:
+        elif args.command == "template":
+            from extract.template import write_template
+
+            out = args.output or Path(f"{args.city}_{args.department}_{args.year}.xlsx")
+            path = write_template(out, args.department, args.year, args.city)
+            print(f"template for {args.department} {args.year} (city {args.city}): {path}")
+        elif args.command == "status":
+            from citycheck.status import print_status
+
+            return print_status(settings, args.year, args.city, args.missing, args.json)
+    except (BuildError, ValidationFailed, PublishRefused, FetchError, SubmissionError,
+            TemplateError, FileNotFoundError) as exc:
         print(f"citycheck {args.command}: {exc.__class__.__name__}: {exc}", file=sys.stderr)
         return 1
     return 0

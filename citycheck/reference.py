@@ -84,6 +84,10 @@ def _float(text: str) -> float | None:
 class Reference:
     def __init__(self, seeds_dir: Path = SEEDS_DIR):
         self.cities = {r["city_code"]: r for r in _read("cities.csv", seeds_dir)}
+        # city -> indicators its programme runs
+        self.city_indicators: dict[str, set[str]] = {}
+        for r in _read("city_indicators.csv", seeds_dir):
+            self.city_indicators.setdefault(r["city_code"], set()).add(r["indicator_code"])
         self.departments = {r["department_code"]: r for r in _read("departments.csv", seeds_dir)}
         self.districts: dict[str, District] = {}
         for r in _read("districts.csv", seeds_dir):

@@ -144,6 +144,13 @@ def find_table(sheet: Sheet, ref: Reference, city_code: str | None) -> Table | N
     for i in range(limit):
         table = _table_at(sheet, i, 1, ref, city_code)
         if table:
+            # 指标 | 区县 over 代码 | 名称: the row below is sub-headings when it is all text
+            # and the two rows together name more columns.
+            below = sheet.rows[i + 1] if i + 1 < len(sheet.rows) else []
+            if below and not any(isinstance(c, (int, float)) for c in below):
+                two = _table_at(sheet, i, 2, ref, city_code)
+                if two and len(two.columns) > len(table.columns):
+                    return two
             return table
         if i + 1 < len(sheet.rows) and not _table_at(sheet, i + 1, 1, ref, city_code):
             table = _table_at(sheet, i, 2, ref, city_code)
@@ -180,6 +187,16 @@ def _table_at(sheet: Sheet, i: int, span: int, ref: Reference,
         if unit:
             header_units[c] = unit
     header = (i, i + span - 1)
+    if "value" not in columns:
+        # A measure named with its unit (面积（万平方米）, 数量（个）) is the value column when
+        # it is the only unclaimed heading that carries a unit.
+        taken = set(columns.values())
+        with_unit = [pos for pos, cand in enumerate(parts)
+                     if pos not in taken and any(p[1] for p in cand)]
+        if len(with_unit) == 1:
+            pos = with_unit[0]
+            columns["value"] = pos
+            header_units["value"] = next(p[1] for p in parts[pos] if p[1])
     if "district_code" in columns or "district_name" in columns:
         if "value" in columns:
             return Table(sheet.name, "long", header, columns, header_units)
@@ -256,6 +273,7 @@ def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
     cols = table.columns
     text_cols = [(c, cols[c]) for c in TEXT_COLUMNS if c in cols]
     formulas = sheet.formulas
+    value_letter = column_letters(cols["value"]) if table.kind == "long" else ""
     for i in range(last + 1, len(sheet.rows)):
         row = sheet.rows[i]
         n = i + 1
@@ -274,7 +292,7 @@ def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
             pos = cols["value"]
             raw = row[pos] if pos < width else None
             district = cells.get("district_name") or cells.get("district_code", "")
-            cell = f"{column_letters(pos)}{n}"
+            cell = f"{value_letter}{n}"
             if _is_total(district) or (not district and _is_total(
                     cells.get("indicator_name") or cells.get("indicator_code", ""))):
                 out.append(Total(sheet.name, n, cell, cells.get("indicator_code")

@@ -445,7 +445,7 @@ def _count_rejected_parts(verdicts: list[RowVerdict], by_indicator: dict, judge:
 
 def _neutralise_cells(rec: Record, table: Table, out: list[dict]) -> None:
     for column, text in rec.cells.items():
-        if column == "value" or not text:
+        if not text or text[0] not in _TRIGGER_CHARS or column == "value":
             continue
         safe = neutralise(text)
         if safe is not None:

@@ -1,0 +1,69 @@
+"""The dispatch list: mart_submission_status and `citycheck status --year`."""
+import csv
+import json
+
+import pytest
+
+from citycheck.build import build
+from citycheck.validate import ValidationFailed, validate
+from extract.submissions import ingest_file
+from tests.helpers import query
+
+
+def test_a_complete_year_owes_nothing(built, capsys):
+    from citycheck.cli import main
+
+    rows = query(built.serving_path, "select department_code, values_expected, values_present, "
+                 "values_missing, submission_status from mart_submission_status "
+                 "where year = 2023 and city_code = '371000'")
+    status = {r[0]: r[1:] for r in rows}
+    # the water bureau answers for one district-level indicator, in 7 reporting units
+    assert status["water"] == (7, 7, 0, "complete")
+    assert all(r[4] == "complete" for r in rows) and len(rows) >= 6
+    assert main(["status", "--year", "2023"]) == 0
+    out = capsys.readouterr().out
+    assert "0 values still missing" in out and "市水务局" in out
+
+
+def _water_2024(path, districts):
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerows([["填报部门", "water"], ["城市", "371000"], ["年度", "2024"], [],
+                     ["指标代码", "区县名称", "数值"],
+                     *[["sewage_treatment_rate_pct", d, "97.5"] for d in districts]])
+    return path
+
+
+def test_a_year_in_collection_lists_who_owes_what(built, tmp_path, capsys):
+    """Figures for 2024 are still coming in: validation refuses to publish, and the dispatch
+    list (read from the latest build) says exactly what is missing and from whom."""
+    from citycheck.cli import main
+
+    ingest_file(_water_2024(tmp_path / "water.csv", ["环翠区", "文登区"]), built)
+    build(built)
+    with pytest.raises(ValidationFailed, match="required_values_present"):
+        validate(built, years=[2024])
+
+    capsys.readouterr()  # dbt's own log lines
+    assert main(["status", "--year", "2024", "--missing", "--json"]) == 3
+    report = json.loads(capsys.readouterr().out)
+    assert report["source"].startswith("latest build")
+    status = {s["department_code"]: s for s in report["status"]}
+    water = status["water"]
+    assert (water["values_expected"], water["values_present"], water["values_missing"],
+            water["files_received"], water["records_accepted"], water["submission_status"]) == (
+        7, 2, 5, 1, 2, "incomplete")
+    assert status["housing"]["submission_status"] == "not_submitted"
+    assert status["housing"]["values_missing"] == status["housing"]["values_expected"] > 0
+    owed = {(m["department_code"], m["district_code"]) for m in report["missing"]
+            if m["indicator_code"] == "sewage_treatment_rate_pct"}
+    assert owed == {("water", d) for d in ("371082", "371083", "371071", "371072", "371073")}
+    # 2023 stays complete: the dispatch list is per year
+    assert main(["status", "--year", "2023"]) == 0
+
+
+def test_status_before_anything_is_built(settings, capsys):
+    from citycheck.cli import main
+
+    assert main(["status", "--year", "2023"]) == 1
+    assert "nothing has been built yet" in capsys.readouterr().err
