@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -18,6 +19,33 @@ class FetchError(Exception):
     """A fetch failed for good. The message names the source and never contains a secret."""
 
 
+class _Redactor(logging.Filter):
+    """Removes known secrets from log records of the HTTP stack: urllib3 logs every request
+    line at DEBUG, query string (and so an app key passed as a parameter) included."""
+
+    secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            text = record.getMessage()
+            if any(s in text for s in self.secrets):
+                for secret in self.secrets:
+                    text = text.replace(secret, "***")
+                record.msg, record.args = text, ()
+        return True
+
+
+_REDACTOR = _Redactor()
+for _name in ("urllib3.connectionpool", "urllib3.util.retry", "requests"):
+    logging.getLogger(_name).addFilter(_REDACTOR)
+
+
+def register_secret(secret: str) -> None:
+    """Redact this secret from the HTTP stack's own log lines from now on."""
+    if secret:
+        _Redactor.secrets.add(secret)
+
+
 @dataclass
 class HttpClient:
     connect_timeout: float = 5.0
@@ -28,6 +56,11 @@ class HttpClient:
     max_bytes: int = 50 * 1024 * 1024
     secrets: list[str] = field(default_factory=list)
     session: requests.Session = field(default_factory=requests.Session)
+    sleep: Callable[[float], None] = time.sleep
+
+    def add_secret(self, secret: str) -> None:
+        self.secrets.append(secret)
+        register_secret(secret)
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:
@@ -47,7 +80,8 @@ class HttpClient:
             except _SizeExceeded:
                 raise FetchError(f"{source}: response from {shown} is larger than "
                                  f"{self.max_bytes:,} bytes") from None
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as exc:  # incl. a body cut off
                 reason = f"{exc.__class__.__name__}"
                 if attempt == self.retries:
                     raise FetchError(f"{source}: {reason} on {shown} after "
@@ -74,7 +108,7 @@ class HttpClient:
             except ValueError:
                 pass
         log.warning("%s: %s on %s; retrying in %.2f s", source, reason, shown, delay)
-        time.sleep(delay)
+        self.sleep(delay)
 
 
 class _SizeExceeded(Exception):

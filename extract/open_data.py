@@ -30,7 +30,7 @@ from extract.registry import Source, load_sources
 class FetchResult:
     source: str
     fetch_id: str
-    status: str                 # loaded | unchanged | failed
+    status: str                 # loaded | unchanged | not_modified | failed
     url: str
     records: int = 0
     accepted: int = 0
@@ -58,18 +58,44 @@ def _json(source: Source, resp, shown: str):
         raise FetchError(f"{source.name}: invalid or truncated JSON from {shown}: {exc}") from None
 
 
+class NotModified(Exception):
+    """The portal answered 304: nothing changed since the last fetch."""
+
+    def __init__(self, meta: dict):
+        super().__init__("not modified")
+        self.meta = meta
+
+
+def _meta(resp) -> dict:
+    return {"status": resp.status_code, "etag": resp.headers.get("ETag"),
+            "last_modified": resp.headers.get("Last-Modified")}
+
+
 class Fetcher:
     def __init__(self, settings: Settings, client: HttpClient | None = None):
         self.settings = settings
         self.client = client or HttpClient()
 
+    def _secret(self, source: Source) -> str:
+        """The secret a source's auth refers to: an environment variable or the password of
+        an Airflow connection. Registered with the client so it is redacted everywhere."""
+        auth = source.auth or {}
+        if "airflow_conn" in auth:
+            from airflow.sdk import BaseHook
+
+            secret = BaseHook.get_connection(auth["airflow_conn"]).password or ""
+        else:
+            secret = os.environ.get(auth["env"], "")
+        if secret:
+            self.client.add_secret(secret)
+        return secret
+
     def _auth(self, source: Source) -> tuple[dict, dict]:
         if not source.auth:
             return {}, {}
-        secret = os.environ.get(source.auth["env"], "")
+        secret = self._secret(source)
         if not secret:
             return {}, {}  # public access; the portal says if a key is needed
-        self.client.secrets.append(secret)
         if source.auth.get("kind") == "query":
             return {source.auth["param"]: secret}, {}
         return {}, {source.auth.get("header", "X-App-Key"): secret}
@@ -77,78 +103,167 @@ class Fetcher:
     def url(self, source: Source) -> str:
         return source.url.format(portal_url=self.settings.portal_url.rstrip("/"))
 
-    def fetch_records(self, source: Source) -> tuple[list[dict], bytes, dict]:
-        """Return (records, raw payload bytes, response metadata)."""
+    def fetch_records(self, source: Source, validators: dict | None = None,
+                      ) -> tuple[list[dict], bytes, dict]:
+        """Return (records, raw payload bytes, response metadata). Raises NotModified when a
+        download's validators (ETag, Last-Modified) still hold."""
         params, headers = self._auth(source)
         base = self.url(source)
         shown = self.client.redact(base)
-        meta: dict = {}
+        if source.kind in ("csv", "xlsx"):
+            return self._download(source, base, shown, params, headers, validators or {})
+        if source.kind == "ckan":
+            return self._ckan(source, base, shown, params, headers)
+        return self._json_pages(source, base, shown, params, headers)
+
+    def _download(self, source, base, shown, params, headers, validators):
+        conditional = dict(headers)
+        if validators.get("etag"):
+            conditional["If-None-Match"] = validators["etag"]
+        if validators.get("last_modified"):
+            conditional["If-Modified-Since"] = validators["last_modified"]
+        resp = self.client.get(source.name, base, {**source.params, **params}, conditional)
+        meta = _meta(resp)
+        if resp.status_code == 304:
+            raise NotModified(meta)
+        body = resp.content
+        ctype = resp.headers.get("Content-Type", "")
+        if "html" in ctype or body.lstrip()[:15].lower().startswith((b"<!doctype html",
+                                                                      b"<html")):
+            raise FetchError(f"{source.name}: {shown} answered HTTP {resp.status_code} with an "
+                             f"HTML page instead of a {source.kind.upper()} file (the portal is "
+                             "down, or the download moved)")
         if source.kind == "csv":
-            resp = self.client.get(source.name, base, params, headers)
-            meta = {"status": resp.status_code, "etag": resp.headers.get("ETag"),
-                    "last_modified": resp.headers.get("Last-Modified")}
-            return _csv_records(source, resp.content), resp.content, meta
-        pages: list = []
-        records: list[dict] = []
-        if source.kind == "json_pages":
-            pg = source.pagination
-            page = pg.get("first_page", 1)
-            for _ in range(pg.get("max_pages", source.max_pages)):
-                resp = self.client.get(source.name, base,
-                                       {**source.params, **params, pg.get("page_param", "page"): page},
-                                       headers)
-                body = _json(source, resp, shown)
-                pages.append(body)
-                try:
-                    items = _dig(body, source.records_path)
-                except KeyError as exc:
-                    raise FetchError(f"{source.name}: response has no '{exc.args[0]}' "
-                                     f"(records_path {source.records_path})") from None
-                records += items
-                meta = {"status": resp.status_code, "etag": resp.headers.get("ETag"),
-                        "last_modified": resp.headers.get("Last-Modified")}
+            return _csv_records(source, body), body, meta
+        return _xlsx_records(source, body, self.settings.max_unpacked_bytes), body, meta
+
+    def _json_pages(self, source, base, shown, params, headers):
+        pg = source.pagination
+        style = pg.get("style", "page")
+        page = pg.get("first_page", 1)
+        offset, cursor, seen_cursors = 0, None, set()
+        size = pg.get("page_size", source.page_size)
+        max_pages = pg.get("max_pages", source.max_pages)
+        pages, records, meta, previous = [], [], {}, None
+        for n in range(1, max_pages + 1):
+            query = {**source.params, **params}
+            if style == "page":
+                query[pg.get("page_param", "page")] = page
+            elif style == "offset":
+                query[pg.get("offset_param", "offset")] = offset
+                query[pg.get("limit_param", "limit")] = size
+            elif cursor is not None:
+                query[pg.get("cursor_param", "cursor")] = cursor
+            resp = self.client.get(source.name, base, query, headers)
+            body = _json(source, resp, shown)
+            pages.append(body)
+            meta = _meta(resp)
+            try:
+                items = _dig(body, source.records_path)
+            except KeyError as exc:
+                raise FetchError(f"{source.name}: response has no '{exc.args[0]}' "
+                                 f"(records_path {source.records_path}); the portal changed "
+                                 f"its format: update {SOURCES_FILE.name}") from None
+            if not isinstance(items, list):
+                raise FetchError(f"{source.name}: '{source.records_path}' is not a list of "
+                                 "records")
+            if items and items == previous:
+                raise FetchError(f"{source.name}: page {n} repeats page {n - 1}: the portal "
+                                 f"ignores the {style} parameter; check the pagination in "
+                                 f"{SOURCES_FILE.name}. Nothing landed")
+            previous = items
+            records += items
+            if not items:
+                break
+            if style == "page":
                 total_pages = _dig(body, source.pages_path) if source.pages_path else None
-                if not items or (total_pages is not None and page >= int(total_pages)):
+                if total_pages is not None and page >= int(total_pages):
                     break
                 page += 1
-            else:
-                raise FetchError(f"{source.name}: more than {source.max_pages} pages; raise "
-                                 "max_pages if the dataset really is that large")
-        elif source.kind == "ckan":
-            resp = self.client.get(source.name, f"{base}/package_show",
-                                   {"id": source.dataset, **params}, headers)
-            package = _json(source, resp, shown)
-            if not package.get("success"):
-                raise FetchError(f"{source.name}: CKAN package_show failed for "
-                                 f"'{source.dataset}': {package.get('error')}")
-            resources = [r for r in package["result"].get("resources", [])
-                         if r.get("datastore_active")]
-            if not resources:
-                raise FetchError(f"{source.name}: dataset '{source.dataset}' has no datastore "
-                                 "resource")
-            resource_id = resources[0]["id"]
-            offset = 0
-            for _ in range(source.max_pages):
-                resp = self.client.get(source.name, f"{base}/datastore_search",
-                                       {"resource_id": resource_id, "limit": source.page_size,
-                                        "offset": offset, **params}, headers)
-                body = _json(source, resp, shown)
-                pages.append(body)
-                result = body.get("result") or {}
-                items = result.get("records", [])
-                records += items
+            elif style == "offset":
                 offset += len(items)
-                meta = {"status": resp.status_code, "etag": resp.headers.get("ETag"),
-                        "last_modified": resp.headers.get("Last-Modified")}
-                if not items or offset >= int(result.get("total", offset)):
+                total = _dig_optional(body, pg.get("total_path"))
+                if (total is not None and offset >= int(total)) or len(items) < size:
                     break
             else:
-                raise FetchError(f"{source.name}: more than {source.max_pages} pages")
+                following = _dig_optional(body, pg.get("cursor_path"))
+                if not following:
+                    break
+                if following == cursor or following in seen_cursors:
+                    raise FetchError(f"{source.name}: the cursor did not advance after page "
+                                     f"{n} ('{following}' again): the portal repeats itself; "
+                                     "stopped before looping for ever, nothing landed")
+                seen_cursors.add(following)
+                cursor = following
         else:
-            raise FetchError(f"{source.name}: unknown kind '{source.kind}' "
-                             "(json_pages, ckan or csv)")
+            raise FetchError(f"{source.name}: more than {max_pages} pages; raise max_pages in "
+                             f"{SOURCES_FILE.name} if the dataset really is that large")
         payload = json.dumps(pages, ensure_ascii=False, sort_keys=True).encode("utf-8")
         return records, payload, meta
+
+    def _ckan(self, source, base, shown, params, headers):
+        resp = self.client.get(source.name, f"{base}/package_show",
+                               {"id": source.dataset, **params}, headers)
+        package = _json(source, resp, shown)
+        if not package.get("success"):
+            raise FetchError(f"{source.name}: CKAN package_show failed for "
+                             f"'{source.dataset}': {package.get('error')}")
+        resources = [r for r in package["result"].get("resources", [])
+                     if r.get("datastore_active")]
+        if not resources:
+            raise FetchError(f"{source.name}: dataset '{source.dataset}' has no datastore "
+                             "resource")
+        resource_id = resources[0]["id"]
+        offset, pages, records, meta = 0, [], [], {}
+        for _ in range(source.max_pages):
+            resp = self.client.get(source.name, f"{base}/datastore_search",
+                                   {"resource_id": resource_id, "limit": source.page_size,
+                                    "offset": offset, **params}, headers)
+            body = _json(source, resp, shown)
+            pages.append(body)
+            result = body.get("result") or {}
+            items = result.get("records", [])
+            records += items
+            offset += len(items)
+            meta = _meta(resp)
+            if not items or offset >= int(result.get("total", offset)):
+                break
+        else:
+            raise FetchError(f"{source.name}: more than {source.max_pages} pages")
+        payload = json.dumps(pages, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        return records, payload, meta
+
+
+def _dig_optional(obj, path: str | None):
+    try:
+        return _dig(obj, path) if path else None
+    except KeyError:
+        return None
+
+
+def _xlsx_records(source: Source, data: bytes, max_unpacked_bytes: int) -> list[dict]:
+    """The first sheet (or `sheet`) of a downloaded workbook: first non-empty row = headings."""
+    import tempfile
+
+    from extract.xlsx import WorkbookError, read_xlsx
+
+    with tempfile.NamedTemporaryFile(suffix=".xlsx") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        try:
+            sheets = read_xlsx(tmp.name, max_unpacked_bytes)
+        except WorkbookError as exc:
+            raise FetchError(f"{source.name}: the downloaded workbook: {exc}") from None
+    sheet = next((s for s in sheets if s.name == source.sheet), None) if source.sheet else (
+        sheets[0] if sheets else None)
+    if sheet is None:
+        raise FetchError(f"{source.name}: the workbook has no sheet '{source.sheet}'")
+    rows = [r for r in sheet.rows if any(c not in (None, "") for c in r)]
+    if not rows:
+        return []
+    heads = [str(h).strip() if h is not None else "" for h in rows[0]]  # as the portal wrote
+    return [{h: (r[i] if i < len(r) else None) for i, h in enumerate(heads) if h}
+            for r in rows[1:]]
 
 
 def _csv_records(source: Source, data: bytes) -> list[dict]:
@@ -213,24 +328,36 @@ def fetch_source(source: Source, settings: Settings, client: HttpClient | None =
     """Fetch one source and land it. Raises FetchError (after recording it) on failure."""
     ref = ref or load_reference()
     settings.ensure_dirs()
+    if client is None:
+        client = HttpClient(connect_timeout=source.timeout.get("connect", 5.0),
+                            read_timeout=source.timeout.get("read", 30.0),
+                            retries=4 if source.retries is None else source.retries)
     fetcher = Fetcher(settings, client)
     fetch_id = uuid.uuid4().hex
     fetched_at = datetime.now(UTC).replace(tzinfo=None)
     shown_url = fetcher.client.redact(fetcher.url(source))
     result = FetchResult(source.name, fetch_id, "failed", shown_url)
+    with connect(settings.warehouse_path) as con:
+        last = con.execute(
+            "select content_hash, etag, last_modified, fetched_at from raw.open_data_fetches "
+            "where source_name = ? and status = 'loaded' order by fetched_at desc limit 1",
+            [source.name]).fetchone()
+    validators = {"etag": last[1], "last_modified": last[2]} if last else {}
     try:
-        records, payload, meta = fetcher.fetch_records(source)
+        records, payload, meta = fetcher.fetch_records(source, validators)
         check_fields(source, records)
+    except NotModified as nm:
+        result.status = "not_modified"
+        result.message = (f"HTTP 304 Not Modified: unchanged since the fetch of "
+                          f"{last[3]:%Y-%m-%d %H:%M}; nothing added")
+        _record_fetch(settings, result, fetched_at, nm.meta, last[0], None, [])
+        return result
     except FetchError as exc:
         result.message = fetcher.client.redact(str(exc))
         _record_fetch(settings, result, fetched_at, {}, None, None, [])
         raise FetchError(result.message) from None
     content_hash = hashlib.sha256(payload).hexdigest()
     result.records = len(records)
-    with connect(settings.warehouse_path) as con:
-        last = con.execute(
-            "select content_hash from raw.open_data_fetches where source_name = ? and "
-            "status = 'loaded' order by fetched_at desc limit 1", [source.name]).fetchone()
     if last and last[0] == content_hash:
         result.status = "unchanged"
         result.message = "payload identical to the last one loaded; nothing added"
@@ -238,7 +365,7 @@ def fetch_source(source: Source, settings: Settings, client: HttpClient | None =
         return result
     landing = settings.landing_dir / "open_data" / source.name
     landing.mkdir(parents=True, exist_ok=True)
-    suffix = ".csv" if source.kind == "csv" else ".json"
+    suffix = {"csv": ".csv", "xlsx": ".xlsx"}.get(source.kind, ".json")
     payload_path = landing / f"{fetched_at:%Y%m%dT%H%M%S}_{fetch_id}{suffix}"
     payload_path.write_bytes(payload)
     obs = observations(source, records, ref)

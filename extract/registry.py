@@ -10,6 +10,9 @@ import yaml
 
 from citycheck.config import SOURCES_FILE
 
+KINDS = ("json_pages", "ckan", "csv", "xlsx")
+PAGINATION_STYLES = ("page", "offset", "cursor")
+
 
 @dataclass
 class Source:
@@ -30,6 +33,24 @@ class Source:
     max_pages: int = 100
     schedule: str = "@daily"
     encoding: str | None = None
+    sheet: str | None = None                  # xlsx: the sheet to read (default the first)
+    timeout: dict = field(default_factory=dict)   # {connect: s, read: s}
+    retries: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"source {self.name}: unknown kind '{self.kind}'; one of "
+                             f"{', '.join(KINDS)}")
+        style = self.pagination.get("style", "page")
+        if self.kind == "json_pages" and style not in PAGINATION_STYLES:
+            raise ValueError(f"source {self.name}: unknown pagination style '{style}'; one of "
+                             f"{', '.join(PAGINATION_STYLES)}")
+        if self.auth and not ({"env", "airflow_conn"} & set(self.auth)):
+            raise ValueError(f"source {self.name}: auth names where the secret is (env: "
+                             "VARIABLE or airflow_conn: CONN_ID), never the secret itself")
+        missing = {"district", "year"} - set(self.fields)
+        if missing:
+            raise ValueError(f"source {self.name}: fields must map {sorted(missing)}")
 
     @property
     def expected_fields(self) -> list[str]:

@@ -83,3 +83,27 @@ def test_changed_payload_revises_only_the_changed_value(built, tmp_path, monkeyp
     assert len(rows) == 35 and all(r[4] == 2 for r in rows)
     revised = [r for r in rows if r[3]]
     assert revised == [("371083", 2022, float(old_value - 12), True, 2)]
+
+
+def test_schema_drift_keeps_the_publication_as_it_was(built, tmp_path, monkeypatch):
+    """A run whose fetch fails on drift stops before building: BI tools keep what they had."""
+    import hashlib
+
+    from citycheck.config import Settings
+    from citycheck.pipeline import run_all
+
+    drifted = tmp_path / "portal"
+    shutil.copytree(SAMPLE_DIR / "portal", drifted)
+    records = json.loads((drifted / "statistics_population.json").read_text("utf-8"))
+    for r in records:
+        r["常住人口"] = r.pop("常住人口（万人）")
+    (drifted / "statistics_population.json").write_text(json.dumps(records, ensure_ascii=False),
+                                                        "utf-8")
+    before = hashlib.sha256(built.serving_path.read_bytes()).hexdigest()
+    with Portal(data_dir=drifted) as url:
+        monkeypatch.setenv("CITYCHECK_PORTAL_URL", url)
+        with pytest.raises(FetchError, match="has no field '常住人口（万人）'"):
+            run_all(Settings.from_env())
+    assert hashlib.sha256(built.serving_path.read_bytes()).hexdigest() == before
+    assert query(built.serving_path, "select count(*) from fct_indicator_values where "
+                 "indicator_code = 'resident_population_10k'") == [(35,)]
