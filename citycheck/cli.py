@@ -86,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("build", help="dbt build")
     p = sub.add_parser("validate", help="validate the latest build")
     p.add_argument("--year")
-    sub.add_parser("publish", help="publish the validated build")
+    p = sub.add_parser("publish", help="publish the validated build")
+    p.add_argument("--target", choices=["duckdb", "postgres"], default="duckdb",
+                   help="postgres: copy the current publication into PostgreSQL "
+                        "(CITYCHECK_PG_DSN) for BI tools")
     sub.add_parser("published", help="list what is published")
     p = sub.add_parser("template", help="write the .xlsx template a department fills in")
     p.add_argument("--department", required=True, help="department code, e.g. housing")
@@ -151,6 +154,14 @@ def main(argv: list[str] | None = None) -> int:
 
             v = validate(settings, years=parse_years(args.year))
             print(f"build {v.build_id}: all {v.checks} checks passed ({v.report_path})")
+        elif args.command == "publish" and args.target == "postgres":
+            from citycheck.publish_postgres import publish_postgres
+
+            pg = publish_postgres(settings)
+            print(f"publication {pg.publication_id} copied to PostgreSQL ({pg.dsn_shown}), "
+                  f"schema published, readable by role {pg.reader_role}:")
+            for name, n in pg.tables.items():
+                print(f"  {name:<32} {n:>7} rows")
         elif args.command == "publish":
             from citycheck.publish import publish
 

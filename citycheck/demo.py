@@ -74,12 +74,23 @@ def run_dag(dag, conf: dict | None, log_path: Path) -> str:
     return state
 
 
+def stage_sample_submissions(settings: Settings, sample_dir: Path = SAMPLE_DIR) -> int:
+    """Copy the sample files into the inbox as if they arrived one by one in name order (the
+    inbox is taken oldest first, and a correction must arrive after what it corrects)."""
+    settings.ensure_dirs()
+    files = sorted((sample_dir / "submissions").iterdir())
+    start = time.time() - len(files)
+    for i, f in enumerate(files):
+        target = settings.inbox_dir / f.name
+        shutil.copyfile(f, target)
+        os.utime(target, (start + i, start + i))
+    return len(files)
+
+
 def run_demo(settings: Settings, years: str = "", sample_dir: Path = SAMPLE_DIR) -> bool:
     from citycheck.portal import Portal
 
-    settings.ensure_dirs()
-    for f in sorted((sample_dir / "submissions").iterdir()):
-        shutil.copy2(f, settings.inbox_dir / f.name)
+    stage_sample_submissions(settings, sample_dir)
     dags = load_dags()
     order = (["citycheck_submissions"]
              + sorted(d for d in dags if d.startswith("citycheck_open_data_"))

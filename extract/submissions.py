@@ -490,13 +490,16 @@ def _archive_dir(settings: Settings, digest: str) -> Path:
 
 def ingest_file(path: Path, settings: Settings, *, department: str | None = None,
                 city: str | None = None, year: int | None = None,
-                ref: Reference | None = None, move: bool = False) -> Receipt:
+                ref: Reference | None = None, move: bool = False,
+                received_at: datetime | None = None) -> Receipt:
     """Ingest one submission file into raw.*; archive it (moved when `move`, else copied);
-    write and return its receipt."""
+    write and return its receipt. `received_at` (UTC) is when the file arrived — it decides
+    which version of a value is the newest, whatever order files are ingested in; default
+    now."""
     ref = ref or load_reference()
     settings.ensure_dirs()
     path = Path(path)
-    received = datetime.now(UTC).replace(tzinfo=None)
+    received = received_at or datetime.now(UTC).replace(tzinfo=None)
     size = path.stat().st_size
     digest = file_sha256(path)
     receipt = Receipt(file_name=path.name, file_hash=digest,
@@ -555,7 +558,7 @@ def ingest_file(path: Path, settings: Settings, *, department: str | None = None
                 receipt.status = "loaded"
                 if frame is not None:
                     con.register("incoming_rows", frame)
-                    _superseded(con, receipt)
+                    _superseded(con, receipt, received)
                 receipt.message = _summary(receipt)
             con.execute(
                 "insert into raw.submission_files values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -618,8 +621,8 @@ def _summary(receipt: Receipt) -> str:
     return "; ".join(parts)
 
 
-def _superseded(con, receipt: Receipt) -> None:
-    """Which accepted values replace an earlier, different current value (any source)."""
+def _superseded(con, receipt: Receipt, received: datetime) -> None:
+    """Which accepted values replace a different value that arrived earlier (any source)."""
     rows = con.execute("""
         with incoming as (
             select indicator_code, district_code, year, value, sheet_name, cell
@@ -630,7 +633,7 @@ def _superseded(con, receipt: Receipt) -> None:
                    f.original_name as origin, f.received_at
             from raw.submission_rows as r
             join raw.submission_files as f using (file_hash)
-            where r.status = 'accepted' and f.status = 'loaded'
+            where r.status = 'accepted' and f.status = 'loaded' and f.received_at < $received
               and (r.indicator_code, r.district_code, r.year) in
                   (select (indicator_code, district_code, year) from incoming)
             union all
@@ -638,7 +641,7 @@ def _superseded(con, receipt: Receipt) -> None:
                    'open data: ' || o.source_name, f.fetched_at
             from raw.open_data_observations as o
             join raw.open_data_fetches as f using (fetch_id)
-            where o.status = 'accepted' and f.status = 'loaded'
+            where o.status = 'accepted' and f.status = 'loaded' and f.fetched_at < $received
               and (o.indicator_code, o.district_code, o.year) in
                   (select (indicator_code, district_code, year) from incoming)
         ),
@@ -654,7 +657,7 @@ def _superseded(con, receipt: Receipt) -> None:
         from incoming as i
         join latest as l using (indicator_code, district_code, year)
         order by i.sheet_name, i.indicator_code, i.district_code, i.year
-    """).fetchall()
+    """, {"received": received}).fetchall()
     for ind, dist, year, value, old, origin, when, same, sheet, cell in rows:
         if same:
             receipt.restated_unchanged += 1
@@ -713,8 +716,12 @@ def list_inbox(settings: Settings) -> list[Path]:
 
 
 def ingest_inbox_file(path: Path, settings: Settings, ref: Reference | None = None) -> Receipt:
-    """Ingest one file from the inbox; it leaves the inbox for the archive."""
-    return ingest_file(Path(path), settings, ref=ref, move=True)
+    """Ingest one file from the inbox; it leaves the inbox for the archive. It was received
+    when it landed in the inbox (its modification time there), not when a task got to it:
+    mapped ingest tasks may run in any order."""
+    path = Path(path)
+    arrived = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
+    return ingest_file(path, settings, ref=ref, move=True, received_at=arrived)
 
 
 def ingest_inbox(settings: Settings) -> list[Receipt]:

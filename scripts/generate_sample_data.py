@@ -170,7 +170,32 @@ def main() -> None:
                     values[(code, d, y)] = q(min(100.0, max(0.0, v)), dec)
 
     write_submissions(values, indicators, districts)
+    write_correction(values)
     write_portal(rng, districts)
+
+
+# A re-submission in the wide layout (indicators as rows, districts as columns), as the water
+# bureau would send it: it restates every district's 2022 sewage-treatment rate and corrects
+# one, so the warehouse keeps both versions and the scorecard flags the revised value.
+CORRECTION = ("sewage_treatment_rate_pct", 2022, "371083", 0.4)
+WIDE_NAMES = {"371002": "环翠区", "371003": "文登区", "371082": "荣成市", "371083": "乳山市",
+              "371071": "高区", "371072": "经区", "371073": "临港区"}
+
+
+def write_correction(values) -> None:
+    code, year, district, delta = CORRECTION
+    row = ["城市污水处理率", "%"]
+    for d in WIDE_NAMES:
+        v = values[(code, d, year)]
+        row.append(round(v + delta, 1) if d == district else v)
+    path = OUT / "submissions" / f"{CITY}_water_{year}_correction.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([
+            [f"威海市{year}年城市污水处理率（更正）"],
+            ["填报单位：", "市水务局"], ["年度：", f"{year}年"], ["城市：", "威海市"],
+            ["指标名称", "单位", *WIDE_NAMES.values()],
+            row])
+    print(f"wrote the correction {path.name}")
 
 
 def write_submissions(values, indicators, districts) -> None:

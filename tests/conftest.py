@@ -14,7 +14,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # Airflow reads its configuration when first imported: set it before any test imports it.
-_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="citycheck-airflow-"))
+# Once per process: were this file imported a second time (as tests.conftest), a new
+# AIRFLOW_HOME would point Airflow at an empty database in the middle of the session.
+_AIRFLOW_HOME = Path(os.environ.get("CITYCHECK_TEST_AIRFLOW_HOME")
+                     or tempfile.mkdtemp(prefix="citycheck-airflow-"))
+os.environ["CITYCHECK_TEST_AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -23,20 +27,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 from citycheck.config import SAMPLE_DIR, Settings  # noqa: E402
 from citycheck.portal import Portal  # noqa: E402
-
-
-def make_settings(data_dir: Path, monkeypatch=None, portal_url: str | None = None) -> Settings:
-    env = {"CITYCHECK_DATA_DIR": str(data_dir)}
-    if portal_url:
-        env["CITYCHECK_PORTAL_URL"] = portal_url
-    for key, value in env.items():
-        if monkeypatch:
-            monkeypatch.setenv(key, value)
-        else:
-            os.environ[key] = value
-    settings = Settings.from_env()
-    settings.ensure_dirs()
-    return settings
+from tests.helpers import make_settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -70,8 +61,9 @@ def sample_warehouse(tmp_path_factory, portal_url) -> Path:
 
     data = tmp_path_factory.mktemp("sample") / "data"
     settings = make_settings(data, portal_url=portal_url)
-    for f in (SAMPLE_DIR / "submissions").iterdir():
-        shutil.copy2(f, settings.inbox_dir / f.name)
+    from citycheck.demo import stage_sample_submissions
+
+    stage_sample_submissions(settings)
     run_all(settings)
     return data
 

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import duckdb
 import openpyxl
 
-from citycheck.config import SAMPLE_DIR
+from citycheck.config import SAMPLE_DIR, Settings
 
 
 def sample_rows(indicator_code: str, year: int) -> dict[str, float]:
@@ -33,3 +34,18 @@ def query(path: Path, sql: str, params=None):
         return con.execute(sql, params or []).fetchall()
     finally:
         con.close()
+
+
+def make_settings(data_dir: Path, monkeypatch=None, portal_url: str | None = None) -> Settings:
+    """Point the whole pipeline at `data_dir` (and the portal at `portal_url`)."""
+    env = {"CITYCHECK_DATA_DIR": str(data_dir)}
+    if portal_url:
+        env["CITYCHECK_PORTAL_URL"] = portal_url
+    for key, value in env.items():
+        if monkeypatch:
+            monkeypatch.setenv(key, value)
+        else:
+            os.environ[key] = value
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+    return settings

@@ -1,9 +1,11 @@
 """The main job through the real Airflow DAGs (dag.test) on the sample data."""
+import json
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from citycheck.config import SAMPLE_DIR
 from citycheck.demo import run_demo
 from tests.helpers import query, sample_rows
 
@@ -12,7 +14,7 @@ pytestmark = pytest.mark.airflow
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, airflow_db, portal_url):
-    from tests.conftest import make_settings
+    from tests.helpers import make_settings
 
     settings = make_settings(tmp_path_factory.mktemp("e2e") / "data")
     assert run_demo(settings), "a DAG run did not succeed"
@@ -62,7 +64,7 @@ def test_ranks_honour_direction_and_open_data_arrived(demo):
 def test_every_row_is_accounted_for_and_traceable(demo):
     files = query(demo.warehouse_path, "select original_name, rows_read, rows_accepted, "
                   "rows_rejected, rows_ignored from raw.submission_files")
-    assert len(files) == 55
+    assert len(files) == len(list((SAMPLE_DIR / "submissions").iterdir())) == 56
     for name, read, accepted, rejected, ignored in files:
         assert read == accepted + rejected + ignored, name
     (row,) = query(demo.serving_path,
@@ -89,3 +91,22 @@ def test_running_again_adds_nothing(demo):
                      "group by 1 order by 1")
     # the JSON APIs answered the same payloads; the CSV download answered 304 Not Modified
     assert dict(statuses) == {"loaded": 3, "unchanged": 2, "not_modified": 1}
+
+
+def test_the_sample_correction_supersedes_and_is_flagged(demo):
+    """The water bureau's wide-layout correction of 2022 (data/sample): one value changed, six
+    restated; the newest wins, the first version stays, the scorecard flags the revision."""
+    versions = query(demo.serving_path,
+                     "select version_number, value, source_cell from fct_indicator_value_versions "
+                     "where indicator_code = 'sewage_treatment_rate_pct' and district_code = "
+                     "'371083' and year = 2022 order by version_number")
+    assert [(v[0], v[1]) for v in versions] == [(1, 96.0), (2, 96.4)] and versions[1][2] == "F6"
+    revised = query(demo.serving_path,
+                    "select district_code from mart_indicator_scorecard where is_revised "
+                    "and indicator_code = 'sewage_treatment_rate_pct' and year = 2022")
+    assert revised == [("371083",)]
+    (receipt,) = [json.loads(p.read_text("utf-8")) for p in demo.archive_dir.rglob("receipt.json")
+                  if "correction" in p.read_text("utf-8")]
+    assert receipt["layout"] == "wide" and receipt["restated_unchanged"] == 6
+    assert [(s["district_code"], s["earlier_value"], s["value"]) for s in receipt["superseded"]] \
+        == [("371083", 96.0, 96.4)]

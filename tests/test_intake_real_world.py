@@ -294,7 +294,7 @@ def test_unpacked_bytes_are_counted_not_just_declared(tmp_path):
 def test_file_far_over_the_size_limit_is_refused_unread_and_not_archived(tmp_path,
                                                                        monkeypatch,
                                                                        portal_url):
-    from tests.conftest import make_settings
+    from tests.helpers import make_settings
 
     monkeypatch.setenv("CITYCHECK_MAX_FILE_BYTES", "100000")
     settings = make_settings(tmp_path / "data", monkeypatch, portal_url)
@@ -418,7 +418,7 @@ def test_template_cli_refuses_an_unknown_department(tmp_path, capsys):
 
 def test_inbox_is_configurable(tmp_path, monkeypatch, portal_url):
     from extract.submissions import ingest_inbox
-    from tests.conftest import make_settings
+    from tests.helpers import make_settings
 
     monkeypatch.setenv("CITYCHECK_INBOX_DIR", str(tmp_path / "shared-drive" / "报送"))
     settings = make_settings(tmp_path / "data", monkeypatch, portal_url)

@@ -108,6 +108,12 @@ select
     w.value,
     w.value_basis,
     w.reported_city_value,
+    case when w.value_basis like 'rollup_%'
+        then round(w.reported_city_value - w.value, 6) end as rollup_difference,
+    case when w.value_basis like 'rollup_%' and w.reported_city_value is not null
+        then abs(w.reported_city_value - w.value)
+            > abs(w.value) * {{ var('rollup_tolerance_pct') }} / 100.0 + 1e-9
+    end as rollup_differs,
     w.previous_year_value,
     round(w.value - w.previous_year_value, 6) as change_on_previous_year,
     w.target_id,

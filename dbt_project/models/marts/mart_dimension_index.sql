@@ -1,0 +1,97 @@
+-- A composite score per district, year and city-health-check dimension, and overall
+-- (dimension_code = 'overall'). Method in docs/analysts.md:
+--   dimension score = weighted mean of the indicator scores present (int_indicator_scores);
+--   coverage = weight of the indicators scored / weight of the indicators the city's programme
+--              puts in that dimension; below min_index_coverage the score is null, never a
+--              guess and never a zero;
+--   overall = plain mean of the dimension scores present; coverage = dimensions scored /
+--             dimensions with indicators; null below min_index_coverage.
+with expected as (
+    -- index indicators each city's programme runs, per dimension: the coverage denominator
+    select ci.city_code, i.chc_dimension_code, i.indicator_code, w.weight
+    from {{ ref('city_indicators') }} as ci
+    inner join {{ ref('dim_indicator') }} as i on i.indicator_code = ci.indicator_code
+    inner join {{ ref('index_weights') }} as w on w.indicator_code = i.indicator_code
+    where w.weight > 0 and i.reporting_level = 'district'
+        and i.direction in ('higher_better', 'lower_better')
+),
+
+expected_weight as (
+    select city_code, chc_dimension_code, sum(weight) as weight_expected,
+        count(*) as indicators_expected
+    from expected
+    group by city_code, chc_dimension_code
+),
+
+units as (
+    -- every reporting district in every year the city has scores: a district with no value
+    -- at all still gets a row, with coverage 0
+    select distinct s.city_code, d.district_code, d.district_key, s.year
+    from {{ ref('int_indicator_scores') }} as s
+    inner join {{ ref('dim_district') }} as d
+        on d.city_code = s.city_code and d.unit_level <> 'city' and d.reports_indicators
+        and {{ citycheck.valid_in_year('d', 's.year') }}
+),
+
+dimension_scores as (
+    select
+        u.city_code, u.district_code, u.district_key, u.year, e.chc_dimension_code,
+        e.weight_expected, e.indicators_expected,
+        count(s.score) as indicators_scored,
+        coalesce(sum(s.weight), 0) as weight_scored,
+        sum(s.score * s.weight) / nullif(sum(s.weight), 0) as weighted_mean
+    from units as u
+    inner join expected_weight as e on e.city_code = u.city_code
+    left join {{ ref('int_indicator_scores') }} as s
+        on s.district_code = u.district_code and s.year = u.year
+        and s.chc_dimension_code = e.chc_dimension_code
+    group by u.city_code, u.district_code, u.district_key, u.year, e.chc_dimension_code,
+        e.weight_expected, e.indicators_expected
+),
+
+dimensions as (
+    select
+        city_code, district_code, district_key, year, chc_dimension_code as dimension_code,
+        indicators_expected, indicators_scored,
+        round(weight_scored / weight_expected, 4) as coverage,
+        case when weight_scored / weight_expected >= {{ var('min_index_coverage') }}
+            then round(weighted_mean, 4) end as score
+    from dimension_scores
+),
+
+overall as (
+    select
+        city_code, district_code, district_key, year, 'overall' as dimension_code,
+        count(*) as indicators_expected,
+        count(score) as indicators_scored,
+        round(count(score) * 1.0 / count(*), 4) as coverage,
+        case when count(score) * 1.0 / count(*) >= {{ var('min_index_coverage') }}
+            then round(avg(score), 4) end as score
+    from dimensions
+    group by city_code, district_code, district_key, year
+),
+
+both_levels as (
+    select * from dimensions
+    union all
+    select * from overall
+)
+
+select
+    b.district_code || '|' || cast(b.year as varchar) || '|' || b.dimension_code as index_id,
+    b.city_code,
+    b.district_code,
+    b.district_key,
+    dd.district_name_zh,
+    b.year,
+    b.dimension_code,
+    coalesce(c.name_zh, '综合') as dimension_name_zh,
+    coalesce(c.name_en, 'Overall') as dimension_name_en,
+    b.score,
+    b.coverage,
+    b.indicators_scored,
+    b.indicators_expected,
+    case when b.score is null then 'insufficient_coverage' else 'scored' end as score_status
+from both_levels as b
+inner join {{ ref('dim_district') }} as dd on dd.district_key = b.district_key
+left join {{ ref('classifications') }} as c on c.classification_code = b.dimension_code

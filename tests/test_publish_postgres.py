@@ -1,0 +1,100 @@
+"""citycheck publish --target postgres, against the PostgreSQL server on 127.0.0.1:5432."""
+import os
+import uuid
+
+import pytest
+
+from tests.helpers import query
+
+psycopg2 = pytest.importorskip("psycopg2")
+ADMIN_DSN = os.environ.get("CITYCHECK_TEST_PG_ADMIN_DSN", "host=127.0.0.1 port=5432 dbname=postgres "
+                                                          "user=postgres")
+
+
+def _admin():
+    try:
+        con = psycopg2.connect(ADMIN_DSN, connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server answers at {ADMIN_DSN} ({exc}); start one or set "
+                    "CITYCHECK_TEST_PG_ADMIN_DSN")
+    con.autocommit = True
+    return con
+
+
+@pytest.fixture
+def database():
+    """A database of its own for the test, dropped afterwards."""
+    name = f"citycheck_test_{uuid.uuid4().hex[:8]}"
+    admin = _admin()
+    with admin.cursor() as cur:
+        cur.execute(f"create database {name}")
+    yield f"host=127.0.0.1 port=5432 dbname={name} user=postgres"
+    with admin.cursor() as cur:
+        cur.execute(f"drop database {name} with (force)")
+    admin.close()
+
+
+def test_publish_to_postgres_in_one_transaction_with_a_read_only_role(built, database,
+                                                                      monkeypatch, capsys):
+    from citycheck.cli import main
+
+    role = f"citycheck_reader_{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("CITYCHECK_PG_DSN", database)
+    monkeypatch.setenv("CITYCHECK_PG_READER_ROLE", role)
+    try:
+        assert main(["publish", "--target", "postgres"]) == 0
+        assert "copied to PostgreSQL" in capsys.readouterr().out
+        expected = dict(query(built.serving_path, "select 'fct_indicator_values', count(*) from "
+                                                  "fct_indicator_values"))
+        with psycopg2.connect(database) as pg, pg.cursor() as cur:
+            cur.execute("select count(*), sum(value) from published.fct_indicator_values")
+            count, total = cur.fetchone()
+            cur.execute("select value, target_met, district_name_zh from "
+                        "published.mart_indicator_scorecard where indicator_code = "
+                        "'sewage_treatment_rate_pct' and year = 2020 and district_code = '371003'")
+            assert cur.fetchone() == (97.4, False, "文登区")
+            cur.execute("select count(*) from published.fct_indicator_values where is_missing "
+                        "is null or source_cell = ''")
+            assert cur.fetchone() == (0,)  # NULLs and empty strings kept apart
+        assert count == expected["fct_indicator_values"]
+        (duck_total,) = query(built.serving_path, "select sum(value) from fct_indicator_values")
+        assert total == pytest.approx(duck_total[0])
+
+        reader = database.replace("user=postgres", f"user={role}")
+        with psycopg2.connect(reader) as pg, pg.cursor() as cur:
+            cur.execute("select count(*) from published.mart_indicator_scorecard")
+            assert cur.fetchone()[0] > 1000
+        for statement in ("insert into published.dim_year (year) values (1900)",
+                          "delete from published.fct_indicator_values",
+                          "create table published.mine (x int)"):
+            with psycopg2.connect(reader) as pg, pg.cursor() as cur:
+                with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                    cur.execute(statement)
+
+        # publishing again swaps the whole schema in one go: no leftovers, same counts
+        assert main(["publish", "--target", "postgres"]) == 0
+        with psycopg2.connect(database) as pg, pg.cursor() as cur:
+            cur.execute("select count(*) from information_schema.schemata where schema_name "
+                        "like 'published%'")
+            assert cur.fetchone() == (1,)
+            cur.execute("select count(*) from published.fct_indicator_values")
+            assert cur.fetchone() == (count,)
+    finally:  # roles outlive databases: take this one's grants back, then drop it
+        with psycopg2.connect(database) as pg, pg.cursor() as cur:
+            cur.execute("select 1 from pg_roles where rolname = %s", [role])
+            if cur.fetchone():
+                cur.execute(f"drop owned by {role}")
+        admin = _admin()
+        with admin.cursor() as cur:
+            cur.execute(f"drop role if exists {role}")
+        admin.close()
+
+
+def test_an_unreachable_database_is_a_clear_refusal(built, monkeypatch, capsys):
+    from citycheck.cli import main
+
+    monkeypatch.setenv("CITYCHECK_PG_DSN", "host=127.0.0.1 port=9 dbname=x user=y password=s3cret "
+                                           "connect_timeout=2")
+    assert main(["publish", "--target", "postgres"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot connect to PostgreSQL" in err and "password=***" in err and "s3cret" not in err
