@@ -10,6 +10,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from citycheck.config import DBT_PROJECT_DIR, Settings
 from citycheck.warehouse import connect
@@ -98,3 +99,13 @@ def latest_build(con) -> tuple[str, str] | None:
     con.execute(AUDIT_DDL)
     return con.execute("select build_id, status from audit.builds "
                        "order by finished_at desc limit 1").fetchone()
+
+
+def generate_docs(settings: Settings) -> Path:
+    """The analysts' data dictionary: `dbt docs generate --static`, one self-contained HTML
+    file (the usual index.html cannot load its JSON from a file:// URL)."""
+    res = run_dbt(settings, ["docs", "generate", "--static"])
+    target = settings.data_dir / "dbt" / "target"
+    if not res.success:
+        raise BuildError(f"dbt docs generate failed: {res.exception}; artifacts in {target}")
+    return target / "static_index.html"

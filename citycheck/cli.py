@@ -7,6 +7,7 @@
     citycheck validate            Great Expectations on the latest build
     citycheck publish             publish the validated build
     citycheck published           what is published, and how to query it
+    citycheck docs                the data dictionary (dbt docs) as one HTML file
     citycheck template            the .xlsx template a department fills in
     citycheck status --year YYYY  the dispatch list: who still owes which values
 
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="postgres: copy the current publication into PostgreSQL "
                         "(CITYCHECK_PG_DSN) for BI tools")
     sub.add_parser("published", help="list what is published")
+    sub.add_parser("docs", help="generate the data dictionary (dbt docs, one HTML file)")
     p = sub.add_parser("template", help="write the .xlsx template a department fills in")
     p.add_argument("--department", required=True, help="department code, e.g. housing")
     p.add_argument("--year", type=int, required=True)
@@ -170,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
             print_published(settings)
         elif args.command == "published":
             print_published(settings)
+        elif args.command == "docs":
+            from citycheck.build import generate_docs
+
+            print(f"data dictionary: {generate_docs(settings)}")
         elif args.command == "template":
             from extract.template import write_template
 

@@ -107,6 +107,11 @@ def run_demo(settings: Settings, years: str = "", sample_dir: Path = SAMPLE_DIR)
                       file=sys.stderr)
                 return False
     print("demo open-data portal stopped")
+    from citycheck.build import generate_docs
+
+    with output_to(log_path):
+        docs = generate_docs(settings)
+    print(f"data dictionary (dbt docs, open in a browser): {docs}")
     return True
 
 

@@ -178,3 +178,14 @@ def test_q13_nothing_in_quarantine_for_the_sample(answers, sample_warehouse):
     rejected = query(sample_warehouse / "warehouse" / "citycheck.duckdb",
                      "select count(*) from raw.submission_rows where status = 'rejected'")
     assert answers[13] == [] and rejected == [(0,)]
+
+
+def test_the_correction_receipt_lists_what_it_changed(sample_warehouse):
+    """Ingested after the original (the inbox is taken oldest first), the correction's receipt
+    names the one value it changed and counts the six it restated."""
+    (receipt,) = [json.loads(p.read_text("utf-8"))
+                  for p in (sample_warehouse / "archive").rglob("receipt.json")
+                  if "correction" in p.read_text("utf-8")]
+    assert receipt["layout"] == "wide" and receipt["restated_unchanged"] == 6
+    assert [(s["district_code"], s["earlier_value"], s["value"], s["earlier_file"])
+            for s in receipt["superseded"]] == [("371083", 96.0, 96.4, "371000_water_2022.xlsx")]

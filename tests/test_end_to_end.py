@@ -107,6 +107,12 @@ def test_the_sample_correction_supersedes_and_is_flagged(demo):
     assert revised == [("371083",)]
     (receipt,) = [json.loads(p.read_text("utf-8")) for p in demo.archive_dir.rglob("receipt.json")
                   if "correction" in p.read_text("utf-8")]
-    assert receipt["layout"] == "wide" and receipt["restated_unchanged"] == 6
-    assert [(s["district_code"], s["earlier_value"], s["value"]) for s in receipt["superseded"]] \
-        == [("371083", 96.0, 96.4)]
+    assert receipt["layout"] == "wide" and receipt["rows_accepted"] == 7
+
+
+def test_make_run_writes_the_data_dictionary(demo):
+    page = demo.data_dir / "dbt" / "target" / "static_index.html"
+    text = page.read_text("utf-8")
+    assert "mart_target_progress" in text and "Open SDG" in text
+    chinese = "城市体检"  # the bilingual descriptions reach the dictionary (as JSON escapes)
+    assert chinese in text or json.dumps(chinese)[1:-1] in text

@@ -33,8 +33,8 @@ flagged as (
 
 select
     *,
-    sum(case when changes_value then 1 else 0 end) over (
+    cast(sum(case when changes_value then 1 else 0 end) over (
         partition by district_code, indicator_code, year
-    ) as revision_count,
+    ) as integer) as revision_count,
     version_number = version_count as is_current
 from flagged
