@@ -89,14 +89,19 @@ class Reference:
         for r in _read("city_indicators.csv", seeds_dir):
             self.city_indicators.setdefault(r["city_code"], set()).add(r["indicator_code"])
         self.departments = {r["department_code"]: r for r in _read("departments.csv", seeds_dir)}
-        self.districts: dict[str, District] = {}
+        # code -> every version of the unit (a rename that keeps its code adds a version);
+        # `districts` is the latest version, `district(code, year)` the one valid in a year.
+        self.district_versions: dict[str, list[District]] = {}
         for r in _read("districts.csv", seeds_dir):
-            self.districts[r["district_code"]] = District(
+            self.district_versions.setdefault(r["district_code"], []).append(District(
                 code=r["district_code"], city_code=r["city_code"], name_zh=r["name_zh"],
                 name_en=r["name_en"], unit_level=r["unit_level"],
                 reports_indicators=r["reports_indicators"] == "true",
                 valid_from=date.fromisoformat(r["valid_from"]),
-                valid_to=date.fromisoformat(r["valid_to"]) if r["valid_to"] else None)
+                valid_to=date.fromisoformat(r["valid_to"]) if r["valid_to"] else None))
+        for versions in self.district_versions.values():
+            versions.sort(key=lambda d: d.valid_from)
+        self.districts: dict[str, District] = {c: v[-1] for c, v in self.district_versions.items()}
         self.indicators: dict[str, Indicator] = {}
         for r in _read("indicators.csv", seeds_dir):
             self.indicators[r["indicator_code"]] = Indicator(
@@ -105,15 +110,20 @@ class Reference:
                 reporting_level=r["reporting_level"], aggregation=r["aggregation"],
                 valid_min=_float(r["valid_min"]),
                 valid_max=_float(r["valid_max"]))
-        # (city, normalised name) -> district codes; a name may have had several codes over time.
-        self._district_names: dict[tuple[str, str], set[str]] = {}
-        for d in self.districts.values():
+        # (city, normalised name) -> (code, valid_from of the version bearing that name, or
+        # None for a code or listed alias, which stand for every version of the unit). A name
+        # may have had several codes over time, and a code several names.
+        self._district_names: dict[tuple[str, str], set[tuple[str, date | None]]] = {}
+        for d in (v for versions in self.district_versions.values() for v in versions):
             city_name = self.cities[d.city_code]["name_zh"]
-            for name in {d.name_zh, d.code, city_name + d.name_zh}:
-                self._district_names.setdefault((d.city_code, normalise(name)), set()).add(d.code)
+            for name in {d.name_zh, city_name + d.name_zh}:
+                self._district_names.setdefault((d.city_code, normalise(name)), set()).add(
+                    (d.code, d.valid_from))
+            self._district_names.setdefault((d.city_code, normalise(d.code)), set()).add(
+                (d.code, None))
         for r in _read("district_aliases.csv", seeds_dir):
             self._district_names.setdefault(
-                (r["city_code"], normalise(r["alias"])), set()).add(r["district_code"])
+                (r["city_code"], normalise(r["alias"])), set()).add((r["district_code"], None))
         self._indicator_names: dict[str, str] = {}
         for ind in self.indicators.values():
             self._indicator_names[normalise(ind.code)] = ind.code
@@ -133,15 +143,30 @@ class Reference:
             hint = f"; did you mean {' / '.join(suggestions)}?" if suggestions else ""
             city = self.cities.get(city_code, {}).get("name_zh", city_code)
             return Resolution(None, f"unknown district '{text}' in {city}{hint}")
+        codes = {code for code, _ in candidates}
         if year is not None:
-            valid = sorted(c for c in candidates if self.districts[c].valid_in(year))
+            valid = {code for code, since in candidates if self._bears(code, since, year)}
             if not valid:
-                names = ", ".join(sorted(candidates))
+                names = ", ".join(sorted(codes))
                 return Resolution(None, f"district '{text}' ({names}) did not exist in {year}")
-            candidates = set(valid)
-        if len(candidates) > 1:
-            return Resolution(None, f"district '{text}' is ambiguous: {', '.join(sorted(candidates))}")
-        return Resolution(next(iter(candidates)))
+            codes = valid
+        if len(codes) > 1:
+            return Resolution(None, f"district '{text}' is ambiguous: {', '.join(sorted(codes))}")
+        return Resolution(next(iter(codes)))
+
+    def _bears(self, code: str, since: date | None, year: int) -> bool:
+        """Did the unit exist in `year` under this name (the version from `since`, or any
+        version for a code or alias)?"""
+        version = self.district(code, year)
+        return version is not None and (since is None or version.valid_from == since)
+
+    def district(self, code: str, year: int | None) -> District | None:
+        """The version of the unit valid in `year` (the latest without a year); None if the
+        unit did not exist then."""
+        versions = self.district_versions.get(code, [])
+        if year is None:
+            return versions[-1] if versions else None
+        return next((d for d in reversed(versions) if d.valid_in(year)), None)
 
     def _strip_prefixes(self, key: str, city_code: str) -> str | None:
         city_name = normalise(self.cities.get(city_code, {}).get("name_zh", ""))
@@ -151,8 +176,8 @@ class Reference:
         return key
 
     def suggest_districts(self, text: str, city_code: str, n: int = 3) -> list[str]:
-        names = sorted({self.districts[c].name_zh for (city, _), codes in self._district_names.items()
-                        if city == city_code for c in codes})
+        names = sorted({self.districts[c].name_zh for (city, _), entries in self._district_names.items()
+                        if city == city_code for c, _ in entries})
         key = normalise(text)
         close = difflib.get_close_matches(key, names, n=n, cutoff=0.3)
         return close or [n_ for n_ in names if key and key[0] in n_][:n]

@@ -264,7 +264,7 @@ class RowJudge:
         dres = self.ref.resolve_district(text, self.ctx.city_code, year)
         if dres.code is None:
             return "rejected", column, dres.reason
-        district = self.ref.districts[dres.code]
+        district = self.ref.district(dres.code, year)
         if level == "city" and district.unit_level != "city":
             return ("rejected", column, f"indicator is reported for the whole city only, not "
                                         f"for {district.name_zh}")

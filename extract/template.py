@@ -61,7 +61,8 @@ def template_rows(ref: Reference, department: str, year: int, city: str) -> list
     if not indicators:
         raise TemplateError(f"department '{department}' answers for no indicator of city {city}'s"
                             " programme (reference/city_indicators.csv)")
-    units = [d for d in ref.districts.values() if d.city_code == city and d.valid_in(year)]
+    units = [d for d in (ref.district(c, year) for c in ref.district_versions)
+             if d and d.city_code == city]
     reporting = [d for d in units if d.unit_level != "city" and d.reports_indicators]
     city_unit = [d for d in units if d.unit_level == "city"]
     rows = []

@@ -35,3 +35,31 @@ def test_a_name_is_refused_for_a_year_its_unit_did_not_exist(built, tmp_path):
     (rejected,) = receipt.rejected
     assert rejected["column"] == "district_name"
     assert "'文登市' (371081) did not exist in 2016" in rejected["reason"]
+
+
+def test_a_rename_that_keeps_its_code_resolves_each_name_in_its_years(tmp_path):
+    """A development zone renamed in 2022 under the same code: intake accepts the old name for
+    2021 and the new one for 2023, each version with its own name."""
+    import shutil
+
+    from citycheck.config import SEEDS_DIR
+    from citycheck.reference import Reference
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS_DIR, seeds)
+    rows = list(csv.DictReader(open(seeds / "districts.csv", encoding="utf-8")))
+    old = next(r for r in rows if r["district_code"] == "371073")
+    old["valid_to"] = "2021-12-31"
+    new = dict(old, name_zh="威海临港新区", name_en="Lingang New Area", valid_from="2022-01-01",
+               valid_to="", history_note="Renamed in 2022 (test)")
+    with open(seeds / "districts.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows([*rows, new])
+    ref = Reference(seeds)
+    assert ref.resolve_district("威海临港经济技术开发区", "371000", 2021).code == "371073"
+    assert ref.resolve_district("威海临港新区", "371000", 2023).code == "371073"
+    assert ref.district("371073", 2021).name_zh == "威海临港经济技术开发区"
+    assert ref.district("371073", 2023).name_zh == "威海临港新区"
+    late = ref.resolve_district("威海临港新区", "371000", 2020)
+    assert late.code is None and "did not exist in 2020" in late.reason
