@@ -40,7 +40,7 @@ def print_intake(settings: Settings, out=None) -> None:
             "where r.status = 'rejected' order by f.received_at, r.row_number limit 20").fetchall()
         refused = con.execute("select original_name, message from raw.submission_files "
                               "where status = 'rejected' order by received_at").fetchall()
-    print(f"\nSubmissions: {files[0]} files ({files[1]} refused whole); rows read {files[2]} = "
+    print(f"\nSubmissions: {files[0]} files ({files[1]} refused whole); records read {files[2]} = "
           f"accepted {files[3]} + rejected {files[4]} + layout {files[5]}", file=out)
     for name, message in refused:
         print(f"  refused {name}: {message}", file=out)
