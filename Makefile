@@ -15,7 +15,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help setup run test lint clean lock sample-data
+.PHONY: help setup run test lint clean lock sample-data bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ run: setup  ## run the main job once through the Airflow DAGs on the sample data
 
 test: setup  ## the whole test suite
 	$(BIN)/python -m pytest
+
+bench: setup  ## benchmark scales S and M against pandas and DuckDB (SCALES="S M L" for more)
+	$(BIN)/citycheck bench --scale $(or $(SCALES),S M)
 
 lint:  ## ruff
 	$(BIN)/ruff check citycheck extract dags tests scripts

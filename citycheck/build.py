@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from citycheck.config import DBT_PROJECT_DIR, Settings
+from citycheck.config import Settings
 from citycheck.warehouse import connect
 
 AUDIT_DDL = """
@@ -42,8 +42,8 @@ class BuildResult:
 
 def dbt_args(settings: Settings, command: list[str]) -> list[str]:
     target = settings.data_dir / "dbt"
-    return [*command, "--no-use-colors", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
-            str(DBT_PROJECT_DIR), "--target-path", str(target / "target"),
+    return [*command, "--no-use-colors", "--project-dir", str(settings.dbt_project_dir),
+            "--profiles-dir", str(settings.dbt_project_dir), "--target-path", str(target / "target"),
             "--log-path", str(target / "logs")]
 
 

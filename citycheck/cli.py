@@ -8,6 +8,7 @@
     citycheck publish             publish the validated build
     citycheck published           what is published, and how to query it
     citycheck docs                the data dictionary (dbt docs) as one HTML file
+    citycheck bench --scale S     the benchmark (S, M, L, XL) against pandas and DuckDB
     citycheck template            the .xlsx template a department fills in
     citycheck status --year YYYY  the dispatch list: who still owes which values
 
@@ -93,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(CITYCHECK_PG_DSN) for BI tools")
     sub.add_parser("published", help="list what is published")
     sub.add_parser("docs", help="generate the data dictionary (dbt docs, one HTML file)")
+    p = sub.add_parser("bench", help="benchmark the pipeline on synthetic data (docs/performance.md)")
+    p.add_argument("--scale", nargs="+", default=["S"], choices=["S", "M", "L", "XL"])
     p = sub.add_parser("template", help="write the .xlsx template a department fills in")
     p.add_argument("--department", required=True, help="department code, e.g. housing")
     p.add_argument("--year", type=int, required=True)
@@ -172,6 +175,15 @@ def main(argv: list[str] | None = None) -> int:
             print_published(settings)
         elif args.command == "published":
             print_published(settings)
+        elif args.command == "bench":
+            from citycheck.bench import print_result, run_bench, write_results
+
+            for scale in args.scale:
+                result = run_bench(scale)
+                print_result(result)
+                print(f"  results: {write_results(result)}")
+                if not result.agree:
+                    return 1
         elif args.command == "docs":
             from citycheck.build import generate_docs
 

@@ -33,6 +33,10 @@ class Settings:
     portal_url: str
     max_file_bytes: int
     max_unpacked_bytes: int
+    # The dbt project and its seeds (the reference data). Only the benchmark points these
+    # elsewhere, to run the real pipeline on a synthetic province or country.
+    dbt_project_dir: Path = DBT_PROJECT_DIR
+    seeds_dir: Path = SEEDS_DIR
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -52,6 +56,8 @@ class Settings:
             max_file_bytes=int(env.get("CITYCHECK_MAX_FILE_BYTES", 20 * 1024 * 1024)),
             # What an .xlsx may expand to when unpacked: a zip bomb stops here.
             max_unpacked_bytes=int(env.get("CITYCHECK_MAX_UNPACKED_BYTES", 256 * 1024 * 1024)),
+            dbt_project_dir=Path(env.get("CITYCHECK_DBT_PROJECT_DIR", DBT_PROJECT_DIR)),
+            seeds_dir=Path(env.get("CITYCHECK_DBT_PROJECT_DIR", DBT_PROJECT_DIR)) / "seeds",
         )
 
     def ensure_dirs(self) -> None:

@@ -326,7 +326,7 @@ def observations(source: Source, records: list[dict], ref: Reference) -> list[di
 def fetch_source(source: Source, settings: Settings, client: HttpClient | None = None,
                  ref: Reference | None = None) -> FetchResult:
     """Fetch one source and land it. Raises FetchError (after recording it) on failure."""
-    ref = ref or load_reference()
+    ref = ref or load_reference(settings.seeds_dir)
     settings.ensure_dirs()
     if client is None:
         client = HttpClient(connect_timeout=source.timeout.get("connect", 5.0),
@@ -415,7 +415,7 @@ def fetch_all(settings: Settings, names: list[str] | None = None) -> list[FetchR
     if unknown:
         raise FetchError(f"unknown source {unknown}; registered: {sorted(known)}")
     results, errors = [], []
-    ref = load_reference()
+    ref = load_reference(settings.seeds_dir)
     for source in sources:
         if names and source.name not in names:
             continue

@@ -491,12 +491,16 @@ def _archive_dir(settings: Settings, digest: str) -> Path:
 def ingest_file(path: Path, settings: Settings, *, department: str | None = None,
                 city: str | None = None, year: int | None = None,
                 ref: Reference | None = None, move: bool = False,
-                received_at: datetime | None = None) -> Receipt:
+                received_at: datetime | None = None, con=None) -> Receipt:
     """Ingest one submission file into raw.*; archive it (moved when `move`, else copied);
     write and return its receipt. `received_at` (UTC) is when the file arrived — it decides
     which version of a value is the newest, whatever order files are ingested in; default
-    now."""
-    ref = ref or load_reference()
+    now. `con`: an open warehouse connection to use (a batch shares one), else its own."""
+    if con is None:
+        with connect(settings.warehouse_path) as own:
+            return ingest_file(path, settings, department=department, city=city, year=year,
+                               ref=ref, move=move, received_at=received_at, con=own)
+    ref = ref or load_reference(settings.seeds_dir)
     settings.ensure_dirs()
     path = Path(path)
     received = received_at or datetime.now(UTC).replace(tzinfo=None)
@@ -506,73 +510,72 @@ def ingest_file(path: Path, settings: Settings, *, department: str | None = None
                       received_at=received.isoformat(timespec="seconds") + "Z",
                       status="rejected", message="")
     archive = _archive_dir(settings, digest)
-    with connect(settings.warehouse_path) as con:
-        earlier = con.execute(
-            "select original_name, received_at, status, archived_path, city_code, "
-            "department_code, year from raw.submission_files where file_hash = ?",
-            [digest]).fetchone()
-        if earlier:
-            receipt.status = "duplicate"
-            receipt.message = (f"identical to '{earlier[0]}' received {earlier[1]:%Y-%m-%d %H:%M}"
-                               f" (status {earlier[2]}); nothing was loaded again")
-            receipt.archived_path = earlier[3]
-            receipt.city_code, receipt.department_code, receipt.year = earlier[4:7]
-            # The first receipt stays as it was; this one goes beside it.
-            write_receipt(receipt, archive, stem=f"duplicate-{received:%Y%m%dT%H%M%S}")
-            if move:
-                path.unlink(missing_ok=True)
-            return receipt
+    earlier = con.execute(
+        "select original_name, received_at, status, archived_path, city_code, "
+        "department_code, year from raw.submission_files where file_hash = ?",
+        [digest]).fetchone()
+    if earlier:
+        receipt.status = "duplicate"
+        receipt.message = (f"identical to '{earlier[0]}' received {earlier[1]:%Y-%m-%d %H:%M}"
+                           f" (status {earlier[2]}); nothing was loaded again")
+        receipt.archived_path = earlier[3]
+        receipt.city_code, receipt.department_code, receipt.year = earlier[4:7]
+        # The first receipt stays as it was; this one goes beside it.
+        write_receipt(receipt, archive, stem=f"duplicate-{received:%Y%m%dT%H%M%S}")
+        if move:
+            path.unlink(missing_ok=True)
+        return receipt
 
-        verdicts: list[RowVerdict] = []
-        ctx, layout, notes = None, None, {}
-        archived = archive / safe_name(path.name)
-        archive.mkdir(parents=True, exist_ok=True)
-        if size > settings.max_file_bytes:
-            # Not read and not copied: a far too large file is refused on its size alone.
-            receipt.message = (f"the file is {size:,} bytes, over the limit of "
-                               f"{settings.max_file_bytes:,}; it was not read. Split it by year "
-                               "or district")
-            archived = None
-        else:
-            _store(path, archived, move)
-            try:
-                if size == 0:
-                    raise SubmissionError("the file is empty: nothing to read. Send the "
-                                          "filled-in template")
-                ctx, verdicts, layout, notes = interpret(
-                    archived, ref, department, city, year,
-                    max_unpacked_bytes=settings.max_unpacked_bytes)
-            except SubmissionError as exc:
-                receipt.message = str(exc)
-        receipt.archived_path = str(archived) if archived else None
-        if ctx:
-            receipt.department_code, receipt.city_code, receipt.year = (
-                ctx.department_code, ctx.city_code, ctx.year)
-            receipt.template_version, receipt.layout = ctx.template_version, layout
-            receipt.totals, receipt.neutralised = notes["totals"], notes["neutralised"]
-        _count(receipt, verdicts)
-        frame = _rows_frame(digest, verdicts, received) if verdicts else None
-        con.execute("begin transaction")
+    verdicts: list[RowVerdict] = []
+    ctx, layout, notes = None, None, {}
+    archived = archive / safe_name(path.name)
+    archive.mkdir(parents=True, exist_ok=True)
+    if size > settings.max_file_bytes:
+        # Not read and not copied: a far too large file is refused on its size alone.
+        receipt.message = (f"the file is {size:,} bytes, over the limit of "
+                           f"{settings.max_file_bytes:,}; it was not read. Split it by year "
+                           "or district")
+        archived = None
+    else:
+        _store(path, archived, move)
         try:
-            if ctx is not None:
-                receipt.status = "loaded"
-                if frame is not None:
-                    con.register("incoming_rows", frame)
-                    _superseded(con, receipt, received)
-                receipt.message = _summary(receipt)
-            con.execute(
-                "insert into raw.submission_files values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [digest, path.name, receipt.archived_path, size, received,
-                 receipt.city_code, receipt.department_code, receipt.year, layout,
-                 receipt.status, receipt.rows_read, receipt.rows_accepted,
-                 receipt.rows_rejected, receipt.rows_ignored, receipt.message])
-            if ctx is not None and frame is not None:
-                con.execute("insert into raw.submission_rows by name select * from incoming_rows")
-                con.unregister("incoming_rows")
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
+            if size == 0:
+                raise SubmissionError("the file is empty: nothing to read. Send the "
+                                      "filled-in template")
+            ctx, verdicts, layout, notes = interpret(
+                archived, ref, department, city, year,
+                max_unpacked_bytes=settings.max_unpacked_bytes)
+        except SubmissionError as exc:
+            receipt.message = str(exc)
+    receipt.archived_path = str(archived) if archived else None
+    if ctx:
+        receipt.department_code, receipt.city_code, receipt.year = (
+            ctx.department_code, ctx.city_code, ctx.year)
+        receipt.template_version, receipt.layout = ctx.template_version, layout
+        receipt.totals, receipt.neutralised = notes["totals"], notes["neutralised"]
+    _count(receipt, verdicts)
+    frame = _rows_frame(digest, verdicts, received) if verdicts else None
+    con.execute("begin transaction")
+    try:
+        if ctx is not None:
+            receipt.status = "loaded"
+            if frame is not None:
+                con.register("incoming_rows", frame)
+                _superseded(con, receipt, received)
+            receipt.message = _summary(receipt)
+        con.execute(
+            "insert into raw.submission_files values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [digest, path.name, receipt.archived_path, size, received,
+             receipt.city_code, receipt.department_code, receipt.year, layout,
+             receipt.status, receipt.rows_read, receipt.rows_accepted,
+             receipt.rows_rejected, receipt.rows_ignored, receipt.message])
+        if ctx is not None and frame is not None:
+            con.execute("insert into raw.submission_rows by name select * from incoming_rows")
+            con.unregister("incoming_rows")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
     if move and archived is None:
         path.unlink(missing_ok=True)  # refused on size: the receipt is the record
     write_receipt(receipt, archive)
@@ -715,16 +718,19 @@ def list_inbox(settings: Settings) -> list[Path]:
     return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
 
 
-def ingest_inbox_file(path: Path, settings: Settings, ref: Reference | None = None) -> Receipt:
+def ingest_inbox_file(path: Path, settings: Settings, ref: Reference | None = None,
+                      con=None) -> Receipt:
     """Ingest one file from the inbox; it leaves the inbox for the archive. It was received
     when it landed in the inbox (its modification time there), not when a task got to it:
     mapped ingest tasks may run in any order."""
     path = Path(path)
     arrived = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
-    return ingest_file(path, settings, ref=ref, move=True, received_at=arrived)
+    return ingest_file(path, settings, ref=ref, move=True, received_at=arrived, con=con)
 
 
 def ingest_inbox(settings: Settings) -> list[Receipt]:
-    """Ingest every file waiting in the inbox, oldest first."""
-    ref = load_reference()
-    return [ingest_inbox_file(path, settings, ref) for path in list_inbox(settings)]
+    """Ingest every file waiting in the inbox, oldest first, over one warehouse connection
+    (opening one per file costs more than reading a small file)."""
+    ref = load_reference(settings.seeds_dir)
+    with connect(settings.warehouse_path) as con:
+        return [ingest_inbox_file(path, settings, ref, con) for path in list_inbox(settings)]
