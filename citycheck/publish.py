@@ -91,7 +91,7 @@ def publish(settings: Settings) -> PublishResult:
     return result
 
 
-def _sql_path(path: Path) -> str:
+def sql_path(path: Path) -> str:
     """A file path as a SQL string literal (DuckDB cannot bind ATTACH/COPY targets)."""
     return "'" + str(path).replace("'", "''") + "'"
 
@@ -101,7 +101,7 @@ def _write_serving_copy(con, settings: Settings, tables: list[str], publication_
     final = settings.serving_path
     tmp = final.with_name(f".{final.name}.{publication_id}.tmp")
     tmp.unlink(missing_ok=True)
-    con.execute(f"attach {_sql_path(tmp)} as serving_copy")
+    con.execute(f"attach {sql_path(tmp)} as serving_copy")
     try:
         for t in tables:
             con.execute(f"create table serving_copy.main.{t} as select * from "
@@ -120,7 +120,7 @@ def _write_parquet(con, settings: Settings, tables: list[str], publication_id: s
     folder = root / f"parquet-{publication_id}"
     folder.mkdir(parents=True)
     for t in tables:
-        con.execute(f"copy {PUBLISHED_SCHEMA}.{t} to {_sql_path(folder / (t + '.parquet'))} "
+        con.execute(f"copy {PUBLISHED_SCHEMA}.{t} to {sql_path(folder / (t + '.parquet'))} "
                     "(format parquet)")
     link = root / "parquet"
     tmp_link = root / f".parquet.{publication_id}.tmp"

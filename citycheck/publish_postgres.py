@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from citycheck.config import Settings
-from citycheck.publish import PublishRefused, _sql_path
+from citycheck.publish import PublishRefused, sql_path
 
 SCHEMA = "published"
 # DuckDB type (prefix) -> PostgreSQL type; anything else is copied as text.
@@ -110,7 +110,7 @@ def _copy_table(source, cur, schema: str, table: str, tmp: Path) -> int:
     cur.execute(f"create table {schema}.{_quote(table)} ({ddl})")
     path = tmp / f"{table}.csv"
     # Empty strings are quoted and NULLs are bare, so PostgreSQL tells them apart.
-    source.execute(f"copy main.{_quote(table)} to {_sql_path(path)} "
+    source.execute(f"copy main.{_quote(table)} to {sql_path(path)} "
                    "(format csv, header true, force_quote *)")
     with open(path, "rb") as fh:
         cur.copy_expert(f"copy {schema}.{_quote(table)} from stdin with (format csv, header true)",

@@ -277,7 +277,7 @@ def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
     for i in range(last + 1, len(sheet.rows)):
         row = sheet.rows[i]
         n = i + 1
-        if not any(c is not None and c != "" for c in row) or not any(clean(c) for c in row):
+        if not any(clean(c) for c in row):
             out.append(Layout(sheet.name, n, "blank row"))
             continue
         width = len(row)

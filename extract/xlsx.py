@@ -23,7 +23,6 @@ from xml.etree.ElementTree import ParseError, XMLPullParser
 
 MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 OFFICE_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
-PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
 _REF = re.compile(r"([A-Z]+)(\d+)")
 _CHUNK = 1 << 16
 
