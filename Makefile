@@ -15,7 +15,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help setup run test lint clean lock sample-data bench
+.PHONY: help setup run test lint clean lock sample-data bench airflow-up airflow-down airflow-status
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,15 @@ test: setup  ## the whole test suite
 
 bench: setup  ## benchmark scales S and M against pandas and DuckDB (SCALES="S M L" for more)
 	$(BIN)/citycheck bench --scale $(or $(SCALES),S M)
+
+airflow-up: setup  ## start Airflow for real: PostgreSQL metadata, Celery on Redis, WORKERS=2 (docs/operations.md)
+	$(BIN)/python -m citycheck.stack up --workers $(or $(WORKERS),2)
+
+airflow-down:  ## stop everything airflow-up started
+	$(BIN)/python -m citycheck.stack down
+
+airflow-status:  ## which services of the stack run, which Celery workers answer
+	$(BIN)/python -m citycheck.stack status --workers $(or $(WORKERS),2)
 
 lint:  ## ruff
 	$(BIN)/ruff check citycheck extract dags tests scripts

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from citycheck.config import Settings
-from citycheck.warehouse import connect
+from citycheck.warehouse import connect, open_warehouse
 
 AUDIT_DDL = """
 create schema if not exists audit;
@@ -48,20 +48,28 @@ def dbt_args(settings: Settings, command: list[str]) -> list[str]:
 
 
 def run_dbt(settings: Settings, command: list[str]):
-    """Invoke dbt in this process against settings.warehouse_path (the profile reads
-    CITYCHECK_DBT_DUCKDB_PATH, set only for the duration of the call)."""
+    """Invoke dbt in this process against the warehouse target of `settings`: the DuckDB
+    file (the profile reads CITYCHECK_DBT_DUCKDB_PATH) or PostgreSQL (CITYCHECK_PG_*, taken
+    from CITYCHECK_PG_DSN). The variables are set only for the duration of the call."""
     from dbt.cli.main import dbtRunner
 
-    saved = os.environ.get("CITYCHECK_DBT_DUCKDB_PATH")
-    os.environ["CITYCHECK_DBT_DUCKDB_PATH"] = str(settings.warehouse_path)
+    env = {"CITYCHECK_DBT_DUCKDB_PATH": str(settings.warehouse_path),
+           "CITYCHECK_DBT_TARGET": settings.warehouse_target}
+    if settings.warehouse_target == "postgres":
+        from citycheck.postgres import dbt_env, require_dsn
+
+        env.update(dbt_env(require_dsn(settings.pg_dsn)))
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     try:
         return dbtRunner().invoke(dbt_args(settings, command))
     finally:
-        if saved is None:
-            os.environ.pop("CITYCHECK_DBT_DUCKDB_PATH", None)
-        else:
-            os.environ["CITYCHECK_DBT_DUCKDB_PATH"] = saved
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def build(settings: Settings, select: str | None = None) -> BuildResult:
@@ -69,7 +77,13 @@ def build(settings: Settings, select: str | None = None) -> BuildResult:
     settings.ensure_dirs()
     build_id = uuid.uuid4().hex[:12]
     started = datetime.now(UTC).replace(tzinfo=None)
-    with connect(settings.warehouse_path) as con:  # make sure raw.* exists for the sources
+    with connect(settings.warehouse_path):  # make sure raw.* exists for the sources
+        pass
+    if settings.warehouse_target == "postgres":
+        from citycheck.postgres import mirror_raw
+
+        mirror_raw(settings, settings.pg_dsn)
+    with open_warehouse(settings) as con:
         con.execute(AUDIT_DDL)
     command = ["build"] + (["--select", select] if select else [])
     res = run_dbt(settings, command)
@@ -82,7 +96,7 @@ def build(settings: Settings, select: str | None = None) -> BuildResult:
             if str(r.status).lower() in {"error", "fail", "runtimeerr"}:
                 failures.append(f"{r.node.unique_id}: {r.message}")
     ok = res.success and not failures
-    with connect(settings.warehouse_path) as con:
+    with open_warehouse(settings) as con:
         con.execute(AUDIT_DDL)
         con.execute("insert into audit.builds values (?,?,?,?,?,?)",
                     [build_id, started, finished, "success" if ok else "failed", nodes,

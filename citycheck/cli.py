@@ -7,6 +7,7 @@
     citycheck validate            Great Expectations on the latest build
     citycheck publish             publish the validated build
     citycheck published           what is published, and how to query it
+    citycheck freshness           who is overdue (departments, open-data sources, raw tables)
     citycheck docs                the data dictionary (dbt docs) as one HTML file
     citycheck bench --scale S     the benchmark (S, M, L, XL) against pandas and DuckDB
     citycheck template            the .xlsx template a department fills in
@@ -93,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="postgres: copy the current publication into PostgreSQL "
                         "(CITYCHECK_PG_DSN) for BI tools")
     sub.add_parser("published", help="list what is published")
+    p = sub.add_parser("freshness", help="who is overdue: raw tables, departments, open-data "
+                                         "sources (exit 3 if anything is)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-alert", action="store_true", help="report only, post no alert")
     sub.add_parser("docs", help="generate the data dictionary (dbt docs, one HTML file)")
     p = sub.add_parser("bench", help="benchmark the pipeline on synthetic data (docs/performance.md)")
     p.add_argument("--scale", nargs="+", default=["S"], choices=["S", "M", "L", "XL"])
@@ -113,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
 
     from citycheck.build import BuildError
+    from citycheck.postgres import PostgresUnavailable
     from citycheck.publish import PublishRefused
     from citycheck.validate import ValidationFailed
     from extract.http import FetchError
@@ -130,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"fetched {f.source}: {f.status} — {f.message}")
             print(f"built {s.build.nodes} dbt nodes in {s.build.seconds:.1f} s; "
                   f"validation passed {s.validation.checks} checks")
+            print("\nFreshness:\n  " + "\n  ".join(s.freshness.lines()))
             print_intake(settings)
             print_published(settings)
         elif args.command == "ingest":
@@ -172,9 +179,23 @@ def main(argv: list[str] | None = None) -> int:
 
             p = publish(settings)
             print(f"published build {p.build_id} as {p.publication_id}")
-            print_published(settings)
+            if settings.warehouse_target == "postgres":
+                from citycheck.postgres import shown_dsn
+
+                print(f"schema published in PostgreSQL ({shown_dsn(settings.pg_dsn)}):")
+                for name, n in p.tables.items():
+                    print(f"  {name:<32} {n:>7} rows")
+            else:
+                print_published(settings)
         elif args.command == "published":
             print_published(settings)
+        elif args.command == "freshness":
+            from citycheck.freshness import check_freshness
+
+            report = check_freshness(settings, alert=not args.no_alert)
+            print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json
+                  else "\n".join(report.lines()))
+            return 0 if report.ok else 3
         elif args.command == "bench":
             from citycheck.bench import print_result, run_bench, write_results
 
@@ -199,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return print_status(settings, args.year, args.city, args.missing, args.json)
     except (BuildError, ValidationFailed, PublishRefused, FetchError, SubmissionError,
-            TemplateError, FileNotFoundError) as exc:
+            TemplateError, PostgresUnavailable, FileNotFoundError) as exc:
         print(f"citycheck {args.command}: {exc.__class__.__name__}: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -37,6 +37,11 @@ class Settings:
     # elsewhere, to run the real pipeline on a synthetic province or country.
     dbt_project_dir: Path = DBT_PROJECT_DIR
     seeds_dir: Path = SEEDS_DIR
+    # Where dbt builds, validation reads and publishing swaps: "duckdb" (the file above) or
+    # "postgres" (the database named by pg_dsn; citycheck/postgres.py). Intake always lands
+    # in the DuckDB file's raw schema.
+    warehouse_target: str = "duckdb"
+    pg_dsn: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -58,12 +63,25 @@ class Settings:
             max_unpacked_bytes=int(env.get("CITYCHECK_MAX_UNPACKED_BYTES", 256 * 1024 * 1024)),
             dbt_project_dir=Path(env.get("CITYCHECK_DBT_PROJECT_DIR", DBT_PROJECT_DIR)),
             seeds_dir=Path(env.get("CITYCHECK_DBT_PROJECT_DIR", DBT_PROJECT_DIR)) / "seeds",
+            warehouse_target=warehouse_target(env.get("CITYCHECK_WAREHOUSE_TARGET")),
+            pg_dsn=env.get("CITYCHECK_PG_DSN") or None,
         )
 
     def ensure_dirs(self) -> None:
         for path in (self.inbox_dir, self.archive_dir, self.landing_dir,
                      self.warehouse_path.parent, self.published_dir, self.reports_dir):
             path.mkdir(parents=True, exist_ok=True)
+
+
+WAREHOUSE_TARGETS = ("duckdb", "postgres")
+
+
+def warehouse_target(text: str | None) -> str:
+    target = (text or "duckdb").strip().lower()
+    if target not in WAREHOUSE_TARGETS:
+        raise ValueError(f"CITYCHECK_WAREHOUSE_TARGET={text!r}: use one of "
+                         f"{', '.join(WAREHOUSE_TARGETS)}")
+    return target
 
 
 def parse_years(text: str | None) -> list[int] | None:

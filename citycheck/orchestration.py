@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset
 
+from citycheck.alerts import task_failure_alert
 from citycheck.config import WAREHOUSE_POOL
 
 # Emitted when new raw data has landed; the warehouse DAG is scheduled on either.
@@ -18,6 +19,8 @@ START_DATE = datetime(2026, 1, 1)
 DEFAULT_ARGS = {
     "owner": "citycheck-data-engineering",
     "retries": 0,
+    # after the last retry: a JSON alert to CITYCHECK_ALERT_WEBHOOK_URL (citycheck/alerts.py)
+    "on_failure_callback": task_failure_alert,
 }
 # Extraction talks to the outside world: retry with exponential backoff.
 EXTRACT_ARGS = {

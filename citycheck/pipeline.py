@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from citycheck.build import BuildResult, build
 from citycheck.config import Settings
+from citycheck.freshness import FreshnessReport, check_freshness
 from citycheck.publish import PublishResult, publish
 from citycheck.validate import ValidationReport, validate
 from extract.open_data import FetchResult, fetch_all
@@ -18,19 +19,22 @@ log = logging.getLogger(__name__)
 class RunSummary:
     receipts: list[Receipt] = field(default_factory=list)
     fetches: list[FetchResult] = field(default_factory=list)
+    freshness: FreshnessReport | None = None
     build: BuildResult | None = None
     validation: ValidationReport | None = None
     publication: PublishResult | None = None
 
 
 def run_all(settings: Settings, years: list[int] | None = None, fetch: bool = True) -> RunSummary:
-    """Ingest the inbox, fetch open data, build, validate, publish: stop at the first failure."""
+    """Ingest the inbox, fetch open data, check freshness (alerting on anything overdue, never
+    stopping), build, validate, publish: stop at the first failure."""
     summary = RunSummary()
     summary.receipts = ingest_inbox(settings)
     for r in summary.receipts:
         log.info("ingested %s: %s (%s)", r.file_name, r.status, r.message)
     if fetch:
         summary.fetches = fetch_all(settings)
+    summary.freshness = check_freshness(settings)
     summary.build = build(settings)
     summary.validation = validate(settings, years=years)
     summary.publication = publish(settings)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from citycheck.build import AUDIT_DDL, latest_build
 from citycheck.config import Settings
-from citycheck.warehouse import connect
+from citycheck.warehouse import open_warehouse
 
 MARTS_SCHEMA = "marts"
 PUBLISHED_SCHEMA = "published"
@@ -48,47 +48,60 @@ def mart_tables(con) -> list[str]:
 def publish(settings: Settings) -> PublishResult:
     settings.ensure_dirs()
     publication_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    with connect(settings.warehouse_path) as con:
-        con.execute(AUDIT_DDL)
-        build = latest_build(con)
-        if build is None:
-            raise PublishRefused("nothing has been built yet: run `citycheck build`")
-        build_id, status = build
-        if status != "success":
-            raise PublishRefused(f"the latest build {build_id} failed; the previous "
-                                 "publication stays as it was. Fix the build and run it again")
-        check = con.execute("select success, report_path from audit.validations where "
-                            "build_id = ? order by validated_at desc limit 1",
-                            [build_id]).fetchone()
-        if check is None:
-            raise PublishRefused(f"build {build_id} has not been validated: run "
-                                 "`citycheck validate` first")
-        if not check[0]:
-            raise PublishRefused(f"build {build_id} failed validation (report: {check[1]}); "
-                                 "the previous publication stays as it was")
+    with open_warehouse(settings) as con:
+        build_id = _validated_build(con)
         tables = mart_tables(con)
         if not tables:
             raise PublishRefused(f"schema {MARTS_SCHEMA} has no tables to publish")
         result = PublishResult(publication_id, build_id)
-        con.execute("begin transaction")
-        try:
-            con.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
-            for t in tables:
-                con.execute(f"create or replace table {PUBLISHED_SCHEMA}.{t} as "
-                            f"select * from {MARTS_SCHEMA}.{t}")
-                result.tables[t] = con.execute(
-                    f"select count(*) from {PUBLISHED_SCHEMA}.{t}").fetchone()[0]
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
-        result.serving_path = _write_serving_copy(con, settings, tables, publication_id, build_id)
-        result.parquet_dir = _write_parquet(con, settings, tables, publication_id)
+        if settings.warehouse_target == "postgres":
+            from citycheck.postgres import publish_marts
+
+            result.tables = publish_marts(con, tables)
+        else:
+            con.execute("begin transaction")
+            try:
+                con.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
+                for t in tables:
+                    con.execute(f"create or replace table {PUBLISHED_SCHEMA}.{t} as "
+                                f"select * from {MARTS_SCHEMA}.{t}")
+                    result.tables[t] = con.execute(
+                        f"select count(*) from {PUBLISHED_SCHEMA}.{t}").fetchone()[0]
+                con.execute("commit")
+            except Exception:
+                con.execute("rollback")
+                raise
+            result.serving_path = _write_serving_copy(con, settings, tables, publication_id,
+                                                      build_id)
+            result.parquet_dir = _write_parquet(con, settings, tables, publication_id)
         con.execute("insert into audit.publications values (?,?,?,?,?,?,?)",
                     [publication_id, build_id, datetime.now(UTC).replace(tzinfo=None),
-                     len(tables), sum(result.tables.values()), str(result.parquet_dir),
-                     str(result.serving_path)])
+                     len(tables), sum(result.tables.values()),
+                     str(result.parquet_dir) if result.parquet_dir else None,
+                     str(result.serving_path) if result.serving_path else None])
     return result
+
+
+def _validated_build(con) -> str:
+    """The latest build, if it passed validation; otherwise PublishRefused says why."""
+    con.execute(AUDIT_DDL)
+    build = latest_build(con)
+    if build is None:
+        raise PublishRefused("nothing has been built yet: run `citycheck build`")
+    build_id, status = build
+    if status != "success":
+        raise PublishRefused(f"the latest build {build_id} failed; the previous "
+                             "publication stays as it was. Fix the build and run it again")
+    check = con.execute("select success, report_path from audit.validations where "
+                        "build_id = ? order by validated_at desc limit 1",
+                        [build_id]).fetchone()
+    if check is None:
+        raise PublishRefused(f"build {build_id} has not been validated: run "
+                             "`citycheck validate` first")
+    if not check[0]:
+        raise PublishRefused(f"build {build_id} failed validation (report: {check[1]}); "
+                             "the previous publication stays as it was")
+    return build_id
 
 
 def sql_path(path: Path) -> str:

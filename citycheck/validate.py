@@ -19,7 +19,7 @@ from pathlib import Path
 
 from citycheck.build import AUDIT_DDL, latest_build
 from citycheck.config import EXPECTATIONS_DIR, Settings
-from citycheck.warehouse import connect
+from citycheck.warehouse import open_warehouse
 
 log = logging.getLogger(__name__)
 MAX_EXAMPLES = 5
@@ -107,7 +107,7 @@ def validate(settings: Settings, years: list[int] | None = None,
             gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite))
 
     settings.ensure_dirs()
-    with connect(settings.warehouse_path) as con:
+    with open_warehouse(settings) as con:
         con.execute(AUDIT_DDL)
         build = latest_build(con)
         report = ValidationReport(build_id=build[0] if build else None, success=True)

@@ -139,3 +139,19 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def open_warehouse(settings) -> Iterator:
+    """Where dbt builds: the DuckDB file, or the PostgreSQL database when
+    settings.warehouse_target is "postgres". Both answer execute(sql, [params]) with `?`
+    placeholders, then fetchone() / fetchall() / df()."""
+    if settings.warehouse_target == "postgres":
+        from citycheck.postgres import connect as pg_connect
+        from citycheck.postgres import require_dsn
+
+        with pg_connect(require_dsn(settings.pg_dsn)) as con:
+            yield con
+    else:
+        with connect(settings.warehouse_path) as con:
+            yield con

@@ -1,6 +1,9 @@
 """The warehouse: build with dbt, validate with Great Expectations, publish.
 
-    dbt_build -> validate -> publish  (all in the one-slot warehouse pool)
+    check_freshness -> dbt_build -> validate -> publish  (all in the one-slot warehouse pool)
+
+check_freshness alerts (CITYCHECK_ALERT_WEBHOOK_URL) when a department or an open-data source
+is overdue, and never stops the build: old data is still worth publishing.
 
 Runs when new raw data lands (asset events from the submissions and open-data DAGs) or by
 hand. Asset-triggered and manual runs have no logical date, so the reporting years to check
@@ -34,7 +37,17 @@ from citycheck.orchestration import (
 )
 def citycheck_warehouse():
     @task(pool=WAREHOUSE_POOL)
-    def dbt_build() -> dict:
+    def check_freshness() -> dict:
+        from citycheck.config import Settings
+        from citycheck.freshness import check_freshness as run_check
+
+        report = run_check(Settings.from_env())
+        for line in report.lines():
+            print(line)
+        return report.to_dict()
+
+    @task(pool=WAREHOUSE_POOL)
+    def dbt_build(freshness: dict) -> dict:
         from citycheck.build import build
         from citycheck.config import Settings
 
@@ -59,7 +72,7 @@ def citycheck_warehouse():
         return {"publication_id": result.publication_id, "tables": result.tables,
                 "serving_path": str(result.serving_path)}
 
-    publish(validate(dbt_build()))
+    publish(validate(dbt_build(check_freshness())))
 
 
 citycheck_warehouse()

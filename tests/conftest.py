@@ -27,7 +27,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 from citycheck.config import SAMPLE_DIR, Settings  # noqa: E402
 from citycheck.portal import Portal  # noqa: E402
-from tests.helpers import make_settings  # noqa: E402
+from tests.helpers import make_settings, pg_admin  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +74,49 @@ def built(sample_warehouse, tmp_path, monkeypatch, portal_url) -> Settings:
     data = tmp_path / "data"
     shutil.copytree(sample_warehouse, data, symlinks=True)
     return make_settings(data, monkeypatch, portal_url)
+
+
+@pytest.fixture
+def pg_database():
+    """A PostgreSQL database of the test's own (DSN), dropped afterwards."""
+    import uuid
+
+    name = f"citycheck_test_{uuid.uuid4().hex[:8]}"
+    admin = pg_admin()
+    with admin.cursor() as cur:
+        cur.execute(f"create database {name}")
+    dsn = admin.dsn.replace("dbname=postgres", f"dbname={name}")
+    yield dsn
+    with admin.cursor() as cur:
+        cur.execute(f"drop database {name} with (force)")
+    admin.close()
+
+
+@pytest.fixture
+def webhook(monkeypatch):
+    """A real HTTP endpoint on 127.0.0.1 that records every JSON alert posted to it; the
+    pipeline is pointed at it through CITYCHECK_ALERT_WEBHOOK_URL."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            received.append({"content_type": self.headers.get("Content-Type"),
+                             **json.loads(body.decode("utf-8"))})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("CITYCHECK_ALERT_WEBHOOK_URL",
+                       f"http://127.0.0.1:{server.server_address[1]}/alerts")
+    yield received
+    server.shutdown()
+    server.server_close()

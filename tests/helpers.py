@@ -49,3 +49,35 @@ def make_settings(data_dir: Path, monkeypatch=None, portal_url: str | None = Non
     settings = Settings.from_env()
     settings.ensure_dirs()
     return settings
+
+
+# The PostgreSQL server tests use (the one on 127.0.0.1:5432 on these machines).
+PG_ADMIN_DSN = os.environ.get("CITYCHECK_TEST_PG_ADMIN_DSN",
+                              "host=127.0.0.1 port=5432 dbname=postgres user=postgres")
+
+
+def pg_admin():
+    """An autocommitting admin connection, or the test is skipped saying why."""
+    import psycopg2
+    import pytest
+
+    try:
+        con = psycopg2.connect(PG_ADMIN_DSN, connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN_DSN} ({exc}); start one or set "
+                    "CITYCHECK_TEST_PG_ADMIN_DSN")
+    con.autocommit = True
+    return con
+
+
+def land_unknown_indicator(warehouse_path):
+    """An intake bug: an accepted value for an indicator that is not in the catalogue."""
+    con = duckdb.connect(str(warehouse_path))
+    con.execute("insert into raw.submission_files values ('bug', 'bug.csv', null, 1, now(), "
+                "'371000', 'water', 2023, 'long', 'loaded', 1, 1, 0, 0, 'simulated intake bug')")
+    con.execute("insert into raw.submission_rows by name select 'bug' as file_hash, "
+                "1 as record_number, 'bug.csv' as sheet_name, 2 as row_number, 'E2' as cell, "
+                "'accepted' as status, 'no_such_indicator' as indicator_code, "
+                "'371002' as district_code, 2023 as year, 1.0 as value, false as is_missing, "
+                "now() as loaded_at")
+    con.close()

@@ -1,52 +1,26 @@
 """citycheck publish --target postgres, against the PostgreSQL server on 127.0.0.1:5432."""
-import os
 import uuid
 
 import pytest
 
-from tests.helpers import query
+from tests.helpers import pg_admin, query
 
 psycopg2 = pytest.importorskip("psycopg2")
-ADMIN_DSN = os.environ.get("CITYCHECK_TEST_PG_ADMIN_DSN", "host=127.0.0.1 port=5432 dbname=postgres "
-                                                          "user=postgres")
 
 
-def _admin():
-    try:
-        con = psycopg2.connect(ADMIN_DSN, connect_timeout=3)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server answers at {ADMIN_DSN} ({exc}); start one or set "
-                    "CITYCHECK_TEST_PG_ADMIN_DSN")
-    con.autocommit = True
-    return con
-
-
-@pytest.fixture
-def database():
-    """A database of its own for the test, dropped afterwards."""
-    name = f"citycheck_test_{uuid.uuid4().hex[:8]}"
-    admin = _admin()
-    with admin.cursor() as cur:
-        cur.execute(f"create database {name}")
-    yield f"host=127.0.0.1 port=5432 dbname={name} user=postgres"
-    with admin.cursor() as cur:
-        cur.execute(f"drop database {name} with (force)")
-    admin.close()
-
-
-def test_publish_to_postgres_in_one_transaction_with_a_read_only_role(built, database,
+def test_publish_to_postgres_in_one_transaction_with_a_read_only_role(built, pg_database,
                                                                       monkeypatch, capsys):
     from citycheck.cli import main
 
     role = f"citycheck_reader_{uuid.uuid4().hex[:6]}"
-    monkeypatch.setenv("CITYCHECK_PG_DSN", database)
+    monkeypatch.setenv("CITYCHECK_PG_DSN", pg_database)
     monkeypatch.setenv("CITYCHECK_PG_READER_ROLE", role)
     try:
         assert main(["publish", "--target", "postgres"]) == 0
         assert "copied to PostgreSQL" in capsys.readouterr().out
         expected = dict(query(built.serving_path, "select 'fct_indicator_values', count(*) from "
                                                   "fct_indicator_values"))
-        with psycopg2.connect(database) as pg, pg.cursor() as cur:
+        with psycopg2.connect(pg_database) as pg, pg.cursor() as cur:
             cur.execute("select count(*), sum(value) from published.fct_indicator_values")
             count, total = cur.fetchone()
             cur.execute("select value, target_met, district_name_zh from "
@@ -60,7 +34,7 @@ def test_publish_to_postgres_in_one_transaction_with_a_read_only_role(built, dat
         (duck_total,) = query(built.serving_path, "select sum(value) from fct_indicator_values")
         assert total == pytest.approx(duck_total[0])
 
-        reader = database.replace("user=postgres", f"user={role}")
+        reader = pg_database.replace("user=postgres", f"user={role}")
         with psycopg2.connect(reader) as pg, pg.cursor() as cur:
             cur.execute("select count(*) from published.mart_indicator_scorecard")
             assert cur.fetchone()[0] > 1000
@@ -73,18 +47,18 @@ def test_publish_to_postgres_in_one_transaction_with_a_read_only_role(built, dat
 
         # publishing again swaps the whole schema in one go: no leftovers, same counts
         assert main(["publish", "--target", "postgres"]) == 0
-        with psycopg2.connect(database) as pg, pg.cursor() as cur:
+        with psycopg2.connect(pg_database) as pg, pg.cursor() as cur:
             cur.execute("select count(*) from information_schema.schemata where schema_name "
                         "like 'published%'")
             assert cur.fetchone() == (1,)
             cur.execute("select count(*) from published.fct_indicator_values")
             assert cur.fetchone() == (count,)
     finally:  # roles outlive databases: take this one's grants back, then drop it
-        with psycopg2.connect(database) as pg, pg.cursor() as cur:
+        with psycopg2.connect(pg_database) as pg, pg.cursor() as cur:
             cur.execute("select 1 from pg_roles where rolname = %s", [role])
             if cur.fetchone():
                 cur.execute(f"drop owned by {role}")
-        admin = _admin()
+        admin = pg_admin()
         with admin.cursor() as cur:
             cur.execute(f"drop role if exists {role}")
         admin.close()

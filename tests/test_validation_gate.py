@@ -7,7 +7,7 @@ import pytest
 from citycheck.build import build
 from citycheck.publish import PublishRefused, publish
 from citycheck.validate import ValidationFailed, validate
-from tests.helpers import query
+from tests.helpers import land_unknown_indicator, query
 
 SEWAGE_2020_HUANCUI = ("select value from {table} where indicator_code = "
                        "'sewage_treatment_rate_pct' and district_code = '371002' and year = 2020")
@@ -65,7 +65,7 @@ def test_missing_required_value_names_district_and_department(built):
 
 
 @pytest.mark.airflow
-def test_warehouse_dag_run_fails_and_publishes_nothing(built, airflow_db):
+def test_warehouse_dag_run_fails_and_publishes_nothing(built, airflow_db, webhook):
     """Through the real DAG: an intake bug lands an impossible value in raw; dbt builds it,
     validation stops the run before publish, and BI tools keep the previous publication."""
     from citycheck.demo import load_dags
@@ -88,3 +88,43 @@ def test_warehouse_dag_run_fails_and_publishes_nothing(built, airflow_db):
     assert states["dbt_build"] == "success" and states["validate"] == "failed"
     assert states["publish"] == "upstream_failed"
     assert _digest(built.serving_path) == serving_before
+    # whoever is on call hears about it: one alert, for the task that failed
+    (alert,) = [a for a in webhook if a["event"] == "task_failed"]
+    assert alert["dag_id"] == "citycheck_warehouse" and alert["task_id"] == "validate"
+    assert "ValidationFailed" in alert["error"] and "sewage_treatment_rate_pct" in alert["error"]
+    assert alert["log_url"].endswith("/tasks/validate?try_number=1")
+
+
+@pytest.mark.airflow
+def test_a_run_that_fails_mid_build_alerts_and_leaves_the_publication(built, airflow_db,
+                                                                       webhook):
+    """dbt fails part-way (a dbt test on a model the marts depend on): the marts that dbt did
+    rebuild are not published, BI tools keep the previous publication, and the webhook gets
+    a JSON alert naming the DAG, the task, the year and where the log is."""
+    from citycheck.demo import load_dags
+
+    serving_before = _digest(built.serving_path)
+    parquet = built.published_dir / "parquet" / "fct_indicator_values.parquet"
+    parquet_before = _digest(parquet)
+    published_before = query(built.warehouse_path, "select * from published.fct_indicator_values "
+                                                   "order by value_id")
+    land_unknown_indicator(built.warehouse_path)
+
+    run = load_dags()["citycheck_warehouse"].test(run_conf={"years": "2023"})
+    assert str(run.state) == "failed"
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states == {"dbt_build": "failed", "validate": "upstream_failed",
+                      "publish": "upstream_failed"}
+    assert _digest(built.serving_path) == serving_before
+    assert _digest(parquet) == parquet_before
+    assert query(built.warehouse_path, "select * from published.fct_indicator_values "
+                                       "order by value_id") == published_before
+
+    (alert,) = [a for a in webhook if a["event"] == "task_failed"]
+    assert alert["content_type"].startswith("application/json")
+    assert (alert["dag_id"], alert["task_id"], alert["year"]) == (
+        "citycheck_warehouse", "dbt_build", "2023")
+    assert alert["run_id"] == run.run_id
+    assert "BuildError" in alert["error"] and "no_such_indicator" in alert["error"]
+    assert alert["log_file"].endswith("task_id=dbt_build/attempt=1.log")
+    assert "citycheck_warehouse" in alert["log_url"]

@@ -70,9 +70,9 @@ select
     districts_with_value,
     case
         when districts_with_value < districts_expected then null
-        when aggregation = 'sum' then round(sum_value, 6)
+        when aggregation = 'sum' then {{ citycheck.round_to("sum_value", 6) }}
         when aggregation = 'population_weighted_mean' and districts_with_weight = districts_expected
-            then round(weighted_mean, 4)
+            then {{ citycheck.round_to("weighted_mean", 4) }}
     end as rollup_value,
     case
         when districts_with_value < districts_expected then 'incomplete'

@@ -47,7 +47,7 @@ select
     city_min,
     city_max,
     case when target_value is not null then 'target' else 'min_max' end as normalisation,
-    round(case
+    {{ citycheck.round_to("case
         when target_value is not null and direction = 'higher_better'
             then 100 * least(value / target_value, 1)
         when target_value is not null and direction = 'lower_better' and value > 0
@@ -56,5 +56,5 @@ select
         when city_max = city_min then 100
         when direction = 'higher_better' then 100 * (value - city_min) / (city_max - city_min)
         else 100 * (city_max - value) / (city_max - city_min)
-    end, 4) as score
+    end", 4) }} as score
 from with_targets

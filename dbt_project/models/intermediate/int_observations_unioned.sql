@@ -26,7 +26,7 @@ fetched as (
         o.fetch_id as source_id,
         o.field_name as source_part,
         o.source_row,
-        cast(null as varchar) as source_cell,
+        cast(null as text) as source_cell,
         d.city_code,
         i.department_code,
         o.district_code,
@@ -34,7 +34,7 @@ fetched as (
         o.year,
         o.value,
         o.is_missing,
-        cast(null as varchar) as quality_flag,
+        cast(null as text) as quality_flag,
         f.fetched_at as received_at
     from {{ ref('stg_raw__open_data_observations') }} as o
     inner join {{ ref('stg_raw__open_data_fetches') }} as f on f.fetch_id = o.fetch_id
@@ -46,12 +46,12 @@ fetched as (
 -- A wide row holds one value per district: a submitted value is identified by its cell.
 select
     source_type || ':' || source_id || ':' || source_part || '!'
-        || coalesce(source_cell, cast(source_row as varchar)) as observation_id,
+        || coalesce(source_cell, cast(source_row as text)) as observation_id,
     *
 from submitted
 union all
 select
-    source_type || ':' || source_id || ':' || source_part || ':' || cast(source_row as varchar)
+    source_type || ':' || source_id || ':' || source_part || ':' || cast(source_row as text)
         as observation_id,
     *
 from fetched

@@ -1,7 +1,7 @@
 -- District-level units with history: one row per version (a rename or a change of status
 -- starts a new row). Facts join the version valid in their year through district_key.
 select
-    d.district_code || '@' || cast(d.valid_from as varchar) as district_key,
+    d.district_code || '@' || cast(d.valid_from as text) as district_key,
     d.district_code,
     d.city_code,
     c.name_zh as city_name_zh,

@@ -19,7 +19,7 @@ select
     'open_data' as source_type,
     fetch_id as source_id,
     source_name as source_owner,
-    cast(null as varchar) as city_code,
+    cast(null as text) as city_code,
     url as source_name,
     payload_path as source_location,
     content_hash,

@@ -1,6 +1,6 @@
 -- Grain: district x indicator x year, the current version of each value.
 select
-    v.district_code || '|' || v.indicator_code || '|' || cast(v.year as varchar) as value_id,
+    v.district_code || '|' || v.indicator_code || '|' || cast(v.year as text) as value_id,
     v.city_code,
     v.district_code,
     v.district_key,

@@ -53,9 +53,9 @@ dimensions as (
     select
         city_code, district_code, district_key, year, chc_dimension_code as dimension_code,
         indicators_expected, indicators_scored,
-        round(weight_scored / weight_expected, 4) as coverage,
+        {{ citycheck.round_to("weight_scored / weight_expected", 4) }} as coverage,
         case when weight_scored / weight_expected >= {{ var('min_index_coverage') }}
-            then round(weighted_mean, 4) end as score
+            then {{ citycheck.round_to("weighted_mean", 4) }} end as score
     from dimension_scores
 ),
 
@@ -64,9 +64,9 @@ overall as (
         city_code, district_code, district_key, year, 'overall' as dimension_code,
         count(*) as indicators_expected,
         count(score) as indicators_scored,
-        round(count(score) * 1.0 / count(*), 4) as coverage,
+        {{ citycheck.round_to("count(score) * 1.0 / count(*)", 4) }} as coverage,
         case when count(score) * 1.0 / count(*) >= {{ var('min_index_coverage') }}
-            then round(avg(score), 4) end as score
+            then {{ citycheck.round_to("avg(score)", 4) }} end as score
     from dimensions
     group by city_code, district_code, district_key, year
 ),
@@ -78,7 +78,7 @@ both_levels as (
 )
 
 select
-    b.district_code || '|' || cast(b.year as varchar) || '|' || b.dimension_code as index_id,
+    b.district_code || '|' || cast(b.year as text) || '|' || b.dimension_code as index_id,
     b.city_code,
     b.district_code,
     b.district_key,

@@ -8,7 +8,7 @@ with facts as (
 district_rows as (
     select
         city_code, district_code, indicator_code, year, value, 'reported' as value_basis,
-        cast(null as double) as reported_city_value, is_revised, quality_flag,
+        cast(null as double precision) as reported_city_value, is_revised, quality_flag,
         source_type, source_id, source_row
     from facts
     where unit_level <> 'city'
@@ -25,7 +25,7 @@ city_rows as (
         'rollup_' || r.aggregation as value_basis,
         c.value as reported_city_value,
         coalesce(c.is_revised, false) as is_revised, c.quality_flag,
-        cast(null as varchar) as source_type, cast(null as varchar) as source_id,
+        cast(null as text) as source_type, cast(null as text) as source_id,
         cast(null as integer) as source_row
     from {{ ref('int_city_values_rolled_up') }} as r
     left join city_reported as c
@@ -74,7 +74,7 @@ with_target as (
         t.base_year as target_base_year,
         case t.basis
             when 'level' then r.value
-            when 'increase' then round(r.value - b.value, 6)
+            when 'increase' then {{ citycheck.round_to("r.value - b.value", 6) }}
         end as compared_value
     from ranked as r
     left join all_rows as p
@@ -89,7 +89,7 @@ with_target as (
 )
 
 select
-    w.district_code || '|' || w.indicator_code || '|' || cast(w.year as varchar) as scorecard_id,
+    w.district_code || '|' || w.indicator_code || '|' || cast(w.year as text) as scorecard_id,
     w.city_code,
     dd.city_name_zh,
     w.district_code,
@@ -109,13 +109,13 @@ select
     w.value_basis,
     w.reported_city_value,
     case when w.value_basis like 'rollup_%'
-        then round(w.reported_city_value - w.value, 6) end as rollup_difference,
+        then {{ citycheck.round_to("w.reported_city_value - w.value", 6) }} end as rollup_difference,
     case when w.value_basis like 'rollup_%' and w.reported_city_value is not null
         then abs(w.reported_city_value - w.value)
             > abs(w.value) * {{ var('rollup_tolerance_pct') }} / 100.0 + 1e-9
     end as rollup_differs,
     w.previous_year_value,
-    round(w.value - w.previous_year_value, 6) as change_on_previous_year,
+    {{ citycheck.round_to("w.value - w.previous_year_value", 6) }} as change_on_previous_year,
     w.target_id,
     w.comparator,
     w.target_value,

@@ -2,7 +2,7 @@
 -- data engineers work through. Nothing rejected is ever dropped silently.
 select
     'submission:' || r.file_hash || ':' || r.sheet_name || '!'
-        || coalesce(r.source_cell, cast(r.source_row as varchar)) as quarantine_id,
+        || coalesce(r.source_cell, cast(r.source_row as text)) as quarantine_id,
     'submission' as source_type,
     r.file_hash as source_id,
     f.original_name as source_name,
@@ -23,15 +23,15 @@ inner join {{ ref('stg_raw__submission_files') }} as f on f.file_hash = r.file_h
 where r.row_status = 'rejected'
 union all
 select
-    'open_data:' || o.fetch_id || ':' || o.field_name || ':' || cast(o.source_row as varchar),
+    'open_data:' || o.fetch_id || ':' || o.field_name || ':' || cast(o.source_row as text),
     'open_data',
     o.fetch_id,
     o.source_name,
-    cast(null as varchar),
-    cast(null as varchar),
-    cast(null as varchar),
+    cast(null as text),
+    cast(null as text),
+    cast(null as text),
     o.source_row,
-    cast(null as varchar),
+    cast(null as text),
     o.field_name,
     o.indicator_code,
     o.district_text,

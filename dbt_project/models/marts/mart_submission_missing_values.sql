@@ -2,7 +2,7 @@
 -- not delivered (no accepted value from any source). A value reported as missing (—, 无) was
 -- delivered: it is shown as missing, not chased.
 select
-    e.city_code || '|' || cast(e.year as varchar) || '|' || e.district_code || '|'
+    e.city_code || '|' || cast(e.year as text) || '|' || e.district_code || '|'
         || e.indicator_code as missing_id,
     e.city_code,
     c.name_zh as city_name_zh,

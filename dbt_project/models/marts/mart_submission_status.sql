@@ -50,7 +50,7 @@ keys as (
 )
 
 select
-    k.city_code || '|' || cast(k.year as varchar) || '|' || k.department_code as status_id,
+    k.city_code || '|' || cast(k.year as text) || '|' || k.department_code as status_id,
     k.city_code,
     c.name_zh as city_name_zh,
     k.year,

@@ -106,9 +106,9 @@ select
     base_value,
     assessed_year,
     assessed_value,
-    round(observed_growth, 6) as observed_annual_growth,
-    round(needed_growth, 6) as needed_annual_growth,
-    round(observed_growth / nullif(needed_growth, 0), 4) as progress_ratio,
+    {{ citycheck.round_to("observed_growth", 6) }} as observed_annual_growth,
+    {{ citycheck.round_to("needed_growth", 6) }} as needed_annual_growth,
+    {{ citycheck.round_to("observed_growth / nullif(needed_growth, 0)", 4) }} as progress_ratio,
     case
         when basis <> 'level' then null
         when assessed_value is not null and met_in_assessed_year then 'target_met'

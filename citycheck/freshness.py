@@ -1,0 +1,180 @@
+"""Is the data fresh? Who is overdue?
+
+Three checks, reported together (`citycheck freshness`, the run summary of `citycheck run`,
+and the `check_freshness` task of the warehouse DAG, which alerts before every build):
+
+- **raw tables**: `dbt source freshness` on the raw schema (thresholds in
+  dbt_project/models/staging/_raw__sources.yml): when was anything last received or fetched;
+- **departments**: each department of each city's programme owes one reporting year's figures
+  by the deadline (CITYCHECK_SUBMISSION_DEADLINE, month-day, default 03-31 of the next year).
+  A department whose latest file (loaded) is for an earlier year than the last one due is
+  overdue, with the years it has not sent;
+- **open-data sources**: a source with no successful fetch (loaded, unchanged or not modified)
+  for `stale_after_hours` (extract/sources.yml, default 48) is overdue.
+
+Overdue owners and stale tables are posted as one alert (citycheck/alerts.py). Freshness never
+fails a run: old data is still worth publishing, and the alert says what is missing.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from citycheck.config import Settings
+
+DEADLINE_ENV = "CITYCHECK_SUBMISSION_DEADLINE"
+
+
+@dataclass
+class TableFreshness:
+    table: str
+    status: str                    # pass | warn | error | runtime error
+    max_loaded_at: str | None
+    age_hours: float | None
+
+
+@dataclass
+class Overdue:
+    kind: str                      # department | open_data_source
+    owner: str                     # department code or source name
+    city_code: str | None
+    last_received: str | None      # reporting year (departments) or time of the last fetch
+    detail: str
+
+
+@dataclass
+class FreshnessReport:
+    checked_at: str
+    tables: list[TableFreshness] = field(default_factory=list)
+    overdue: list[Overdue] = field(default_factory=list)
+    problem: str | None = None     # why the table check could not run, if it could not
+
+    @property
+    def stale_tables(self) -> list[TableFreshness]:
+        return [t for t in self.tables if t.status != "pass"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.overdue and not self.stale_tables and self.problem is None
+
+    def lines(self) -> list[str]:
+        out = []
+        for t in self.tables:
+            age = f"{t.age_hours / 24:.1f} days ago" if t.age_hours is not None else "never"
+            out.append(f"raw.{t.table}: {t.status} (last {age})")
+        if self.problem:
+            out.append(f"table freshness not checked: {self.problem}")
+        for o in self.overdue:
+            city = f" [{o.city_code}]" if o.city_code else ""
+            out.append(f"OVERDUE {o.kind} {o.owner}{city}: {o.detail}")
+        if self.ok:
+            out.append("every department and open-data source is up to date")
+        return out
+
+    def to_dict(self) -> dict:
+        return {"checked_at": self.checked_at, "ok": self.ok, "problem": self.problem,
+                "tables": [asdict(t) for t in self.tables],
+                "overdue": [asdict(o) for o in self.overdue]}
+
+
+def last_year_due(today: date, deadline: str | None = None) -> int:
+    """The latest reporting year whose figures were due by `today`: year Y is due on the
+    deadline (month-day) of year Y + 1."""
+    deadline = deadline or os.environ.get(DEADLINE_ENV, "03-31")
+    try:
+        month, day = (int(p) for p in deadline.split("-"))
+        this_year = date(today.year, month, day)
+    except ValueError:
+        raise ValueError(f"{DEADLINE_ENV}={deadline!r} is not a month-day like 03-31") from None
+    return today.year - 1 if today > this_year else today.year - 2
+
+
+def table_freshness(settings: Settings) -> tuple[list[TableFreshness], str | None]:
+    """`dbt source freshness` on the raw tables that declare a threshold."""
+    import dataclasses
+
+    from citycheck.build import run_dbt
+
+    # raw lives in the DuckDB file whatever the warehouse target (PostgreSQL holds a mirror)
+    settings = dataclasses.replace(settings, warehouse_target="duckdb")
+    target = settings.data_dir / "dbt" / "target"
+    output = target / "sources.json"
+    output.unlink(missing_ok=True)
+    res = run_dbt(settings, ["source", "freshness", "--output", str(output)])
+    if not output.exists():
+        return [], f"dbt source freshness did not run: {res.exception}"
+    results = json.loads(output.read_text(encoding="utf-8"))["results"]
+    tables = []
+    for r in results:
+        age = r.get("max_loaded_at_time_ago_in_s")
+        tables.append(TableFreshness(table=r["unique_id"].rsplit(".", 1)[-1], status=r["status"],
+                                     max_loaded_at=r.get("max_loaded_at"),
+                                     age_hours=round(age / 3600, 1) if age is not None else None))
+    return sorted(tables, key=lambda t: t.table), None
+
+
+def overdue_departments(con, settings: Settings, today: date) -> list[Overdue]:
+    from citycheck.reference import load_reference
+
+    ref = load_reference(settings.seeds_dir)
+    due = last_year_due(today)
+    latest = {(c, d): y for c, d, y in con.execute(
+        "select city_code, department_code, max(year) from raw.submission_files "
+        "where status = 'loaded' group by 1, 2").fetchall()}
+    out = []
+    for city, codes in sorted(ref.city_indicators.items()):
+        departments = sorted({ref.indicators[c].department_code for c in codes
+                              if c in ref.indicators})
+        for dep in departments:
+            last = latest.get((city, dep))
+            if last is not None and last >= due:
+                continue
+            first_missing = (last + 1) if last is not None else due
+            missing = ", ".join(str(y) for y in range(first_missing, due + 1))
+            out.append(Overdue("department", dep, city, str(last) if last else None,
+                               f"no figures for {missing} (due by the deadline of the following "
+                               f"year); latest received: {last or 'none'}"))
+    return out
+
+
+def overdue_sources(con, now: datetime) -> list[Overdue]:
+    from extract.registry import load_sources
+
+    last = dict(con.execute(
+        "select source_name, max(fetched_at) from raw.open_data_fetches "
+        "where status in ('loaded', 'unchanged', 'not_modified') group by 1").fetchall())
+    out = []
+    for source in load_sources():
+        when = last.get(source.name)
+        limit = timedelta(hours=source.stale_after_hours)
+        if when is not None and now - when <= limit:
+            continue
+        ago = f"{(now - when).total_seconds() / 3600:.0f} h ago" if when else "never"
+        out.append(Overdue("open_data_source", source.name, source.city_code,
+                           when.isoformat(timespec="seconds") if when else None,
+                           f"last successful fetch {ago} (limit {source.stale_after_hours} h)"))
+    return out
+
+
+def check_freshness(settings: Settings, today: date | None = None,
+                    alert: bool = True) -> FreshnessReport:
+    """All three checks; posts one alert when anything is overdue or stale."""
+    from citycheck.warehouse import connect
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    today = today or now.date()
+    report = FreshnessReport(checked_at=now.isoformat(timespec="seconds"))
+    settings.ensure_dirs()
+    with connect(settings.warehouse_path) as con:
+        report.overdue = overdue_departments(con, settings, today) + overdue_sources(con, now)
+    report.tables, report.problem = table_freshness(settings)
+    if alert and not report.ok:
+        from citycheck.alerts import post_alert
+
+        post_alert({"event": "data_overdue",
+                    "summary": f"citycheck: {len(report.overdue)} overdue, "
+                               f"{len(report.stale_tables)} stale raw tables",
+                    **report.to_dict()})
+    return report

@@ -1,0 +1,14 @@
+{#- SQL whose meaning differs between adapters lives here, so the models build on DuckDB and
+    PostgreSQL alike (docs/operations.md). Where one spelling cannot serve both, dispatch on the
+    adapter: adapter.dispatch('name', 'citycheck') with default__ and <adapter>__ variants.
+    Portable spellings used in the models: `text` and `double precision` (not varchar/double),
+    `with recursive`, `is distinct from`. -#}
+
+{#- round(x, n) on a double, the way a person rounds the decimal figure: half away from zero
+    on the value taken to 10 decimal places. Rounding the binary double directly (DuckDB's
+    round) turns 83.87095, stored as 83.870949999..., into 83.8709; PostgreSQL cannot round a
+    double at all. Both adapters go through decimal(38, 10), so they agree to the last digit
+    (tests/test_postgres_warehouse.py compares every published value). -#}
+{% macro round_to(expression, digits) -%}
+    cast(round(cast({{ expression }} as decimal(38, 10)), {{ digits }}) as double precision)
+{%- endmacro %}

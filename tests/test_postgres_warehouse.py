@@ -1,0 +1,108 @@
+"""The same dbt project, validation and publication on PostgreSQL (CITYCHECK_WAREHOUSE_TARGET=
+postgres), against the server on 127.0.0.1:5432: the published marts must equal the DuckDB
+ones value for value."""
+import dataclasses
+import math
+
+import duckdb
+import pytest
+
+from citycheck.build import BuildError, build
+from citycheck.publish import PublishRefused, publish
+from citycheck.validate import validate
+from tests.helpers import land_unknown_indicator, query
+
+psycopg2 = pytest.importorskip("psycopg2")
+
+
+def _pg_rows(dsn, sql):
+    with psycopg2.connect(dsn) as pg, pg.cursor() as cur:
+        cur.execute(sql)
+        return [c.name for c in cur.description], cur.fetchall()
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None:
+            return a is b
+        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+    return a == b
+
+
+def _differences(table, key, duck, pg) -> list[str]:
+    (duck_columns, duck_rows), (pg_columns, pg_rows) = duck, pg
+    assert pg_columns == duck_columns, f"{table}: columns differ"
+    index = duck_columns.index(key)
+    duck_by_key = {r[index]: r for r in duck_rows}
+    pg_by_key = {r[index]: r for r in pg_rows}
+    problems = [f"{table}: {k} only in DuckDB" for k in duck_by_key.keys() - pg_by_key.keys()]
+    problems += [f"{table}: {k} only in PostgreSQL" for k in pg_by_key.keys() - duck_by_key.keys()]
+    for k in duck_by_key.keys() & pg_by_key.keys():
+        for column, a, b in zip(duck_columns, duck_by_key[k], pg_by_key[k], strict=True):
+            if not _same(a, b):
+                problems.append(f"{table} {k} {column}: DuckDB {a!r}, PostgreSQL {b!r}")
+    return problems
+
+
+# Each published mart and the column that identifies its rows.
+KEYS = {"mart_indicator_scorecard": "scorecard_id", "fct_indicator_values": "value_id",
+        "fct_indicator_value_versions": "observation_id", "mart_target_progress": "target_id",
+        "mart_dimension_index": "index_id", "mart_district_ranking": "ranking_id",
+        "mart_submission_status": "status_id", "mart_quarantine": "quarantine_id",
+        "dim_district": "district_key", "dim_indicator": "indicator_code",
+        "fct_indicator_targets": "target_id", "dim_source": "source_id", "dim_year": "year",
+        "dim_department": "department_code", "mart_submission_missing_values": "missing_id"}
+
+
+def test_the_warehouse_builds_validates_and_publishes_on_postgres_value_for_value(
+        built, pg_database):
+    settings = dataclasses.replace(built, warehouse_target="postgres", pg_dsn=pg_database)
+    result = build(settings)
+    assert result.nodes > 100  # seeds, models, dbt tests and unit tests, all on PostgreSQL
+    report = validate(settings)
+    assert report.checks > 50 and not report.failures
+    publication = publish(settings)
+    assert set(publication.tables) == set(KEYS)
+
+    # the raw mirror holds every raw row intake landed
+    for table in ("submission_files", "submission_rows", "open_data_fetches",
+                  "open_data_observations"):
+        (duck,) = query(built.warehouse_path, f"select count(*) from raw.{table}")
+        assert _pg_rows(pg_database, f"select count(*) from raw.{table}")[1] == [duck]
+
+    problems = []
+    for table, key in KEYS.items():
+        con = duckdb.connect(str(built.serving_path), read_only=True)
+        try:
+            rel = con.execute(f"select * from main.{table}")
+            duck = ([d[0] for d in rel.description], rel.fetchall())
+        finally:
+            con.close()
+        pg = _pg_rows(pg_database, f"select * from published.{table}")
+        assert len(pg[1]) == publication.tables[table] == len(duck[1]), table
+        problems += _differences(table, key, duck, pg)
+    assert not problems, "\n".join(problems[:20])
+
+    # the figure analysts know from the seed documents, through PostgreSQL
+    _, rows = _pg_rows(pg_database, "select value, target_met from published.mart_indicator_"
+                                    "scorecard where indicator_code = 'sewage_treatment_rate_pct'"
+                                    " and year = 2020 and district_code = '371003'")
+    assert rows == [(97.4, False)]
+
+
+def test_a_build_that_fails_on_postgres_leaves_the_publication_as_it_was(built, pg_database):
+    settings = dataclasses.replace(built, warehouse_target="postgres", pg_dsn=pg_database)
+    build(settings)
+    validate(settings)
+    publish(settings)
+    _, before = _pg_rows(pg_database, "select * from published.fct_indicator_values "
+                                      "order by value_id")
+
+    land_unknown_indicator(built.warehouse_path)
+    with pytest.raises(BuildError, match="nothing will be published"):
+        build(settings)
+    with pytest.raises(PublishRefused, match="failed"):
+        publish(settings)
+    _, after = _pg_rows(pg_database, "select * from published.fct_indicator_values "
+                                     "order by value_id")
+    assert after == before
