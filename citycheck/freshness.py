@@ -7,8 +7,9 @@ and the `check_freshness` task of the warehouse DAG, which alerts before every b
   dbt_project/models/staging/_raw__sources.yml): when was anything last received or fetched;
 - **departments**: each department of each city's programme owes one reporting year's figures
   by the deadline (CITYCHECK_SUBMISSION_DEADLINE, month-day, default 03-31 of the next year).
-  A department whose latest file (loaded) is for an earlier year than the last one due is
-  overdue, with the years it has not sent;
+  A department whose latest accepted value (from a file, or from open data for departments a
+  portal feeds) is for an earlier year than the last one due is overdue, with the years it has
+  not sent. Cities nothing was ever received for are not live yet and are not chased;
 - **open-data sources**: a source with no successful fetch (loaded, unchanged or not modified)
   for `stale_after_hours` (extract/sources.yml, default 48) is overdue.
 
@@ -100,9 +101,9 @@ def table_freshness(settings: Settings) -> tuple[list[TableFreshness], str | Non
     # raw lives in the DuckDB file whatever the warehouse target (PostgreSQL holds a mirror)
     settings = dataclasses.replace(settings, warehouse_target="duckdb")
     target = settings.data_dir / "dbt" / "target"
-    output = target / "sources.json"
+    output = target / "sources.json"   # where dbt writes it under our --target-path
     output.unlink(missing_ok=True)
-    res = run_dbt(settings, ["source", "freshness", "--output", str(output)])
+    res = run_dbt(settings, ["--quiet", "source", "freshness"])
     if not output.exists():
         return [], f"dbt source freshness did not run: {res.exception}"
     results = json.loads(output.read_text(encoding="utf-8"))["results"]
@@ -120,11 +121,29 @@ def overdue_departments(con, settings: Settings, today: date) -> list[Overdue]:
 
     ref = load_reference(settings.seeds_dir)
     due = last_year_due(today)
-    latest = {(c, d): y for c, d, y in con.execute(
-        "select city_code, department_code, max(year) from raw.submission_files "
-        "where status = 'loaded' group by 1, 2").fetchall()}
+    # the latest year each department delivered any accepted value for, from a file or from
+    # open data (the statistics bureau, say, is fed by its API, not by files)
+    latest: dict[tuple[str, str], int] = {}
+    delivered = con.execute(
+        "select f.city_code, r.indicator_code, max(r.year) from raw.submission_rows r "
+        "join raw.submission_files f using (file_hash) where f.status = 'loaded' and "
+        "r.status = 'accepted' group by 1, 2 union all "
+        "select null, o.indicator_code, max(o.year) from raw.open_data_observations o "
+        "where o.status = 'accepted' and o.district_code is not null group by 2").fetchall()
+    live_cities = set()
+    for city, indicator, year in delivered:
+        ind = ref.indicators.get(indicator)
+        if ind is None:
+            continue
+        cities = [city] if city else [c for c, codes in ref.city_indicators.items()
+                                      if indicator in codes]
+        for c in cities:
+            live_cities.add(c)
+            key = (c, ind.department_code)
+            latest[key] = max(latest.get(key, year), year)
     out = []
-    for city, codes in sorted(ref.city_indicators.items()):
+    # a city nothing was ever received for is not live on the platform yet: nobody is chased
+    for city, codes in sorted((c, v) for c, v in ref.city_indicators.items() if c in live_cities):
         departments = sorted({ref.indicators[c].department_code for c in codes
                               if c in ref.indicators})
         for dep in departments:
@@ -134,8 +153,7 @@ def overdue_departments(con, settings: Settings, today: date) -> list[Overdue]:
             first_missing = (last + 1) if last is not None else due
             missing = ", ".join(str(y) for y in range(first_missing, due + 1))
             out.append(Overdue("department", dep, city, str(last) if last else None,
-                               f"no figures for {missing} (due by the deadline of the following "
-                               f"year); latest received: {last or 'none'}"))
+                               f"owes {missing}; latest delivered: {last or 'none'}"))
     return out
 
 

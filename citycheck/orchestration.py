@@ -15,7 +15,13 @@ RAW_OPEN_DATA = Asset("citycheck://warehouse/raw/open_data", group="citycheck")
 # Emitted when a validated build has been published (for downstream consumers).
 PUBLISHED_MARTS = Asset("citycheck://published/marts", group="citycheck")
 
-START_DATE = datetime(2026, 1, 1)
+# The first reporting year of the programmes: backfills can replay any year since (with
+# catchup off, the scheduler itself never creates past runs).
+START_DATE = datetime(2019, 1, 1)
+# The annual review: the day after the submission deadline (citycheck/freshness.py).
+ANNUAL_REVIEW_CRON = "0 6 1 4 *"
+# The programmes' time zone: schedules and the year of a logical date are read in it.
+TIMEZONE = "Asia/Shanghai"
 DEFAULT_ARGS = {
     "owner": "citycheck-data-engineering",
     "retries": 0,
@@ -30,5 +36,21 @@ EXTRACT_ARGS = {
     "max_retry_delay": timedelta(minutes=30),
 }
 
-__all__ = ["RAW_SUBMISSIONS", "RAW_OPEN_DATA", "PUBLISHED_MARTS", "START_DATE", "DEFAULT_ARGS",
+def years_to_validate(years_param: str | None, logical_date) -> list[int] | None:
+    """The `years` parameter if given; else the reporting year before the logical date (the
+    annual review and its backfills); else None: every loaded year."""
+    from citycheck.config import parse_years
+
+    years = parse_years(years_param)
+    if years is None and logical_date is not None:
+        if logical_date.tzinfo is not None:
+            from zoneinfo import ZoneInfo
+
+            logical_date = logical_date.astimezone(ZoneInfo(TIMEZONE))
+        years = [logical_date.year - 1]
+    return years
+
+
+__all__ = ["ANNUAL_REVIEW_CRON", "TIMEZONE", "years_to_validate",
+           "RAW_SUBMISSIONS", "RAW_OPEN_DATA", "PUBLISHED_MARTS", "START_DATE", "DEFAULT_ARGS",
            "EXTRACT_ARGS", "WAREHOUSE_POOL"]

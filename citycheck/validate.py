@@ -114,6 +114,7 @@ def validate(settings: Settings, years: list[int] | None = None,
         if build is None or build[1] != "success":
             raise ValidationFailed("there is no successful build to validate: run "
                                    "`citycheck build` first")
+        partitions_seen = 0
         for suite in suites:
             partitions: list = [None]
             if suite.partition_by:
@@ -122,6 +123,7 @@ def validate(settings: Settings, years: list[int] | None = None,
                     f"order by 1").fetchall()]
                 if years:
                     partitions = [p for p in partitions if p in years]
+                partitions_seen += len(partitions)
             for part in partitions:
                 sql = suite.sql if part is None else (
                     f"select * from ({suite.sql}) as s where {suite.partition_by} = ?")
@@ -150,6 +152,15 @@ def validate(settings: Settings, years: list[int] | None = None,
                         "unexpected_count": r.result.get("unexpected_count"),
                         "examples": examples,
                     })
+        if years and not partitions_seen:
+            # an annual review of a year nothing arrived for is not a pass
+            report.failures.append({
+                "suite": "all suites", "partition": None,
+                "expectation": "values_loaded_for_the_years_asked",
+                "kwargs": {"years": years},
+                "why": "no values are loaded for these reporting years; see `citycheck "
+                       "freshness` for who owes them",
+                "unexpected_count": None, "examples": []})
         report.success = not report.failures
         stamp = datetime.now(UTC).replace(tzinfo=None)
         folder = settings.reports_dir / "validation"

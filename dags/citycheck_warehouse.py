@@ -5,26 +5,39 @@
 check_freshness alerts (CITYCHECK_ALERT_WEBHOOK_URL) when a department or an open-data source
 is overdue, and never stops the build: old data is still worth publishing.
 
-Runs when new raw data lands (asset events from the submissions and open-data DAGs) or by
-hand. Asset-triggered and manual runs have no logical date, so the reporting years to check
-come from the `years` parameter (empty: every loaded year). A failed validation fails the run
-and publishes nothing; the previous publication stays as it was.
+Runs when new raw data lands (asset events from the submissions and open-data DAGs), by
+hand, and once a year after the submission deadline (1 April, 06:00 Beijing time): the annual
+review of the reporting year just due. The reporting years validated are the `years`
+parameter if given; else, for the annual and backfill runs, the year before the logical date
+(the run of 2024-04-01 reviews 2023); else (asset-triggered and manual runs have no logical
+date) every loaded year. A failed validation fails the run and publishes nothing; the previous
+publication stays as it was.
+
+Re-running a past year is idempotent: every build starts from the append-only raw schema, so
+the same raw data gives the same publication, with no duplicates:
+
+    airflow backfill create --dag-id citycheck_warehouse --from-date 2020-01-01 --to-date 2023-12-31
+    citycheck run --year 2021          # the same without Airflow
 """
-from airflow.sdk import Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from citycheck.orchestration import (
+    ANNUAL_REVIEW_CRON,
     DEFAULT_ARGS,
     PUBLISHED_MARTS,
     RAW_OPEN_DATA,
     RAW_SUBMISSIONS,
     START_DATE,
+    TIMEZONE,
     WAREHOUSE_POOL,
 )
 
 
 @dag(
     dag_id="citycheck_warehouse",
-    schedule=(RAW_SUBMISSIONS | RAW_OPEN_DATA),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(ANNUAL_REVIEW_CRON, timezone=TIMEZONE),
+        assets=(RAW_SUBMISSIONS | RAW_OPEN_DATA)),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -55,11 +68,13 @@ def citycheck_warehouse():
         return {"build_id": result.build_id, "nodes": result.nodes}
 
     @task(pool=WAREHOUSE_POOL)
-    def validate(built: dict, params=None) -> dict:
-        from citycheck.config import Settings, parse_years
+    def validate(built: dict, params=None, logical_date=None) -> dict:
+        from citycheck.config import Settings
+        from citycheck.orchestration import years_to_validate
         from citycheck.validate import validate as run_validation
 
-        report = run_validation(Settings.from_env(), years=parse_years(params.get("years")))
+        report = run_validation(Settings.from_env(),
+                                years=years_to_validate(params.get("years"), logical_date))
         return {"build_id": report.build_id, "checks": report.checks,
                 "report": report.report_path}
 

@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -124,19 +126,20 @@ def test_a_dropped_file_is_published_by_the_celery_stack(stack_env):
     run = None
     while time.monotonic() < deadline:
         runs = session.get(f"{api}/dags/citycheck_warehouse/dagRuns", timeout=10).json()
-        finished = [x for x in runs["dag_runs"] if x["state"] in ("success", "failed")]
+        # (unpausing also starts the latest annual review, a scheduled run: not this one)
+        finished = [x for x in runs["dag_runs"] if x["state"] in ("success", "failed")
+                    and x["run_type"] == "asset_triggered"]
         if finished:
             run = finished[0]
             break
         time.sleep(3)
-    assert run is not None, f"no warehouse run finished in {RUN_TIMEOUT} s"
+    assert run is not None, f"no asset-triggered warehouse run finished in {RUN_TIMEOUT} s"
     tasks = session.get(f"{api}/dags/citycheck_warehouse/dagRuns/{run['dag_run_id']}/"
                         "taskInstances", timeout=10).json()["task_instances"]
     states = {t["task_id"]: t["state"] for t in tasks}
     logs = cfg.home / "logs"
     assert run["state"] == "success", (states, [
         (logs / f).read_text()[-2000:] for f in ("worker-1.log", "worker-2.log")])
-    assert run["run_type"] == "asset_triggered"
     assert states == {"check_freshness": "success", "dbt_build": "success",
                       "validate": "success", "publish": "success"}
     assert all(t["pool"] == "citycheck_warehouse" and t["hostname"] for t in tasks)
@@ -153,6 +156,36 @@ def test_a_dropped_file_is_published_by_the_celery_stack(stack_env):
                                        "'sewage_treatment_rate_pct' and f.district_code = "
                                        "'371002' and f.year = 2023")
     assert row == [(99.1, "371000_water_2023_correction.csv", "C6")]
+
+    # Backfill two annual reviews (2022-04-01 and 2023-04-01 review 2021 and 2022): the same
+    # raw data gives the same publication, with nothing duplicated.
+    published = "select * from {} order by 1"
+    before = {t: query(settings.serving_path, published.format(t))
+              for t in ("fct_indicator_values", "mart_indicator_scorecard")}
+    (versions_before,) = query(settings.warehouse_path,
+                               "select count(*) from marts.fct_indicator_value_versions")
+    r = session.post(f"{api}/backfills", json={
+        "dag_id": "citycheck_warehouse", "from_date": "2022-01-01T00:00:00Z",
+        "to_date": "2023-12-31T00:00:00Z", "max_active_runs": 1}, timeout=10)
+    assert r.status_code == 200, r.text
+    backfill_id = r.json()["id"]
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        runs = [x for x in session.get(f"{api}/dags/citycheck_warehouse/dagRuns",
+                                       timeout=10).json()["dag_runs"]
+                if x["run_type"] == "backfill"]
+        if len(runs) == 2 and all(x["state"] in ("success", "failed") for x in runs):
+            break
+        time.sleep(3)
+    beijing = ZoneInfo("Asia/Shanghai")
+    assert sorted((datetime.fromisoformat(x["logical_date"]).astimezone(beijing).isoformat(),
+                   x["state"]) for x in runs) == [
+        ("2022-04-01T06:00:00+08:00", "success"), ("2023-04-01T06:00:00+08:00", "success")], (
+        backfill_id, runs)
+    for table, rows in before.items():
+        assert query(settings.serving_path, published.format(table)) == rows, table
+    assert query(settings.warehouse_path, "select count(*) from marts."
+                                          "fct_indicator_value_versions") == [versions_before]
 
     stopped = _stack(stack_env, "down")
     assert stopped.returncode == 0 and "stopped worker-2" in stopped.stdout

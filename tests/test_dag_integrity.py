@@ -47,12 +47,28 @@ def test_extract_tasks_retry_with_backoff():
                 assert t.retries >= 2 and t.retry_exponential_backoff, t.task_id
 
 
-def test_warehouse_dag_is_triggered_by_raw_data_and_takes_years():
+def test_warehouse_dag_is_triggered_by_raw_data_and_yearly_and_takes_years():
+    from datetime import datetime
+
     from citycheck.demo import load_dags
+    from citycheck.orchestration import years_to_validate
 
     dag = load_dags()["citycheck_warehouse"]
     condition = dag.timetable.asset_condition  # AssetAny: either asset triggers a run
     uris = {asset.uri for asset in condition.objects}
     assert {"citycheck://warehouse/raw/submissions", "citycheck://warehouse/raw/open_data"} <= uris
+    # ... and the annual review after the deadline, which backfills can replay year by year
+    assert dag.timetable.timetable.expression == "0 6 1 4 *"
     assert "years" in dag.params
-    assert [t.task_id for t in dag.topological_sort()] == ["dbt_build", "validate", "publish"]
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "check_freshness", "dbt_build", "validate", "publish"]
+    assert years_to_validate("", datetime(2024, 4, 1)) == [2023]
+    assert years_to_validate("2020-2021", datetime(2024, 4, 1)) == [2020, 2021]
+    assert years_to_validate(None, None) is None
+    # 2024-04-01 06:00 in Beijing is still 31 March in UTC: the year is read in Beijing
+    from datetime import UTC
+    assert years_to_validate(None, datetime(2024, 3, 31, 22, tzinfo=UTC)) == [2023]
+    assert years_to_validate(None, datetime(2023, 12, 31, 20, tzinfo=UTC)) == [2023]
+
+    for task in dag.tasks:  # whoever is on call hears of any failure
+        assert task.on_failure_callback, task.task_id

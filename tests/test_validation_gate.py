@@ -128,3 +128,11 @@ def test_a_run_that_fails_mid_build_alerts_and_leaves_the_publication(built, air
     assert "BuildError" in alert["error"] and "no_such_indicator" in alert["error"]
     assert alert["log_file"].endswith("task_id=dbt_build/attempt=1.log")
     assert "citycheck_warehouse" in alert["log_url"]
+
+
+def test_a_year_with_no_values_is_not_a_pass(built):
+    """The annual review of a year nothing arrived for fails, and says why."""
+    with pytest.raises(ValidationFailed, match="no values are loaded for these reporting years"):
+        validate(built, years=[2030])
+    with pytest.raises(PublishRefused, match="failed validation"):
+        publish(built)

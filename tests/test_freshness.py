@@ -1,0 +1,49 @@
+"""Freshness: dbt source freshness on the raw tables, overdue departments and open-data
+sources, and the alert that names them."""
+from datetime import date
+
+import duckdb
+
+from citycheck.freshness import check_freshness, last_year_due
+
+
+def test_the_year_due_follows_the_deadline(monkeypatch):
+    assert last_year_due(date(2026, 3, 31)) == 2024   # 2025's figures are due after today
+    assert last_year_due(date(2026, 4, 1)) == 2025
+    monkeypatch.setenv("CITYCHECK_SUBMISSION_DEADLINE", "06-30")
+    assert last_year_due(date(2026, 4, 1)) == 2024
+
+
+def test_nothing_is_overdue_while_the_latest_year_is_in(built, webhook):
+    # the sample holds 2019-2023; on 2024-03-01 the last year due is 2022
+    report = check_freshness(built, today=date(2024, 3, 1))
+    assert report.ok, report.lines()
+    assert {t.table: t.status for t in report.tables} == {
+        "open_data_fetches": "pass", "submission_files": "pass"}
+    assert webhook == []
+
+
+def test_overdue_departments_and_a_stale_source_are_named_in_one_alert(built, webhook):
+    con = duckdb.connect(str(built.warehouse_path))
+    # the portals have not answered for three days (a copy: raw is never rewritten for real)
+    con.execute("update raw.open_data_fetches set fetched_at = fetched_at - interval 3 day")
+    con.close()
+
+    report = check_freshness(built, today=date(2025, 5, 1))   # 2024's figures were due 03-31
+    overdue = {(o.kind, o.owner): o for o in report.overdue}
+    water = overdue[("department", "water")]
+    assert water.city_code == "371000" and water.last_received == "2023"
+    assert "owes 2024" in water.detail
+    # the statistics bureau is fed by its API, and is judged by what that delivered
+    assert overdue[("department", "statistics")].last_received == "2023"
+    # a city of the reference data nothing was received for is not chased
+    assert all(o.city_code == "371000" for o in report.overdue)
+    stale = overdue[("open_data_source", "weihai_statistics_population")]
+    assert "limit 48 h" in stale.detail
+    assert {t.table: t.status for t in report.tables}["open_data_fetches"] == "warn"
+
+    (alert,) = webhook
+    assert alert["event"] == "data_overdue" and alert["ok"] is False
+    owners = {(o["kind"], o["owner"]) for o in alert["overdue"]}
+    assert ("department", "water") in owners
+    assert ("open_data_source", "weihai_air_quality") in owners
