@@ -73,6 +73,14 @@ class BenchResult:
     agree: bool = False
     compared_rows: int = 0
     machine: str = ""
+    # One department of one city re-submits its latest year: ingest -> build -> validate ->
+    # publish again, until the serving copy shows the new values.
+    incremental: list[Stage] = field(default_factory=list)
+    incremental_visible: bool = False
+
+    @property
+    def incremental_seconds(self) -> float:
+        return sum(s.seconds for s in self.incremental)
 
     @property
     def pipeline_seconds(self) -> float:
@@ -179,6 +187,49 @@ def write_submissions(scale: Scale, inbox: Path, seed: int = 20261121) -> int:
                 files += 1
                 os.utime(path, (stamp + files, stamp + files))
     return files
+
+
+def write_resubmission(scale: Scale, inbox: Path, served: Path) -> tuple[Path, dict]:
+    """The first department of the first city re-submits the latest year, every value
+    changed by +1.5: (file, {(indicator, district): new value}) read from what is published."""
+    import duckdb
+
+    layout = _layout(scale)
+    city = next(iter(layout))
+    department = _indicator(0)["department"]
+    year = FIRST_YEAR + scale.years - 1
+    codes = [_indicator(i)["indicator_code"] for i in range(scale.indicators)
+             if _indicator(i)["department"] == department]
+    con = duckdb.connect(str(served), read_only=True)
+    try:
+        current = con.execute(
+            "select indicator_code, district_code, value from fct_indicator_values "
+            "where year = ? and district_code in (select unnest(?)) and "
+            "indicator_code in (select unnest(?))", [year, layout[city], codes]).fetchall()
+    finally:
+        con.close()
+    new = {(ind, dist): round(value + 1.5, 1) for ind, dist, value in current}
+    inbox.mkdir(parents=True, exist_ok=True)
+    path = inbox / f"{city}_{department}_{year}_resubmitted.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerows([["填报部门", department], ["城市", city], ["年度", year], [],
+                     ["指标代码", "区县代码", "数值"]])
+        w.writerows([ind, dist, value] for (ind, dist), value in sorted(new.items()))
+    return path, new
+
+
+def _published(served: Path, year: int, expected: dict) -> bool:
+    import duckdb
+
+    con = duckdb.connect(str(served), read_only=True)
+    try:
+        rows = con.execute("select indicator_code, district_code, value from "
+                           "fct_indicator_values where year = ?", [year]).fetchall()
+    finally:
+        con.close()
+    shown = {(i, d): v for i, d, v in rows if (i, d) in expected}
+    return bool(expected) and shown == expected
 
 
 # -- measuring --------------------------------------------------------------------------------
@@ -326,14 +377,23 @@ def run_bench(scale_name: str, workdir: Path | None = None) -> BenchResult:
             ("DuckDB one statement", DUCKDB_SCRIPT, [str(sql_file), str(work / "duckdb.parquet")])):
         result.baselines.append(_run(name, [sys.executable, "-c", script, *args], env,
                                      scale.values))
-    result.agree, result.compared_rows = _compare(
-        data / "published" / "citycheck.duckdb", work / "pandas.csv", work / "duckdb.parquet")
+    served = data / "published" / "citycheck.duckdb"
+    result.agree, result.compared_rows = _compare(served, work / "pandas.csv",
+                                                  work / "duckdb.parquet")
+
+    # Incremental: what the asset-triggered warehouse run does after one new file.
+    _, expected = write_resubmission(scale, data / "inbox", served)
+    for stage, args in (("ingest", ["ingest"]), ("build", ["build"]),
+                        ("validate", ["validate"]), ("publish", ["publish"])):
+        result.incremental.append(_run(f"incremental {stage}", cli + args, env, len(expected)))
+    result.incremental_visible = _published(served, FIRST_YEAR + scale.years - 1, expected)
     return result
 
 
 def write_results(result: BenchResult, out: Path = RESULTS_DIR) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    data = asdict(result) | {"pipeline_seconds": round(result.pipeline_seconds, 2)}
+    data = asdict(result) | {"pipeline_seconds": round(result.pipeline_seconds, 2),
+                             "incremental_seconds": round(result.incremental_seconds, 2)}
     (out / f"{result.scale}.json").write_text(json.dumps(data, indent=2) + "\n", "utf-8")
     rows = []
     for path in sorted(out.glob("*.json")):
@@ -349,11 +409,82 @@ def write_results(result: BenchResult, out: Path = RESULTS_DIR) -> Path:
     table = ["| scale | values | files | ingest | build | validate | publish | pandas script | "
              "DuckDB one statement | pipeline total | same numbers |",
              "| --- | ---: | ---: | --- | --- | --- | --- | --- | --- | ---: | --- |", *rows]
+    results = {r["scale"]: r for r in (json.loads(p.read_text("utf-8"))
+                                        for p in sorted(out.glob("*.json")))
+               if "stages" in r}
+    incremental = [f"| {r['scale']} | {r.get('incremental_seconds', '–')} s | "
+                   f"{'yes' if r.get('incremental_visible') else 'no'} |"
+                   for r in results.values() if r.get("incremental")]
     summary = out / "summary.md"
-    summary.write_text("# Benchmark results\n\nEach cell: wall time / peak RSS of that stage's "
-                       "process. Made by `citycheck bench`; see docs/performance.md.\n\n"
-                       + "\n".join(table) + "\n", "utf-8")
+    summary.write_text(
+        "# Benchmark results\n\nEach cell: wall time / peak RSS of that stage's process. "
+        "Made by `citycheck bench`; see docs/performance.md.\n\n" + "\n".join(table) + "\n\n"
+        "## Fixed overhead and marginal cost\n\n" + "\n".join(cost_table(results)) + "\n\n"
+        "## Incremental: one department of one city re-submits its latest year\n\n"
+        "| scale | ingest + build + validate + publish | new values published |\n"
+        "| --- | ---: | --- |\n" + "\n".join(incremental) + "\n", "utf-8")
+    plot(results, out / "time_vs_values.png")
     return summary
+
+
+STAGE_NAMES = ("ingest", "build", "validate", "publish", "pipeline total", "pandas script",
+               "DuckDB one statement")
+
+
+def _seconds(result: dict, name: str) -> float:
+    if name == "pipeline total":
+        return result["pipeline_seconds"]
+    return next(s["seconds"] for s in result["stages"] + result["baselines"]
+                if s["name"] == name)
+
+
+def cost_table(results: dict) -> list[str]:
+    """Fixed overhead (time at S) and marginal cost (s per million values, slope M -> L)."""
+    lines = ["| stage | fixed overhead (time at S) | marginal cost (s per million values, M→L) |",
+             "| --- | ---: | ---: |"]
+    for name in STAGE_NAMES:
+        fixed = f"{_seconds(results['S'], name):.1f} s" if "S" in results else "–"
+        if "M" in results and "L" in results:
+            m, l_ = results["M"], results["L"]
+            slope = ((_seconds(l_, name) - _seconds(m, name))
+                     / (l_["values"] - m["values"]) * 1e6)
+            marginal = f"{slope:.2f}"
+        else:
+            marginal = "– (needs M and L)"
+        lines.append(f"| {name} | {fixed} | {marginal} |")
+    return lines
+
+
+def plot(results: dict, path: Path) -> Path | None:
+    """Time against values, per stage and baseline, on log-log axes."""
+    try:
+        import matplotlib
+    except ImportError:  # a development dependency: the tables are the results
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ordered = sorted(results.values(), key=lambda r: r["values"])
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=100)
+    for name in STAGE_NAMES:
+        style = "--" if name in ("pandas script", "DuckDB one statement") else "-"
+        width = 2.5 if name == "pipeline total" else 1.2
+        ax.plot([r["values"] for r in ordered], [_seconds(r, name) for r in ordered],
+                style, marker="o", linewidth=width, label=name)
+    for r in ordered:
+        ax.annotate(r["scale"], (r["values"], _seconds(r, "pipeline total")),
+                    textcoords="offset points", xytext=(4, 6))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("values (district × indicator × year)")
+    ax.set_ylabel("wall time, seconds")
+    ax.set_title("citycheck bench: time against values per stage")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def print_result(result: BenchResult, out=None) -> None:
@@ -370,3 +501,8 @@ def print_result(result: BenchResult, out=None) -> None:
           f"{result.pipeline_seconds / pandas.seconds:.1f}x the pandas script", file=out)
     print(f"  same numbers in all three: {'yes' if result.agree else 'NO'} "
           f"({result.compared_rows:,} scorecard rows compared)", file=out)
+    if result.incremental:
+        print(f"  incremental re-submission of one file: published in "
+              f"{result.incremental_seconds:.2f} s ("
+              + ", ".join(f"{s.name.split()[-1]} {s.seconds:.1f}" for s in result.incremental)
+              + f"); new values shown: {'yes' if result.incremental_visible else 'NO'}", file=out)

@@ -14,3 +14,10 @@ def test_scale_s_runs_and_all_three_agree(tmp_path):
     summary = write_results(result, tmp_path / "results")
     assert json.loads((tmp_path / "results" / "S.json").read_text())["agree"] is True
     assert "| S | 2,700 | 30 |" in summary.read_text()
+    # one department's re-submission went all the way to the published marts
+    assert result.incremental_visible
+    assert [s.name for s in result.incremental] == [
+        "incremental ingest", "incremental build", "incremental validate", "incremental publish"]
+    assert "| fixed overhead (time at S) |" in summary.read_text()
+    png = tmp_path / "results" / "time_vs_values.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

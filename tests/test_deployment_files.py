@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 AIRFLOW_SERVICES = {"airflow-apiserver": "api-server", "airflow-scheduler": "scheduler",
                     "airflow-dag-processor": "dag-processor", "airflow-triggerer": "triggerer",
-                    "airflow-worker": "celery worker"}
+                    "airflow-worker-1": "celery worker", "airflow-worker-2": "celery worker"}
 
 
 def test_scale_out_services_are_all_there():
@@ -46,3 +46,32 @@ def test_dockerfile_installs_from_the_lock_and_copies_what_runs():
     copied = set(re.findall(r"^COPY (\S+)", text, flags=re.M))
     for needed in ["citycheck", "extract", "dags", "dbt_project", "expectations"]:
         assert needed in copied and (ROOT / needed).exists(), needed
+
+
+def _stack_config(tmp_path):
+    from citycheck.stack import StackConfig
+
+    return StackConfig(home=tmp_path, metadata_url="postgresql+psycopg2://airflow@postgres/airflow",
+                       broker_url="redis://redis:6379/0", port=8080, workers=2)
+
+
+def test_compose_runs_the_same_services_as_make_airflow_up(tmp_path):
+    """`docker compose up` elsewhere and `make airflow-up` here: same services, same commands."""
+    services = COMPOSE["services"]
+    compose_name = {"api-server": "airflow-apiserver"}
+    for name, cmd in _stack_config(tmp_path).services().items():
+        service = services[compose_name.get(name, f"airflow-{name}")]
+        assert service["command"] == " ".join(["airflow", *cmd[1:]]), name
+
+
+def test_compose_sets_every_airflow_setting_the_stack_sets(tmp_path):
+    stack_env = _stack_config(tmp_path).environment()
+    compose_env = COMPOSE["services"]["airflow-scheduler"]["environment"]
+    airflow_keys = {k for k in stack_env if k.startswith("AIRFLOW__")}
+    assert airflow_keys <= set(compose_env), airflow_keys - set(compose_env)
+    for key in ("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL", "AIRFLOW__CORE__LOAD_EXAMPLES"):
+        assert str(compose_env[key]) == stack_env[key], key
+    # the result backend is the metadata database, in Celery's db+ form, in both
+    assert compose_env["AIRFLOW__CELERY__RESULT_BACKEND"] == (
+        "db+" + compose_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
