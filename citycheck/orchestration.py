@@ -20,6 +20,8 @@ PUBLISHED_MARTS = Asset("citycheck://published/marts", group="citycheck")
 START_DATE = datetime(2019, 1, 1)
 # The annual review: the day after the submission deadline (citycheck/freshness.py).
 ANNUAL_REVIEW_CRON = "0 6 1 4 *"
+# Runs whose logical date says which year to review (DagRunType values).
+ANNUAL_RUN_TYPES = ("scheduled", "backfill")
 # The programmes' time zone: schedules and the year of a logical date are read in it.
 TIMEZONE = "Asia/Shanghai"
 DEFAULT_ARGS = {
@@ -36,13 +38,15 @@ EXTRACT_ARGS = {
     "max_retry_delay": timedelta(minutes=30),
 }
 
-def years_to_validate(years_param: str | None, logical_date) -> list[int] | None:
-    """The `years` parameter if given; else the reporting year before the logical date (the
-    annual review and its backfills); else None: every loaded year."""
+def years_to_validate(years_param: str | None, logical_date, run_type: str | None = None
+                      ) -> list[int] | None:
+    """The `years` parameter if given; else, for the annual review and its backfills
+    (scheduled and backfill runs), the reporting year before the logical date; else None:
+    every loaded year (asset-triggered and manual runs, and dag.test())."""
     from citycheck.config import parse_years
 
     years = parse_years(years_param)
-    if years is None and logical_date is not None:
+    if years is None and logical_date is not None and str(run_type) in ANNUAL_RUN_TYPES:
         if logical_date.tzinfo is not None:
             from zoneinfo import ZoneInfo
 

@@ -68,13 +68,14 @@ def citycheck_warehouse():
         return {"build_id": result.build_id, "nodes": result.nodes}
 
     @task(pool=WAREHOUSE_POOL)
-    def validate(built: dict, params=None, logical_date=None) -> dict:
+    def validate(built: dict, params=None, logical_date=None, dag_run=None) -> dict:
         from citycheck.config import Settings
         from citycheck.orchestration import years_to_validate
         from citycheck.validate import validate as run_validation
 
         report = run_validation(Settings.from_env(),
-                                years=years_to_validate(params.get("years"), logical_date))
+                                years=years_to_validate(params.get("years"), logical_date,
+                                                        getattr(dag_run, "run_type", None)))
         return {"build_id": report.build_id, "checks": report.checks,
                 "report": report.report_path}
 

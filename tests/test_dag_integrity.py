@@ -62,13 +62,16 @@ def test_warehouse_dag_is_triggered_by_raw_data_and_yearly_and_takes_years():
     assert "years" in dag.params
     assert [t.task_id for t in dag.topological_sort()] == [
         "check_freshness", "dbt_build", "validate", "publish"]
-    assert years_to_validate("", datetime(2024, 4, 1)) == [2023]
-    assert years_to_validate("2020-2021", datetime(2024, 4, 1)) == [2020, 2021]
-    assert years_to_validate(None, None) is None
+    assert years_to_validate("", datetime(2024, 4, 1), "scheduled") == [2023]
+    assert years_to_validate("", datetime(2024, 4, 1), "backfill") == [2023]
+    assert years_to_validate("2020-2021", datetime(2024, 4, 1), "backfill") == [2020, 2021]
+    assert years_to_validate(None, None, "asset_triggered") is None
+    # a manual run (and dag.test(), which gives it a logical date) validates every loaded year
+    assert years_to_validate(None, datetime(2024, 4, 1), "manual") is None
     # 2024-04-01 06:00 in Beijing is still 31 March in UTC: the year is read in Beijing
     from datetime import UTC
-    assert years_to_validate(None, datetime(2024, 3, 31, 22, tzinfo=UTC)) == [2023]
-    assert years_to_validate(None, datetime(2023, 12, 31, 20, tzinfo=UTC)) == [2023]
+    assert years_to_validate(None, datetime(2024, 3, 31, 22, tzinfo=UTC), "scheduled") == [2023]
+    assert years_to_validate(None, datetime(2023, 12, 31, 20, tzinfo=UTC), "scheduled") == [2023]
 
     for task in dag.tasks:  # whoever is on call hears of any failure
         assert task.on_failure_callback, task.task_id

@@ -113,8 +113,8 @@ def test_a_run_that_fails_mid_build_alerts_and_leaves_the_publication(built, air
     run = load_dags()["citycheck_warehouse"].test(run_conf={"years": "2023"})
     assert str(run.state) == "failed"
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-    assert states == {"dbt_build": "failed", "validate": "upstream_failed",
-                      "publish": "upstream_failed"}
+    assert states == {"check_freshness": "success", "dbt_build": "failed",
+                      "validate": "upstream_failed", "publish": "upstream_failed"}
     assert _digest(built.serving_path) == serving_before
     assert _digest(parquet) == parquet_before
     assert query(built.warehouse_path, "select * from published.fct_indicator_values "
@@ -125,7 +125,9 @@ def test_a_run_that_fails_mid_build_alerts_and_leaves_the_publication(built, air
     assert (alert["dag_id"], alert["task_id"], alert["year"]) == (
         "citycheck_warehouse", "dbt_build", "2023")
     assert alert["run_id"] == run.run_id
-    assert "BuildError" in alert["error"] and "no_such_indicator" in alert["error"]
+    # the dbt test that stopped the build: every value's indicator is in the catalogue
+    assert "BuildError" in alert["error"]
+    assert "relationships_fct_indicator_values_indicator_code" in alert["error"]
     assert alert["log_file"].endswith("task_id=dbt_build/attempt=1.log")
     assert "citycheck_warehouse" in alert["log_url"]
 
