@@ -335,8 +335,13 @@ def _compare(serving: Path, *parquets: Path) -> tuple[bool, int]:
     ours = base.format("p.main.mart_indicator_scorecard where not is_city_total")
     n = con.execute(f"select count(*) from ({ours})").fetchone()[0]
     for parquet in parquets:
-        reader = "read_parquet" if parquet.suffix == ".parquet" else "read_csv_auto"
-        theirs = base.format(f"{reader}('{parquet}')")
+        # the CSV's types are given: sniffing a national file can type an empty-looking
+        # column as text
+        reader = (f"read_parquet('{parquet}')" if parquet.suffix == ".parquet" else
+                  f"read_csv('{parquet}', header = true, columns = {{'district_code': 'VARCHAR', "
+                  "'indicator_code': 'VARCHAR', 'year': 'INTEGER', 'value': 'DOUBLE', "
+                  "'change_on_previous_year': 'DOUBLE', 'rank_in_city': 'DOUBLE'})")
+        theirs = base.format(reader)
         diff = con.execute(f"""
             select count(*) from ({ours}) as a full outer join ({theirs}) as b
               using (district_code, indicator_code, year)
