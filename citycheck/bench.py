@@ -400,6 +400,11 @@ def write_results(result: BenchResult, out: Path = RESULTS_DIR) -> Path:
     data = asdict(result) | {"pipeline_seconds": round(result.pipeline_seconds, 2),
                              "incremental_seconds": round(result.incremental_seconds, 2)}
     (out / f"{result.scale}.json").write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+    return write_summary(out)
+
+
+def write_summary(out: Path = RESULTS_DIR) -> Path:
+    """summary.md and the plot, from every <scale>.json in `out`."""
     rows = []
     for path in sorted(out.glob("*.json")):
         r = json.loads(path.read_text("utf-8"))
