@@ -61,13 +61,23 @@ def _log_file(ti) -> str | None:
 
 
 def reporting_years(context) -> str | None:
-    """The reporting year(s) a run was about: its `years` parameter, else the year of its
-    logical date (asset-triggered and manual runs have none)."""
+    """The reporting year(s) the failed run was checking, as the warehouse DAG decides them
+    (citycheck.orchestration.years_to_validate); None for every loaded year."""
+    from citycheck.orchestration import years_to_validate
+
     params = context.get("params") or {}
-    if params.get("years"):
-        return str(params["years"])
-    logical = context.get("logical_date")
-    return str(logical.year) if logical else None
+    dag_run = context.get("dag_run")
+    try:
+        years = years_to_validate(params.get("years"), context.get("logical_date"),
+                                  getattr(dag_run, "run_type", None))
+    except ValueError:  # a malformed parameter: report it as given
+        return str(params.get("years"))
+    if not years:
+        return None
+    if len(years) == 1:
+        return str(years[0])
+    contiguous = years == list(range(years[0], years[-1] + 1))
+    return f"{years[0]}-{years[-1]}" if contiguous else ",".join(map(str, years))
 
 
 def task_failure_alert(context) -> None:

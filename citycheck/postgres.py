@@ -144,6 +144,22 @@ def copy_table(source, cur, source_schema: str, dest_schema: str, table: str, tm
     return cur.fetchone()[0]
 
 
+def replace_schema(source, source_schema: str, tables: list[str], cur, final: str
+                   ) -> dict[str, int]:
+    """Copy DuckDB tables into `<final>_next`, then swap that for `final`, inside the
+    caller's transaction (an exception before it commits leaves `final` as it was).
+    Returns rows per table."""
+    staging = f"{final}_next"
+    counts = {}
+    cur.execute(f"drop schema if exists {staging} cascade")
+    cur.execute(f"create schema {staging}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for t in tables:
+            counts[t] = copy_table(source, cur, source_schema, staging, t, Path(tmp))
+    swap_schema(cur, staging, final)
+    return counts
+
+
 def swap_schema(cur, staging: str, final: str) -> None:
     """Replace schema `final` by `staging` (inside the caller's transaction: readers see the
     old one or the new one)."""
@@ -168,22 +184,17 @@ def mirror_raw(settings, dsn: str) -> dict[str, int]:
             "and table_type = 'BASE TABLE' order by 1").fetchall()]
         expected = {t: source.execute(f"select count(*) from raw.{quote(t)}").fetchone()[0]
                     for t in tables}
-        copied = {}
         try:
             pg = psycopg2.connect(dsn, connect_timeout=10)
         except psycopg2.OperationalError as exc:
             raise PostgresUnavailable(f"cannot connect to PostgreSQL ({shown_dsn(dsn)}): "
                                       f"{str(exc).strip()}") from None
         try:
-            with pg, pg.cursor() as cur, tempfile.TemporaryDirectory() as tmp:
-                cur.execute("drop schema if exists raw_next cascade")
-                cur.execute("create schema raw_next")
-                for t in tables:
-                    copied[t] = copy_table(source, cur, "raw", "raw_next", t, Path(tmp))
+            with pg, pg.cursor() as cur:  # one transaction: a short copy replaces nothing
+                copied = replace_schema(source, "raw", tables, cur, "raw")
                 if copied != expected:
                     raise RuntimeError(f"raw mirror incomplete: copied {copied}, DuckDB has "
                                        f"{expected}; nothing was replaced")
-                swap_schema(cur, "raw_next", "raw")
         finally:
             pg.close()
     finally:

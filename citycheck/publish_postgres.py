@@ -12,19 +12,16 @@ SELECT on it; BI tools connect as that role.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 
 from citycheck.config import Settings
 from citycheck.postgres import (
     DEFAULT_READER_ROLE,
-    copy_table,
     grant_reader,
+    replace_schema,
     shown_dsn,
-    swap_schema,
 )
 from citycheck.publish import PublishRefused
 
@@ -63,15 +60,9 @@ def publish_postgres(settings: Settings, dsn: str | None = None,
             raise PublishRefused(f"cannot connect to PostgreSQL ({shown_dsn(dsn)}): "
                                  f"{str(exc).strip()}") from None
         result = PostgresPublication(publication_id, shown_dsn(dsn), reader_role)
-        staging = f"{SCHEMA}_next"
         try:
-            with pg, pg.cursor() as cur, tempfile.TemporaryDirectory() as tmp:
-                cur.execute(f"drop schema if exists {staging} cascade")
-                cur.execute(f"create schema {staging}")
-                for table in tables:
-                    result.tables[table] = copy_table(source, cur, "main", staging, table,
-                                                    Path(tmp))
-                swap_schema(cur, staging, SCHEMA)
+            with pg, pg.cursor() as cur:
+                result.tables = replace_schema(source, "main", tables, cur, SCHEMA)
                 grant_reader(cur, SCHEMA, reader_role)
         except psycopg2.Error as exc:
             raise PublishRefused(f"PostgreSQL refused the publication, nothing changed there: "
