@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("docs", help="generate the data dictionary (dbt docs, one HTML file)")
     p = sub.add_parser("bench", help="benchmark the pipeline on synthetic data (docs/performance.md)")
     p.add_argument("--scale", nargs="+", default=["S"], choices=["S", "M", "L", "XL"])
+    p.add_argument("--resume", action="store_true",
+                   help="go on from the first unfinished stage of the last run of the scale")
     p = sub.add_parser("template", help="write the .xlsx template a department fills in")
     p.add_argument("--department", required=True, help="department code, e.g. housing")
     p.add_argument("--year", type=int, required=True)
@@ -200,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             from citycheck.bench import print_result, run_bench, write_results
 
             for scale in args.scale:
-                result = run_bench(scale)
+                result = run_bench(scale, resume=args.resume)
                 print_result(result)
                 print(f"  results: {write_results(result)}")
                 if not result.agree:

@@ -42,6 +42,8 @@ class Settings:
     # in the DuckDB file's raw schema.
     warehouse_target: str = "duckdb"
     pg_dsn: str | None = None
+    # Files landed per transaction when a folder of files is ingested (ingest_files).
+    ingest_batch_files: int = 500
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -65,6 +67,7 @@ class Settings:
             seeds_dir=Path(env.get("CITYCHECK_DBT_PROJECT_DIR", DBT_PROJECT_DIR)) / "seeds",
             warehouse_target=warehouse_target(env.get("CITYCHECK_WAREHOUSE_TARGET")),
             pg_dsn=env.get("CITYCHECK_PG_DSN") or None,
+            ingest_batch_files=int(env.get("CITYCHECK_INGEST_BATCH_FILES", 500)),
         )
 
     def ensure_dirs(self) -> None:

@@ -41,8 +41,9 @@ from extract.numbers import ParsedNumber, clean, parse_number, parse_year
 from extract.reading import SUPPORTED_SUFFIXES, FileRefused, read_sheets
 from extract.xlsx import Sheet, column_letters
 
-__all__ = ["SUPPORTED_SUFFIXES", "Receipt", "SubmissionError", "ingest_file", "ingest_inbox",
-           "ingest_inbox_file", "interpret", "list_inbox", "safe_name"]
+__all__ = ["SUPPORTED_SUFFIXES", "Receipt", "Submission", "SubmissionError", "ingest_file",
+           "ingest_files", "ingest_inbox", "ingest_inbox_file", "interpret", "list_inbox",
+           "safe_name"]
 
 QUALITY_FLAGS = {"估算": "estimated", "estimated": "estimated", "初步": "provisional",
                  "provisional": "provisional", "修订": "revised", "revised": "revised"}
@@ -488,111 +489,215 @@ def _archive_dir(settings: Settings, digest: str) -> Path:
     return settings.archive_dir / digest[:2] / digest
 
 
+@dataclass
+class Submission:
+    """One file to ingest: where it is, when it arrived (UTC; it decides which version of a
+    value is the newest, whatever order files are ingested in), whether it leaves its folder
+    for the archive, and what the caller states about it (else read from the file)."""
+    path: Path
+    received_at: datetime
+    move: bool = False
+    department: str | None = None
+    city: str | None = None
+    year: int | None = None
+
+
+@dataclass
+class _Landing:
+    """A file on its way in: what was read from it, before the batch's transaction."""
+    item: Submission
+    digest: str
+    size: int
+    receipt: Receipt
+    earlier: tuple | None = None     # the file's first arrival, when these bytes came before
+    archived: Path | None = None
+    moved: bool = False
+    ctx: FileContext | None = None
+    verdicts: list[RowVerdict] = field(default_factory=list)
+
+
 def ingest_file(path: Path, settings: Settings, *, department: str | None = None,
                 city: str | None = None, year: int | None = None,
                 ref: Reference | None = None, move: bool = False,
                 received_at: datetime | None = None, con=None) -> Receipt:
     """Ingest one submission file into raw.*; archive it (moved when `move`, else copied);
-    write and return its receipt. `received_at` (UTC) is when the file arrived — it decides
-    which version of a value is the newest, whatever order files are ingested in; default
-    now. `con`: an open warehouse connection to use (a batch shares one), else its own."""
+    write and return its receipt. `received_at` (UTC) is when the file arrived; default now.
+    `con`: an open warehouse connection to use, else its own."""
+    received = received_at or datetime.now(UTC).replace(tzinfo=None)
+    item = Submission(Path(path), received, move, department, city, year)
+    return ingest_files([item], settings, ref=ref, con=con)[0]
+
+
+def ingest_files(items: list[Submission], settings: Settings, ref: Reference | None = None,
+                 con=None, batch_files: int | None = None) -> list[Receipt]:
+    """Ingest files in batches of `batch_files` (default CITYCHECK_INGEST_BATCH_FILES, 500):
+    the files of a batch are read, each to its own verdicts, then landed in one transaction
+    with one lookup of earlier copies and earlier versions, so a file costs its reading, not
+    a round of queries. Receipts come back in the order of `items`.
+
+    Give `items` oldest first: a file is a duplicate of the first copy of its bytes.
+    (Reading in several processes was measured and is slower: sending the verdicts back
+    costs more than reading them; docs/performance.md.)"""
     if con is None:
         with connect(settings.warehouse_path) as own:
-            return ingest_file(path, settings, department=department, city=city, year=year,
-                               ref=ref, move=move, received_at=received_at, con=own)
+            return ingest_files(items, settings, ref, own, batch_files)
     ref = ref or load_reference(settings.seeds_dir)
     settings.ensure_dirs()
-    path = Path(path)
-    received = received_at or datetime.now(UTC).replace(tzinfo=None)
-    size = path.stat().st_size
-    digest = file_sha256(path)
-    receipt = Receipt(file_name=path.name, file_hash=digest,
-                      received_at=received.isoformat(timespec="seconds") + "Z",
-                      status="rejected", message="")
-    archive = _archive_dir(settings, digest)
-    earlier = con.execute(
-        "select original_name, received_at, status, archived_path, city_code, "
-        "department_code, year from raw.submission_files where file_hash = ?",
-        [digest]).fetchone()
-    if earlier:
-        receipt.status = "duplicate"
-        receipt.message = (f"identical to '{earlier[0]}' received {earlier[1]:%Y-%m-%d %H:%M}"
-                           f" (status {earlier[2]}); nothing was loaded again")
-        receipt.archived_path = earlier[3]
-        receipt.city_code, receipt.department_code, receipt.year = earlier[4:7]
-        # The first receipt stays as it was; this one goes beside it.
-        write_receipt(receipt, archive, stem=f"duplicate-{received:%Y%m%dT%H%M%S}")
-        if move:
-            path.unlink(missing_ok=True)
-        return receipt
+    size = max(1, batch_files or settings.ingest_batch_files)
+    receipts: list[Receipt] = []
+    for start in range(0, len(items), size):
+        receipts += _ingest_batch(items[start:start + size], settings, ref, con)
+    return receipts
 
-    verdicts: list[RowVerdict] = []
-    ctx, layout, notes = None, None, {}
-    archived = archive / safe_name(path.name)
+
+def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
+                  con) -> list[Receipt]:
+    landings = []
+    for item in items:
+        digest = file_sha256(item.path)
+        landings.append(_Landing(item, digest, item.path.stat().st_size, Receipt(
+            file_name=item.path.name, file_hash=digest,
+            received_at=item.received_at.isoformat(timespec="seconds") + "Z",
+            status="rejected", message="")))
+    known = {row[0]: row[1:] for row in con.execute(
+        "select file_hash, original_name, received_at, status, archived_path, city_code, "
+        "department_code, year from raw.submission_files where file_hash in "
+        "(select unnest(?))", [[x.digest for x in landings]]).fetchall()}
+    first: dict[str, int] = {}
+    for i, x in enumerate(landings):
+        if x.digest not in known:
+            first.setdefault(x.digest, i)
+    reading = [landings[i] for i in first.values()]
+    try:
+        for x in reading:
+            _read(x, settings, ref)
+        for i, x in enumerate(landings):
+            if x.digest in known:
+                x.earlier = known[x.digest]
+            elif first[x.digest] != i:
+                y = landings[first[x.digest]]   # the same bytes twice in one batch
+                x.earlier = (y.item.path.name, y.item.received_at, y.receipt.status,
+                             y.receipt.archived_path, y.receipt.city_code,
+                             y.receipt.department_code, y.receipt.year)
+        _land(con, [x for x in landings if x.earlier is None])
+    except BaseException:
+        _put_back(reading, settings)
+        raise
+    for x in landings:
+        if x.earlier is not None:
+            _duplicate(x, settings)
+        else:
+            if x.item.move and not x.moved:
+                # copied across file systems, or refused on size (the receipt is the record)
+                x.item.path.unlink(missing_ok=True)
+            write_receipt(x.receipt, _archive_dir(settings, x.digest))
+    return [x.receipt for x in landings]
+
+
+def _put_back(reading: list[_Landing], settings: Settings) -> None:
+    """Nothing of the batch was recorded: every file moved into the archive goes back where
+    it was (found by name: reading may have failed part-way through a file)."""
+    for x in reading:
+        archived = _archive_dir(settings, x.digest) / safe_name(x.item.path.name)
+        if x.item.move and not x.item.path.exists() and archived.exists():
+            os.replace(archived, x.item.path)
+
+
+def _duplicate(x: _Landing, settings: Settings) -> None:
+    name, received, status, archived_path, city, department, year = x.earlier
+    r = x.receipt
+    r.status = "duplicate"
+    r.message = (f"identical to '{name}' received {received:%Y-%m-%d %H:%M} (status {status}); "
+                 "nothing was loaded again")
+    r.archived_path = archived_path
+    r.city_code, r.department_code, r.year = city, department, year
+    # The first receipt stays as it was; this one goes beside it.
+    write_receipt(r, _archive_dir(settings, x.digest),
+                  stem=f"duplicate-{x.item.received_at:%Y%m%dT%H%M%S}")
+    if x.item.move:
+        x.item.path.unlink(missing_ok=True)
+
+
+def _read(x: _Landing, settings: Settings, ref: Reference) -> None:
+    """Archive the file and give every record a verdict (no warehouse access)."""
+    item, receipt = x.item, x.receipt
+    archive = _archive_dir(settings, x.digest)
     archive.mkdir(parents=True, exist_ok=True)
-    if size > settings.max_file_bytes:
+    layout, notes = None, {}
+    if x.size > settings.max_file_bytes:
         # Not read and not copied: a far too large file is refused on its size alone.
-        receipt.message = (f"the file is {size:,} bytes, over the limit of "
+        receipt.message = (f"the file is {x.size:,} bytes, over the limit of "
                            f"{settings.max_file_bytes:,}; it was not read. Split it by year "
                            "or district")
-        archived = None
     else:
-        _store(path, archived, move)
+        x.archived = archive / safe_name(item.path.name)
+        x.moved = _store(item.path, x.archived, item.move)
         try:
-            if size == 0:
+            if x.size == 0:
                 raise SubmissionError("the file is empty: nothing to read. Send the "
                                       "filled-in template")
-            ctx, verdicts, layout, notes = interpret(
-                archived, ref, department, city, year,
+            x.ctx, x.verdicts, layout, notes = interpret(
+                x.archived, ref, item.department, item.city, item.year,
                 max_unpacked_bytes=settings.max_unpacked_bytes)
         except SubmissionError as exc:
             receipt.message = str(exc)
-    receipt.archived_path = str(archived) if archived else None
-    if ctx:
+    receipt.archived_path = str(x.archived) if x.archived else None
+    if x.ctx:
+        receipt.status = "loaded"
         receipt.department_code, receipt.city_code, receipt.year = (
-            ctx.department_code, ctx.city_code, ctx.year)
-        receipt.template_version, receipt.layout = ctx.template_version, layout
+            x.ctx.department_code, x.ctx.city_code, x.ctx.year)
+        receipt.template_version, receipt.layout = x.ctx.template_version, layout
         receipt.totals, receipt.neutralised = notes["totals"], notes["neutralised"]
-    _count(receipt, verdicts)
-    frame = _rows_frame(digest, verdicts, received) if verdicts else None
+    _count(receipt, x.verdicts)
+
+
+def _land(con, landings: list[_Landing]) -> None:
+    """One transaction for the batch: which values each file corrects, its file row and its
+    records. A file is loaded whole or not at all, and so is the batch."""
+    if not landings:
+        return
+    rows = _rows_frame([x for x in landings if x.ctx is not None and x.verdicts])
     con.execute("begin transaction")
     try:
-        if ctx is not None:
-            receipt.status = "loaded"
-            if frame is not None:
-                con.register("incoming_rows", frame)
-                _superseded(con, receipt, received)
-            receipt.message = _summary(receipt)
-        con.execute(
+        if rows is not None:
+            con.register("incoming_rows", rows)
+            con.register("incoming_files", pd.DataFrame({
+                "file_hash": [x.digest for x in landings],
+                "original_name": [x.item.path.name for x in landings],
+                "received_at": [x.item.received_at for x in landings]}))
+            _superseded(con, {x.digest: x.receipt for x in landings})
+        for x in landings:
+            if x.ctx is not None:
+                x.receipt.message = _summary(x.receipt)
+        con.executemany(
             "insert into raw.submission_files values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [digest, path.name, receipt.archived_path, size, received,
-             receipt.city_code, receipt.department_code, receipt.year, layout,
-             receipt.status, receipt.rows_read, receipt.rows_accepted,
-             receipt.rows_rejected, receipt.rows_ignored, receipt.message])
-        if ctx is not None and frame is not None:
+            [[x.digest, x.item.path.name, r.archived_path, x.size, x.item.received_at,
+              r.city_code, r.department_code, r.year, r.layout, r.status, r.rows_read,
+              r.rows_accepted, r.rows_rejected, r.rows_ignored, r.message]
+             for x in landings for r in [x.receipt]])
+        if rows is not None:
             con.execute("insert into raw.submission_rows by name select * from incoming_rows")
-            con.unregister("incoming_rows")
         con.execute("commit")
     except Exception:
         con.execute("rollback")
         raise
-    if move and archived is None:
-        path.unlink(missing_ok=True)  # refused on size: the receipt is the record
-    write_receipt(receipt, archive)
-    return receipt
+    finally:
+        if rows is not None:
+            con.unregister("incoming_rows")
+            con.unregister("incoming_files")
 
 
-def _store(path: Path, archived: Path, move: bool) -> None:
+def _store(path: Path, archived: Path, move: bool) -> bool:
+    """Copy the file into the archive, or move it there; True when it left `path` by a
+    rename (so a failed batch can rename it back)."""
     if move:
         try:
             os.replace(path, archived)
-            return
+            return True
         except OSError:
-            pass  # another file system: copy, then remove
-        shutil.copyfile(path, archived)
-        path.unlink(missing_ok=True)
-    else:
-        shutil.copyfile(path, archived)
+            pass  # another file system: copy; the original goes once the batch is landed
+    shutil.copyfile(path, archived)
+    return False
 
 
 def _count(receipt: Receipt, verdicts: list[RowVerdict]) -> None:
@@ -624,43 +729,57 @@ def _summary(receipt: Receipt) -> str:
     return "; ".join(parts)
 
 
-def _superseded(con, receipt: Receipt, received: datetime) -> None:
-    """Which accepted values replace a different value that arrived earlier (any source)."""
+def _superseded(con, receipts: dict[str, Receipt]) -> None:
+    """Which accepted values of the batch replace a different value that arrived earlier:
+    from any source already in the warehouse, or from a file of the same batch received
+    before. Fills each receipt's `superseded` and `restated_unchanged`."""
     rows = con.execute("""
         with incoming as (
-            select indicator_code, district_code, year, value, sheet_name, cell
-            from incoming_rows where status = 'accepted'
+            select r.file_hash, r.record_number, r.indicator_code, r.district_code, r.year,
+                   r.value, r.sheet_name, r.cell, f.received_at
+            from incoming_rows as r join incoming_files as f using (file_hash)
+            where r.status = 'accepted'
         ),
+        keys as (select distinct indicator_code, district_code, year from incoming),
         earlier as (
             select r.indicator_code, r.district_code, r.year, r.value,
                    f.original_name as origin, f.received_at
             from raw.submission_rows as r
             -- a semi join, not (a, b, c) in (select ...): 5x faster on a national warehouse
-            semi join incoming as k using (indicator_code, district_code, year)
+            semi join keys using (indicator_code, district_code, year)
             join raw.submission_files as f using (file_hash)
-            where r.status = 'accepted' and f.status = 'loaded' and f.received_at < $received
+            where r.status = 'accepted' and f.status = 'loaded'
+            union all
+            select i.indicator_code, i.district_code, i.year, i.value, f.original_name,
+                   i.received_at
+            from incoming as i join incoming_files as f using (file_hash)
             union all
             select o.indicator_code, o.district_code, o.year, o.value,
                    'open data: ' || o.source_name, f.fetched_at
             from raw.open_data_observations as o
-            semi join incoming as k using (indicator_code, district_code, year)
+            semi join keys using (indicator_code, district_code, year)
             join raw.open_data_fetches as f using (fetch_id)
-            where o.status = 'accepted' and f.status = 'loaded' and f.fetched_at < $received
+            where o.status = 'accepted' and f.status = 'loaded'
         ),
         latest as (
-            select indicator_code, district_code, year,
-                   arg_max(value, received_at) as value, arg_max(origin, received_at) as origin,
-                   max(received_at) as received_at, bool_or(true) as found
-            from earlier group by all
+            select i.file_hash, i.record_number,
+                   arg_max(e.value, e.received_at) as value,
+                   arg_max(e.origin, e.received_at) as origin,
+                   max(e.received_at) as received_at
+            from incoming as i
+            join earlier as e using (indicator_code, district_code, year)
+            where e.received_at < i.received_at
+            group by i.file_hash, i.record_number
         )
-        select i.indicator_code, i.district_code, i.year, i.value, l.value, l.origin,
-               strftime(l.received_at, '%Y-%m-%d %H:%M'), i.value is not distinct from l.value,
-               i.sheet_name, i.cell
+        select i.file_hash, i.indicator_code, i.district_code, i.year, i.value, l.value,
+               l.origin, strftime(l.received_at, '%Y-%m-%d %H:%M'),
+               i.value is not distinct from l.value, i.sheet_name, i.cell
         from incoming as i
-        join latest as l using (indicator_code, district_code, year)
-        order by i.sheet_name, i.indicator_code, i.district_code, i.year
-    """, {"received": received}).fetchall()
-    for ind, dist, year, value, old, origin, when, same, sheet, cell in rows:
+        join latest as l using (file_hash, record_number)
+        order by i.file_hash, i.sheet_name, i.indicator_code, i.district_code, i.year
+    """).fetchall()
+    for digest, ind, dist, year, value, old, origin, when, same, sheet, cell in rows:
+        receipt = receipts[digest]
         if same:
             receipt.restated_unchanged += 1
         else:
@@ -670,11 +789,15 @@ def _superseded(con, receipt: Receipt, received: datetime) -> None:
                 "sheet": sheet, "cell": cell})
 
 
-def _rows_frame(digest: str, verdicts: list[RowVerdict], loaded_at: datetime) -> pd.DataFrame:
+def _rows_frame(landings: list[_Landing]) -> pd.DataFrame | None:
+    """Every record of the batch's files, one frame, in file order."""
+    verdicts = [v for x in landings for v in x.verdicts]
+    if not verdicts:
+        return None
     cells = [v.cells for v in verdicts]
     return pd.DataFrame({
-        "file_hash": digest,
-        "record_number": range(1, len(verdicts) + 1),
+        "file_hash": [x.digest for x in landings for _ in x.verdicts],
+        "record_number": [n for x in landings for n in range(1, len(x.verdicts) + 1)],
         "sheet_name": [v.sheet for v in verdicts],
         "row_number": [v.row_number for v in verdicts],
         "cell": [v.cell for v in verdicts],
@@ -694,7 +817,9 @@ def _rows_frame(digest: str, verdicts: list[RowVerdict], loaded_at: datetime) ->
         "value": pd.array([v.value for v in verdicts], dtype="Float64"),
         "is_missing": [v.is_missing for v in verdicts],
         "quality_flag": [v.quality_flag for v in verdicts],
-        "loaded_at": loaded_at,
+        # when the file arrived (named before arrival time decided the versions)
+        "loaded_at": pd.to_datetime([x.item.received_at for x in landings
+                                     for _ in x.verdicts]),
     })
 
 
@@ -722,14 +847,14 @@ def ingest_inbox_file(path: Path, settings: Settings, ref: Reference | None = No
     """Ingest one file from the inbox; it leaves the inbox for the archive. It was received
     when it landed in the inbox (its modification time there), not when a task got to it:
     mapped ingest tasks may run in any order."""
-    path = Path(path)
+    return ingest_files([_inbox_item(Path(path))], settings, ref=ref, con=con)[0]
+
+
+def _inbox_item(path: Path) -> Submission:
     arrived = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
-    return ingest_file(path, settings, ref=ref, move=True, received_at=arrived, con=con)
+    return Submission(path, arrived, move=True)
 
 
 def ingest_inbox(settings: Settings) -> list[Receipt]:
-    """Ingest every file waiting in the inbox, oldest first, over one warehouse connection
-    (opening one per file costs more than reading a small file)."""
-    ref = load_reference(settings.seeds_dir)
-    with connect(settings.warehouse_path) as con:
-        return [ingest_inbox_file(path, settings, ref, con) for path in list_inbox(settings)]
+    """Ingest every file waiting in the inbox, oldest first, in batches (ingest_files)."""
+    return ingest_files([_inbox_item(p) for p in list_inbox(settings)], settings)
