@@ -23,6 +23,10 @@ create table if not exists audit.builds (
 create table if not exists audit.validations (
     build_id varchar, validated_at timestamp, success boolean, checks integer,
     failed integer, report_path varchar);
+create table if not exists audit.validated_partitions (
+    build_id varchar, validated_at timestamp, suite varchar, suite_key varchar,
+    partition_value varchar, fingerprint varchar, checks integer, success boolean,
+    reused_from varchar);
 create table if not exists audit.publications (
     publication_id varchar primary key, build_id varchar, published_at timestamp,
     tables integer, total_rows bigint, parquet_dir varchar, serving_path varchar);

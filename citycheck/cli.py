@@ -167,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
             from citycheck.validate import validate
 
             v = validate(settings, years=parse_years(args.year))
-            print(f"build {v.build_id}: all {v.checks} checks passed ({v.report_path})")
+            kept = (f"; {len(v.reused)} unchanged partitions kept their earlier verdict"
+                    if v.reused else "")
+            print(f"build {v.build_id}: all {v.checks} checks passed{kept} ({v.report_path})")
         elif args.command == "publish" and args.target == "postgres":
             from citycheck.publish_postgres import publish_postgres
 

@@ -7,9 +7,17 @@ DataFrame, one partition (year) at a time to bound memory, and validated there w
 Core API. The report (every expectation, its verdict and example rows) is written as JSON; the
 outcome is recorded in audit.validations for the build it checked. Publishing requires a
 successful validation of the latest build.
+
+A partition whose rows are exactly those of a partition that passed the same suite before
+(same row count and the same sum of row hashes, same suite file, same GX version) keeps that
+verdict instead of being read into pandas again: a re-submission for one year re-validates
+that year, not the country's decade. Failed partitions are always checked again, and every
+reuse is in the report and in audit.validated_partitions (DuckDB warehouse; on PostgreSQL
+every partition is validated).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -47,6 +55,8 @@ class ValidationReport:
     checks: int = 0
     failures: list[dict] = field(default_factory=list)
     report_path: str | None = None
+    # partitions whose rows were unchanged since they passed: "suite [year=2019]" -> build
+    reused: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         lines = [f"{len(self.failures)} of {self.checks} checks failed on build {self.build_id}:"]
@@ -85,26 +95,65 @@ def _jsonable(value):
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
 
 
+class _Checks:
+    """The GX context and one validation definition per suite, made on first use: when every
+    partition keeps its earlier verdict, GX (several seconds to import) is never loaded."""
+
+    def __init__(self, suites: list[Suite]):
+        self.suites = suites
+        self.definitions: dict | None = None
+
+    def run(self, suite: Suite, frame):
+        if self.definitions is None:
+            self.definitions = self._define()
+        return self.definitions[suite.name].run(
+            batch_parameters={"dataframe": frame},
+            result_format={"result_format": "SUMMARY",
+                           "unexpected_index_column_names": suite.example_columns,
+                           "partial_unexpected_count": MAX_EXAMPLES})
+
+    def _define(self) -> dict:
+        import great_expectations as gx
+
+        # GX sets this module's logger to INFO itself: a temp-dir notice on every run.
+        logging.getLogger("great_expectations.data_context.types.base").setLevel(
+            logging.WARNING)
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = {"globally": False}
+        batch = (context.data_sources.add_pandas("warehouse")
+                 .add_dataframe_asset("partition")
+                 .add_batch_definition_whole_dataframe("whole"))
+        definitions = {}
+        for suite in self.suites:
+            gx_suite = context.suites.add(
+                gx.ExpectationSuite(name=suite.name, expectations=suite.expectations))
+            definitions[suite.name] = context.validation_definitions.add(
+                gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite))
+        return definitions
+
+
+def suite_key(suite: Suite) -> str:
+    """What a verdict depends on besides the data: the suite file and the GX version."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(suite.path.read_bytes())
+    digest.update(version("great_expectations").encode())
+    return digest.hexdigest()
+
+
+def _fingerprint(con, sql: str, params: list) -> str:
+    rows, total = con.execute(f"select count(*), coalesce(sum(hash(s)::hugeint), 0) "
+                              f"from ({sql}) as s", params).fetchone()
+    return f"{rows}:{total}"
+
+
 def validate(settings: Settings, years: list[int] | None = None,
              suites: list[Suite] | None = None) -> ValidationReport:
     """Validate the latest build; raise ValidationFailed if any expectation fails."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-
-    # GX sets this module's logger to INFO itself, which prints a temp-dir notice on every run.
-    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     suites = suites if suites is not None else load_suites()
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False}
-    batch = (context.data_sources.add_pandas("warehouse")
-             .add_dataframe_asset("partition")
-             .add_batch_definition_whole_dataframe("whole"))
-    definitions = {}
-    for suite in suites:
-        gx_suite = gx.ExpectationSuite(name=suite.name, expectations=suite.expectations)
-        gx_suite = context.suites.add(gx_suite)
-        definitions[suite.name] = context.validation_definitions.add(
-            gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite))
+    checks = _Checks(suites)
+    reuse = settings.warehouse_target == "duckdb"
 
     settings.ensure_dirs()
     with open_warehouse(settings) as con:
@@ -114,8 +163,15 @@ def validate(settings: Settings, years: list[int] | None = None,
         if build is None or build[1] != "success":
             raise ValidationFailed("there is no successful build to validate: run "
                                    "`citycheck build` first")
+        stamp = datetime.now(UTC).replace(tzinfo=None)
         partitions_seen = 0
         for suite in suites:
+            key = suite_key(suite)
+            passed = {} if not reuse else {
+                (part, fingerprint): (n, origin) for part, fingerprint, n, origin in con.execute(
+                    "select partition_value, fingerprint, checks, "
+                    "coalesce(reused_from, build_id) from audit.validated_partitions "
+                    "where suite = ? and suite_key = ? and success", [suite.name, key]).fetchall()}
             partitions: list = [None]
             if suite.partition_by:
                 partitions = [r[0] for r in con.execute(
@@ -127,12 +183,18 @@ def validate(settings: Settings, years: list[int] | None = None,
             for part in partitions:
                 sql = suite.sql if part is None else (
                     f"select * from ({suite.sql}) as s where {suite.partition_by} = ?")
-                frame = con.execute(sql, [] if part is None else [part]).df()
-                result = definitions[suite.name].run(
-                    batch_parameters={"dataframe": frame},
-                    result_format={"result_format": "SUMMARY",
-                                   "unexpected_index_column_names": suite.example_columns,
-                                   "partial_unexpected_count": MAX_EXAMPLES})
+                params = [] if part is None else [part]
+                label = f"{suite.partition_by}={part}" if part is not None else None
+                fingerprint = _fingerprint(con, sql, params) if reuse else None
+                earlier = passed.get((None if part is None else str(part), fingerprint))
+                if earlier:
+                    report.checks += earlier[0]
+                    report.reused[f"{suite.name} [{label or 'all rows'}]"] = earlier[1]
+                    _record(con, report.build_id, stamp, suite.name, key, part, fingerprint,
+                            earlier[0], True, earlier[1])
+                    continue
+                result = checks.run(suite, con.execute(sql, params).df())
+                failed_before = len(report.failures)
                 for r in result.results:
                     report.checks += 1
                     if r.success:
@@ -145,13 +207,15 @@ def validate(settings: Settings, years: list[int] | None = None,
                         examples = [{"error": r.exception_info.get("exception_message")}]
                     report.failures.append({
                         "suite": suite.name,
-                        "partition": f"{suite.partition_by}={part}" if part is not None else None,
+                        "partition": label,
                         "expectation": cfg.type,
                         "kwargs": {k: v for k, v in cfg.kwargs.items() if k != "batch_id"},
                         "why": (cfg.meta or {}).get("why"),
                         "unexpected_count": r.result.get("unexpected_count"),
                         "examples": examples,
                     })
+                _record(con, report.build_id, stamp, suite.name, key, part, fingerprint,
+                        len(result.results), len(report.failures) == failed_before, None)
         if years and not partitions_seen:
             # an annual review of a year nothing arrived for is not a pass
             report.failures.append({
@@ -162,13 +226,13 @@ def validate(settings: Settings, years: list[int] | None = None,
                        "freshness` for who owes them",
                 "unexpected_count": None, "examples": []})
         report.success = not report.failures
-        stamp = datetime.now(UTC).replace(tzinfo=None)
         folder = settings.reports_dir / "validation"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{stamp:%Y%m%dT%H%M%S}_{report.build_id}.json"
         report.report_path = str(path)
         text = json.dumps({"build_id": report.build_id, "success": report.success,
                            "checks": report.checks, "failures": report.failures,
+                           "reused": report.reused,
                            "suites": [s.name for s in suites], "validated_at": stamp.isoformat()},
                           ensure_ascii=False, indent=2, default=str)
         path.write_text(text, encoding="utf-8")
@@ -179,3 +243,9 @@ def validate(settings: Settings, years: list[int] | None = None,
     if not report.success:
         raise ValidationFailed(report.describe())
     return report
+
+
+def _record(con, build_id, stamp, suite, key, part, fingerprint, n, success, reused_from):
+    con.execute("insert into audit.validated_partitions values (?,?,?,?,?,?,?,?,?)",
+                [build_id, stamp, suite, key, None if part is None else str(part),
+                 fingerprint, n, success, reused_from])

@@ -138,3 +138,46 @@ def test_a_year_with_no_values_is_not_a_pass(built):
         validate(built, years=[2030])
     with pytest.raises(PublishRefused, match="failed validation"):
         publish(built)
+
+
+def test_unchanged_partitions_keep_their_verdict_and_a_changed_one_is_checked(built):
+    """A re-validation reads only what changed since it passed: the same rows under the same
+    suite keep their verdict; a partition with one changed value is checked again and fails."""
+    first = validate(built)              # the sample's build, already validated once
+    assert len(first.reused) == first_partitions(built) and first.checks > 0
+    assert "fct_indicator_values [year=2021]" in first.reused
+
+    con = duckdb.connect(str(built.warehouse_path))
+    con.execute("update marts.fct_indicator_values set value = 140 where "
+                "indicator_code = 'sewage_treatment_rate_pct' and district_code = '371002' "
+                "and year = 2021")
+    con.close()
+    with pytest.raises(ValidationFailed, match=r"\[year=2021\]"):
+        validate(built)
+    kept = query(built.warehouse_path, """
+        select suite, partition_value, reused_from is not null, success
+        from audit.validated_partitions
+        where validated_at = (select max(validated_at) from audit.validated_partitions)
+          and suite = 'fct_indicator_values' and partition_value in ('2020', '2021')
+        order by partition_value""")
+    assert kept == [("fct_indicator_values", "2020", True, True),
+                    ("fct_indicator_values", "2021", False, False)]
+
+
+def first_partitions(settings) -> int:
+    """How many suite partitions a validation of the whole warehouse covers."""
+    return query(settings.warehouse_path, """
+        select count(*) from audit.validated_partitions
+        where validated_at = (select min(validated_at) from audit.validated_partitions)""")[0][0]
+
+
+def test_a_changed_suite_validates_every_partition_again(built, tmp_path):
+    from citycheck.validate import load_suites
+
+    suites = load_suites()
+    changed = tmp_path / suites[0].path.name
+    changed.write_text(suites[0].path.read_text("utf-8").replace("}", " }", 1), "utf-8")
+    suites[0].path = changed            # same expectations, but a different file
+    report = validate(built, suites=suites)
+    assert not [k for k in report.reused if k.startswith(suites[0].name + " ")]
+    assert [k for k in report.reused if k.startswith(suites[1].name + " ")]
