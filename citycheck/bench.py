@@ -437,10 +437,8 @@ def write_results(result: BenchResult, out: Path = RESULTS_DIR) -> Path:
 def write_summary(out: Path = RESULTS_DIR) -> Path:
     """summary.md and the plot, from every <scale>.json in `out`."""
     rows = []
-    for path in sorted(out.glob("*.json")):
-        r = json.loads(path.read_text("utf-8"))
-        if "stages" not in r:
-            continue
+    loaded = (json.loads(path.read_text("utf-8")) for path in out.glob("*.json"))
+    for r in sorted((r for r in loaded if "stages" in r), key=lambda r: r["values"]):
         cells = {s["name"]: s for s in r["stages"] + r["baselines"]}
         rows.append(f"| {r['scale']} | {r['values']:,} | {r['files']:,} | "
                     + " | ".join(f"{cells[n]['seconds']} s / {cells[n]['peak_rss_mb']:.0f} MB"
@@ -450,9 +448,9 @@ def write_summary(out: Path = RESULTS_DIR) -> Path:
     table = ["| scale | values | files | ingest | build | validate | publish | pandas script | "
              "DuckDB one statement | pipeline total | same numbers |",
              "| --- | ---: | ---: | --- | --- | --- | --- | --- | --- | ---: | --- |", *rows]
-    results = {r["scale"]: r for r in (json.loads(p.read_text("utf-8"))
-                                        for p in sorted(out.glob("*.json")))
-               if "stages" in r}
+    results = {r["scale"]: r for r in sorted(
+        (json.loads(p.read_text("utf-8")) for p in out.glob("*.json")),
+        key=lambda r: r.get("values", 0)) if "stages" in r}
     incremental = [f"| {r['scale']} | {r.get('incremental_seconds', '–')} s | "
                    f"{'yes' if r.get('incremental_visible') else 'no'} |"
                    for r in results.values() if r.get("incremental")]
@@ -479,20 +477,24 @@ def _seconds(result: dict, name: str) -> float:
                 if s["name"] == name)
 
 
+def _slope(results: dict, name: str, low: str, high: str) -> str:
+    if low not in results or high not in results:
+        return f"– (needs {low} and {high})"
+    a, b = results[low], results[high]
+    return f"{(_seconds(b, name) - _seconds(a, name)) / (b['values'] - a['values']) * 1e6:.2f}"
+
+
 def cost_table(results: dict) -> list[str]:
-    """Fixed overhead (time at S) and marginal cost (s per million values, slope M -> L)."""
-    lines = ["| stage | fixed overhead (time at S) | marginal cost (s per million values, M→L) |",
-             "| --- | ---: | ---: |"]
+    """Fixed overhead (time at S) and marginal cost (s per million values, slope M -> L; and
+    L -> XL when XL was run)."""
+    xl = "XL" in results
+    lines = ["| stage | fixed overhead (time at S) | marginal cost (s per million values, M→L) |"
+             + (" marginal cost, L→XL |" if xl else ""),
+             "| --- | ---: | ---: |" + (" ---: |" if xl else "")]
     for name in STAGE_NAMES:
         fixed = f"{_seconds(results['S'], name):.1f} s" if "S" in results else "–"
-        if "M" in results and "L" in results:
-            m, l_ = results["M"], results["L"]
-            slope = ((_seconds(l_, name) - _seconds(m, name))
-                     / (l_["values"] - m["values"]) * 1e6)
-            marginal = f"{slope:.2f}"
-        else:
-            marginal = "– (needs M and L)"
-        lines.append(f"| {name} | {fixed} | {marginal} |")
+        line = f"| {name} | {fixed} | {_slope(results, name, 'M', 'L')} |"
+        lines.append(line + (f" {_slope(results, name, 'L', 'XL')} |" if xl else ""))
     return lines
 
 
