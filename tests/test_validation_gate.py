@@ -181,3 +181,18 @@ def test_a_changed_suite_validates_every_partition_again(built, tmp_path):
     report = validate(built, suites=suites)
     assert not [k for k in report.reused if k.startswith(suites[0].name + " ")]
     assert [k for k in report.reused if k.startswith(suites[1].name + " ")]
+
+
+def test_when_nothing_changed_great_expectations_is_not_even_loaded(built):
+    import os
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom citycheck.config import Settings\n"
+              "from citycheck.validate import validate\n"
+              "report = validate(Settings.from_env())\n"
+              "print(len(report.reused), report.checks, 'great_expectations' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], env=dict(os.environ),
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert int(out[0]) > 0 and int(out[1]) > 0
+    assert out[2] == "False"
