@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from citycheck.config import DBT_PROJECT_DIR, PROJECT_ROOT
+from citycheck.config import DBT_PROJECT_DIR, DEFAULT_DUCKDB_MEMORY_LIMIT, PROJECT_ROOT
 
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 WORK_DIR = PROJECT_ROOT / "bench" / "work"
@@ -357,10 +357,10 @@ def _compare(serving: Path, *parquets: Path) -> tuple[bool, int]:
     return True, n
 
 
-# DuckDB's memory limit for dbt at each scale (CITYCHECK_DUCKDB_MEMORY_LIMIT, default 2GB, wins
-# when set). At XL two of the dbt tests over 40 million versions cannot spill enough within
-# 2 GB and fail with DuckDB's "Out of Memory Error: failed to pin block"; 8 GB leaves a
-# 24 GB machine two thirds free.
+# DuckDB's memory limit, dbt's and every citycheck connection's, at each scale
+# (CITYCHECK_DUCKDB_MEMORY_LIMIT wins when set). At XL two of the dbt tests over 40 million
+# versions cannot spill enough within 2 GB and fail with DuckDB's "Out of Memory Error:
+# failed to pin block"; 8 GB leaves a 24 GB machine two thirds free.
 DUCKDB_MEMORY_LIMIT = {"XL": "8GB"}
 # The incremental case is defined at L; at XL it would re-run an hour's pipeline for one file.
 INCREMENTAL_SCALES = ("S", "M", "L")
@@ -386,7 +386,8 @@ def run_bench(scale_name: str, workdir: Path | None = None, resume: bool = False
         progress_file.write_text(json.dumps(progress), "utf-8")
     env = dict(os.environ, CITYCHECK_DATA_DIR=str(data), CITYCHECK_DBT_PROJECT_DIR=str(project),
                DBT_SEND_ANONYMOUS_USAGE_STATS="false", GX_ANALYTICS_ENABLED="false")
-    env.setdefault("CITYCHECK_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT.get(scale.name, "2GB"))
+    env.setdefault("CITYCHECK_DUCKDB_MEMORY_LIMIT",
+                   DUCKDB_MEMORY_LIMIT.get(scale.name, DEFAULT_DUCKDB_MEMORY_LIMIT))
 
     def stage(name: str, argv: list[str], values: int) -> Stage:
         if name in progress["stages"]:

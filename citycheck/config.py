@@ -18,6 +18,9 @@ SOURCES_FILE = PROJECT_ROOT / "extract" / "sources.yml"
 
 # The Airflow pool every warehouse-writing task uses: DuckDB allows one writer process.
 WAREHOUSE_POOL = "citycheck_warehouse"
+# DuckDB's memory limit unless CITYCHECK_DUCKDB_MEMORY_LIMIT says otherwise: every citycheck
+# connection and dbt's (dbt_project/profiles.yml repeats it: Jinja cannot import it).
+DEFAULT_DUCKDB_MEMORY_LIMIT = "2GB"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import duckdb
 
+from citycheck.config import DEFAULT_DUCKDB_MEMORY_LIMIT
+
 RAW_DDL = """
 create schema if not exists raw;
 
@@ -139,7 +141,8 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
     # a setting, not connect(config=...): dbt opens the same file in this process
-    con.execute("set memory_limit = ?", [os.environ.get("CITYCHECK_DUCKDB_MEMORY_LIMIT", "2GB")])
+    con.execute("set memory_limit = ?", [os.environ.get("CITYCHECK_DUCKDB_MEMORY_LIMIT",
+                                                        DEFAULT_DUCKDB_MEMORY_LIMIT)])
     try:
         if not read_only:
             init_raw_schema(con)

@@ -529,8 +529,8 @@ def ingest_file(path: Path, settings: Settings, *, department: str | None = None
 
 
 def ingest_files(items: list[Submission], settings: Settings, ref: Reference | None = None,
-                 con=None, batch_files: int | None = None) -> list[Receipt]:
-    """Ingest files in batches of `batch_files` (default CITYCHECK_INGEST_BATCH_FILES, 500):
+                 con=None) -> list[Receipt]:
+    """Ingest files in batches of settings.ingest_batch_files (CITYCHECK_INGEST_BATCH_FILES):
     the files of a batch are read, each to its own verdicts, then landed in one transaction
     with one lookup of earlier copies and earlier versions, so a file costs its reading, not
     a round of queries. Receipts come back in the order of `items`.
@@ -540,10 +540,10 @@ def ingest_files(items: list[Submission], settings: Settings, ref: Reference | N
     costs more than reading them; docs/performance.md.)"""
     if con is None:
         with connect(settings.warehouse_path) as own:
-            return ingest_files(items, settings, ref, own, batch_files)
+            return ingest_files(items, settings, ref, own)
     ref = ref or load_reference(settings.seeds_dir)
     settings.ensure_dirs()
-    size = max(1, batch_files or settings.ingest_batch_files)
+    size = max(1, settings.ingest_batch_files)
     receipts: list[Receipt] = []
     for start in range(0, len(items), size):
         receipts += _ingest_batch(items[start:start + size], settings, ref, con)
@@ -581,7 +581,7 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
                              y.receipt.department_code, y.receipt.year)
         _land(con, [x for x in landings if x.earlier is None])
     except BaseException:
-        _put_back(reading, settings)
+        _put_back(reading)
         raise
     for x in landings:
         if x.earlier is not None:
@@ -594,13 +594,12 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
     return [x.receipt for x in landings]
 
 
-def _put_back(reading: list[_Landing], settings: Settings) -> None:
+def _put_back(reading: list[_Landing]) -> None:
     """Nothing of the batch was recorded: every file moved into the archive goes back where
-    it was (found by name: reading may have failed part-way through a file)."""
+    it was."""
     for x in reading:
-        archived = _archive_dir(settings, x.digest) / safe_name(x.item.path.name)
-        if x.item.move and not x.item.path.exists() and archived.exists():
-            os.replace(archived, x.item.path)
+        if x.moved:
+            os.replace(x.archived, x.item.path)
 
 
 def _duplicate(x: _Landing, settings: Settings) -> None:
