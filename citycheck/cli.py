@@ -6,7 +6,8 @@
     citycheck build               dbt build (seeds, models, tests)
     citycheck validate            Great Expectations on the latest build
     citycheck publish             publish the validated build
-    citycheck published           what is published, and how to query it
+    citycheck published           what is published, and which publication each output holds
+    citycheck recover             finish what a stopped run left (intake, publication)
     citycheck freshness           who is overdue (departments, open-data sources, raw tables)
     citycheck docs                the data dictionary (dbt docs) as one HTML file
     citycheck bench --scale S     the benchmark (S, M, L, XL) against pandas and DuckDB
@@ -93,7 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target", choices=["duckdb", "postgres"], default="duckdb",
                    help="postgres: copy the current publication into PostgreSQL "
                         "(CITYCHECK_PG_DSN) for BI tools")
-    sub.add_parser("published", help="list what is published")
+    sub.add_parser("published", help="list what is published, and which publication each "
+                                      "output holds (exit 4 if they disagree)")
+    sub.add_parser("recover", help="finish what a stopped run left: land archived files, write "
+                                   "missing receipts, finish or undo a half-done publication")
     p = sub.add_parser("freshness", help="who is overdue: raw tables, departments, open-data "
                                          "sources (exit 3 if anything is)")
     p.add_argument("--json", action="store_true")
@@ -117,116 +121,170 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env()
-
-    from citycheck.build import BuildError
-    from citycheck.postgres import PostgresUnavailable
-    from citycheck.publish import PublishRefused
-    from citycheck.validate import ValidationFailed
-    from extract.http import FetchError
-    from extract.submissions import SubmissionError
-    from extract.template import TemplateError
-
     try:
-        if args.command == "run":
-            from citycheck.pipeline import run_all
+        return _command(args)
+    except KeyboardInterrupt:
+        print(f"citycheck {args.command}: interrupted; run `citycheck recover` to finish what "
+              "it left", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place a traceback stops
+        return _failed(args, exc)
 
-            s = run_all(settings, years=parse_years(args.year), fetch=not args.no_fetch)
-            for r in s.receipts:
-                print(f"ingested {r.file_name}: {r.status} — {r.message}")
-            for f in s.fetches:
-                print(f"fetched {f.source}: {f.status} — {f.message}")
-            print(f"built {s.build.nodes} dbt nodes in {s.build.seconds:.1f} s; "
-                  f"validation passed {s.validation.checks} checks")
-            print("\nFreshness:\n  " + "\n  ".join(s.freshness.lines()))
-            print_intake(settings)
-            print_published(settings)
-        elif args.command == "ingest":
-            from extract.submissions import ingest_file, ingest_inbox
 
-            if args.file and not args.file.is_file():
-                raise SubmissionError(f"no such file: {args.file}")
-            receipts = ([ingest_file(args.file, settings, department=args.department,
-                                     city=args.city, year=args.year)]
-                        if args.file else ingest_inbox(settings))
-            for r in receipts:
-                print(json.dumps(r.to_dict(), ensure_ascii=False, indent=2) if args.json
-                      else r.to_text())
-            return 1 if any(r.status == "rejected" for r in receipts) else 0
-        elif args.command == "fetch":
-            from extract.open_data import fetch_all
+# Errors whose message already says what was wrong and what to do: shown as they are.
+EXPECTED = ("BuildError", "BuildIncomplete", "ValidationFailed", "PublishRefused",
+            "FetchError", "SubmissionError", "TemplateError", "PostgresUnavailable",
+            "ConfigError", "WarehouseBusy", "FileNotFoundError")
 
-            for f in fetch_all(settings, args.sources or None):
-                print(f"{f.source}: {f.status} — {f.message}")
-        elif args.command == "build":
-            from citycheck.build import build
 
-            b = build(settings)
-            print(f"build {b.build_id}: {b.nodes} dbt nodes in {b.seconds:.1f} s")
-        elif args.command == "validate":
-            from citycheck.validate import validate
+def _failed(args, exc: Exception) -> int:
+    """One or two lines for the person at the terminal; the traceback goes to the log."""
+    import traceback
 
-            v = validate(settings, years=parse_years(args.year))
-            kept = (f"; {len(v.reused)} unchanged partitions kept their earlier verdict"
-                    if v.reused else "")
-            print(f"build {v.build_id}: all {v.checks} checks passed{kept} ({v.report_path})")
-        elif args.command == "publish" and args.target == "postgres":
-            from citycheck.publish_postgres import publish_postgres
-
-            pg = publish_postgres(settings)
-            print(f"publication {pg.publication_id} copied to PostgreSQL ({pg.dsn_shown}), "
-                  f"schema published, readable by role {pg.reader_role}:")
-            for name, n in pg.tables.items():
-                print(f"  {name:<32} {n:>7} rows")
-        elif args.command == "publish":
-            from citycheck.publish import publish
-
-            p = publish(settings)
-            print(f"published build {p.build_id} as {p.publication_id}")
-            if settings.warehouse_target == "postgres":
-                from citycheck.postgres import shown_dsn
-
-                print(f"schema published in PostgreSQL ({shown_dsn(settings.pg_dsn)}):")
-                for name, n in p.tables.items():
-                    print(f"  {name:<32} {n:>7} rows")
-            else:
-                print_published(settings)
-        elif args.command == "published":
-            print_published(settings)
-        elif args.command == "freshness":
-            from citycheck.freshness import check_freshness
-
-            report = check_freshness(settings, alert=not args.no_alert)
-            print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json
-                  else "\n".join(report.lines()))
-            return 0 if report.ok else 3
-        elif args.command == "bench":
-            from citycheck.bench import print_result, run_bench, write_results
-
-            for scale in args.scale:
-                result = run_bench(scale, resume=args.resume)
-                print_result(result)
-                print(f"  results: {write_results(result)}")
-                if not result.agree:
-                    return 1
-        elif args.command == "docs":
-            from citycheck.build import generate_docs
-
-            print(f"data dictionary: {generate_docs(settings)}")
-        elif args.command == "template":
-            from extract.template import write_template
-
-            out = args.output or Path(f"{args.city}_{args.department}_{args.year}.xlsx")
-            path = write_template(out, args.department, args.year, args.city)
-            print(f"template for {args.department} {args.year} (city {args.city}): {path}")
-        elif args.command == "status":
-            from citycheck.status import print_status
-
-            return print_status(settings, args.year, args.city, args.missing, args.json)
-    except (BuildError, ValidationFailed, PublishRefused, FetchError, SubmissionError,
-            TemplateError, PostgresUnavailable, FileNotFoundError) as exc:
-        print(f"citycheck {args.command}: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+    name = exc.__class__.__name__
+    if name in EXPECTED:
+        print(f"citycheck {args.command}: {exc}", file=sys.stderr)
         return 1
+    log_path = _log_traceback(traceback.format_exc())
+    first = (str(exc).strip().splitlines() or [""])[0]
+    if name == "CatalogException":
+        hint = "the warehouse lacks a table this needs: run `citycheck build` (or `citycheck run`)"
+    elif isinstance(exc, OSError):
+        hint = (f"{exc.strerror or first}: check that the disk has space and the path "
+                f"{exc.filename or ''} can be written")
+        first = ""
+    else:
+        hint = "this is a bug in citycheck: please report it with the log"
+    print(f"citycheck {args.command} failed: {first + '; ' if first else ''}{hint}.\n"
+          f"  details: {log_path}", file=sys.stderr)
+    return 2
+
+
+def _log_traceback(text: str) -> str:
+    import os
+    import tempfile
+    from datetime import datetime
+
+    for folder in (Path(os.environ.get("CITYCHECK_DATA_DIR", "var")) / "logs",
+                   Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / "citycheck-cli.log"
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(f"--- {datetime.now():%Y-%m-%d %H:%M:%S} {' '.join(sys.argv)}\n{text}\n")
+            return str(path)
+        except OSError:
+            continue
+    return "(no log could be written)"
+
+
+def _command(args) -> int:
+    settings = Settings.from_env()
+    if args.command == "run":
+        from citycheck.pipeline import run_all
+
+        s = run_all(settings, years=parse_years(args.year), fetch=not args.no_fetch)
+        for r in s.receipts:
+            print(f"ingested {r.file_name}: {r.status} — {r.message}")
+        for f in s.fetches:
+            print(f"fetched {f.source}: {f.status} — {f.message}")
+        print(f"built {s.build.nodes} dbt nodes in {s.build.seconds:.1f} s; "
+              f"validation passed {s.validation.checks} checks")
+        print("\nFreshness:\n  " + "\n  ".join(s.freshness.lines()))
+        print_intake(settings)
+        print_published(settings)
+    elif args.command == "ingest":
+        from extract.submissions import SubmissionError, ingest_file, ingest_inbox
+
+        if args.file and not args.file.is_file():
+            raise SubmissionError(f"no such file: {args.file}")
+        receipts = ([ingest_file(args.file, settings, department=args.department,
+                                 city=args.city, year=args.year)]
+                    if args.file else ingest_inbox(settings))
+        for r in receipts:
+            print(json.dumps(r.to_dict(), ensure_ascii=False, indent=2) if args.json
+                  else r.to_text())
+        return 1 if any(r.status == "rejected" for r in receipts) else 0
+    elif args.command == "fetch":
+        from extract.open_data import fetch_all
+
+        for f in fetch_all(settings, args.sources or None):
+            print(f"{f.source}: {f.status} — {f.message}")
+    elif args.command == "build":
+        from citycheck.build import build
+
+        b = build(settings)
+        print(f"build {b.build_id}: {b.nodes} dbt nodes in {b.seconds:.1f} s")
+    elif args.command == "validate":
+        from citycheck.validate import validate
+
+        v = validate(settings, years=parse_years(args.year))
+        kept = (f"; {len(v.reused)} unchanged partitions kept their earlier verdict"
+                if v.reused else "")
+        print(f"build {v.build_id}: all {v.checks} checks passed{kept} ({v.report_path})")
+    elif args.command == "publish" and args.target == "postgres":
+        from citycheck.publish_postgres import publish_postgres
+
+        pg = publish_postgres(settings)
+        print(f"publication {pg.publication_id} copied to PostgreSQL ({pg.dsn_shown}), "
+              f"schema published, readable by role {pg.reader_role}:")
+        for name, n in pg.tables.items():
+            print(f"  {name:<32} {n:>7} rows")
+    elif args.command == "publish":
+        from citycheck.publish import publish
+
+        p = publish(settings)
+        print(f"published build {p.build_id} as {p.publication_id}")
+        if settings.warehouse_target == "postgres":
+            from citycheck.postgres import shown_dsn
+
+            print(f"schema published in PostgreSQL ({shown_dsn(settings.pg_dsn)}):")
+            for name, n in p.tables.items():
+                print(f"  {name:<32} {n:>7} rows")
+        else:
+            print_published(settings)
+    elif args.command == "published":
+        from citycheck.recovery import publication_state
+
+        state = publication_state(settings)
+        print_published(settings)
+        print("\n" + "\n".join(state.lines()))
+        return 0 if state.agree else 4
+    elif args.command == "freshness":
+        from citycheck.freshness import check_freshness
+
+        report = check_freshness(settings, alert=not args.no_alert)
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json
+              else "\n".join(report.lines()))
+        return 0 if report.ok else 3
+    elif args.command == "bench":
+        from citycheck.bench import print_result, run_bench, write_results
+
+        for scale in args.scale:
+            result = run_bench(scale, resume=args.resume)
+            print_result(result)
+            print(f"  results: {write_results(result)}")
+            if not result.agree:
+                return 1
+    elif args.command == "docs":
+        from citycheck.build import generate_docs
+
+        print(f"data dictionary: {generate_docs(settings)}")
+    elif args.command == "template":
+        from extract.template import write_template
+
+        out = args.output or Path(f"{args.city}_{args.department}_{args.year}.xlsx")
+        path = write_template(out, args.department, args.year, args.city)
+        print(f"template for {args.department} {args.year} (city {args.city}): {path}")
+    elif args.command == "status":
+        from citycheck.status import print_status
+
+        return print_status(settings, args.year, args.city, args.missing, args.json)
+    elif args.command == "recover":
+        from citycheck.recovery import recover
+
+        for line in recover(settings):
+            print(line)
     return 0
 
 

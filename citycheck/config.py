@@ -63,20 +63,41 @@ class Settings:
             serving_path=published / "citycheck.duckdb",
             reports_dir=data / "reports",
             portal_url=env.get("CITYCHECK_PORTAL_URL", "http://127.0.0.1:8765"),
-            max_file_bytes=int(env.get("CITYCHECK_MAX_FILE_BYTES", 20 * 1024 * 1024)),
+            max_file_bytes=_positive_int("CITYCHECK_MAX_FILE_BYTES", 20 * 1024 * 1024),
             # What an .xlsx may expand to when unpacked: a zip bomb stops here.
-            max_unpacked_bytes=int(env.get("CITYCHECK_MAX_UNPACKED_BYTES", 256 * 1024 * 1024)),
+            max_unpacked_bytes=_positive_int("CITYCHECK_MAX_UNPACKED_BYTES", 256 * 1024 * 1024),
             dbt_project_dir=Path(env.get("CITYCHECK_DBT_PROJECT_DIR", DBT_PROJECT_DIR)),
             seeds_dir=Path(env.get("CITYCHECK_DBT_PROJECT_DIR", DBT_PROJECT_DIR)) / "seeds",
             warehouse_target=warehouse_target(env.get("CITYCHECK_WAREHOUSE_TARGET")),
             pg_dsn=env.get("CITYCHECK_PG_DSN") or None,
-            ingest_batch_files=int(env.get("CITYCHECK_INGEST_BATCH_FILES", 500)),
+            ingest_batch_files=_positive_int("CITYCHECK_INGEST_BATCH_FILES", 500),
         )
 
     def ensure_dirs(self) -> None:
         for path in (self.inbox_dir, self.archive_dir, self.landing_dir,
                      self.warehouse_path.parent, self.published_dir, self.reports_dir):
-            path.mkdir(parents=True, exist_ok=True)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create {path} ({exc.strerror}): point "
+                                  "CITYCHECK_DATA_DIR at a folder citycheck may write") from None
+
+
+class ConfigError(ValueError):
+    """A CITYCHECK_* setting cannot be used. The message names the variable and what to set."""
+
+
+def _positive_int(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigError(f"{name}={text!r} is not a positive whole number (default {default})")
+    return value
 
 
 WAREHOUSE_TARGETS = ("duckdb", "postgres")
@@ -85,7 +106,7 @@ WAREHOUSE_TARGETS = ("duckdb", "postgres")
 def warehouse_target(text: str | None) -> str:
     target = (text or "duckdb").strip().lower()
     if target not in WAREHOUSE_TARGETS:
-        raise ValueError(f"CITYCHECK_WAREHOUSE_TARGET={text!r}: use one of "
+        raise ConfigError(f"CITYCHECK_WAREHOUSE_TARGET={text!r}: use one of "
                          f"{', '.join(WAREHOUSE_TARGETS)}")
     return target
 
@@ -101,5 +122,5 @@ def parse_years(text: str | None) -> list[int] | None:
             return list(range(first, last + 1))
         return [int(y) for y in text.split(",")]
     except ValueError:
-        raise ValueError(f"'{text}' is not a year, a range like 2019-2023 or a list like "
-                         "2020,2021") from None
+        raise ConfigError(f"'{text}' is not a year, a range like 2019-2023 or a list like "
+                          "2020,2021") from None

@@ -15,13 +15,16 @@ and grants a read-only role SELECT on it. docs/operations.md describes the deplo
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 DEFAULT_READER_ROLE = "citycheck_reader"
+log = logging.getLogger(__name__)
 
 
 class PostgresUnavailable(Exception):
@@ -67,6 +70,8 @@ class PgConnection:
     """A psycopg2 connection that answers like a DuckDB one for the few calls the audit,
     validation and publish code make: execute(sql, params) with `?` placeholders, then
     fetchone() / fetchall() / df()."""
+
+    engine = "postgres"
 
     def __init__(self, raw):
         self.raw = raw
@@ -144,27 +149,103 @@ def copy_table(source, cur, source_schema: str, dest_schema: str, table: str, tm
     return cur.fetchone()[0]
 
 
-def replace_schema(source, source_schema: str, tables: list[str], cur, final: str
-                   ) -> dict[str, int]:
-    """Copy DuckDB tables into `<final>_next`, then swap that for `final`, inside the
-    caller's transaction (an exception before it commits leaves `final` as it was).
-    Returns rows per table."""
+def replace_schema(source, source_schema: str, tables: list[str], cur, final: str,
+                   reader_role: str | None = None) -> dict[str, int]:
+    """Copy DuckDB tables into a staging schema, grant `reader_role` on it, then swap it for
+    `final`, inside the caller's transaction, bounded by set_timeouts (an exception before it
+    commits leaves `final` as it was). Returns rows per table."""
     staging = f"{final}_next"
     counts = {}
+    set_timeouts(cur)
     cur.execute(f"drop schema if exists {staging} cascade")
     cur.execute(f"create schema {staging}")
     with tempfile.TemporaryDirectory() as tmp:
         for t in tables:
             counts[t] = copy_table(source, cur, source_schema, staging, t, Path(tmp))
+    if reader_role:
+        grant_reader(cur, staging, reader_role)
     swap_schema(cur, staging, final)
     return counts
 
 
+RETIRED = "_retired_"
+
+
 def swap_schema(cur, staging: str, final: str) -> None:
-    """Replace schema `final` by `staging` (inside the caller's transaction: readers see the
-    old one or the new one)."""
-    cur.execute(f"drop schema if exists {final} cascade")
+    """Put schema `staging` in the place of `final` by renaming both, inside the caller's
+    transaction: readers see the old one or the new one. Renaming a schema takes no lock on
+    its tables, so a reader idle in a transaction on the old tables neither blocks the swap
+    nor is blocked by it; the old schema is dropped afterwards (drop_retired), when no
+    reader holds it any more."""
+    cur.execute("select 1 from pg_namespace where nspname = %s", [final])
+    if cur.fetchone() is not None:
+        cur.execute(f"alter schema {final} rename to "
+                    f"{final}{RETIRED}{uuid.uuid4().hex[:8]}")
     cur.execute(f"alter schema {staging} rename to {final}")
+
+
+def drop_retired(raw, final: str) -> list[str]:
+    """Drop the schemas earlier swaps retired, each in its own short transaction that waits
+    at most a second for its lock: one a reader still holds stays for the next publication.
+    Returns a line per schema left, naming the sessions that hold it."""
+    import psycopg2
+
+    left = []
+    saved, raw.autocommit = raw.autocommit, False
+    try:
+        with raw, raw.cursor() as cur:
+            cur.execute("select nspname from pg_namespace where nspname like %s",
+                        [f"{final}{RETIRED}%"])
+            retired = [r[0] for r in cur.fetchall()]
+        for schema in retired:
+            try:
+                with raw, raw.cursor() as cur:
+                    cur.execute("set local lock_timeout = '1s'")
+                    cur.execute(f"drop schema {schema} cascade")
+            except psycopg2.errors.LockNotAvailable as exc:
+                holders = blocking_sessions(raw, schema)
+                left.append(f"{schema} is kept until its readers finish: {holders or exc}")
+    finally:
+        raw.autocommit = saved
+    return left
+
+
+def blocking_sessions(raw, schema: str) -> str:
+    """The other sessions holding locks on tables of `schema`: pid, user, application,
+    state and since when, for a message a database administrator can act on. (Called after
+    the caller's transaction was rolled back; it reads in a transaction of its own.)"""
+    with raw.cursor() as cur:
+        cur.execute("""
+            select distinct a.pid, a.usename, a.application_name, a.state,
+                   coalesce(a.xact_start, a.state_change)
+            from pg_locks l
+            join pg_class c on c.oid = l.relation
+            join pg_namespace n on n.oid = c.relnamespace
+            join pg_stat_activity a on a.pid = l.pid
+            where n.nspname = %s and l.pid <> pg_backend_pid()
+            order by 1""", [schema])
+        rows = cur.fetchall()
+    return "; ".join(f"pid {pid} (user {user}, application '{app or '-'}', {state}, since "
+                     f"{since:%Y-%m-%d %H:%M:%S})" for pid, user, app, state, since in rows)
+
+
+def set_timeouts(cur) -> None:
+    """Bound every statement of a publication (SET LOCAL: this transaction only):
+    CITYCHECK_PG_LOCK_TIMEOUT (default 10s) for a lock, CITYCHECK_PG_STATEMENT_TIMEOUT
+    (default 30min) for a statement."""
+    cur.execute("select set_config('lock_timeout', %s, true), "
+                "set_config('statement_timeout', %s, true)",
+                [os.environ.get("CITYCHECK_PG_LOCK_TIMEOUT", "10s"),
+                 os.environ.get("CITYCHECK_PG_STATEMENT_TIMEOUT", "30min")])
+
+
+def timed_out(exc: Exception, raw, schema: str, what: str) -> str:
+    """A one-line message for a publication PostgreSQL stopped on a timeout."""
+    holders = blocking_sessions(raw, schema)
+    return (f"{what} stopped after waiting too long ({str(exc).strip().splitlines()[0]}); "
+            f"nothing changed, the previous publication is still served. Sessions holding "
+            f"{schema}: {holders or 'none now'}. Raise CITYCHECK_PG_LOCK_TIMEOUT or "
+            "CITYCHECK_PG_STATEMENT_TIMEOUT, or end those sessions")
 
 
 def mirror_raw(settings, dsn: str) -> dict[str, int]:
@@ -195,6 +276,8 @@ def mirror_raw(settings, dsn: str) -> dict[str, int]:
                 if copied != expected:
                     raise RuntimeError(f"raw mirror incomplete: copied {copied}, DuckDB has "
                                        f"{expected}; nothing was replaced")
+            for line in drop_retired(pg, "raw"):
+                log.warning(line)
         finally:
             pg.close()
     finally:
@@ -212,14 +295,21 @@ def grant_reader(cur, schema: str, role: str) -> None:
     cur.execute(f"revoke create on schema {schema} from public")
 
 
-def publish_marts(con: PgConnection, tables: list[str], reader_role: str | None = None) -> dict:
-    """Copy marts.* into a new schema and swap it for `published`, in one transaction."""
+def publish_marts(con: PgConnection, tables: list[str], publication_id: str,
+                  build_id: str, reader_role: str | None = None) -> dict:
+    """Copy marts.* into a new schema and swap it for `published`, with the audit row, in one
+    bounded transaction (set_timeouts); then drop the schemas earlier swaps retired."""
+    import psycopg2
+
+    from citycheck.publish import PublishRefused
+
     reader_role = reader_role or os.environ.get("CITYCHECK_PG_READER_ROLE", DEFAULT_READER_ROLE)
     counts = {}
     raw = con.raw
     raw.autocommit = False
     try:
         with raw, raw.cursor() as cur:
+            set_timeouts(cur)
             cur.execute("drop schema if exists published_next cascade")
             cur.execute("create schema published_next")
             for t in tables:
@@ -227,8 +317,18 @@ def publish_marts(con: PgConnection, tables: list[str], reader_role: str | None 
                             f"select * from marts.{quote(t)}")
                 cur.execute(f"select count(*) from published_next.{quote(t)}")
                 counts[t] = cur.fetchone()[0]
+            cur.execute("create table published_next.publication as select %s::text as "
+                        "publication_id, %s::text as build_id, now() as published_at",
+                        [publication_id, build_id])
+            grant_reader(cur, "published_next", reader_role)
             swap_schema(cur, "published_next", "published")
-            grant_reader(cur, "published", reader_role)
+            cur.execute("insert into audit.publications values (%s,%s,now(),%s,%s,null,null)",
+                        [publication_id, build_id, len(tables), sum(counts.values())])
+    except (psycopg2.errors.LockNotAvailable, psycopg2.errors.QueryCanceled) as exc:
+        raise PublishRefused(timed_out(exc, raw, "published", "the PostgreSQL publication")
+                             ) from None
     finally:
         raw.autocommit = True
+    for line in drop_retired(raw, "published"):
+        log.warning(line)
     return counts

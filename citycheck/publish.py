@@ -1,15 +1,35 @@
-"""Publish the validated marts: write, audit, then publish atomically.
+"""Publish the validated marts: one publication, one step for every reader.
 
-1. Refuse unless the latest build passed validation (audit.builds / audit.validations).
-2. Copy every mart into the `published` schema of the warehouse in one transaction.
-3. Write a new read-only serving DuckDB file beside the old one and rename it over it
-   (readers holding the old file keep reading it; new readers get the new one).
-4. Write one Parquet file per mart into a new folder and switch the `parquet` symlink to it.
+What is published is exactly what validation checked: the marts named in
+dbt_project/models/marts/_marts__models.yml (never "every table in the schema": a killed
+build leaves dbt's swap tables there), and only when their content still has the
+fingerprints validation recorded (audit.validated_marts).
 
-Readers (BI tools, analysts) never open the warehouse file the pipeline writes.
+A publication moves every output together. On disk everything a reader opens lives in one
+folder per publication, and one symlink says which is current:
+
+    published/publications/<id>/citycheck.duckdb     the read-only serving copy
+    published/publications/<id>/parquet/<mart>.parquet
+    published/current -> publications/<id>          switched by one atomic rename
+    published/citycheck.duckdb -> current/citycheck.duckdb   (stable paths for readers)
+    published/parquet -> current/parquet
+
+1. stage: write the new publication's folder under a temporary name, then rename it;
+2. commit: in one warehouse transaction, replace the `published` schema and add the
+   audit.publications row. This is the point of no return;
+3. switch: point `current` at the new folder (readers holding the old files keep reading
+   them; new readers get the new ones, the DuckDB file and the Parquet set alike);
+4. clean up: staged folders that were never committed, and all but the last few
+   publications.
+
+A process stopped anywhere is finished by `recover_publication` (run at the start of every
+publish, by `citycheck published` and `citycheck recover`): before the commit it removes the
+staged folder (rolled back), after it it switches to the committed publication (rolled
+forward). docs/reliability.md lists each fault and the test that causes it.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -17,13 +37,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from citycheck.build import AUDIT_DDL, latest_build
+from citycheck.build import AUDIT_DDL, BuildIncomplete, latest_build, refuse_unless_complete
 from citycheck.config import Settings
+from citycheck.faults import crash_point, fail_point
 from citycheck.warehouse import open_warehouse
 
+log = logging.getLogger(__name__)
 MARTS_SCHEMA = "marts"
 PUBLISHED_SCHEMA = "published"
-KEEP_PARQUET_VERSIONS = 3
+KEEP_PUBLICATIONS = 3
 
 
 class PublishRefused(Exception):
@@ -39,61 +61,101 @@ class PublishResult:
     parquet_dir: Path | None = None
 
 
-def mart_tables(con) -> list[str]:
-    return [r[0] for r in con.execute(
-        "select table_name from information_schema.tables where table_schema = ? "
-        "and table_type = 'BASE TABLE' order by table_name", [MARTS_SCHEMA]).fetchall()]
+def published_marts(settings: Settings) -> list[str]:
+    """The marts a publication holds: every model documented in the marts folder's YAML."""
+    import yaml
+
+    names: set[str] = set()
+    for path in sorted((settings.dbt_project_dir / "models" / "marts").glob("*.yml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        names.update(m["name"] for m in doc.get("models") or [])
+    return sorted(names)
+
+
+def fingerprints(con, schema: str, tables: list[str]) -> dict[str, tuple[int, str]]:
+    """table -> (rows, fingerprint): the row count and the sum of the rows' hashes. Equal
+    fingerprints mean the same rows (as a multiset), whatever their physical order."""
+    postgres = getattr(con, "engine", "duckdb") == "postgres"
+    found = {}
+    for t in tables:
+        row_hash = ("hashtextextended(t::text, 0)::numeric" if postgres
+                    else "hash(t)::hugeint")
+        n, total = con.execute(f'select count(*), coalesce(sum({row_hash}), 0) '
+                               f'from {schema}."{t}" as t').fetchone()
+        found[t] = (int(n), str(total))
+    return found
 
 
 def publish(settings: Settings) -> PublishResult:
+    """Publish the latest build if it is complete and validated and its marts are exactly what
+    validation saw; otherwise PublishRefused says why, and the publication stays as it was."""
     settings.ensure_dirs()
     publication_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    tables = published_marts(settings)
     with open_warehouse(settings) as con:
-        build_id = _validated_build(con)
-        tables = mart_tables(con)
-        if not tables:
-            raise PublishRefused(f"schema {MARTS_SCHEMA} has no tables to publish")
+        con.execute(AUDIT_DDL)
+        postgres = settings.warehouse_target == "postgres"
+        if not postgres:
+            recover_publication(con, settings)
+        build_id = _validated_build(con, tables)
         result = PublishResult(publication_id, build_id)
-        if settings.warehouse_target == "postgres":
+        if postgres:
             from citycheck.postgres import publish_marts
 
-            result.tables = publish_marts(con, tables)
-        else:
-            con.execute("begin transaction")
-            try:
-                con.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
-                for t in tables:
-                    con.execute(f"create or replace table {PUBLISHED_SCHEMA}.{t} as "
-                                f"select * from {MARTS_SCHEMA}.{t}")
-                    result.tables[t] = con.execute(
-                        f"select count(*) from {PUBLISHED_SCHEMA}.{t}").fetchone()[0]
-                con.execute("commit")
-            except Exception:
-                con.execute("rollback")
-                raise
-            result.serving_path = _write_serving_copy(con, settings, tables, publication_id,
-                                                      build_id)
-            result.parquet_dir = _write_parquet(con, settings, tables, publication_id)
-        con.execute("insert into audit.publications values (?,?,?,?,?,?,?)",
-                    [publication_id, build_id, datetime.now(UTC).replace(tzinfo=None),
-                     len(tables), sum(result.tables.values()),
-                     str(result.parquet_dir) if result.parquet_dir else None,
-                     str(result.serving_path) if result.serving_path else None])
+            result.tables = publish_marts(con, tables, publication_id, build_id)
+            return result
+        folder = _stage(con, settings, MARTS_SCHEMA, tables, publication_id, build_id)
+        crash_point("publish.staged")
+        con.execute("begin transaction")
+        try:
+            con.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
+            for t in tables:
+                con.execute(f"create or replace table {PUBLISHED_SCHEMA}.{t} as "
+                            f"select * from {MARTS_SCHEMA}.{t}")
+                result.tables[t] = con.execute(
+                    f"select count(*) from {PUBLISHED_SCHEMA}.{t}").fetchone()[0]
+            # tables published before the list was explicit (a dead build's swap tables)
+            for (t,) in con.execute(
+                    "select table_name from information_schema.tables where table_schema = ?",
+                    [PUBLISHED_SCHEMA]).fetchall():
+                if t not in tables:
+                    con.execute(f'drop table {PUBLISHED_SCHEMA}."{t}"')
+            con.execute("insert into audit.publications values (?,?,?,?,?,?,?)",
+                        [publication_id, build_id, datetime.now(UTC).replace(tzinfo=None),
+                         len(tables), sum(result.tables.values()),
+                         str(folder / "parquet"), str(folder / "citycheck.duckdb")])
+            fail_point("publish.commit")
+            crash_point("publish.in_transaction")
+            con.execute("commit")
+        except Exception as exc:
+            con.execute("rollback")
+            shutil.rmtree(folder, ignore_errors=True)
+            raise PublishRefused(f"the publication could not be recorded ({exc}); nothing "
+                                 "changed, the previous publication is still served") from exc
+        crash_point("publish.committed")
+        try:
+            _switch(settings, publication_id)
+        except OSError as exc:
+            raise PublishRefused(
+                f"publication {publication_id} is recorded but readers could not be switched "
+                f"to it ({exc}); they still see the previous one. Free the space and run "
+                "`citycheck recover`") from exc
+        crash_point("publish.switched")
+        _clean(con, settings)
+    result.serving_path = settings.serving_path
+    result.parquet_dir = settings.published_dir / "parquet"
     return result
 
 
-def _validated_build(con) -> str:
-    """The latest build, if it passed validation; otherwise PublishRefused says why."""
-    con.execute(AUDIT_DDL)
-    build = latest_build(con)
-    if build is None:
-        raise PublishRefused("nothing has been built yet: run `citycheck build`")
-    build_id, status = build
-    if status != "success":
-        raise PublishRefused(f"the latest build {build_id} failed; the previous "
-                             "publication stays as it was. Fix the build and run it again")
-    check = con.execute("select success, report_path from audit.validations where "
-                        "build_id = ? order by validated_at desc limit 1",
+def _validated_build(con, tables: list[str]) -> str:
+    """The latest build, if it completed, passed validation and its marts still have the
+    fingerprints validation recorded; otherwise PublishRefused says why."""
+    try:
+        build_id = refuse_unless_complete(latest_build(con), "publish")
+    except BuildIncomplete as exc:
+        raise PublishRefused(str(exc)) from None
+    check = con.execute("select success, report_path, validated_at from audit.validations "
+                        "where build_id = ? order by validated_at desc limit 1",
                         [build_id]).fetchone()
     if check is None:
         raise PublishRefused(f"build {build_id} has not been validated: run "
@@ -101,6 +163,19 @@ def _validated_build(con) -> str:
     if not check[0]:
         raise PublishRefused(f"build {build_id} failed validation (report: {check[1]}); "
                              "the previous publication stays as it was")
+    seen = {t: (int(n), fp) for t, n, fp in con.execute(
+        "select table_name, row_count, fingerprint from audit.validated_marts "
+        "where build_id = ? and validated_at = ?", [build_id, check[2]]).fetchall()}
+    missing = [t for t in tables if t not in seen]
+    if missing:
+        raise PublishRefused(f"validation of build {build_id} did not record {', '.join(missing)}:"
+                             " run `citycheck validate` again")
+    now = fingerprints(con, MARTS_SCHEMA, tables)
+    changed = [t for t in tables if now[t] != seen[t]]
+    if changed:
+        raise PublishRefused(f"{', '.join(changed)} changed after build {build_id} was "
+                             "validated; nothing was published. Run `citycheck build` and "
+                             "`citycheck validate` again")
     return build_id
 
 
@@ -109,42 +184,121 @@ def sql_path(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _write_serving_copy(con, settings: Settings, tables: list[str], publication_id: str,
-                        build_id: str) -> Path:
-    final = settings.serving_path
-    tmp = final.with_name(f".{final.name}.{publication_id}.tmp")
-    tmp.unlink(missing_ok=True)
-    con.execute(f"attach {sql_path(tmp)} as serving_copy")
+def _publications(settings: Settings) -> Path:
+    return settings.published_dir / "publications"
+
+
+def _stage(con, settings: Settings, schema: str, tables: list[str], publication_id: str,
+           build_id: str) -> Path:
+    """Write the publication's folder (serving copy and Parquet set) under a temporary name,
+    then rename it to its own: a folder named for a publication is always complete. On any
+    error the temporary folder is removed and PublishRefused says what failed."""
+    root = _publications(settings)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{publication_id}.tmp"
+    final = root / publication_id
+    shutil.rmtree(tmp, ignore_errors=True)
     try:
+        (tmp / "parquet").mkdir(parents=True)
+        serving = tmp / "citycheck.duckdb"
+        con.execute(f"attach {sql_path(serving)} as serving_copy")
+        try:
+            for t in tables:
+                con.execute(f"create table serving_copy.main.{t} as select * from {schema}.{t}")
+            con.execute("create table serving_copy.main.publication as select ? as "
+                        "publication_id, ? as build_id, current_timestamp as published_at",
+                        [publication_id, build_id])
+        finally:
+            con.execute("detach serving_copy")
+        fail_point("publish.serving")
+        crash_point("publish.staged_serving")
         for t in tables:
-            con.execute(f"create table serving_copy.main.{t} as select * from "
-                        f"{PUBLISHED_SCHEMA}.{t}")
-        con.execute("create table serving_copy.main.publication as select ? as publication_id, "
-                    "? as build_id, current_timestamp as published_at",
-                    [publication_id, build_id])
-    finally:
-        con.execute("detach serving_copy")
-    os.replace(tmp, final)  # atomic on one file system
+            con.execute(f"copy {schema}.{t} to {sql_path(tmp / 'parquet' / (t + '.parquet'))} "
+                        "(format parquet)")
+        fail_point("publish.parquet")
+        os.replace(tmp, final)
+    except Exception as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        what = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise PublishRefused(f"could not write publication {publication_id} under "
+                             f"{root} ({what}); nothing changed, the previous publication is "
+                             "still served") from exc
     return final
 
 
-def _write_parquet(con, settings: Settings, tables: list[str], publication_id: str) -> Path:
+def _switch(settings: Settings, publication_id: str) -> None:
+    """Point `current` at the publication, and make sure the stable reader paths go through
+    `current` (a warehouse published before publications had folders has plain files
+    there). Each step is one rename: readers see the old publication or the new one."""
     root = settings.published_dir
-    folder = root / f"parquet-{publication_id}"
-    folder.mkdir(parents=True)
-    for t in tables:
-        con.execute(f"copy {PUBLISHED_SCHEMA}.{t} to {sql_path(folder / (t + '.parquet'))} "
-                    "(format parquet)")
-    link = root / "parquet"
-    tmp_link = root / f".parquet.{publication_id}.tmp"
-    tmp_link.symlink_to(folder.name)
-    if link.exists() and not link.is_symlink():
-        shutil.rmtree(link)
-    os.replace(tmp_link, link)  # readers see the old set or the new set, never a mix
-    versions = sorted(p for p in root.glob("parquet-*") if p.is_dir())
-    for old in versions[:-KEEP_PARQUET_VERSIONS]:
-        shutil.rmtree(old, ignore_errors=True)
-    return link
+    _link(root / "current", f"publications/{publication_id}")
+    fail_point("publish.switch")
+    _link(root / "citycheck.duckdb", "current/citycheck.duckdb")
+    parquet = root / "parquet"
+    if parquet.exists() and not parquet.is_symlink():
+        shutil.rmtree(parquet)
+    _link(parquet, "current/parquet")
+
+
+def _link(path: Path, target: str) -> None:
+    if path.is_symlink() and os.readlink(path) == target:
+        return
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.link")
+    tmp.symlink_to(target)
+    os.replace(tmp, path)
+
+
+def current_publication(settings: Settings) -> str | None:
+    """The publication readers get now: the folder `current` points at."""
+    link = settings.published_dir / "current"
+    return Path(os.readlink(link)).name if link.is_symlink() else None
+
+
+def recover_publication(con, settings: Settings) -> str | None:
+    """Finish or undo a publication a stopped process left half-done: the last committed
+    publication (audit.publications) is what readers must get; its folder is switched to
+    (rebuilt from the `published` schema if it is missing), and whatever was staged but never
+    committed is removed. Returns the committed publication id, if any."""
+    con.execute(AUDIT_DDL)
+    row = con.execute("select publication_id, build_id from audit.publications "
+                      "order by published_at desc limit 1").fetchone()
+    if row is not None:
+        publication_id, build_id = row
+        if not (_publications(settings) / publication_id).is_dir():
+            have = {r[0] for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = ?",
+                [PUBLISHED_SCHEMA]).fetchall()}
+            tables = [t for t in published_marts(settings) if t in have]
+            if tables:
+                log.warning("publication %s has no folder; writing it again from the "
+                            "warehouse's published schema", publication_id)
+                _stage(con, settings, PUBLISHED_SCHEMA, tables, publication_id, build_id)
+        if (_publications(settings) / publication_id).is_dir():
+            _switch(settings, publication_id)
+    _clean(con, settings)
+    return row[0] if row else None
+
+
+def _clean(con, settings: Settings) -> None:
+    """Remove staged folders never committed, the files of the layout before publication
+    folders, and all but the last KEEP_PUBLICATIONS publications (a reader that opened an
+    older one keeps its open files)."""
+    root = _publications(settings)
+    committed = [r[0] for r in con.execute(
+        "select publication_id from audit.publications order by published_at desc").fetchall()]
+    keep = set(committed[:KEEP_PUBLICATIONS]) | {current_publication(settings)}
+    if root.is_dir():
+        for path in root.iterdir():
+            if path.name not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+    published = settings.published_dir
+    for pattern in (".citycheck.duckdb.*.tmp", ".citycheck.duckdb.*.tmp.wal", ".parquet.*.tmp",
+                    ".*.link", "parquet-*"):
+        for path in published.glob(pattern):
+            if path.is_symlink() or path.is_file():
+                path.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def published_summary(settings: Settings) -> list[tuple[str, int]]:

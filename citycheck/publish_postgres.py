@@ -6,11 +6,13 @@ Copies every table of the read-only serving copy (what `citycheck publish` last 
 validated) into the schema `published` of the database named by CITYCHECK_PG_DSN, in one
 transaction: the tables are built in a schema of their own, then swapped for `published`
 (PostgreSQL DDL is transactional, so readers see the old publication or the new one, never a
-mix). A role that can only read (CITYCHECK_PG_READER_ROLE, default citycheck_reader) is granted
+mix; the swap renames schemas, so it waits for no reader: citycheck/postgres.py). A role
+that can only read (CITYCHECK_PG_READER_ROLE, default citycheck_reader) is granted
 SELECT on it; BI tools connect as that role.
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -19,13 +21,15 @@ import duckdb
 from citycheck.config import Settings
 from citycheck.postgres import (
     DEFAULT_READER_ROLE,
-    grant_reader,
+    drop_retired,
     replace_schema,
     shown_dsn,
+    timed_out,
 )
 from citycheck.publish import PublishRefused
 
 SCHEMA = "published"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,8 +66,12 @@ def publish_postgres(settings: Settings, dsn: str | None = None,
         result = PostgresPublication(publication_id, shown_dsn(dsn), reader_role)
         try:
             with pg, pg.cursor() as cur:
-                result.tables = replace_schema(source, "main", tables, cur, SCHEMA)
-                grant_reader(cur, SCHEMA, reader_role)
+                result.tables = replace_schema(source, "main", tables, cur, SCHEMA,
+                                               reader_role)
+            for line in drop_retired(pg, SCHEMA):
+                log.warning(line)
+        except (psycopg2.errors.LockNotAvailable, psycopg2.errors.QueryCanceled) as exc:
+            raise PublishRefused(timed_out(exc, pg, SCHEMA, "the PostgreSQL copy")) from None
         except psycopg2.Error as exc:
             raise PublishRefused(f"PostgreSQL refused the publication, nothing changed there: "
                                  f"{str(exc).strip()}") from None

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from citycheck.build import AUDIT_DDL, latest_build
+from citycheck.build import AUDIT_DDL, BuildIncomplete, latest_build, refuse_unless_complete
 from citycheck.config import EXPECTATIONS_DIR, Settings
 from citycheck.warehouse import open_warehouse
 
@@ -158,11 +158,11 @@ def validate(settings: Settings, years: list[int] | None = None,
     settings.ensure_dirs()
     with open_warehouse(settings) as con:
         con.execute(AUDIT_DDL)
-        build = latest_build(con)
-        report = ValidationReport(build_id=build[0] if build else None, success=True)
-        if build is None or build[1] != "success":
-            raise ValidationFailed("there is no successful build to validate: run "
-                                   "`citycheck build` first")
+        try:
+            build_id = refuse_unless_complete(latest_build(con), "validate")
+        except BuildIncomplete as exc:
+            raise ValidationFailed(str(exc)) from None
+        report = ValidationReport(build_id=build_id, success=True)
         stamp = datetime.now(UTC).replace(tzinfo=None)
         partitions_seen = 0
         for suite in suites:
@@ -177,9 +177,9 @@ def validate(settings: Settings, years: list[int] | None = None,
                 partitions = [r[0] for r in con.execute(
                     f"select distinct {suite.partition_by} from ({suite.sql}) as s "
                     f"order by 1").fetchall()]
-                if years:
-                    partitions = [p for p in partitions if p in years]
-                partitions_seen += len(partitions)
+                # Every partition, not only the years asked for: what is validated is what
+                # will be published (unchanged partitions keep their verdict cheaply).
+                partitions_seen += len([p for p in partitions if not years or p in years])
             for part in partitions:
                 sql = suite.sql if part is None else (
                     f"select * from ({suite.sql}) as s where {suite.partition_by} = ?")
@@ -237,6 +237,15 @@ def validate(settings: Settings, years: list[int] | None = None,
                           ensure_ascii=False, indent=2, default=str)
         path.write_text(text, encoding="utf-8")
         (folder / "latest.json").write_text(text, encoding="utf-8")
+        if report.success:
+            # what was checked, by content: publish serves these marts only while they
+            # still have these fingerprints
+            from citycheck.publish import MARTS_SCHEMA, fingerprints, published_marts
+
+            for table, (n, fp) in fingerprints(con, MARTS_SCHEMA,
+                                               published_marts(settings)).items():
+                con.execute("insert into audit.validated_marts values (?,?,?,?,?)",
+                            [report.build_id, stamp, table, n, fp])
         con.execute("insert into audit.validations values (?,?,?,?,?,?)",
                     [report.build_id, stamp, report.success, report.checks,
                      len(report.failures), str(path)])

@@ -7,6 +7,7 @@ to the file row or fetched record it came from.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,11 @@ from pathlib import Path
 import duckdb
 
 from citycheck.config import DEFAULT_DUCKDB_MEMORY_LIMIT
+
+
+class WarehouseBusy(Exception):
+    """Another process holds the warehouse file (DuckDB has one writer at a time)."""
+
 
 RAW_DDL = """
 create schema if not exists raw;
@@ -60,6 +66,15 @@ create table if not exists raw.submission_rows (
     quality_flag     varchar,
     loaded_at        timestamp not null,
     primary key (file_hash, record_number)
+);
+
+-- The receipt each landed file got, written in the same transaction as its rows: a receipt
+-- file lost to a crash is written again from here (extract/submissions.py, recover_intake).
+create table if not exists raw.submission_receipts (
+    file_hash        varchar not null,
+    stem             varchar not null,     -- receipt (the file's own receipt)
+    receipt_json     varchar not null,
+    primary key (file_hash, stem)
 );
 
 create table if not exists raw.open_data_fetches (
@@ -139,7 +154,16 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
     spills to a temporary folder beside the file instead."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            holder = re.search(r"PID (\d+)", str(exc))
+            raise WarehouseBusy(
+                f"the warehouse {path} is in use by another process"
+                f"{f' (PID {holder[1]})' if holder else ''}: DuckDB allows one writer. Wait "
+                "for that run to finish (or stop it), then try again") from None
+        raise
     # a setting, not connect(config=...): dbt opens the same file in this process
     con.execute("set memory_limit = ?", [os.environ.get("CITYCHECK_DUCKDB_MEMORY_LIMIT",
                                                         DEFAULT_DUCKDB_MEMORY_LIMIT)])

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from citycheck.config import Settings
+from citycheck.faults import crash_point
 from citycheck.reference import Indicator, Reference, load_reference, normalise
 from citycheck.warehouse import connect
 from extract.layout import (
@@ -43,7 +44,7 @@ from extract.xlsx import Sheet, column_letters
 
 __all__ = ["SUPPORTED_SUFFIXES", "Receipt", "Submission", "SubmissionError", "ingest_file",
            "ingest_files", "ingest_inbox", "ingest_inbox_file", "interpret", "list_inbox",
-           "safe_name"]
+           "recover_intake", "safe_name"]
 
 QUALITY_FLAGS = {"估算": "estimated", "estimated": "estimated", "初步": "provisional",
                  "provisional": "provisional", "修订": "revised", "revised": "revised"}
@@ -500,6 +501,11 @@ class Submission:
     department: str | None = None
     city: str | None = None
     year: int | None = None
+    original_name: str | None = None   # when `path` is not the name it was sent under
+
+    @property
+    def name(self) -> str:
+        return self.original_name or self.path.name
 
 
 @dataclass
@@ -511,7 +517,6 @@ class _Landing:
     receipt: Receipt
     earlier: tuple | None = None     # the file's first arrival, when these bytes came before
     archived: Path | None = None
-    moved: bool = False
     ctx: FileContext | None = None
     verdicts: list[RowVerdict] = field(default_factory=list)
 
@@ -552,11 +557,16 @@ def ingest_files(items: list[Submission], settings: Settings, ref: Reference | N
 
 def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
                   con) -> list[Receipt]:
+    """Copy each file into the archive (the journal), give its records their verdicts, land
+    the batch in one transaction with every receipt, then write the receipt files and only
+    then take the files out of the inbox. A process killed at any point loses nothing: before
+    the commit the inbox still holds every file (and `recover_intake` lands what the archive
+    holds); after it, the warehouse holds every record and receipt."""
     landings = []
     for item in items:
         digest = file_sha256(item.path)
         landings.append(_Landing(item, digest, item.path.stat().st_size, Receipt(
-            file_name=item.path.name, file_hash=digest,
+            file_name=item.name, file_hash=digest,
             received_at=item.received_at.isoformat(timespec="seconds") + "Z",
             status="rejected", message="")))
     known = {row[0]: row[1:] for row in con.execute(
@@ -568,38 +578,42 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
         if x.digest not in known:
             first.setdefault(x.digest, i)
     reading = [landings[i] for i in first.values()]
-    try:
-        for x in reading:
-            _read(x, settings, ref)
-        for i, x in enumerate(landings):
-            if x.digest in known:
-                x.earlier = known[x.digest]
-            elif first[x.digest] != i:
-                y = landings[first[x.digest]]   # the same bytes twice in one batch
-                x.earlier = (y.item.path.name, y.item.received_at, y.receipt.status,
-                             y.receipt.archived_path, y.receipt.city_code,
-                             y.receipt.department_code, y.receipt.year)
-        _land(con, [x for x in landings if x.earlier is None])
-    except BaseException:
-        _put_back(reading)
-        raise
+    for x in reading:
+        _read(x, settings, ref)
+    for i, x in enumerate(landings):
+        if x.digest in known:
+            x.earlier = known[x.digest]
+        elif first[x.digest] != i:
+            y = landings[first[x.digest]]   # the same bytes twice in one batch
+            x.earlier = (y.item.name, y.item.received_at, y.receipt.status,
+                         y.receipt.archived_path, y.receipt.city_code,
+                         y.receipt.department_code, y.receipt.year)
+    if reading:
+        _sync(settings.archive_dir)     # the journal is on disk before the warehouse says so
+    _land(con, reading)
+    crash_point("ingest.after_commit")
     for x in landings:
-        if x.earlier is not None:
-            _duplicate(x, settings)
-        else:
-            if x.item.move and not x.moved:
-                # copied across file systems, or refused on size (the receipt is the record)
-                x.item.path.unlink(missing_ok=True)
+        if x.earlier is None:
             write_receipt(x.receipt, _archive_dir(settings, x.digest))
+        elif not _same_submission(x, settings):
+            _duplicate(x, settings)
+    crash_point("ingest.before_remove")
+    for x in landings:
+        if x.item.move:
+            x.item.path.unlink(missing_ok=True)
     return [x.receipt for x in landings]
 
 
-def _put_back(reading: list[_Landing]) -> None:
-    """Nothing of the batch was recorded: every file moved into the archive goes back where
-    it was."""
-    for x in reading:
-        if x.moved:
-            os.replace(x.archived, x.item.path)
+def _same_submission(x: _Landing, settings: Settings) -> bool:
+    """These bytes were landed from this very file (same name, same arrival): a run that was
+    stopped after its commit left it in the inbox. It has its receipt; it is no duplicate."""
+    name, received = x.earlier[0], x.earlier[1]
+    if name == x.item.name and received == x.item.received_at:
+        stored = _archive_dir(settings, x.digest) / "receipt.json"
+        if stored.exists():
+            x.receipt = Receipt(**json.loads(stored.read_text(encoding="utf-8")))
+        return True
+    return False
 
 
 def _duplicate(x: _Landing, settings: Settings) -> None:
@@ -613,12 +627,10 @@ def _duplicate(x: _Landing, settings: Settings) -> None:
     # The first receipt stays as it was; this one goes beside it.
     write_receipt(r, _archive_dir(settings, x.digest),
                   stem=f"duplicate-{x.item.received_at:%Y%m%dT%H%M%S}")
-    if x.item.move:
-        x.item.path.unlink(missing_ok=True)
 
 
 def _read(x: _Landing, settings: Settings, ref: Reference) -> None:
-    """Archive the file and give every record a verdict (no warehouse access)."""
+    """Copy the file into the archive and give every record a verdict (no warehouse access)."""
     item, receipt = x.item, x.receipt
     archive = _archive_dir(settings, x.digest)
     archive.mkdir(parents=True, exist_ok=True)
@@ -629,8 +641,9 @@ def _read(x: _Landing, settings: Settings, ref: Reference) -> None:
                            f"{settings.max_file_bytes:,}; it was not read. Split it by year "
                            "or district")
     else:
-        x.archived = archive / safe_name(item.path.name)
-        x.moved = _store(item.path, x.archived, item.move)
+        crash_point("ingest.before_copy")
+        x.archived = _store(item, archive)
+        crash_point("ingest.after_copy")
         try:
             if x.size == 0:
                 raise SubmissionError("the file is empty: nothing to read. Send the "
@@ -651,8 +664,8 @@ def _read(x: _Landing, settings: Settings, ref: Reference) -> None:
 
 
 def _land(con, landings: list[_Landing]) -> None:
-    """One transaction for the batch: which values each file corrects, its file row and its
-    records. A file is loaded whole or not at all, and so is the batch."""
+    """One transaction for the batch: which values each file corrects, its file row, its
+    records and its receipt. A file is loaded whole or not at all, and so is the batch."""
     if not landings:
         return
     rows = _rows_frame([x for x in landings if x.ctx is not None and x.verdicts])
@@ -662,7 +675,7 @@ def _land(con, landings: list[_Landing]) -> None:
             con.register("incoming_rows", rows)
             con.register("incoming_files", pd.DataFrame({
                 "file_hash": [x.digest for x in landings],
-                "original_name": [x.item.path.name for x in landings],
+                "original_name": [x.item.name for x in landings],
                 "received_at": [x.item.received_at for x in landings]}))
             _superseded(con, {x.digest: x.receipt for x in landings})
         for x in landings:
@@ -670,12 +683,16 @@ def _land(con, landings: list[_Landing]) -> None:
                 x.receipt.message = _summary(x.receipt)
         con.executemany(
             "insert into raw.submission_files values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [[x.digest, x.item.path.name, r.archived_path, x.size, x.item.received_at,
+            [[x.digest, x.item.name, r.archived_path, x.size, x.item.received_at,
               r.city_code, r.department_code, r.year, r.layout, r.status, r.rows_read,
               r.rows_accepted, r.rows_rejected, r.rows_ignored, r.message]
              for x in landings for r in [x.receipt]])
         if rows is not None:
             con.execute("insert into raw.submission_rows by name select * from incoming_rows")
+        con.executemany("insert into raw.submission_receipts values (?, 'receipt', ?)",
+                        [[x.digest, json.dumps(x.receipt.to_dict(), ensure_ascii=False)]
+                         for x in landings])
+        crash_point("ingest.in_transaction")
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -686,17 +703,49 @@ def _land(con, landings: list[_Landing]) -> None:
             con.unregister("incoming_files")
 
 
-def _store(path: Path, archived: Path, move: bool) -> bool:
-    """Copy the file into the archive, or move it there; True when it left `path` by a
-    rename (so a failed batch can rename it back)."""
-    if move:
+JOURNAL = "submission.json"
+
+
+def _store(item: Submission, archive: Path) -> Path:
+    """Copy the file into its archive folder (a copy, never a move: until the batch is
+    committed the inbox keeps it), then write the journal entry that lets `recover_intake`
+    land it without the original: name, arrival and what the caller stated. Both are written
+    under a temporary name and renamed, so a kill never leaves half a file under the real
+    name."""
+    archived = archive / safe_name(item.name)
+    if item.path.resolve() != archived.resolve():
+        part = archived.with_name(archived.name + ".part")
+        shutil.copyfile(item.path, part)
+        os.replace(part, archived)
+    _write_atomic(archive / JOURNAL, json.dumps({
+        "original_name": item.name, "received_at": item.received_at.isoformat(),
+        "department": item.department, "city": item.city, "year": item.year,
+        "archived_name": archived.name}, ensure_ascii=False))
+    return archived
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    part = path.with_name(path.name + ".part")
+    part.write_text(text, encoding="utf-8")
+    os.replace(part, path)
+
+
+def _sync(folder: Path) -> None:
+    """Flush what was written to the file system that holds `folder` (one syncfs for the
+    batch, not one fsync per file: at national scale a batch is 500 files)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(folder, os.O_RDONLY)
         try:
-            os.replace(path, archived)
-            return True
-        except OSError:
-            pass  # another file system: copy; the original goes once the batch is landed
-    shutil.copyfile(path, archived)
-    return False
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    except (OSError, AttributeError):
+        pass
+    os.sync()
 
 
 def _count(receipt: Receipt, verdicts: list[RowVerdict]) -> None:
@@ -824,9 +873,44 @@ def _rows_frame(landings: list[_Landing]) -> pd.DataFrame | None:
 
 def write_receipt(receipt: Receipt, folder: Path, stem: str = "receipt") -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{stem}.json").write_text(
-        json.dumps(receipt.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
-    (folder / f"{stem}.txt").write_text(receipt.to_text(), encoding="utf-8")
+    _write_atomic(folder / f"{stem}.json",
+                  json.dumps(receipt.to_dict(), ensure_ascii=False, indent=2))
+    _write_atomic(folder / f"{stem}.txt", receipt.to_text())
+
+
+def recover_intake(settings: Settings, con=None, ref: Reference | None = None
+                   ) -> list[Receipt]:
+    """Finish what a stopped intake left: every receipt the warehouse holds is written to the
+    archive if its file is missing, and every file archived with its journal entry but never
+    landed (the process died before its batch committed) is landed now from the archive.
+    Returns the receipts of the files it landed. Run before each inbox ingest; idempotent."""
+    if con is None:
+        with connect(settings.warehouse_path) as own:
+            return recover_intake(settings, own, ref)
+    if not settings.archive_dir.exists():
+        return []
+    for digest, text in con.execute(
+            "select file_hash, receipt_json from raw.submission_receipts").fetchall():
+        folder = _archive_dir(settings, digest)
+        if not (folder / "receipt.json").exists():
+            write_receipt(Receipt(**json.loads(text)), folder)
+    landed = {r[0] for r in con.execute("select file_hash from raw.submission_files").fetchall()}
+    orphans = []
+    for journal in sorted(settings.archive_dir.glob(f"*/*/{JOURNAL}")):
+        folder = journal.parent
+        for part in folder.glob("*.part"):
+            part.unlink(missing_ok=True)   # a copy cut short: the inbox still has the file
+        if folder.name in landed:
+            continue
+        entry = json.loads(journal.read_text(encoding="utf-8"))
+        archived = folder / entry["archived_name"]
+        if not archived.exists() or file_sha256(archived) != folder.name:
+            continue
+        orphans.append(Submission(archived, datetime.fromisoformat(entry["received_at"]),
+                                  department=entry["department"], city=entry["city"],
+                                  year=entry["year"], original_name=entry["original_name"]))
+    orphans.sort(key=lambda s: s.received_at)
+    return ingest_files(orphans, settings, ref=ref, con=con) if orphans else []
 
 
 # -- the inbox ------------------------------------------------------------------------------
@@ -855,5 +939,9 @@ def _inbox_item(path: Path) -> Submission:
 
 
 def ingest_inbox(settings: Settings) -> list[Receipt]:
-    """Ingest every file waiting in the inbox, oldest first, in batches (ingest_files)."""
-    return ingest_files([_inbox_item(p) for p in list_inbox(settings)], settings)
+    """Finish what a stopped run left (recover_intake), then ingest every file waiting in the
+    inbox, oldest first, in batches (ingest_files)."""
+    with connect(settings.warehouse_path) as con:
+        recovered = recover_intake(settings, con)
+        return recovered + ingest_files([_inbox_item(p) for p in list_inbox(settings)],
+                                        settings, con=con)

@@ -1,0 +1,39 @@
+"""Named points where the fault-injection tests kill the process or fail a write
+(docs/reliability.md).
+
+`crash_point("ingest.in_transaction")` does nothing unless CITYCHECK_CRASH_AT names that
+point; then the process sends itself SIGKILL on the spot, as an out-of-memory kill, a lost
+worker or a power cut would: no `finally`, no `except`, no atexit handler runs. The tests
+start the real CLI with the variable set, then run the normal recovery and check what a user
+would find.
+
+`CITYCHECK_CRASH_AT=ingest.in_transaction:3` kills at the third time the point is reached
+(the third file of a batch, say).
+"""
+from __future__ import annotations
+
+import os
+import signal
+
+_reached: dict[str, int] = {}
+
+
+def crash_point(name: str) -> None:
+    wanted = os.environ.get("CITYCHECK_CRASH_AT")
+    if not wanted:
+        return
+    point, _, nth = wanted.partition(":")
+    if point != name:
+        return
+    _reached[name] = _reached.get(name, 0) + 1
+    if _reached[name] >= int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fail_point(name: str) -> None:
+    """Raise the error a full disk gives (ENOSPC) where CITYCHECK_FAIL_AT names this point:
+    for the outputs a file-size limit cannot single out (docs/reliability.md)."""
+    if os.environ.get("CITYCHECK_FAIL_AT") == name:
+        import errno
+
+        raise OSError(errno.ENOSPC, f"No space left on device (injected at {name})")

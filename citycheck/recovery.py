@@ -1,0 +1,131 @@
+"""After a crash: finish what a stopped run left, and say what each output holds.
+
+`citycheck recover` (also run at the start of every inbox ingest and every publish) lands
+the files the archive holds but the warehouse does not, writes receipts a crash left
+unwritten, and rolls a half-done publication forward or back. `citycheck published` reads,
+without changing anything, which publication each output holds and flags a disagreement.
+docs/reliability.md lists every fault and its guarantee.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from citycheck.config import Settings
+
+
+def recover(settings: Settings) -> list[str]:
+    """Finish intake and publication; one line per thing done."""
+    from citycheck.build import AUDIT_DDL
+    from citycheck.publish import recover_publication
+    from citycheck.warehouse import connect
+    from extract.submissions import recover_intake
+
+    settings.ensure_dirs()
+    lines = []
+    with connect(settings.warehouse_path) as con:
+        for receipt in recover_intake(settings, con):
+            lines.append(f"landed {receipt.file_name} from the archive: {receipt.status} — "
+                         f"{receipt.message}")
+        if settings.warehouse_target == "duckdb":
+            con.execute(AUDIT_DDL)
+            before = _current(settings)
+            committed = recover_publication(con, settings)
+            if committed and committed != before:
+                lines.append(f"readers switched to publication {committed}, the last one "
+                             "recorded")
+    state = publication_state(settings)
+    lines += state.lines()
+    return lines or ["nothing to recover"]
+
+
+@dataclass
+class PublicationState:
+    """Which publication each output holds (None: it holds none, or cannot be read now)."""
+    outputs: dict[str, str | None] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def agree(self) -> bool:
+        return len({v for v in self.outputs.values()}) <= 1
+
+    def lines(self) -> list[str]:
+        lines = ["Publication held by each output:"]
+        for name, held in self.outputs.items():
+            lines.append(f"  {name:<34} {held or '-'}")
+        lines += [f"  {n}" for n in self.notes]
+        if not self.agree:
+            lines.append("  THEY DISAGREE: run `citycheck recover` to finish the last "
+                         "publication")
+        return lines
+
+
+def _current(settings: Settings) -> str | None:
+    from citycheck.publish import current_publication
+
+    return current_publication(settings)
+
+
+def publication_state(settings: Settings) -> PublicationState:
+    import duckdb
+
+    state = PublicationState()
+    if settings.warehouse_target == "duckdb":
+        committed = None
+        if settings.warehouse_path.exists():
+            try:
+                con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+            except duckdb.Error:
+                state.notes.append("(the warehouse is busy: a run holds it; its audit row was "
+                                   "not read)")
+            else:
+                try:
+                    row = con.execute("select publication_id from audit.publications "
+                                      "order by published_at desc limit 1").fetchone()
+                    committed = row[0] if row else None
+                except duckdb.CatalogException:
+                    committed = None
+                finally:
+                    con.close()
+                state.outputs["warehouse (audit.publications)"] = committed
+        state.outputs["serving file (publication table)"] = _serving_id(settings.serving_path)
+        parquet = settings.published_dir / "parquet"
+        state.outputs["Parquet set (its folder)"] = (
+            Path(os.path.realpath(parquet)).parent.name if parquet.exists() else None)
+    dsn = settings.pg_dsn or os.environ.get("CITYCHECK_PG_DSN")
+    if dsn:
+        state.outputs["PostgreSQL (published.publication)"] = _postgres_id(dsn, state)
+    return state
+
+
+def _serving_id(path: Path) -> str | None:
+    import duckdb
+
+    if not path.exists():
+        return None
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("select publication_id from main.publication").fetchone()[0]
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+
+
+def _postgres_id(dsn: str, state: PublicationState) -> str | None:
+    import psycopg2
+
+    try:
+        con = psycopg2.connect(dsn, connect_timeout=5)
+    except psycopg2.Error as exc:
+        state.notes.append(f"(PostgreSQL not reachable: {str(exc).strip().splitlines()[0]})")
+        return None
+    try:
+        with con.cursor() as cur:
+            cur.execute("select publication_id from published.publication")
+            return cur.fetchone()[0]
+    except psycopg2.Error:
+        return None
+    finally:
+        con.close()
