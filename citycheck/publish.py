@@ -134,6 +134,7 @@ def publish(settings: Settings) -> PublishResult:
                                  "changed, the previous publication is still served") from exc
         crash_point("publish.committed")
         try:
+            fail_point("publish.switch")
             _switch(settings, publication_id)
         except OSError as exc:
             raise PublishRefused(
@@ -232,7 +233,6 @@ def _switch(settings: Settings, publication_id: str) -> None:
     there). Each step is one rename: readers see the old publication or the new one."""
     root = settings.published_dir
     _link(root / "current", f"publications/{publication_id}")
-    fail_point("publish.switch")
     _link(root / "citycheck.duckdb", "current/citycheck.duckdb")
     parquet = root / "parquet"
     if parquet.exists() and not parquet.is_symlink():

@@ -1,6 +1,10 @@
 """Department submissions: every 15 minutes, land each file waiting in the inbox.
 
-    list_inbox -> ingest (one mapped task per file, in the warehouse pool) -> asset raw/submissions
+    recover -> list_inbox -> ingest (one mapped task per file, in the warehouse pool)
+            -> asset raw/submissions
+
+`recover` first lands whatever a stopped run left in the archive and writes any receipt a
+crash left unwritten (docs/reliability.md).
 
 Each file gets a receipt beside its archived original; a rejected file is the department's to
 fix and does not fail the task. The asset event triggers citycheck_warehouse.
@@ -27,8 +31,15 @@ from citycheck.orchestration import (
     doc_md=__doc__,
 )
 def citycheck_submissions():
+    @task(pool=WAREHOUSE_POOL, outlets=[RAW_SUBMISSIONS])
+    def recover() -> int:
+        from citycheck.config import Settings
+        from extract.submissions import recover_intake
+
+        return len(recover_intake(Settings.from_env()))
+
     @task
-    def list_inbox() -> list[str]:
+    def list_inbox(recovered: int) -> list[str]:
         from citycheck.config import Settings
         from extract.submissions import list_inbox as waiting
 
@@ -47,7 +58,7 @@ def citycheck_submissions():
         return {"file": receipt.file_name, "status": receipt.status,
                 "accepted": receipt.rows_accepted, "rejected": receipt.rows_rejected}
 
-    ingest.expand(path=list_inbox())
+    ingest.expand(path=list_inbox(recover()))
 
 
 citycheck_submissions()

@@ -578,19 +578,23 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
         if x.digest not in known:
             first.setdefault(x.digest, i)
     reading = [landings[i] for i in first.values()]
-    for x in reading:
-        _read(x, settings, ref)
-    for i, x in enumerate(landings):
-        if x.digest in known:
-            x.earlier = known[x.digest]
-        elif first[x.digest] != i:
-            y = landings[first[x.digest]]   # the same bytes twice in one batch
-            x.earlier = (y.item.name, y.item.received_at, y.receipt.status,
-                         y.receipt.archived_path, y.receipt.city_code,
-                         y.receipt.department_code, y.receipt.year)
-    if reading:
-        _sync(settings.archive_dir)     # the journal is on disk before the warehouse says so
-    _land(con, reading)
+    try:
+        for x in reading:
+            _read(x, settings, ref)
+        for i, x in enumerate(landings):
+            if x.digest in known:
+                x.earlier = known[x.digest]
+            elif first[x.digest] != i:
+                y = landings[first[x.digest]]   # the same bytes twice in one batch
+                x.earlier = (y.item.name, y.item.received_at, y.receipt.status,
+                             y.receipt.archived_path, y.receipt.city_code,
+                             y.receipt.department_code, y.receipt.year)
+        if reading:
+            _sync(settings.archive_dir)  # the journal is on disk before the warehouse says so
+        _land(con, reading)
+    except Exception:
+        _forget(reading)
+        raise
     crash_point("ingest.after_commit")
     for x in landings:
         if x.earlier is None:
@@ -602,6 +606,17 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
         if x.item.move:
             x.item.path.unlink(missing_ok=True)
     return [x.receipt for x in landings]
+
+
+def _forget(reading: list[_Landing]) -> None:
+    """The batch failed with an error its caller is told about, and nothing of it was
+    recorded: its journal entries go, so that no later recovery lands what the caller was
+    told was not landed. The originals are where they were (a kill never gets here: then
+    the journal is what recovery lands)."""
+    for x in reading:
+        if x.archived is not None and x.item.path.resolve() != x.archived.resolve():
+            (x.archived.parent / JOURNAL).unlink(missing_ok=True)
+            x.archived.unlink(missing_ok=True)
 
 
 def _same_submission(x: _Landing, settings: Settings) -> bool:

@@ -1,7 +1,7 @@
 """Every published column is described (dbt YAML descriptions are the analysts' dictionary)."""
 import json
 
-from citycheck.publish import mart_tables
+from citycheck.publish import published_marts
 from citycheck.warehouse import connect
 
 
@@ -12,7 +12,7 @@ def test_every_published_column_has_a_description(built):
         for node in manifest["nodes"].values() if node["resource_type"] == "model"
     }
     with connect(built.warehouse_path) as con:
-        tables = mart_tables(con)
+        tables = published_marts(built)
         assert len(tables) >= 10
         missing = []
         for table in tables:
@@ -28,7 +28,7 @@ def test_every_published_mart_has_an_enforced_contract(built):
     manifest = json.loads((built.data_dir / "dbt" / "target" / "manifest.json").read_text())
     models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     with connect(built.warehouse_path) as con:
-        tables = mart_tables(con)
+        tables = published_marts(built)
     for table in tables:
         node = models[table]
         assert node["config"]["contract"]["enforced"], table

@@ -42,7 +42,7 @@ def test_mounted_paths_exist_and_env_names_are_the_projects():
 
 def test_dockerfile_installs_from_the_lock_and_copies_what_runs():
     text = (ROOT / "Dockerfile").read_text()
-    assert "uv pip sync --no-cache requirements.lock" in text
+    assert "uv pip sync --no-cache --compile-bytecode requirements.lock" in text
     copied = set(re.findall(r"^COPY (\S+)", text, flags=re.M))
     for needed in ["citycheck", "extract", "dags", "dbt_project", "expectations"]:
         assert needed in copied and (ROOT / needed).exists(), needed
