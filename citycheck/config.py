@@ -76,11 +76,16 @@ class Settings:
     def ensure_dirs(self) -> None:
         for path in (self.inbox_dir, self.archive_dir, self.landing_dir,
                      self.warehouse_path.parent, self.published_dir, self.reports_dir):
-            try:
-                path.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ConfigError(f"cannot create {path} ({exc.strerror}): point "
-                                  "CITYCHECK_DATA_DIR at a folder citycheck may write") from None
+            make_dir(path)
+
+
+def make_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {path} ({exc.strerror}): point CITYCHECK_DATA_DIR "
+                          "(or the variable naming that path) at a folder citycheck may "
+                          "write") from None
 
 
 class ConfigError(ValueError):

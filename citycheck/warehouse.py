@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from citycheck.config import DEFAULT_DUCKDB_MEMORY_LIMIT
+from citycheck.config import DEFAULT_DUCKDB_MEMORY_LIMIT, ConfigError, make_dir
 
 
 class WarehouseBusy(Exception):
@@ -153,7 +153,7 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
     unbounded, publishing 40 million values took 20 GB of a 24 GB machine; bounded, DuckDB
     spills to a temporary folder beside the file instead."""
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(path.parent)
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
@@ -165,8 +165,14 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
                 "for that run to finish (or stop it), then try again") from None
         raise
     # a setting, not connect(config=...): dbt opens the same file in this process
-    con.execute("set memory_limit = ?", [os.environ.get("CITYCHECK_DUCKDB_MEMORY_LIMIT",
-                                                        DEFAULT_DUCKDB_MEMORY_LIMIT)])
+    limit = os.environ.get("CITYCHECK_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT)
+    try:
+        con.execute("set memory_limit = ?", [limit])
+    except duckdb.Error:
+        con.close()
+        raise ConfigError(f"CITYCHECK_DUCKDB_MEMORY_LIMIT={limit!r} is not a memory size: "
+                          f"write one such as 2GB or 512MB (default "
+                          f"{DEFAULT_DUCKDB_MEMORY_LIMIT})") from None
     try:
         if not read_only:
             init_raw_schema(con)

@@ -98,7 +98,9 @@ class Fetcher:
             return {}, {}  # public access; the portal says if a key is needed
         if source.auth.get("kind") == "query":
             return {source.auth["param"]: secret}, {}
-        return {}, {source.auth.get("header", "X-App-Key"): secret}
+        header = source.auth.get("header", "X-App-Key")
+        self.client.protect_header(header)
+        return {}, {header: secret}
 
     def url(self, source: Source) -> str:
         return source.url.format(portal_url=self.settings.portal_url.rstrip("/"))
@@ -266,7 +268,21 @@ def _xlsx_records(source: Source, data: bytes, max_unpacked_bytes: int) -> list[
             for r in rows[1:]]
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def _csv_records(source: Source, data: bytes) -> list[dict]:
+    if source.encoding:
+        data = data.removeprefix(UTF8_BOM)   # a BOM before text the registry says is not UTF-8
+    elif data.startswith(UTF8_BOM):
+        try:
+            data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise FetchError(
+                f"{source.name}: the CSV starts with a UTF-8 byte-order mark but is not UTF-8 "
+                f"(byte 0x{data[exc.start]:02x} at offset {exc.start}); it looks like GBK/GB18030 "
+                "saved with a BOM. If so, set `encoding: gb18030` for this source in "
+                "extract/sources.yml; nothing was loaded") from None
     encodings = [source.encoding] if source.encoding else ["utf-8-sig", "gb18030"]
     for enc in encodings:
         try:
@@ -352,8 +368,10 @@ def fetch_source(source: Source, settings: Settings, client: HttpClient | None =
                           f"{last[3]:%Y-%m-%d %H:%M}; nothing added")
         _record_fetch(settings, result, fetched_at, nm.meta, last[0], None, [])
         return result
-    except FetchError as exc:
-        result.message = fetcher.client.redact(str(exc))
+    except Exception as exc:  # noqa: BLE001 - any failure is this source's, recorded
+        text = str(exc) if isinstance(exc, FetchError) else (
+            f"{source.name}: {exc.__class__.__name__}: {exc}")
+        result.message = fetcher.client.redact(text)
         _record_fetch(settings, result, fetched_at, {}, None, None, [])
         raise FetchError(result.message) from None
     content_hash = hashlib.sha256(payload).hexdigest()
