@@ -154,7 +154,8 @@ def _failed(args, exc: Exception) -> int:
                 f"{exc.filename or ''} can be written")
         first = ""
     else:
-        hint = "this is a bug in citycheck: please report it with the log"
+        hint = ("unless the cause is on this machine (disk, permissions, a damaged file), "
+                "please report it with the log")
     print(f"citycheck {args.command} failed: {first + '; ' if first else ''}{hint}.\n"
           f"  details: {log_path}", file=sys.stderr)
     return 2

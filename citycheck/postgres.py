@@ -214,17 +214,21 @@ def blocking_sessions(raw, schema: str) -> str:
     """The other sessions holding locks on tables of `schema`: pid, user, application,
     state and since when, for a message a database administrator can act on. (Called after
     the caller's transaction was rolled back; it reads in a transaction of its own.)"""
-    with raw.cursor() as cur:
-        cur.execute("""
-            select distinct a.pid, a.usename, a.application_name, a.state,
-                   coalesce(a.xact_start, a.state_change)
-            from pg_locks l
-            join pg_class c on c.oid = l.relation
-            join pg_namespace n on n.oid = c.relnamespace
-            join pg_stat_activity a on a.pid = l.pid
-            where n.nspname = %s and l.pid <> pg_backend_pid()
-            order by 1""", [schema])
-        rows = cur.fetchall()
+    try:
+        with raw.cursor() as cur:
+            cur.execute("""
+                select distinct a.pid, a.usename, a.application_name, a.state,
+                       coalesce(a.xact_start, a.state_change)
+                from pg_locks l
+                join pg_class c on c.oid = l.relation
+                join pg_namespace n on n.oid = c.relnamespace
+                join pg_stat_activity a on a.pid = l.pid
+                where n.nspname = %s and l.pid <> pg_backend_pid()
+                order by 1""", [schema])
+            rows = cur.fetchall()
+    finally:
+        if not raw.autocommit:
+            raw.rollback()
     return "; ".join(f"pid {pid} (user {user}, application '{app or '-'}', {state}, since "
                      f"{since:%Y-%m-%d %H:%M:%S})" for pid, user, app, state, since in rows)
 

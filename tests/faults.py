@@ -21,7 +21,8 @@ def cli(settings: Settings, *args: str, crash_at: str | None = None, fail_at: st
     """`citycheck ARGS` in a new process on the test's data dir. `crash_at`: SIGKILL at that
     point; `fail_at`: ENOSPC there; `file_size_limit`: no file may grow past this many bytes
     (RLIMIT_FSIZE, as a full disk would stop it; SIGXFSZ ignored so the write fails)."""
-    environ = dict(os.environ, CITYCHECK_DATA_DIR=str(settings.data_dir), **(env or {}))
+    environ = dict(os.environ, CITYCHECK_DATA_DIR=str(settings.data_dir))
+    environ.update(env or {})
     environ.pop("CITYCHECK_CRASH_AT", None)
     environ.pop("CITYCHECK_FAIL_AT", None)
     if crash_at:

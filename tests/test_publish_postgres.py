@@ -72,3 +72,60 @@ def test_an_unreachable_database_is_a_clear_refusal(built, monkeypatch, capsys):
     assert main(["publish", "--target", "postgres"]) == 1
     err = capsys.readouterr().err
     assert "cannot connect to PostgreSQL" in err and "password=***" in err and "s3cret" not in err
+
+
+def _schemas(dsn) -> list[str]:
+    with psycopg2.connect(dsn) as pg, pg.cursor() as cur:
+        cur.execute("select schema_name from information_schema.schemata where schema_name "
+                    "like 'published%' order by 1")
+        return [r[0] for r in cur.fetchall()]
+
+
+def test_a_reader_idle_in_a_transaction_neither_blocks_publish_nor_is_blocked(
+        built, pg_database, monkeypatch, caplog):
+    """A BI session left idle in a transaction on the published tables: publish swaps the
+    schema by renaming (no lock on what the reader holds), the reader keeps its rows, the old
+    schema is dropped once the reader is gone, and the warning names the reader."""
+    import time
+
+    from citycheck.cli import main
+
+    monkeypatch.setenv("CITYCHECK_PG_DSN", pg_database)
+    monkeypatch.setenv("CITYCHECK_PG_LOCK_TIMEOUT", "2s")
+    assert main(["publish", "--target", "postgres"]) == 0
+    reader = psycopg2.connect(pg_database, application_name="bi-dashboard")
+    cur = reader.cursor()
+    cur.execute("select count(*) from published.fct_indicator_values")
+    (rows,) = cur.fetchone()                     # ... and the session stays in its transaction
+    started = time.monotonic()
+    assert main(["publish", "--target", "postgres"]) == 0
+    assert time.monotonic() - started < 30
+    assert "bi-dashboard" in caplog.text and f"pid {reader.get_backend_pid()}" in caplog.text
+    assert len(_schemas(pg_database)) == 2       # the retired one waits for its reader
+    cur.execute("select count(*) from published.fct_indicator_values")
+    assert cur.fetchone() == (rows,)
+    reader.rollback()
+    reader.close()
+    assert main(["publish", "--target", "postgres"]) == 0
+    assert _schemas(pg_database) == ["published"]
+
+
+def test_a_publication_over_its_time_limit_changes_nothing(built, pg_database, monkeypatch,
+                                                          capsys):
+    from citycheck.cli import main
+
+    monkeypatch.setenv("CITYCHECK_PG_DSN", pg_database)
+    assert main(["publish", "--target", "postgres"]) == 0
+    with psycopg2.connect(pg_database) as pg, pg.cursor() as cur:
+        cur.execute("select publication_id from published.publication")
+        (before,) = cur.fetchone()
+    capsys.readouterr()
+    monkeypatch.setenv("CITYCHECK_PG_STATEMENT_TIMEOUT", "1ms")
+    assert main(["publish", "--target", "postgres"]) == 1
+    err = capsys.readouterr().err
+    assert "stopped after waiting too long" in err and "still served" in err
+    assert "CITYCHECK_PG_STATEMENT_TIMEOUT" in err and "Traceback" not in err
+    with psycopg2.connect(pg_database) as pg, pg.cursor() as cur:
+        cur.execute("select publication_id from published.publication")
+        assert cur.fetchone() == (before,)
+    assert _schemas(pg_database) == ["published"]
