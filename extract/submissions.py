@@ -904,11 +904,14 @@ def recover_intake(settings: Settings, con=None, ref: Reference | None = None
             return recover_intake(settings, own, ref)
     if not settings.archive_dir.exists():
         return []
-    for digest, text in con.execute(
-            "select file_hash, receipt_json from raw.submission_receipts").fetchall():
-        folder = _archive_dir(settings, digest)
-        if not (folder / "receipt.json").exists():
-            write_receipt(Receipt(**json.loads(text)), folder)
+    unwritten = [digest for (digest,) in con.execute(
+        "select file_hash from raw.submission_receipts").fetchall()
+        if not (_archive_dir(settings, digest) / "receipt.json").exists()]
+    if unwritten:
+        for digest, text in con.execute(
+                "select file_hash, receipt_json from raw.submission_receipts "
+                "where file_hash in (select unnest(?))", [unwritten]).fetchall():
+            write_receipt(Receipt(**json.loads(text)), _archive_dir(settings, digest))
     landed = {r[0] for r in con.execute("select file_hash from raw.submission_files").fetchall()}
     orphans = []
     for journal in sorted(settings.archive_dir.glob(f"*/*/{JOURNAL}")):
