@@ -517,6 +517,7 @@ class _Landing:
     receipt: Receipt
     earlier: tuple | None = None     # the file's first arrival, when these bytes came before
     archived: Path | None = None
+    stored: bool = False             # the archive copy was made by this attempt
     ctx: FileContext | None = None
     verdicts: list[RowVerdict] = field(default_factory=list)
 
@@ -578,6 +579,7 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
         if x.digest not in known:
             first.setdefault(x.digest, i)
     reading = [landings[i] for i in first.values()]
+    journal = None
     try:
         for x in reading:
             _read(x, settings, ref)
@@ -589,11 +591,11 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
                 x.earlier = (y.item.name, y.item.received_at, y.receipt.status,
                              y.receipt.archived_path, y.receipt.city_code,
                              y.receipt.department_code, y.receipt.year)
-        if reading:
-            _sync(settings.archive_dir)  # the journal is on disk before the warehouse says so
+        journal = _write_journal(settings, reading)
+        _sync(settings.archive_dir)  # archive and journal on disk before the warehouse commits
         _land(con, reading)
     except Exception:
-        _forget(reading)
+        _forget(reading, journal)
         raise
     crash_point("ingest.after_commit")
     for x in landings:
@@ -605,17 +607,20 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
     for x in landings:
         if x.item.move:
             x.item.path.unlink(missing_ok=True)
+    if journal is not None:
+        journal.unlink(missing_ok=True)   # everything it lists is in the warehouse
     return [x.receipt for x in landings]
 
 
-def _forget(reading: list[_Landing]) -> None:
+def _forget(reading: list[_Landing], journal: Path | None) -> None:
     """The batch failed with an error its caller is told about, and nothing of it was
-    recorded: its journal entries go, so that no later recovery lands what the caller was
-    told was not landed. The originals are where they were (a kill never gets here: then
-    the journal is what recovery lands)."""
+    recorded: its journal goes, so that no later recovery lands what the caller was told was
+    not landed, and so do the archive copies it made. The originals are where they were (a
+    kill never gets here: then the journal is what recovery lands)."""
+    if journal is not None:
+        journal.unlink(missing_ok=True)
     for x in reading:
-        if x.archived is not None and x.item.path.resolve() != x.archived.resolve():
-            (x.archived.parent / JOURNAL).unlink(missing_ok=True)
+        if x.archived is not None and x.stored:
             x.archived.unlink(missing_ok=True)
 
 
@@ -657,7 +662,7 @@ def _read(x: _Landing, settings: Settings, ref: Reference) -> None:
                            "or district")
     else:
         crash_point("ingest.before_copy")
-        x.archived = _store(item, archive)
+        x.archived, x.stored = _store(item, archive)
         crash_point("ingest.after_copy")
         try:
             if x.size == 0:
@@ -704,9 +709,13 @@ def _land(con, landings: list[_Landing]) -> None:
              for x in landings for r in [x.receipt]])
         if rows is not None:
             con.execute("insert into raw.submission_rows by name select * from incoming_rows")
-        con.executemany("insert into raw.submission_receipts values (?, 'receipt', ?)",
-                        [[x.digest, json.dumps(x.receipt.to_dict(), ensure_ascii=False)]
-                         for x in landings])
+        con.register("incoming_receipts", pd.DataFrame({
+            "file_hash": [x.digest for x in landings],
+            "receipt_json": [json.dumps(x.receipt.to_dict(), ensure_ascii=False)
+                             for x in landings]}))
+        con.execute("insert into raw.submission_receipts select file_hash, 'receipt', "
+                    "receipt_json from incoming_receipts")
+        con.unregister("incoming_receipts")
         crash_point("ingest.in_transaction")
         con.execute("commit")
     except Exception:
@@ -718,25 +727,45 @@ def _land(con, landings: list[_Landing]) -> None:
             con.unregister("incoming_files")
 
 
-JOURNAL = "submission.json"
-
-
-def _store(item: Submission, archive: Path) -> Path:
-    """Copy the file into its archive folder (a copy, never a move: until the batch is
-    committed the inbox keeps it), then write the journal entry that lets `recover_intake`
-    land it without the original: name, arrival and what the caller stated. Both are written
-    under a temporary name and renamed, so a kill never leaves half a file under the real
-    name."""
+def _store(item: Submission, archive: Path) -> tuple[Path, bool]:
+    """Put the file into its archive folder under its own name: a hard link where the archive
+    shares the inbox's file system (no bytes copied), else a copy. Never a move: until the
+    batch is committed the inbox keeps the file. Returns (archived path, whether this call
+    made it). A kill half-way through a copy leaves bytes whose sha256 is not the folder's
+    name: recovery never lands them, and the next attempt writes them again."""
     archived = archive / safe_name(item.name)
-    if item.path.resolve() != archived.resolve():
-        part = archived.with_name(archived.name + ".part")
-        shutil.copyfile(item.path, part)
-        os.replace(part, archived)
-    _write_atomic(archive / JOURNAL, json.dumps({
-        "original_name": item.name, "received_at": item.received_at.isoformat(),
-        "department": item.department, "city": item.city, "year": item.year,
-        "archived_name": archived.name}, ensure_ascii=False))
-    return archived
+    if archived.exists() and (item.path.resolve() == archived.resolve()
+                              or archived.stat().st_size == item.path.stat().st_size):
+        return archived, False          # an earlier attempt, or recovery from the archive
+    archived.unlink(missing_ok=True)
+    try:
+        os.link(item.path, archived)
+    except OSError:
+        shutil.copyfile(item.path, archived)
+    return archived, True
+
+
+def _journal_dir(settings: Settings) -> Path:
+    return settings.archive_dir / ".journal"
+
+
+def _write_journal(settings: Settings, reading: list[_Landing]) -> Path | None:
+    """One journal per batch, written once its files are in the archive and before the
+    warehouse commits: for each file, where it is archived, the name it was sent under, when
+    it arrived and what the caller stated. `recover_intake` lands from it whatever a killed
+    batch left unrecorded."""
+    entries = [{"digest": x.digest, "archived": str(x.archived.relative_to(settings.archive_dir)),
+                "original_name": x.item.name,
+                "received_at": x.item.received_at.isoformat(),
+                "department": x.item.department, "city": x.item.city, "year": x.item.year}
+               for x in reading if x.archived is not None]
+    if not entries:
+        return None
+    folder = _journal_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{entries[0]['digest'][:12]}.json"
+    _write_atomic(path, json.dumps(entries, ensure_ascii=False))
+    return path
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -912,23 +941,26 @@ def recover_intake(settings: Settings, con=None, ref: Reference | None = None
                 "select file_hash, receipt_json from raw.submission_receipts "
                 "where file_hash in (select unnest(?))", [unwritten]).fetchall():
             write_receipt(Receipt(**json.loads(text)), _archive_dir(settings, digest))
+    journals = sorted(_journal_dir(settings).glob("*.json"))
+    if not journals:
+        return []
     landed = {r[0] for r in con.execute("select file_hash from raw.submission_files").fetchall()}
-    orphans = []
-    for journal in sorted(settings.archive_dir.glob(f"*/*/{JOURNAL}")):
-        folder = journal.parent
-        for part in folder.glob("*.part"):
-            part.unlink(missing_ok=True)   # a copy cut short: the inbox still has the file
-        if folder.name in landed:
-            continue
-        entry = json.loads(journal.read_text(encoding="utf-8"))
-        archived = folder / entry["archived_name"]
-        if not archived.exists() or file_sha256(archived) != folder.name:
-            continue
-        orphans.append(Submission(archived, datetime.fromisoformat(entry["received_at"]),
-                                  department=entry["department"], city=entry["city"],
-                                  year=entry["year"], original_name=entry["original_name"]))
-    orphans.sort(key=lambda s: s.received_at)
-    return ingest_files(orphans, settings, ref=ref, con=con) if orphans else []
+    orphans: dict[str, Submission] = {}
+    for journal in journals:
+        for entry in json.loads(journal.read_text(encoding="utf-8")):
+            archived = settings.archive_dir / entry["archived"]
+            if (entry["digest"] in landed or entry["digest"] in orphans
+                    or not archived.exists() or file_sha256(archived) != entry["digest"]):
+                continue
+            orphans[entry["digest"]] = Submission(
+                archived, datetime.fromisoformat(entry["received_at"]),
+                department=entry["department"], city=entry["city"], year=entry["year"],
+                original_name=entry["original_name"])
+    receipts = ingest_files(sorted(orphans.values(), key=lambda s: s.received_at), settings,
+                            ref=ref, con=con) if orphans else []
+    for journal in journals:   # every file they list is in the warehouse now
+        journal.unlink(missing_ok=True)
+    return receipts
 
 
 # -- the inbox ------------------------------------------------------------------------------

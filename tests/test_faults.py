@@ -74,6 +74,7 @@ def _assert_each_file_landed_once(settings, digests: dict[str, str], clean: dict
     assert receipts == {d: clean[d] for d in digests.values()}     # as an undisturbed run
     assert list(settings.archive_dir.glob("*/*/duplicate-*")) == []  # one receipt each
     assert list(settings.archive_dir.glob("*/*/*.part")) == []
+    assert list((settings.archive_dir / ".journal").glob("*")) == []  # all of it landed
 
 
 @pytest.mark.parametrize("point", ["ingest.before_copy:25", "ingest.after_copy:25",
