@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from citycheck.config import Settings
-from citycheck.faults import crash_point
 from citycheck.warehouse import connect, open_warehouse
 
 AUDIT_DDL = """
@@ -103,10 +102,8 @@ def build(settings: Settings, select: str | None = None) -> BuildResult:
         # the latest build, and nothing can be validated or published until one completes.
         con.execute("insert into audit.builds values (?,?,null,'running',null,null)",
                     [build_id, started])
-    crash_point("build.started")
     command = ["build"] + (["--select", select] if select else [])
     res = run_dbt(settings, command)
-    crash_point("build.dbt_done")
     finished = datetime.now(UTC).replace(tzinfo=None)
     failures = []
     nodes = 0
