@@ -232,10 +232,12 @@ def _command(args) -> int:
         for name, n in pg.tables.items():
             print(f"  {name:<32} {n:>7} rows")
     elif args.command == "publish":
-        from citycheck.publish import publish
+        from citycheck.publish_postgres import publish_everywhere
 
-        p = publish(settings)
+        p, pg = publish_everywhere(settings)
         print(f"published build {p.build_id} as {p.publication_id}")
+        if pg is not None:
+            print(f"copied to PostgreSQL ({pg.dsn_shown}), schema published")
         if settings.warehouse_target == "postgres":
             from citycheck.postgres import shown_dsn
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from citycheck.build import BuildResult, build
 from citycheck.config import Settings
 from citycheck.freshness import FreshnessReport, check_freshness
-from citycheck.publish import PublishResult, publish
+from citycheck.publish import PublishResult
+from citycheck.publish_postgres import publish_everywhere
 from citycheck.validate import ValidationReport, validate
 from extract.open_data import FetchResult, fetch_all
 from extract.submissions import Receipt, ingest_inbox
@@ -37,5 +38,5 @@ def run_all(settings: Settings, years: list[int] | None = None, fetch: bool = Tr
     summary.freshness = check_freshness(settings)
     summary.build = build(settings)
     summary.validation = validate(settings, years=years)
-    summary.publication = publish(settings)
+    summary.publication, _ = publish_everywhere(settings)
     return summary

@@ -80,3 +80,25 @@ def publish_postgres(settings: Settings, dsn: str | None = None,
     finally:
         source.close()
     return result
+
+
+def publish_everywhere(settings: Settings) -> tuple:
+    """`citycheck publish`: the DuckDB publication (citycheck/publish.py) and, when
+    CITYCHECK_PG_DSN names a database (DuckDB target), its copy in PostgreSQL as the same
+    publication's last step. PostgreSQL cannot commit with DuckDB: if the copy fails, the
+    publication is served from the DuckDB file and Parquet, PostgreSQL keeps the previous one,
+    `citycheck published` flags it, and `citycheck recover` (or the next publish) copies it.
+    Returns (PublishResult, PostgresPublication or None)."""
+    from citycheck.publish import publish
+
+    result = publish(settings)
+    if settings.warehouse_target != "duckdb" or not settings.pg_dsn:
+        return result, None
+    try:
+        return result, publish_postgres(settings, settings.pg_dsn)
+    except PublishRefused as exc:
+        raise PublishRefused(f"publication {result.publication_id} is served from the DuckDB "
+                             f"file and Parquet, but PostgreSQL still holds the previous one "
+                             f"({exc}); `citycheck recover` copies it once PostgreSQL can take "
+                             "it") from None
+

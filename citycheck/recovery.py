@@ -35,6 +35,11 @@ def recover(settings: Settings) -> list[str]:
             if committed and committed != before:
                 lines.append(f"readers switched to publication {committed}, the last one "
                              "recorded")
+    from citycheck.publish_postgres import publish_postgres
+
+    if _postgres_behind(settings) and settings.serving_path.exists():
+        copied = publish_postgres(settings, settings.pg_dsn)
+        lines.append(f"PostgreSQL brought up to publication {copied.publication_id}")
     state = publication_state(settings)
     lines += state.lines()
     return lines or ["nothing to recover"]
@@ -59,6 +64,16 @@ class PublicationState:
             lines.append("  THEY DISAGREE: run `citycheck recover` to finish the last "
                          "publication")
         return lines
+
+
+def _postgres_behind(settings: Settings) -> bool:
+    """Whether PostgreSQL (when configured, DuckDB target) holds another publication than the
+    serving file: what `recover` then copies."""
+    if settings.warehouse_target != "duckdb" or not settings.pg_dsn:
+        return False
+    outputs = publication_state(settings).outputs
+    return outputs.get("PostgreSQL (published.publication)") != outputs.get(
+        "serving file (publication table)")
 
 
 def _current(settings: Settings) -> str | None:

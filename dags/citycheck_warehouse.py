@@ -82,9 +82,9 @@ def citycheck_warehouse():
     @task(pool=WAREHOUSE_POOL, outlets=[PUBLISHED_MARTS])
     def publish(validated: dict) -> dict:
         from citycheck.config import Settings
-        from citycheck.publish import publish as run_publish
+        from citycheck.publish_postgres import publish_everywhere
 
-        result = run_publish(Settings.from_env())
+        result, _ = publish_everywhere(Settings.from_env())
         return {"publication_id": result.publication_id, "tables": result.tables,
                 "serving_path": str(result.serving_path)}
 

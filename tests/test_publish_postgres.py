@@ -129,3 +129,31 @@ def test_a_publication_over_its_time_limit_changes_nothing(built, pg_database, m
         cur.execute("select publication_id from published.publication")
         assert cur.fetchone() == (before,)
     assert _schemas(pg_database) == ["published"]
+
+
+def test_postgres_moves_with_the_publication_and_catches_up_after_a_failure(
+        built, pg_database, monkeypatch):
+    """With CITYCHECK_PG_DSN set, `citycheck publish` copies the new publication to
+    PostgreSQL as its last step; when PostgreSQL cannot take it, the DuckDB outputs move,
+    `published` flags PostgreSQL as behind, and `recover` brings it up to date."""
+    from tests.faults import cli, served_publication
+
+    unreachable = "host=127.0.0.1 port=9 dbname=x user=y connect_timeout=2"
+    failed = cli(built, "publish", env={"CITYCHECK_PG_DSN": unreachable})
+    assert failed.returncode == 1 and "PostgreSQL still holds the previous one" in failed.stderr
+    new = served_publication(built)
+
+    env = {"CITYCHECK_PG_DSN": pg_database}
+    state = cli(built, "published", env=env)
+    assert state.returncode == 4 and "DISAGREE" in state.stdout
+    recovered = cli(built, "recover", env=env)
+    assert recovered.returncode == 0, recovered.stderr
+    assert f"PostgreSQL brought up to publication {new}" in recovered.stdout
+    assert cli(built, "published", env=env).returncode == 0
+
+    done = cli(built, "publish", env=env)
+    assert done.returncode == 0 and "copied to PostgreSQL" in done.stdout, done.stderr
+    with psycopg2.connect(pg_database) as pg, pg.cursor() as cur:
+        cur.execute("select publication_id from published.publication")
+        assert cur.fetchone() == (served_publication(built),) != (new,)
+    assert cli(built, "published", env=env).returncode == 0
