@@ -41,7 +41,14 @@ META_ALIASES: dict[str, set[str]] = {
     "year": {"年度", "年份", "填报年度", "year"},
     "template_version": {"模板版本", "templateversion", "template_version"},
 }
-TOTAL_MARKERS = {"合计", "总计", "小计", "全市合计", "全市总计", "total", "sum"}
+# (全市 alone is not one: it names the city-level unit, a district of its own)
+TOTAL_MARKERS = {"合计", "总计", "小计", "全市合计", "全市总计", "total", "sum", "subtotal",
+                 "grandtotal"}
+# What departments write under a table: who filled it in, who checked it, when, notes. A row
+# whose first filled cell starts with one of these is ignored as layout, its text kept.
+FOOTER_LABELS = ("填报人", "填表人", "制表人", "审核人", "审核", "单位负责人", "负责人", "联系人",
+                 "联系电话", "电话", "填报日期", "填表日期", "报送日期", "日期", "附注", "注",
+                 "说明", "备注")
 _BRACKETED = re.compile(r"[\(（\[【]([^\)）\]】]*)[\)）\]】]")
 TEXT_COLUMNS = ("indicator_code", "indicator_name", "district_code", "district_name", "year",
                 "unit", "quality_flag", "note")
@@ -57,6 +64,9 @@ class Record:
     cells: dict[str, str]         # canonical column -> text as written (cleaned)
     raw_value: object
     value_is_formula: bool = False
+    # canonical column -> the cell its text was read from (a wide record's district is its
+    # column heading): where a rejection about that text points
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -89,6 +99,10 @@ class Table:
     header_units: dict[str, str] = field(default_factory=dict)  # column -> unit in its header
     district_columns: dict[int, str] = field(default_factory=dict)   # wide: position -> text
     total_columns: list[int] = field(default_factory=list)           # wide
+    # wide: headings that name no district the reader knows without the year (a typo, an
+    # alias of several versions, another heading): their filled cells are records, judged
+    # with the file's year, so they are accepted or rejected with the reason, never skipped
+    unplaced_columns: set[int] = field(default_factory=set)
 
 
 def header_texts(cell: object) -> tuple[str, str | None]:
@@ -135,6 +149,23 @@ def _match_columns(candidates: list[list[str]]) -> dict[str, int]:
 
 def _is_total(text: str) -> bool:
     return normalise(text) in TOTAL_MARKERS
+
+
+def _total_anywhere(row: list[object], skip: int | None = None) -> bool:
+    """A totals label in any cell of the row (序号 column, first column, …) but `skip`."""
+    return any(_is_total(clean(c)) for p, c in enumerate(row) if p != skip and c is not None)
+
+
+def footer_text(row: list[object]) -> str | None:
+    """The row's text when its first filled cell starts with a footer label (填报人：张三,
+    注：…, 联系电话 0631-…), else None."""
+    cells = [clean(c) for c in row]
+    first = next((c for c in cells if c), "")
+    head = normalise(first.replace(" ", ""))
+    for label in FOOTER_LABELS:
+        if head == label or (head.startswith(label) and head[len(label)] in ":："):
+            return " ".join(t for t in (str(c).strip() for c in row if c is not None) if t)
+    return None
 
 
 def find_table(sheet: Sheet, ref: Reference, city_code: str | None) -> Table | None:
@@ -222,8 +253,9 @@ def _fill_right(top: list[object], bottom: list[object]) -> list[object]:
 
 
 def _wide_columns(texts: list[list[str]], columns: dict[str, int], ref: Reference,
-                  city_code: str | None) -> tuple[dict[int, str], list[int]] | None:
-    """District columns of a wide header: at least two cells that name units of the city."""
+                  city_code: str | None) -> tuple[dict[int, str], list[int], set[int]] | None:
+    """District columns of a wide header: at least two cells that name units of the city.
+    Every other heading with text becomes a district column too, marked unplaced."""
     taken = set(columns.values())
     districts: dict[int, str] = {}
     totals: list[int] = []
@@ -240,7 +272,16 @@ def _wide_columns(texts: list[list[str]], columns: dict[str, int], ref: Referenc
             if any(ref.resolve_district(text, c, None).code for c in cities):
                 districts[pos] = text
                 break
-    return (districts, totals) if len(districts) >= 2 else None
+    if len(districts) < 2:
+        return None
+    unplaced = {}
+    for pos, cands in enumerate(texts):
+        if pos in taken or pos in districts or pos in totals:
+            continue
+        text = next((t for t in cands if t), "")
+        if text and normalise(text) not in WIDE_SKIP:
+            unplaced[pos] = text
+    return {**districts, **unplaced}, totals, set(unplaced)
 
 
 def meta_pairs(rows: list[list[object]]) -> dict[str, str]:
@@ -274,11 +315,17 @@ def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
     text_cols = [(c, cols[c]) for c in TEXT_COLUMNS if c in cols]
     formulas = sheet.formulas
     value_letter = column_letters(cols["value"]) if table.kind == "long" else ""
+    header_row = last + 1     # a wide record's district is named in the (last) header row
+    sources = {c: column_letters(pos) for c, pos in text_cols}
     for i in range(last + 1, len(sheet.rows)):
         row = sheet.rows[i]
         n = i + 1
         if not any(clean(c) for c in row):
             out.append(Layout(sheet.name, n, "blank row"))
+            continue
+        footer = footer_text(row)
+        if footer is not None:
+            out.append(Layout(sheet.name, n, f"footer: {footer}", cells={"note": footer}))
             continue
         width = len(row)
         cells = {}
@@ -293,26 +340,33 @@ def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
             raw = row[pos] if pos < width else None
             district = cells.get("district_name") or cells.get("district_code", "")
             cell = f"{value_letter}{n}"
-            if _is_total(district) or (not district and _is_total(
-                    cells.get("indicator_name") or cells.get("indicator_code", ""))):
-                out.append(Total(sheet.name, n, cell, cells.get("indicator_code")
-                                 or cells.get("indicator_name", ""), cells.get("year", ""), raw))
+            indicator = cells.get("indicator_code") or cells.get("indicator_name", "")
+            if _is_total(district) or (not district and _total_anywhere(row, skip=pos)):
+                out.append(Total(sheet.name, n, cell, "" if _is_total(indicator) else indicator,
+                                 cells.get("year", ""), raw))
                 continue
             cells["value"] = clean(raw)
             out.append(Record(sheet.name, n, cell, cells, raw,
-                              bool(formulas) and (i, pos) in formulas))
+                              bool(formulas) and (i, pos) in formulas,
+                              {c: f"{letter}{n}" for c, letter in sources.items()}))
             continue
         indicator = cells.get("indicator_code") or cells.get("indicator_name", "")
-        if _is_total(indicator):
-            out.append(Layout(sheet.name, n, "totals row", cells=cells))
+        if _is_total(indicator) or (not indicator and _total_anywhere(row)):
+            out.append(Layout(sheet.name, n, "totals row (a wide table's rows are different "
+                                             "indicators: not checked)", cells=cells))
             continue
         for pos in table.total_columns:
             raw = row[pos] if pos < width else None
             out.append(Total(sheet.name, n, f"{column_letters(pos)}{n}", indicator,
                              cells.get("year", ""), raw))
+        row_sources = {c: f"{letter}{n}" for c, letter in sources.items()}
         for pos, district in table.district_columns.items():
             raw = row[pos] if pos < width else None
+            if pos in table.unplaced_columns and not clean(raw):
+                continue    # an empty cell under a heading that is no district: nothing to say
             record_cells = dict(cells, district_name=district, value=clean(raw))
             out.append(Record(sheet.name, n, f"{column_letters(pos)}{n}", record_cells, raw,
-                              bool(formulas) and (i, pos) in formulas))
+                              bool(formulas) and (i, pos) in formulas,
+                              dict(row_sources,
+                                   district_name=f"{column_letters(pos)}{header_row}")))
     return out

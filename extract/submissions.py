@@ -68,6 +68,7 @@ class RowVerdict:
     column: str | None = None
     cells: dict[str, str] = field(default_factory=dict)
     cell: str | None = None
+    fault_cell: str | None = None    # the cell holding the text a rejection is about
     indicator_code: str | None = None
     district_code: str | None = None
     year: int | None = None
@@ -99,6 +100,7 @@ class Receipt:
     restated_unchanged: int = 0
     totals: list[dict] = field(default_factory=list)
     neutralised: list[dict] = field(default_factory=list)
+    footer: list[str] = field(default_factory=list)   # who filled it in, contact, date, notes
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -123,8 +125,11 @@ class Receipt:
         if self.rejected:
             lines += ["", "退回的记录 Rejected records (请修改后重新报送 / fix and send the file again):"]
             for r in self.rejected:
+                at = r.get("fault_cell") or r["cell"]
+                of = (f"（数值单元格 value cell {r['cell']}）"
+                      if r["cell"] and at != r["cell"] else "")
                 lines.append(f"  工作表 sheet {r['sheet']} 第 {r['row']} 行 row, 单元格 cell "
-                             f"{r['cell'] or '-'}, 列 column {r['column'] or '-'}, 值 value "
+                             f"{at or '-'}{of}, 列 column {r['column'] or '-'}, 内容 text "
                              f"'{r['value']}': {r['reason']}")
         if self.superseded:
             lines += ["", "更正的数值 Values this file corrects (the earlier version stays on record):"]
@@ -144,6 +149,9 @@ class Receipt:
             for n in self.neutralised:
                 lines.append(f"  工作表 sheet {n['sheet']} 单元格 cell {n['cell']} ({n['column']}):"
                              f" {n['text']}")
+        if self.footer:
+            lines += ["", "表尾信息 Footer (kept as written):"]
+            lines += [f"  {text}" for text in self.footer]
         if self.ignored:
             lines += ["", "忽略的版式行 Ignored layout rows:"]
             for r in self.ignored:
@@ -291,6 +299,7 @@ class RowJudge:
         resolved = self._resolve(*key)
         if resolved[0] == "rejected":
             v.column, v.reason = resolved[1], resolved[2]
+            v.fault_cell = rec.sources.get(v.column, rec.cell)
             return v
         _, indicator, district, year, flag = resolved
         if rec.value_is_formula and rec.raw_value is None:
@@ -395,8 +404,9 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
                               " add a row '年度 Year' such as 2023")
     ctx = FileContext(city_code, department_code, file_year, meta.get("template_version"))
     verdicts: list[RowVerdict] = []
-    notes: dict[str, list] = {"totals": [], "neutralised": []}
+    notes: dict[str, list] = {"totals": [], "neutralised": [], "footer": []}
     layouts = set()
+    records = filled = 0
     for sheet, table in tables:
         if table is None:
             verdicts += [RowVerdict(sheet.name, i + 1, "ignored", "sheet has no data table")
@@ -409,12 +419,16 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
         by_indicator: dict[tuple, list[RowVerdict]] = {}
         for piece in pieces:
             if isinstance(piece, Record):
+                records += 1
+                filled += bool(piece.cells.get("value")) or piece.value_is_formula
                 _neutralise_cells(piece, table, notes["neutralised"])
                 v = judge.judge(piece)
                 if v.status == "accepted":
                     by_indicator.setdefault((sheet.name, v.indicator_code, v.year), []).append(v)
                 verdicts.append(v)
             elif isinstance(piece, Layout):
+                if piece.reason.startswith("footer: "):
+                    notes["footer"].append(piece.cells["note"])
                 verdicts.append(RowVerdict(piece.sheet, piece.row_number, "ignored",
                                            piece.reason, cells=piece.cells, cell=piece.cell))
             else:
@@ -430,6 +444,11 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
             notes["totals"].append({"sheet": total.sheet, "cell": total.cell,
                                     "row": total.row_number, "verdict": verdict,
                                     "mismatch": verdict.startswith("MISMATCH")})
+    if records and not filled:
+        raise SubmissionError(
+            f"no value was filled in: all {records} value cells are empty — did you send the "
+            "blank template? Fill in the 数值 (value) column, writing — where there is no "
+            "figure, and send the file again. 未填写任何数值：是否误报了空白模板？")
     return ctx, verdicts, "+".join(sorted(layouts)), notes
 
 
@@ -680,6 +699,7 @@ def _read(x: _Landing, settings: Settings, ref: Reference) -> None:
             x.ctx.department_code, x.ctx.city_code, x.ctx.year)
         receipt.template_version, receipt.layout = x.ctx.template_version, layout
         receipt.totals, receipt.neutralised = notes["totals"], notes["neutralised"]
+        receipt.footer = notes["footer"]
     _count(receipt, x.verdicts)
 
 
@@ -800,6 +820,7 @@ def _count(receipt: Receipt, verdicts: list[RowVerdict]) -> None:
         elif v.status == "rejected":
             receipt.rows_rejected += 1
             receipt.rejected.append({"sheet": v.sheet, "row": v.row_number, "cell": v.cell,
+                                     "fault_cell": v.fault_cell or v.cell,
                                      "column": v.column, "reason": v.reason,
                                      "value": v.cells.get(v.column, "") if v.column else ""})
         else:

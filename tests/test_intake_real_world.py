@@ -112,12 +112,15 @@ def _write_xls(path: Path, rows) -> Path:
     ("—", None), ("-", None), ("/", None), ("无", None), ("", None),
 ])
 def test_numbers_as_written_and_missing_markers(settings, tmp_path, text, expected):
-    rows = civil_affairs([["community_canteens", "", "371002", "", text, "处", "", ""]])
+    # a second, filled row: a file whose every value cell is empty is refused as a blank
+    # template (test_submission_files.py)
+    rows = civil_affairs([["community_canteens", "", "371002", "", text, "处", "", ""],
+                          ["community_canteens", "", "371003", "", "5", "处", "", ""]])
     receipt = ingest_file(write_csv(tmp_path / "n.csv", rows), settings)
     reconciled(receipt)
-    assert receipt.rows_accepted == 1
+    assert receipt.rows_accepted == 2
     (row,) = query(settings.warehouse_path, "select value, is_missing from raw.submission_rows "
-                   "where status = 'accepted'")
+                   "where status = 'accepted' and district_code = '371002'")
     assert row == (expected, expected is None)
 
 

@@ -1,0 +1,117 @@
+"""Every cell a clerk filled in is accounted for: accepted, rejected with the cell at fault and
+the reason, or ignored as layout with the reason — never skipped quietly (issue: intake
+accounts for every cell). Files are made the way clerks make them."""
+from __future__ import annotations
+
+import openpyxl
+
+from extract.submissions import ingest_file
+from extract.xlsx import column_letters
+from tests.helpers import query
+from tests.test_intake_real_world import accepted_values, reconciled, write_csv, write_xlsx
+
+WIDE_META = [["威海市2023年城市管理情况统计表"], ["填报单位：", "市城市管理局"], ["年度：", "2023"],
+             ["城市：", "威海市"]]
+
+
+def _filled_cells(path, first_data_row: int) -> set[str]:
+    """Every non-empty cell from the first data row down, as the clerk sees it (E7)."""
+    ws = openpyxl.load_workbook(path).active
+    return {f"{column_letters(c.column - 1)}{c.row}"
+            for row in ws.iter_rows(min_row=first_data_row) for c in row
+            if c.value not in (None, "")}
+
+
+def test_a_wide_heading_is_never_skipped_quietly(settings, tmp_path):
+    """文登 is an alias of Wendeng city (until 2014) and Wendeng district: resolved with the
+    file's year. 荣城市 is a typo: its cells are rejected pointing at the heading, with a
+    suggestion. 数据来源 is no district: its filled cells are rejected too."""
+    rows = [*WIDE_META,
+            ["序号", "指标名称", "单位", "环翠区", "文登", "荣城市", "乳山市", "数据来源"],
+            [1, "城市管理案件处置率", "%", 99, 98, 97, 96, "数字城管平台"],
+            [2, "城市道路机械化清扫率", "%", 95, 94, "", 92, ""]]
+    path = write_xlsx(tmp_path / "wide.xlsx", rows)
+    receipt = ingest_file(path, settings)
+    reconciled(receipt)
+    values = accepted_values(settings, receipt)
+    assert values[("city_case_resolution_pct", "371003")] == 98.0     # 文登 in 2023
+    assert values[("city_case_resolution_pct", "371083")] == 96.0
+    typo = [r for r in receipt.rejected if r["fault_cell"] == "F5"]
+    assert {r["cell"] for r in typo} == {"F6"}                          # the filled one
+    assert "did you mean 荣成市" in typo[0]["reason"] and typo[0]["value"] == "荣城市"
+    source = [r for r in receipt.rejected if r["fault_cell"] == "H5"]
+    assert [r["cell"] for r in source] == ["H6"] and "unknown district '数据来源'" in \
+        source[0]["reason"]
+    text = receipt.to_text()
+    assert "单元格 cell F5（数值单元格 value cell F6）" in text and "'荣城市'" in text
+    # every filled cell of the data rows: a text of a record, a record's value, or 序号
+    judged = {r["cell"] for r in receipt.rejected} | {
+        c for (c,) in query(settings.warehouse_path, "select cell from raw.submission_rows "
+                                                     "where status = 'accepted'")}
+    value_cells = {c for c in _filled_cells(path, 6) if c[0] in "DEFGH"}
+    assert value_cells <= judged
+
+
+def test_totals_in_a_serial_number_or_first_column_are_checked_not_rejected(settings,
+                                                                          tmp_path):
+    rows = [["填报部门", "housing"], ["城市", "371000"], ["年度", "2023"], [],
+            ["序号", "指标代码", "区县名称", "数值"],
+            [1, "pocket_parks_cum", "环翠区", 80],
+            [2, "pocket_parks_cum", "文登区", 60],
+            ["合计", "pocket_parks_cum", "", 140],
+            ["总计", "", "", 140]]
+    receipt = ingest_file(write_csv(tmp_path / "totals.csv", rows), settings)
+    reconciled(receipt)
+    assert (receipt.rows_accepted, receipt.rows_rejected) == (2, 0)
+    verdicts = {t["cell"]: t["verdict"] for t in receipt.totals}
+    assert verdicts["D8"].startswith("totals 140 = sum of 2 districts")
+    assert "not checked (no known indicator on the row)" in verdicts["D9"]
+
+
+def test_footer_rows_are_layout_and_their_text_is_kept(settings, tmp_path):
+    rows = [["填报部门", "housing"], ["城市", "371000"], ["年度", "2023"], [],
+            ["指标代码", "区县名称", "数值"],
+            ["pocket_parks_cum", "环翠区", 80],
+            [],
+            ["填报人：张三", "", "审核人：李四"],
+            ["联系电话", "0631-5200000"],
+            ["注：数据截至2023年12月31日。"]]
+    receipt = ingest_file(write_csv(tmp_path / "footer.csv", rows), settings)
+    reconciled(receipt)
+    assert (receipt.rows_accepted, receipt.rows_rejected) == (1, 0)
+    assert receipt.footer == ["填报人：张三 审核人：李四", "联系电话 0631-5200000",
+                              "注：数据截至2023年12月31日。"]
+    assert "表尾信息 Footer" in receipt.to_text() and "审核人：李四" in receipt.to_text()
+
+
+def test_a_rejection_points_at_the_cell_holding_the_bad_text(settings, tmp_path):
+    rows = [["填报部门", "housing"], ["城市", "371000"], ["年度", "2023"], [],
+            ["指标代码", "区县名称", "数值"],
+            ["pocket_parks_cum", "环翠", 80],
+            ["pocket_parks_cum", "海滨区", 70],
+            ["pocket_park_cum", "乳山市", 60]]
+    receipt = ingest_file(write_csv(tmp_path / "bad.csv", rows), settings)
+    reconciled(receipt)
+    at = {r["fault_cell"]: (r["cell"], r["column"]) for r in receipt.rejected}
+    assert at == {"B7": ("C7", "district_name"), "A8": ("C8", "indicator_code")}
+
+
+def test_the_blank_template_is_refused_and_overwrites_nothing(settings, tmp_path):
+    from extract.template import write_template
+
+    filled = write_template(tmp_path / "filled.xlsx", "water", 2023, "371000")
+    wb = openpyxl.load_workbook(filled)
+    for i, row in enumerate(wb["填报表"].iter_rows(min_row=7, max_col=5)):
+        row[4].value = 95 + i * 0.5
+    wb.save(filled)
+    assert ingest_file(filled, settings).status == "loaded"
+    before = query(settings.warehouse_path, "select count(*), count(value) from "
+                                            "raw.submission_rows where status = 'accepted'")
+
+    blank = write_template(tmp_path / "371000_water_2023.xlsx", "water", 2023, "371000")
+    receipt = ingest_file(blank, settings)
+    assert receipt.status == "rejected"
+    assert "did you send the blank template?" in receipt.message
+    assert "空白模板" in receipt.to_text()
+    assert query(settings.warehouse_path, "select count(*), count(value) from "
+                                          "raw.submission_rows where status = 'accepted'") == before
