@@ -53,6 +53,8 @@ FILENAME_PATTERN = re.compile(r"^(?P<city>\d{6})_(?P<department>[a-z_]+)_(?P<yea
 FORMULA_TRIGGERS = ("=", "+", "@", "\t", "\r")
 _TRIGGER_CHARS = frozenset("=+@\t\r-")
 TOTALS_TOLERANCE = 1e-6
+BLANK_VALUE = ("value cell left blank: not reported (write — or 无 where there is no figure, "
+               "so that it counts as reported missing)")
 
 
 class SubmissionError(Exception):
@@ -292,6 +294,10 @@ class RowJudge:
     def judge(self, rec: Record) -> RowVerdict:
         cells = rec.cells
         v = RowVerdict(rec.sheet, rec.row_number, "rejected", cells=cells, cell=rec.cell)
+        if not cells.get("value") and not rec.value_is_formula:
+            # nothing reported is not "reported missing": that takes a marker such as —
+            v.status, v.reason = "ignored", BLANK_VALUE
+            return v
         ind_col = "indicator_code" if cells.get("indicator_code") else "indicator_name"
         dist_col = "district_code" if cells.get("district_code") else "district_name"
         key = (ind_col, cells.get(ind_col, ""), dist_col, cells.get(dist_col, ""),
@@ -717,7 +723,11 @@ def _land(con, landings: list[_Landing]) -> None:
                 "file_hash": [x.digest for x in landings],
                 "original_name": [x.item.name for x in landings],
                 "received_at": [x.item.received_at for x in landings]}))
-            _superseded(con, {x.digest: x.receipt for x in landings})
+            withdrawn = _superseded(con, {x.digest: x.receipt for x in landings})
+            if withdrawn:
+                _reject_withdrawals(rows, {x.digest: x.receipt for x in landings}, withdrawn)
+                con.unregister("incoming_rows")
+                con.register("incoming_rows", rows)     # what is inserted: the frame as is now
         for x in landings:
             if x.ctx is not None:
                 x.receipt.message = _summary(x.receipt)
@@ -842,14 +852,16 @@ def _summary(receipt: Receipt) -> str:
     return "; ".join(parts)
 
 
-def _superseded(con, receipts: dict[str, Receipt]) -> None:
+def _superseded(con, receipts: dict[str, Receipt]) -> list[tuple[str, int, str]]:
     """Which accepted values of the batch replace a different value that arrived earlier:
     from any source already in the warehouse, or from a file of the same batch received
-    before. Fills each receipt's `superseded` and `restated_unchanged`."""
+    before. Fills each receipt's `superseded` and `restated_unchanged`, and returns the
+    records that would replace a figure with a missing marker and give no reason (file hash,
+    record number, the reason they are rejected)."""
     rows = con.execute("""
         with incoming as (
             select r.file_hash, r.record_number, r.indicator_code, r.district_code, r.year,
-                   r.value, r.sheet_name, r.cell, f.received_at
+                   r.value, r.sheet_name, r.cell, r.is_missing, r.note_text, f.received_at
             from incoming_rows as r join incoming_files as f using (file_hash)
             where r.status = 'accepted'
         ),
@@ -886,20 +898,51 @@ def _superseded(con, receipts: dict[str, Receipt]) -> None:
         )
         select i.file_hash, i.indicator_code, i.district_code, i.year, i.value, l.value,
                l.origin, strftime(l.received_at, '%Y-%m-%d %H:%M'),
-               i.value is not distinct from l.value, i.sheet_name, i.cell
+               i.value is not distinct from l.value, i.sheet_name, i.cell, i.record_number,
+               i.is_missing and coalesce(trim(i.note_text), '') = ''
         from incoming as i
         join latest as l using (file_hash, record_number)
         order by i.file_hash, i.sheet_name, i.indicator_code, i.district_code, i.year
     """).fetchall()
-    for digest, ind, dist, year, value, old, origin, when, same, sheet, cell in rows:
+    withdrawn = []
+    for (digest, ind, dist, year, value, old, origin, when, same, sheet, cell, record,
+         unexplained) in rows:
         receipt = receipts[digest]
         if same:
             receipt.restated_unchanged += 1
+        elif unexplained and old is not None:
+            withdrawn.append((digest, record, (
+                f"reported missing, but {old:g} was reported earlier ({origin}, {when}); a "
+                "missing marker does not replace a figure unless the 备注 (note) column says "
+                "why. 已报数值不能以“无”覆盖，除非在备注栏说明原因")))
         else:
             receipt.superseded.append({
                 "indicator_code": ind, "district_code": dist, "year": year, "value": value,
                 "earlier_value": old, "earlier_file": origin, "earlier_received_at": when,
                 "sheet": sheet, "cell": cell})
+    return withdrawn
+
+
+def _reject_withdrawals(rows: pd.DataFrame, receipts: dict[str, Receipt],
+                        withdrawn: list[tuple[str, int, str]]) -> None:
+    """A missing marker with no reason where a figure was reported before is rejected, not
+    landed over it: in the frame about to be inserted and on the file's receipt."""
+    position = {(h, n): i for i, (h, n) in enumerate(zip(rows["file_hash"],
+                                                          rows["record_number"], strict=True))}
+    for digest, record, reason in withdrawn:
+        i = rows.index[position[(digest, record)]]
+        rows.loc[i, ["status", "reason", "error_column"]] = ["rejected", reason, "value"]
+        rows.loc[i, ["indicator_code", "district_code", "quality_flag"]] = None
+        rows.loc[i, ["year", "value"]] = pd.NA
+        rows.loc[i, "is_missing"] = False
+        receipt = receipts[digest]
+        receipt.rows_accepted -= 1
+        receipt.rows_rejected += 1
+        receipt.rejected.append({"sheet": rows.at[i, "sheet_name"],
+                                 "row": int(rows.at[i, "row_number"]),
+                                 "cell": rows.at[i, "cell"], "fault_cell": rows.at[i, "cell"],
+                                 "column": "value", "reason": reason,
+                                 "value": rows.at[i, "value_text"]})
 
 
 def _rows_frame(landings: list[_Landing]) -> pd.DataFrame | None:

@@ -115,3 +115,38 @@ def test_the_blank_template_is_refused_and_overwrites_nothing(settings, tmp_path
     assert "空白模板" in receipt.to_text()
     assert query(settings.warehouse_path, "select count(*), count(value) from "
                                           "raw.submission_rows where status = 'accepted'") == before
+
+
+def _sewage(value: str, note: str = "") -> list[list]:
+    return [["填报部门", "water"], ["城市", "371000"], ["年度", "2023"], [],
+            ["指标代码", "区县名称", "数值", "备注"],
+            ["sewage_treatment_rate_pct", "环翠区", value, note],
+            ["sewage_treatment_rate_pct", "文登区", "97.5", ""]]
+
+
+def test_a_blank_cell_is_not_reported_and_a_marker_is_reported_missing(settings, tmp_path):
+    blank = ingest_file(write_csv(tmp_path / "blank.csv", _sewage("")), settings)
+    reconciled(blank)
+    (ignored,) = [r for r in blank.ignored if r["row"] == 6]
+    assert ignored["reason"].startswith("value cell left blank: not reported")
+    assert ("sewage_treatment_rate_pct", "371002") not in accepted_values(settings, blank)
+    marker = ingest_file(write_csv(tmp_path / "marker.csv", _sewage("—")), settings)
+    assert accepted_values(settings, marker)[("sewage_treatment_rate_pct", "371002")] is None
+
+
+def test_a_missing_marker_replaces_a_figure_only_with_a_reason(settings, tmp_path):
+    first = ingest_file(write_csv(tmp_path / "v1.csv", _sewage("98.1")), settings)
+    assert first.rows_accepted == 2
+    bare = ingest_file(write_csv(tmp_path / "v2.csv", _sewage("无")), settings)
+    reconciled(bare)
+    (rejected,) = bare.rejected
+    assert rejected["cell"] == "C6" and "98.1 was reported earlier (v1.csv" in rejected["reason"]
+    assert (bare.rows_accepted, bare.rows_rejected) == (1, 1)
+    assert query(settings.warehouse_path, "select count(*) from raw.submission_rows where "
+                                          "file_hash = ? and status = 'accepted' and "
+                                          "district_code = '371002'", [bare.file_hash]) == [(0,)]
+    explained = ingest_file(write_csv(tmp_path / "v3.csv",
+                                      _sewage("无", "监测站停运，数据作废")), settings)
+    assert explained.rows_rejected == 0
+    (change,) = [c for c in explained.superseded if c["district_code"] == "371002"]
+    assert (change["earlier_value"], change["value"]) == (98.1, None)

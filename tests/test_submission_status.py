@@ -67,3 +67,31 @@ def test_status_before_anything_is_built(settings, capsys):
 
     assert main(["status", "--year", "2023"]) == 1
     assert "nothing has been built yet" in capsys.readouterr().err
+
+
+def test_reported_missing_is_listed_apart_from_never_reported(built, tmp_path, capsys):
+    """荣成市 wrote — (reported missing: the department says there is no figure); 乳山市 left
+    its cell blank (not reported: still owed)."""
+    from citycheck.cli import main
+
+    path = tmp_path / "water.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([["填报部门", "water"], ["城市", "371000"], ["年度", "2024"], [],
+                                  ["指标代码", "区县名称", "数值"],
+                                  ["sewage_treatment_rate_pct", "环翠区", "97.5"],
+                                  ["sewage_treatment_rate_pct", "荣成市", "—"],
+                                  ["sewage_treatment_rate_pct", "乳山市", ""]])
+    ingest_file(path, built)
+    build(built)
+    capsys.readouterr()
+    assert main(["status", "--year", "2024", "--missing", "--json"]) == 3
+    report = json.loads(capsys.readouterr().out)
+    reported = {m["district_code"] for m in report["reported_missing"]
+                if m["indicator_code"] == "sewage_treatment_rate_pct"}
+    owed = {m["district_code"] for m in report["missing"]
+            if m["indicator_code"] == "sewage_treatment_rate_pct"}
+    assert reported == {"371082"}
+    assert "371083" in owed and "371082" not in owed and "371002" not in owed
+    assert main(["status", "--year", "2024", "--missing"]) == 3
+    out = capsys.readouterr().out
+    assert "报告为无数据 Reported missing" in out and "1 reported as missing" in out
