@@ -103,6 +103,7 @@ class Receipt:
     totals: list[dict] = field(default_factory=list)
     neutralised: list[dict] = field(default_factory=list)
     footer: list[str] = field(default_factory=list)   # who filled it in, contact, date, notes
+    conflicts: list[str] = field(default_factory=list)  # file name vs header vs command line
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -151,6 +152,9 @@ class Receipt:
             for n in self.neutralised:
                 lines.append(f"  工作表 sheet {n['sheet']} 单元格 cell {n['cell']} ({n['column']}):"
                              f" {n['text']}")
+        if self.conflicts:
+            lines += ["", "来源不一致 Where the file name and the file disagree:"]
+            lines += [f"  {text}" for text in self.conflicts]
         if self.footer:
             lines += ["", "表尾信息 Footer (kept as written):"]
             lines += [f"  {text}" for text in self.footer]
@@ -387,6 +391,9 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
     for s, t in found:
         for k, v in meta_pairs(s.rows[:t.header_rows[0]]).items():
             meta.setdefault(k, v)
+    conflicts = _disagreements(
+        ref, {"department": department, "city": city, "year": year}, meta,
+        {k: m[k] for k in ("department", "city", "year")} if m else {})
     department = department or meta.get("department") or (m and m["department"])
     city = city or meta.get("city") or (m and m["city"])
     year_text = year or meta.get("year") or (m and m["year"])
@@ -410,7 +417,8 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
                               " add a row '年度 Year' such as 2023")
     ctx = FileContext(city_code, department_code, file_year, meta.get("template_version"))
     verdicts: list[RowVerdict] = []
-    notes: dict[str, list] = {"totals": [], "neutralised": [], "footer": []}
+    notes: dict[str, list] = {"totals": [], "neutralised": [], "footer": [],
+                              "conflicts": conflicts}
     layouts = set()
     records = filled = 0
     for sheet, table in tables:
@@ -482,6 +490,45 @@ def _neutralise_cells(rec: Record, table: Table, out: list[dict]) -> None:
             out.append({"sheet": rec.sheet, "cell": cell, "column": column, "text": safe,
                         "reason": "text that a spreadsheet would run as a formula is stored "
                                   "with a leading ' and never evaluated"})
+
+
+FIELD_ZH = {"department": "部门", "city": "城市", "year": "年度"}
+
+
+def _disagreements(ref: Reference, stated: dict, header: dict, name: dict) -> list[str]:
+    """Where the caller (command-line flags), the file's own header block and its name
+    disagree about department, city or year. The rule (docs/submission-format.md): the
+    caller and the header must agree, or the file is refused — which of two statements about
+    the same file is right is not citycheck's to guess; the file name is the weakest: where
+    it differs, the header (else the caller) decides, and the receipt says so."""
+    def code(what: str, text: object) -> object:
+        if what == "year":
+            return parse_year(text)
+        if what == "city":
+            return _city_code(text, ref)
+        key = normalise(str(text))
+        by_name = {normalise(d["name_zh"]): c for c, d in ref.departments.items()}
+        return key if key in ref.departments else by_name.get(key, key)
+
+    notes = []
+    for what in ("department", "city", "year"):
+        given = {source: (text, code(what, text)) for source, text in (
+            ("the command line", stated.get(what)), ("the file's header", header.get(what)),
+            ("the file name", name.get(what))) if text}
+        flag, head = given.get("the command line"), given.get("the file's header")
+        if flag and head and flag[1] != head[1]:
+            raise SubmissionError(
+                f"the {what} is stated twice and differently: the file's header says "
+                f"'{head[0]}', the command line says '{flag[0]}'; correct the one that is "
+                f"wrong and send the file again. {FIELD_ZH[what]}不一致：文件表头为“{head[0]}”，"
+                f"命令行为“{flag[0]}”")
+        named, winner = given.get("the file name"), flag or head
+        if named and winner and named[1] != winner[1]:
+            source = "the command line" if flag else "the file's header"
+            notes.append(f"{FIELD_ZH[what]} {what}: the file name says '{named[0]}', {source} "
+                         f"says '{winner[0]}'; {source} decides (file names are often copied "
+                         "from last year's file)")
+    return notes
 
 
 def _city_code(city: object, ref: Reference) -> str:
@@ -705,7 +752,7 @@ def _read(x: _Landing, settings: Settings, ref: Reference) -> None:
             x.ctx.department_code, x.ctx.city_code, x.ctx.year)
         receipt.template_version, receipt.layout = x.ctx.template_version, layout
         receipt.totals, receipt.neutralised = notes["totals"], notes["neutralised"]
-        receipt.footer = notes["footer"]
+        receipt.footer, receipt.conflicts = notes["footer"], notes["conflicts"]
     _count(receipt, x.verdicts)
 
 

@@ -150,3 +150,22 @@ def test_a_missing_marker_replaces_a_figure_only_with_a_reason(settings, tmp_pat
     assert explained.rows_rejected == 0
     (change,) = [c for c in explained.superseded if c["district_code"] == "371002"]
     assert (change["earlier_value"], change["value"]) == (98.1, None)
+
+
+def test_file_name_header_and_command_line_disagreeing(settings, tmp_path):
+    """The rule (docs/submission-format.md): header and command line must agree or the file
+    is refused; a file name that differs is overruled, and the receipt says so."""
+    rows = _sewage("98.0")                       # the header says water, 371000, 2023
+    stale = write_csv(tmp_path / "371000_water_2022.csv", rows)
+    receipt = ingest_file(stale, settings)
+    assert (receipt.status, receipt.year) == ("loaded", 2023)
+    (note,) = receipt.conflicts
+    assert "the file name says '2022', the file's header says '2023'" in note
+    assert "来源不一致" in receipt.to_text()
+
+    other = write_csv(tmp_path / "flags.csv", _sewage("97.0"))
+    refused = ingest_file(other, settings, year=2022)
+    assert refused.status == "rejected"
+    assert "the file's header says '2023', the command line says '2022'" in refused.message
+    agreeing = write_csv(tmp_path / "agreeing.csv", _sewage("96.0"))
+    assert ingest_file(agreeing, settings, year=2023).status == "loaded"
