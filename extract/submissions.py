@@ -5,11 +5,14 @@ DAG. Every record read ends up in exactly one of three states, and the counts re
 
 - accepted: resolved indicator, district, year and a number (or an explicit missing marker);
 - rejected: with the sheet, row, cell, column, value and the reason, so the department can fix it;
-- ignored:  layout (title and header block, header rows, blank rows, totals rows and columns).
+- ignored:  layout (title and header block, header rows, blank rows, totals rows and columns,
+            footer rows), or a value cell left blank (not reported; a marker such as — is).
 
 A record is a row of the long layout, or one district cell of a wide row (extract/layout.py).
-A file is loaded whole or not at all (one transaction). The same bytes sent twice are
-recognised by their sha256 and load nothing the second time.
+A file is loaded whole or not at all (one transaction), and no file is lost to a crash: the
+archive and a journal per batch are written before the transaction, the inbox file removed
+after it (docs/reliability.md). The same bytes sent twice are recognised by their sha256 and
+load nothing the second time.
 """
 from __future__ import annotations
 
@@ -630,11 +633,12 @@ def ingest_files(items: list[Submission], settings: Settings, ref: Reference | N
 
 def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
                   con) -> list[Receipt]:
-    """Copy each file into the archive (the journal), give its records their verdicts, land
-    the batch in one transaction with every receipt, then write the receipt files and only
-    then take the files out of the inbox. A process killed at any point loses nothing: before
-    the commit the inbox still holds every file (and `recover_intake` lands what the archive
-    holds); after it, the warehouse holds every record and receipt."""
+    """Put each file into the archive (a hard link or a copy) and give its records their
+    verdicts; write the batch's journal; land the batch in one transaction with every
+    receipt; then write the receipt files, and only then take the files out of the inbox.
+    A process killed at any point loses nothing: before the commit the inbox still holds
+    every file (and `recover_intake` lands what the journal lists); after it, the warehouse
+    holds every record and receipt (docs/reliability.md)."""
     landings = []
     for item in items:
         digest = file_sha256(item.path)
