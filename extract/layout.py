@@ -49,6 +49,7 @@ TOTAL_MARKERS = {"合计", "总计", "小计", "全市合计", "全市总计", "
 FOOTER_LABELS = ("填报人", "填表人", "制表人", "审核人", "审核", "单位负责人", "负责人", "联系人",
                  "联系电话", "电话", "填报日期", "填表日期", "报送日期", "日期", "附注", "注",
                  "说明", "备注")
+_FOOTER_INITIALS = frozenset(label[0] for label in FOOTER_LABELS)
 _BRACKETED = re.compile(r"[\(（\[【]([^\)）\]】]*)[\)）\]】]")
 TEXT_COLUMNS = ("indicator_code", "indicator_name", "district_code", "district_name", "year",
                 "unit", "quality_flag", "note")
@@ -64,9 +65,16 @@ class Record:
     cells: dict[str, str]         # canonical column -> text as written (cleaned)
     raw_value: object
     value_is_formula: bool = False
-    # canonical column -> the cell its text was read from (a wide record's district is its
-    # column heading): where a rejection about that text points
+    # canonical column -> where its text was read: a column letter (this record's row) or a
+    # whole cell (a wide record's district: its heading). See fault_cell().
     sources: dict[str, str] = field(default_factory=dict)
+
+    def fault_cell(self, column: str) -> str:
+        """The cell holding the text of `column`: where a rejection about it points."""
+        where = self.sources.get(column)
+        if not where:
+            return self.cell
+        return where if where[-1].isdigit() else f"{where}{self.row_number}"
 
 
 @dataclass
@@ -159,9 +167,10 @@ def _total_anywhere(row: list[object], skip: int | None = None) -> bool:
 def footer_text(row: list[object]) -> str | None:
     """The row's text when its first filled cell starts with a footer label (填报人：张三,
     注：…, 联系电话 0631-…), else None."""
-    cells = [clean(c) for c in row]
-    first = next((c for c in cells if c), "")
-    head = normalise(first.replace(" ", ""))
+    raw = next((c for c in row if c is not None and c != ""), None)
+    if not isinstance(raw, str) or raw.lstrip()[:1] not in _FOOTER_INITIALS:
+        return None     # the common case, decided on one character: a data row
+    head = normalise(clean(raw).replace(" ", ""))
     for label in FOOTER_LABELS:
         if head == label or (head.startswith(label) and head[len(label)] in ":："):
             return " ".join(t for t in (str(c).strip() for c in row if c is not None) if t)
@@ -315,15 +324,20 @@ def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
     text_cols = [(c, cols[c]) for c in TEXT_COLUMNS if c in cols]
     formulas = sheet.formulas
     value_letter = column_letters(cols["value"]) if table.kind == "long" else ""
-    header_row = last + 1     # a wide record's district is named in the (last) header row
+    # Where each text of a record was read: a column letter (the record's own row) or, for
+    # a wide record's district, its heading's cell. Shared by the records, built once.
     sources = {c: column_letters(pos) for c, pos in text_cols}
+    heading_sources = {pos: {**sources, "district_name": f"{column_letters(pos)}{last + 1}"}
+                       for pos in table.district_columns}
     for i in range(last + 1, len(sheet.rows)):
         row = sheet.rows[i]
         n = i + 1
         if not any(clean(c) for c in row):
             out.append(Layout(sheet.name, n, "blank row"))
             continue
-        footer = footer_text(row)
+        lead = row[0] if row[0] is not None and row[0] != "" else None
+        footer = (footer_text(row) if lead is None or (
+            isinstance(lead, str) and lead[:1] in _FOOTER_INITIALS) else None)
         if footer is not None:
             out.append(Layout(sheet.name, n, f"footer: {footer}", cells={"note": footer}))
             continue
@@ -347,8 +361,7 @@ def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
                 continue
             cells["value"] = clean(raw)
             out.append(Record(sheet.name, n, cell, cells, raw,
-                              bool(formulas) and (i, pos) in formulas,
-                              {c: f"{letter}{n}" for c, letter in sources.items()}))
+                              bool(formulas) and (i, pos) in formulas, sources))
             continue
         indicator = cells.get("indicator_code") or cells.get("indicator_name", "")
         if _is_total(indicator) or (not indicator and _total_anywhere(row)):
@@ -359,14 +372,11 @@ def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
             raw = row[pos] if pos < width else None
             out.append(Total(sheet.name, n, f"{column_letters(pos)}{n}", indicator,
                              cells.get("year", ""), raw))
-        row_sources = {c: f"{letter}{n}" for c, letter in sources.items()}
         for pos, district in table.district_columns.items():
             raw = row[pos] if pos < width else None
             if pos in table.unplaced_columns and not clean(raw):
                 continue    # an empty cell under a heading that is no district: nothing to say
             record_cells = dict(cells, district_name=district, value=clean(raw))
             out.append(Record(sheet.name, n, f"{column_letters(pos)}{n}", record_cells, raw,
-                              bool(formulas) and (i, pos) in formulas,
-                              dict(row_sources,
-                                   district_name=f"{column_letters(pos)}{header_row}")))
+                              bool(formulas) and (i, pos) in formulas, heading_sources[pos]))
     return out

@@ -312,7 +312,7 @@ class RowJudge:
         resolved = self._resolve(*key)
         if resolved[0] == "rejected":
             v.column, v.reason = resolved[1], resolved[2]
-            v.fault_cell = rec.sources.get(v.column, rec.cell)
+            v.fault_cell = rec.fault_cell(v.column)
             return v
         _, indicator, district, year, flag = resolved
         if rec.value_is_formula and rec.raw_value is None:
