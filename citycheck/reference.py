@@ -89,6 +89,13 @@ class Reference:
         for r in _read("city_indicators.csv", seeds_dir):
             self.city_indicators.setdefault(r["city_code"], set()).add(r["indicator_code"])
         self.departments = {r["department_code"]: r for r in _read("departments.csv", seeds_dir)}
+        # indicator -> rule -> threshold: values that break one are accepted but flagged
+        # (a reference without the file, such as the benchmark's, has no rules)
+        self.plausibility_rules = [
+            {"indicator_code": r["indicator_code"], "rule": r["rule"],
+             "threshold": _float(r["threshold"])}
+            for r in (_read("plausibility_rules.csv", seeds_dir)
+                      if (seeds_dir / "plausibility_rules.csv").exists() else [])]
         # code -> every version of the unit (a rename that keeps its code adds a version);
         # `districts` is the latest version, `district(code, year)` the one valid in a year.
         self.district_versions: dict[str, list[District]] = {}

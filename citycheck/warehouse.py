@@ -77,6 +77,22 @@ create table if not exists raw.submission_receipts (
     primary key (file_hash, stem)
 );
 
+-- Values accepted but implausible by a rule of seeds/plausibility_rules.csv, found when their
+-- file landed (extract/submissions.py) and written in the same transaction.
+create table if not exists raw.submission_warnings (
+    file_hash        varchar not null,
+    record_number    integer not null,
+    sheet_name       varchar,
+    cell             varchar,
+    indicator_code   varchar not null,
+    district_code    varchar not null,
+    year             integer not null,
+    rule             varchar not null,     -- decrease | yoy_factor | above_city_total
+    compared_with    double,               -- the year before's value, or the city's
+    message          varchar not null,     -- Chinese and English
+    primary key (file_hash, record_number, rule)
+);
+
 create table if not exists raw.open_data_fetches (
     fetch_id         varchar primary key,
     source_name      varchar not null,

@@ -107,6 +107,7 @@ class Receipt:
     neutralised: list[dict] = field(default_factory=list)
     footer: list[str] = field(default_factory=list)   # who filled it in, contact, date, notes
     conflicts: list[str] = field(default_factory=list)  # file name vs header vs command line
+    warnings: list[dict] = field(default_factory=list)  # accepted, but implausible by a rule
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -155,6 +156,12 @@ class Receipt:
             for n in self.neutralised:
                 lines.append(f"  工作表 sheet {n['sheet']} 单元格 cell {n['cell']} ({n['column']}):"
                              f" {n['text']}")
+        if self.warnings:
+            lines += ["", "合理性提示 Plausibility warnings (accepted; please check these values):"]
+            for w in self.warnings:
+                lines.append(f"  工作表 sheet {w['sheet']} 单元格 cell {w['cell']} "
+                             f"{w['indicator_code']} {w['district_code']} {w['year']}: "
+                             f"{w['message']}")
         if self.conflicts:
             lines += ["", "来源不一致 Where the file name and the file disagree:"]
             lines += [f"  {text}" for text in self.conflicts]
@@ -669,7 +676,7 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
                              y.receipt.department_code, y.receipt.year)
         journal = _write_journal(settings, reading)
         _sync(settings.archive_dir)  # archive and journal on disk before the warehouse commits
-        _land(con, reading)
+        _land(con, reading, ref)
     except Exception:
         _forget(reading, journal)
         raise
@@ -760,7 +767,7 @@ def _read(x: _Landing, settings: Settings, ref: Reference) -> None:
     _count(receipt, x.verdicts)
 
 
-def _land(con, landings: list[_Landing]) -> None:
+def _land(con, landings: list[_Landing], ref: Reference) -> None:
     """One transaction for the batch: which values each file corrects, its file row, its
     records and its receipt. A file is loaded whole or not at all, and so is the batch."""
     if not landings:
@@ -773,12 +780,14 @@ def _land(con, landings: list[_Landing]) -> None:
             con.register("incoming_files", pd.DataFrame({
                 "file_hash": [x.digest for x in landings],
                 "original_name": [x.item.name for x in landings],
+                "city_code": [x.receipt.city_code for x in landings],
                 "received_at": [x.item.received_at for x in landings]}))
             withdrawn = _superseded(con, {x.digest: x.receipt for x in landings})
             if withdrawn:
                 _reject_withdrawals(rows, {x.digest: x.receipt for x in landings}, withdrawn)
                 con.unregister("incoming_rows")
                 con.register("incoming_rows", rows)     # what is inserted: the frame as is now
+            _warn(con, ref, {x.digest: x.receipt for x in landings})
         for x in landings:
             if x.ctx is not None:
                 x.receipt.message = _summary(x.receipt)
@@ -900,6 +909,8 @@ def _summary(receipt: Receipt) -> str:
         parts.append(f"{mismatches} totals differ from the sum of the districts")
     if receipt.neutralised:
         parts.append(f"{len(receipt.neutralised)} formula-like cells neutralised")
+    if receipt.warnings:
+        parts.append(f"{len(receipt.warnings)} values accepted with a plausibility warning")
     return "; ".join(parts)
 
 
@@ -972,6 +983,94 @@ def _superseded(con, receipts: dict[str, Receipt]) -> list[tuple[str, int, str]]
                 "earlier_value": old, "earlier_file": origin, "earlier_received_at": when,
                 "sheet": sheet, "cell": cell})
     return withdrawn
+
+
+def _warn(con, ref: Reference, receipts: dict[str, Receipt]) -> None:
+    """Accepted values that break a plausibility rule (seeds/plausibility_rules.csv) stay
+    accepted and are flagged: one row each in raw.submission_warnings, in the batch's
+    transaction, and a line on the file's receipt. Compared with the latest value of the year
+    before (from any source, this batch included) and with the city's value that year."""
+    if not ref.plausibility_rules:
+        return
+    con.register("plausibility_rules", pd.DataFrame(ref.plausibility_rules))
+    try:
+        con.execute("""
+            insert into raw.submission_warnings
+            with incoming as (
+                select r.file_hash, r.record_number, r.sheet_name, r.cell, r.indicator_code,
+                       r.district_code, r.year, r.value, f.city_code, f.received_at
+                from incoming_rows as r join incoming_files as f using (file_hash)
+                semi join plausibility_rules as p using (indicator_code)
+                where r.status = 'accepted' and r.value is not null
+            ),
+            wanted as (  -- the figures compared with: the year before's, the city's
+                select distinct indicator_code, district_code, year - 1 as year from incoming
+                union
+                select distinct indicator_code, city_code, year from incoming
+            ),
+            known as (   -- those figures from every source, latest wins
+                select r.indicator_code, r.district_code, r.year, r.value, f.received_at
+                from raw.submission_rows as r
+                semi join wanted using (indicator_code, district_code, year)
+                join raw.submission_files as f using (file_hash)
+                where r.status = 'accepted' and f.status = 'loaded' and r.value is not null
+                union all
+                select o.indicator_code, o.district_code, o.year, o.value, f.fetched_at
+                from raw.open_data_observations as o
+                semi join wanted using (indicator_code, district_code, year)
+                join raw.open_data_fetches as f using (fetch_id)
+                where o.status = 'accepted' and f.status = 'loaded' and o.value is not null
+                union all
+                select indicator_code, district_code, year, value, received_at from incoming
+            ),
+            latest as (
+                select indicator_code, district_code, year,
+                       arg_max(value, received_at) as value
+                from known group by all
+            ),
+            compared as (
+                select i.*, p.rule, p.threshold,
+                       case when p.rule = 'above_city_total' then c.value else b.value end
+                           as other
+                from incoming as i
+                join plausibility_rules as p using (indicator_code)
+                left join latest as b on b.indicator_code = i.indicator_code
+                    and b.district_code = i.district_code and b.year = i.year - 1
+                left join latest as c on c.indicator_code = i.indicator_code
+                    and c.district_code = i.city_code and c.year = i.year
+                    and i.district_code <> i.city_code
+            )
+            select file_hash, record_number, sheet_name, cell, indicator_code, district_code,
+                   year, rule, other,
+                   case rule
+                   when 'decrease' then format(
+                       '累计值下降：{} 年为 {:g}，{} 年为 {:g} / a cumulative total went down: '
+                       '{:g} in {}, {:g} in {}', year - 1, other, year, value, other,
+                       year - 1, value, year)
+                   when 'yoy_factor' then format(
+                       '与上年相比变化超过 {:g} 倍：{} 年为 {:g}，{} 年为 {:g} / changed more than '
+                       '{:g}-fold on the year before: {:g} in {}, {:g} in {}', threshold,
+                       year - 1, other, year, value, threshold, other, year - 1, value, year)
+                   else format('区县值 {:g} 高于全市值 {:g} / the district''s {:g} is above the '
+                               'city''s {:g}', value, other, value, other)
+                   end
+            from compared
+            where other is not null and case rule
+                when 'decrease' then value < other
+                when 'yoy_factor' then value > 0 and other > 0
+                    and greatest(value / other, other / value) > threshold
+                else value > other end
+        """)
+        for digest, sheet, cell, ind, dist, year, rule, message in con.execute(
+                "select w.file_hash, w.sheet_name, w.cell, w.indicator_code, w.district_code, "
+                "w.year, w.rule, w.message from raw.submission_warnings as w "
+                "semi join incoming_files using (file_hash) "
+                "order by w.file_hash, w.record_number, w.rule").fetchall():
+            receipts[digest].warnings.append({
+                "sheet": sheet, "cell": cell, "indicator_code": ind, "district_code": dist,
+                "year": year, "rule": rule, "message": message})
+    finally:
+        con.unregister("plausibility_rules")
 
 
 def _reject_withdrawals(rows: pd.DataFrame, receipts: dict[str, Receipt],

@@ -169,3 +169,52 @@ def test_file_name_header_and_command_line_disagreeing(settings, tmp_path):
     assert "the file's header says '2023', the command line says '2022'" in refused.message
     agreeing = write_csv(tmp_path / "agreeing.csv", _sewage("96.0"))
     assert ingest_file(agreeing, settings, year=2023).status == "loaded"
+
+
+def _parks(year: int, values: dict[str, str]) -> list[list]:
+    return [["填报部门", "housing"], ["城市", "371000"], ["年度", str(year)], [],
+            ["指标代码", "区县名称", "数值"],
+            *[["pocket_parks_cum", d, v] for d, v in values.items()]]
+
+
+def test_implausible_values_are_accepted_with_a_warning(settings, tmp_path):
+    """pocket_parks_cum is cumulative and a sum of districts (seeds/plausibility_rules.csv):
+    a fall, a more than threefold jump and a district above the city are flagged, not
+    refused."""
+    ingest_file(write_csv(tmp_path / "2022.csv", _parks(
+        2022, {"环翠区": "91.3", "文登区": "40", "荣成市": "30", "威海市": "500"})), settings)
+    receipt = ingest_file(write_csv(tmp_path / "2023.csv", _parks(
+        2023, {"环翠区": "1,234.5", "文登区": "35", "荣成市": "31", "威海市": "520"})), settings)
+    reconciled(receipt)
+    assert receipt.rows_accepted == 4 and receipt.rows_rejected == 0
+    rules = {(w["district_code"], w["rule"]) for w in receipt.warnings}
+    assert rules == {("371002", "yoy_factor"), ("371002", "above_city_total"),
+                     ("371003", "decrease")}
+    jump = next(w for w in receipt.warnings if w["rule"] == "yoy_factor")
+    assert jump["cell"] == "C6" and "91.3 in 2022, 1234.5 in 2023" in jump["message"]
+    assert "合理性提示 Plausibility warnings" in receipt.to_text()
+    assert "3 values accepted with a plausibility warning" in receipt.message
+    assert query(settings.warehouse_path, "select count(*) from raw.submission_warnings "
+                                          "where file_hash = ?", [receipt.file_hash]) == [(3,)]
+
+
+def test_the_office_sees_open_warnings_and_a_passing_correction_clears_one(built, tmp_path):
+    """The published marts flag each current value accepted with a warning; a correction
+    that passes the rules takes it off the office's list."""
+    from citycheck.build import build
+
+    def open_warnings() -> dict[str, str]:
+        return dict(query(built.warehouse_path,
+                          "select district_code, message from marts.mart_plausibility_warnings "
+                          "where indicator_code = 'pocket_parks_cum' and year = 2020"))
+
+    before = open_warnings()
+    assert "371002" in before and "9 in 2019, 30 in 2020" in before["371002"]
+    assert query(built.warehouse_path, "select plausibility_warning is not null from "
+                                       "marts.fct_indicator_values where value_id = "
+                                       "'371002|pocket_parks_cum|2020'") == [(True,)]
+    fixed = ingest_file(write_csv(tmp_path / "fix.csv", _parks(2020, {"环翠区": "12"})), built)
+    assert fixed.warnings == [] and fixed.status == "loaded"
+    build(built)
+    after = open_warnings()
+    assert "371002" not in after and set(after) == set(before) - {"371002"}

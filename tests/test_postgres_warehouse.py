@@ -51,7 +51,8 @@ KEYS = {"mart_indicator_scorecard": "scorecard_id", "fct_indicator_values": "val
         "mart_submission_status": "status_id", "mart_quarantine": "quarantine_id",
         "dim_district": "district_key", "dim_indicator": "indicator_code",
         "fct_indicator_targets": "target_id", "dim_source": "source_id", "dim_year": "year",
-        "dim_department": "department_code", "mart_submission_missing_values": "missing_id"}
+        "dim_department": "department_code", "mart_submission_missing_values": "missing_id",
+        "mart_plausibility_warnings": "warning_id"}
 
 
 def test_the_warehouse_builds_validates_and_publishes_on_postgres_value_for_value(

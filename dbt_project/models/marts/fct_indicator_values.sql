@@ -19,6 +19,16 @@ select
     v.source_part,
     v.source_row,
     v.source_cell,
-    v.received_at
+    v.received_at,
+    w.plausibility_warning
 from {{ ref('fct_indicator_value_versions') }} as v
+-- the warnings of the version that is current (a correction without one clears it)
+left join (
+    select file_hash, sheet_name, cell,
+        {{ dbt.listagg('message', "'; '", "order by rule") }} as plausibility_warning
+    from {{ ref('stg_raw__submission_warnings') }}
+    group by file_hash, sheet_name, cell
+) as w
+    on v.source_type = 'submission' and w.file_hash = v.source_id
+    and w.sheet_name = v.source_part and w.cell = v.source_cell
 where v.is_current

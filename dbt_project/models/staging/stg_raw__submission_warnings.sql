@@ -1,0 +1,12 @@
+select
+    file_hash,
+    record_number,
+    sheet_name,
+    cell,
+    indicator_code,
+    district_code,
+    year,
+    rule,
+    compared_with,
+    message
+from {{ source('raw', 'submission_warnings') }}
