@@ -162,6 +162,7 @@ def write_reference(scale: Scale, project: Path) -> None:
                                  for c in layout for ind in indicators])
     dump("index_weights.csv", [{"indicator_code": ind["indicator_code"], "weight": "1"}
                                for ind in indicators])
+    dump("source_precedence.csv", [])
     # every value checked against the year before, as a real programme's would be
     dump("plausibility_rules.csv", [{"indicator_code": ind["indicator_code"],
                                      "rule": "yoy_factor", "threshold": "3",

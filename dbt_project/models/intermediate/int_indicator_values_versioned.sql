@@ -29,6 +29,26 @@ flagged as (
         -- changed) is a new version but not a revision
         version_number > 1 and value is distinct from previous_version_value as changes_value
     from with_previous
+),
+
+-- Which version is current (seeds/source_precedence.csv): the newest from the indicator's
+-- preferred source when it has one, else the newest from any source.
+ranked as (
+    select
+        f.*,
+        p.preferred_source_type,
+        p.why_zh as precedence_why_zh,
+        p.why_en as precedence_why_en,
+        min(f.source_type) over (partition by f.district_code, f.indicator_code, f.year)
+            <> max(f.source_type) over (partition by f.district_code, f.indicator_code, f.year)
+            as from_both_sources,
+        row_number() over (
+            partition by f.district_code, f.indicator_code, f.year
+            order by case when f.source_type = p.preferred_source_type then 0 else 1 end,
+                f.version_number desc
+        ) as current_rank
+    from flagged as f
+    left join {{ ref('source_precedence') }} as p on p.indicator_code = f.indicator_code
 )
 
 select
@@ -36,5 +56,13 @@ select
     cast(sum(case when changes_value then 1 else 0 end) over (
         partition by district_code, indicator_code, year
     ) as integer) as revision_count,
-    version_number = version_count as is_current
-from flagged
+    current_rank = 1 as is_current,
+    case
+        when not from_both_sources then 'newest version'
+        when preferred_source_type is not null
+            then 'preferred source ' || preferred_source_type || ': ' || precedence_why_en
+                || ' / ' || precedence_why_zh
+        else 'newest version of the department file and open data (no precedence rule) / '
+            || '部门报送与开放数据取最新'
+    end as current_because
+from ranked

@@ -20,7 +20,8 @@ select
     v.source_row,
     v.source_cell,
     v.received_at,
-    w.plausibility_warning
+    w.plausibility_warning,
+    c.current_because
 from {{ ref('fct_indicator_value_versions') }} as v
 -- the warnings of the version that is current (a correction without one clears it)
 left join (
@@ -31,4 +32,6 @@ left join (
 ) as w
     on v.source_type = 'submission' and w.file_hash = v.source_id
     and w.sheet_name = v.source_part and w.cell = v.source_cell
+inner join {{ ref('int_indicator_values_versioned') }} as c
+    on c.observation_id = v.observation_id
 where v.is_current
