@@ -43,7 +43,7 @@ from extract.layout import (
 )
 from extract.numbers import ParsedNumber, clean, parse_number, parse_year
 from extract.reading import SUPPORTED_SUFFIXES, FileRefused, read_sheets
-from extract.xlsx import Sheet, column_letters
+from extract.xlsx import Sheet, column_index, column_letters
 
 __all__ = ["SUPPORTED_SUFFIXES", "Receipt", "Submission", "SubmissionError", "ingest_file",
            "ingest_files", "ingest_inbox", "ingest_inbox_file", "interpret", "list_inbox",
@@ -433,7 +433,8 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
     records = filled = 0
     for sheet, table in tables:
         if table is None:
-            verdicts += [RowVerdict(sheet.name, i + 1, "ignored", "sheet has no data table")
+            why = "hidden sheet with no data table" if sheet.hidden else "sheet has no data table"
+            verdicts += [RowVerdict(sheet.name, i + 1, "ignored", why)
                          for i in range(len(sheet.rows))]
             continue
         layouts.add(table.kind)
@@ -446,7 +447,10 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
                 records += 1
                 filled += bool(piece.cells.get("value")) or piece.value_is_formula
                 _neutralise_cells(piece, table, notes["neutralised"])
-                v = judge.judge(piece)
+                unseen = _unseen(sheet, table, piece)
+                v = judge.judge(piece) if unseen is None else RowVerdict(
+                    piece.sheet, piece.row_number, "rejected", unseen[1], unseen[0],
+                    piece.cells, piece.cell, piece.fault_cell(unseen[0]))
                 if v.status == "accepted":
                     by_indicator.setdefault((sheet.name, v.indicator_code, v.year), []).append(v)
                 verdicts.append(v)
@@ -474,6 +478,31 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
             "blank template? Fill in the 数值 (value) column, writing — where there is no "
             "figure, and send the file again. 未填写任何数值：是否误报了空白模板？")
     return ctx, verdicts, "+".join(sorted(layouts)), notes
+
+
+def _unseen(sheet: Sheet, table: Table, rec: Record) -> tuple[str, str] | None:
+    """(column, reason) when the record is read from something the clerk could not see in
+    Excel — a hidden sheet, row or column: such a figure is rejected, never stored as a
+    guess of what was meant (it is often a stale copy kept out of sight)."""
+    if not (sheet.hidden or sheet.hidden_rows or sheet.hidden_columns):
+        return None
+    if sheet.hidden:
+        return "value", (f"sheet '{sheet.name}' is hidden in Excel: the figures in it cannot be "
+                         "seen; unhide the sheet if they are to be reported, or delete it. "
+                         "工作表被隐藏")
+    if rec.row_number - 1 in sheet.hidden_rows:
+        return "value", (f"row {rec.row_number} is hidden in Excel: its figures cannot be seen; "
+                         "unhide the row if they are to be reported, or delete it. 该行被隐藏")
+    used = [("value", column_index(re.match(r"[A-Z]+", rec.cell)[0]))]
+    used += [(c, table.columns[c]) for c in ("indicator_code", "indicator_name",
+                                              "district_code", "district_name", "year", "unit")
+             if rec.cells.get(c) and c in table.columns]
+    for column, pos in used:
+        if pos in sheet.hidden_columns:
+            return column, (f"column {column_letters(pos)} is hidden in Excel: what it holds "
+                            "cannot be seen; unhide the column if it is to be reported, or "
+                            "delete it. 该列被隐藏")
+    return None
 
 
 def _count_rejected_parts(verdicts: list[RowVerdict], by_indicator: dict, judge: RowJudge):

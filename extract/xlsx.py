@@ -37,6 +37,10 @@ class Sheet:
     rows: list[list[object]]                                     # row i (0-based) -> cell values
     formulas: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, col) -> "=..."
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # r0, c0, r1, c1
+    # what the clerk could not see in Excel: a hidden sheet, hidden rows and columns (0-based)
+    hidden: bool = False
+    hidden_rows: set[int] = field(default_factory=set)
+    hidden_columns: set[int] = field(default_factory=set)
 
 
 def column_index(letters: str) -> int:
@@ -118,10 +122,16 @@ def _sheet_parts(zf: zipfile.ZipFile, budget: _Budget) -> list[tuple[str, str]]:
     return [(n, p) for n, p in sheets if p and p in zf.NameToInfo]
 
 
-def _formulas(zf: zipfile.ZipFile, part: str, budget: _Budget) -> dict[tuple[int, int], str]:
-    """(row, column) -> formula text of every formula cell in a sheet part. The part is
-    streamed through the budget either way; only a part with a formula element is parsed."""
-    has_formula, tail = False, b""
+_HIDDEN = (b'hidden="1"', b"hidden='1'", b'hidden="true"', b"hidden='true'")
+
+
+def _scan(zf: zipfile.ZipFile, part: str, budget: _Budget
+          ) -> tuple[dict[tuple[int, int], str], set[int], set[int]]:
+    """(formulas, hidden rows, hidden columns) of a sheet part: (row, column) -> formula text
+    of every formula cell, and the 0-based rows and columns hidden in Excel. The part is
+    streamed through the budget either way; only a part with a formula element or a hidden
+    flag is parsed."""
+    has_formula, has_hidden, tail = False, False, b""
     try:
         with zf.open(part) as fh:
             while chunk := fh.read(_CHUNK):
@@ -130,6 +140,8 @@ def _formulas(zf: zipfile.ZipFile, part: str, budget: _Budget) -> dict[tuple[int
                 if not has_formula and (b"<f>" in window or b"<f " in window
                                         or b"<f/>" in window):
                     has_formula = True
+                if not has_hidden and any(h in window for h in _HIDDEN):
+                    has_hidden = True
                 if b"<!DOCTYPE" in window or b"<!ENTITY" in window:
                     raise WorkbookError(f"part {part} declares a document type or entities, "
                                         "which no real workbook does; refused")
@@ -137,8 +149,18 @@ def _formulas(zf: zipfile.ZipFile, part: str, budget: _Budget) -> dict[tuple[int
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise WorkbookError(f"part {part} of the workbook is damaged ({exc}); save the file "
                             "again from Excel as .xlsx") from None
+    rows: set[int] = set()
+    columns: set[int] = set()
+    if has_hidden:
+        for elem in _events(zf, part, _Budget(budget.limit), ("}row", "}col")):
+            if elem.get("hidden") in ("1", "true"):
+                if elem.tag.endswith("}row") and (elem.get("r") or "").isdigit():
+                    rows.add(int(elem.get("r")) - 1)
+                elif elem.tag.endswith("}col"):
+                    columns.update(range(int(elem.get("min", 1)) - 1, int(elem.get("max", 1))))
+            elem.clear()
     if not has_formula:
-        return {}
+        return {}, rows, columns
     found: dict[tuple[int, int], str] = {}
     parse_budget = _Budget(budget.limit)  # the same bytes again, under the same limit
     f_tag = f"{MAIN}f"
@@ -149,7 +171,7 @@ def _formulas(zf: zipfile.ZipFile, part: str, budget: _Budget) -> dict[tuple[int
             text = f.text or ("(shared formula)" if f.get("t") == "shared" else "")
             found[(int(ref.group(2)) - 1, column_index(ref.group(1)))] = "=" + text
         c.clear()
-    return found
+    return found, rows, columns
 
 
 def _value(cell: object) -> object:
@@ -164,7 +186,7 @@ def _value(cell: object) -> object:
 
 def read_xlsx(path, max_unpacked_bytes: int) -> list[Sheet]:
     """Every worksheet of the workbook: saved values, formulas and merged ranges."""
-    from python_calamine import CalamineWorkbook
+    from python_calamine import CalamineWorkbook, SheetVisibleEnum
 
     try:
         zf = zipfile.ZipFile(path)
@@ -179,7 +201,7 @@ def read_xlsx(path, max_unpacked_bytes: int) -> list[Sheet]:
                 f"{max_unpacked_bytes:,} (a 'zip bomb', or a far too large sheet); it was not "
                 "read. Send a normal workbook with only the table")
         budget = _Budget(max_unpacked_bytes)
-        formulas = {name: _formulas(zf, part, budget) for name, part in _sheet_parts(zf, budget)}
+        scanned = {name: _scan(zf, part, budget) for name, part in _sheet_parts(zf, budget)}
     try:
         book = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine's errors are one class per failure, all plain text
@@ -187,13 +209,16 @@ def read_xlsx(path, max_unpacked_bytes: int) -> list[Sheet]:
                             "as .xlsx") from None
     sheets = []
     try:
+        hidden = {m.name for m in book.sheets_metadata if m.visible != SheetVisibleEnum.Visible}
         for name in book.sheet_names:
-            if name not in formulas:
+            if name not in scanned:
                 continue  # a chart sheet or macro sheet: no cells
             ws = book.get_sheet_by_name(name)
             rows = [[_value(c) for c in row] for row in ws.to_python(skip_empty_area=False)]
             merged = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in (ws.merged_cell_ranges or [])]
-            sheets.append(Sheet(name, rows, formulas[name], merged))
+            formulas, hidden_rows, hidden_columns = scanned[name]
+            sheets.append(Sheet(name, rows, formulas, merged, name in hidden, hidden_rows,
+                                hidden_columns))
     except Exception as exc:
         raise WorkbookError(f"sheet '{name}' cannot be read ({exc}); save the file again "
                             "from Excel as .xlsx") from None

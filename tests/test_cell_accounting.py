@@ -218,3 +218,41 @@ def test_the_office_sees_open_warnings_and_a_passing_correction_clears_one(built
     build(built)
     after = open_warnings()
     assert "371002" not in after and set(after) == set(before) - {"371002"}
+
+
+def test_what_the_clerk_could_not_see_is_rejected_not_stored(settings, tmp_path):
+    """A hidden row (a stale figure kept out of sight), a hidden district column and a hidden
+    sheet holding a table: rejected with the reason; the visible figures load."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "填报表"
+    for r in [["填报部门", "housing"], ["城市", "371000"], ["年度", "2023"], [],
+              ["指标代码", "区县名称", "数值"],
+              ["pocket_parks_cum", "环翠区", 80],
+              ["pocket_parks_cum", "环翠区", 55],          # last year's figure, hidden
+              ["pocket_parks_cum", "文登区", 60]]:
+        ws.append(r)
+    ws.row_dimensions[7].hidden = True
+    old = wb.create_sheet("去年")
+    for r in [["指标代码", "区县名称", "数值"], ["pocket_parks_cum", "荣成市", 30]]:
+        old.append(r)
+    old.sheet_state = "hidden"
+    path = tmp_path / "hidden.xlsx"
+    wb.save(path)
+    receipt = ingest_file(path, settings)
+    reconciled(receipt)
+    assert accepted_values(settings, receipt) == {("pocket_parks_cum", "371002"): 80.0,
+                                                  ("pocket_parks_cum", "371003"): 60.0}
+    why = {(r["sheet"], r["row"]): r["reason"] for r in receipt.rejected}
+    assert why[("填报表", 7)].startswith("row 7 is hidden in Excel")
+    assert why[("去年", 2)].startswith("sheet '去年' is hidden in Excel")
+
+    rows = [*WIDE_META, ["序号", "指标名称", "单位", "环翠区", "文登区", "荣成市"],
+            [1, "城市管理案件处置率", "%", 99, 98, 97]]
+    wide = write_xlsx(tmp_path / "wide-hidden.xlsx", rows)
+    wb = openpyxl.load_workbook(wide)
+    wb.active.column_dimensions["F"].hidden = True
+    wb.save(wide)
+    receipt = ingest_file(wide, settings)
+    (hidden,) = receipt.rejected
+    assert hidden["cell"] == "F6" and hidden["reason"].startswith("column F is hidden in Excel")

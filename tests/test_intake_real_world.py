@@ -280,14 +280,14 @@ def test_zip_bomb_named_xlsx_is_refused_without_unpacking(settings, tmp_path):
 
 def test_unpacked_bytes_are_counted_not_just_declared(tmp_path):
     """Past the directory's declared sizes, the reader counts every byte it unpacks."""
-    from extract.xlsx import WorkbookError, _Budget, _formulas, read_xlsx
+    from extract.xlsx import WorkbookError, _Budget, _scan, read_xlsx
 
     path = write_xlsx(tmp_path / "big.xlsx", civil_affairs(CANTEENS * 200))
     with zipfile.ZipFile(path) as zf:
         declared = sum(i.file_size for i in zf.infolist())
         sheet = zf.getinfo("xl/worksheets/sheet1.xml").file_size
         with pytest.raises(WorkbookError, match="expands to more than 1,000 bytes"):
-            _formulas(zf, "xl/worksheets/sheet1.xml", _Budget(1000))
+            _scan(zf, "xl/worksheets/sheet1.xml", _Budget(1000))
     assert sheet > 1000
     with pytest.raises(WorkbookError, match="declares"):
         read_xlsx(path, max_unpacked_bytes=declared - 1)
