@@ -79,12 +79,14 @@ class Record:
 
 @dataclass
 class Layout:
-    """A row (or cell) that is layout, not data: ignored, with the reason."""
+    """A row (or cell) that is layout, not data: ignored, with the reason. A filled cell
+    outside the table's columns is `rejected` instead: it may be a figure, and is not taken."""
     sheet: str
     row_number: int
     reason: str
     cell: str | None = None
     cells: dict[str, str] = field(default_factory=dict)
+    status: str = "ignored"
 
 
 @dataclass
@@ -111,6 +113,11 @@ class Table:
     # alias of several versions, another heading): their filled cells are records, judged
     # with the file's year, so they are accepted or rejected with the reason, never skipped
     unplaced_columns: set[int] = field(default_factory=set)
+    # headings no column of the layout reads (序号, 数据来源 …): listed on the receipt as layout
+    unread_columns: dict[int, str] = field(default_factory=dict)
+    # positions inside the header's width without a heading: a filled cell there is reported
+    headless: list[int] = field(default_factory=list)
+    width: int = 0
 
 
 def header_texts(cell: object) -> tuple[str, str | None]:
@@ -239,12 +246,29 @@ def _table_at(sheet: Sheet, i: int, span: int, ref: Reference,
             header_units["value"] = next(p[1] for p in parts[pos] if p[1])
     if "district_code" in columns or "district_name" in columns:
         if "value" in columns:
-            return Table(sheet.name, "long", header, columns, header_units)
+            return _with_unread(Table(sheet.name, "long", header, columns, header_units),
+                                texts)
         return None
     wide = _wide_columns(texts, columns, ref, city_code)
     if wide:
-        return Table(sheet.name, "wide", header, columns, header_units, *wide)
+        return _with_unread(Table(sheet.name, "wide", header, columns, header_units, *wide),
+                            texts)
     return None
+
+
+def _with_unread(table: Table, texts: list[list[str]]) -> Table:
+    """Note the headings the layout does not read, and the header positions with none."""
+    read = set(table.columns.values()) | set(table.district_columns) | set(table.total_columns)
+    for pos, cands in enumerate(texts):
+        if pos in read:
+            continue
+        text = next((t for t in cands if t), "")
+        if text:
+            table.unread_columns[pos] = text
+        else:
+            table.headless.append(pos)
+    table.width = len(texts)
+    return table
 
 
 def _fill_right(top: list[object], bottom: list[object]) -> list[object]:
@@ -293,6 +317,17 @@ def _wide_columns(texts: list[list[str]], columns: dict[str, int], ref: Referenc
     return {**districts, **unplaced}, totals, set(unplaced)
 
 
+def _stray(sheet: str, n: int, row: list[object], table: Table) -> list[Layout]:
+    """Filled cells of a data row in a column without a heading: not read, and said so (a
+    figure typed beside the table is never taken, nor dropped without a word)."""
+    positions = [p for p in table.headless if p < len(row)] + list(range(table.width, len(row)))
+    return [Layout(sheet, n, "a filled cell in a column without a heading: it was not read; "
+                             "give its column a heading the layout reads, or clear it. "
+                             "该列无表头，未读取", cell=f"{column_letters(p)}{n}",
+                   cells={"value": clean(row[p])}, status="rejected")
+            for p in positions if clean(row[p])]
+
+
 def meta_pairs(rows: list[list[object]]) -> dict[str, str]:
     """Header-block pairs above a table: a cell naming the field, the next cell its value."""
     meta: dict[str, str] = {}
@@ -320,6 +355,9 @@ def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
                           else "title or header block"))
     for i in range(first, last + 1):
         out.append(Layout(sheet.name, i + 1, "column header"))
+    for pos, text in table.unread_columns.items():
+        out.append(Layout(sheet.name, last + 1, f"column not read: '{text}' (layout: its cells "
+                          "are not figures citycheck takes)", cell=f"{column_letters(pos)}{last + 1}"))
     cols = table.columns
     text_cols = [(c, cols[c]) for c in TEXT_COLUMNS if c in cols]
     formulas = sheet.formulas
@@ -342,6 +380,8 @@ def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
             out.append(Layout(sheet.name, n, f"footer: {footer}", cells={"note": footer}))
             continue
         width = len(row)
+        if width > table.width or table.headless:
+            out += _stray(sheet.name, n, row, table)
         cells = {}
         for c, pos in text_cols:
             if pos < width:

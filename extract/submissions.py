@@ -457,8 +457,10 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
             elif isinstance(piece, Layout):
                 if piece.reason.startswith("footer: "):
                     notes["footer"].append(piece.cells["note"])
-                verdicts.append(RowVerdict(piece.sheet, piece.row_number, "ignored",
-                                           piece.reason, cells=piece.cells, cell=piece.cell))
+                verdicts.append(RowVerdict(
+                    piece.sheet, piece.row_number, piece.status, piece.reason,
+                    "value" if piece.status == "rejected" else None, piece.cells, piece.cell,
+                    piece.cell))
             else:
                 totals.append((len(verdicts), piece))
                 verdicts.append(RowVerdict(piece.sheet, piece.row_number, "ignored",

@@ -256,3 +256,19 @@ def test_what_the_clerk_could_not_see_is_rejected_not_stored(settings, tmp_path)
     receipt = ingest_file(wide, settings)
     (hidden,) = receipt.rejected
     assert hidden["cell"] == "F6" and hidden["reason"].startswith("column F is hidden in Excel")
+
+
+def test_columns_not_read_are_listed_and_a_stray_figure_is_rejected(settings, tmp_path):
+    rows = [["填报部门", "housing"], ["城市", "371000"], ["年度", "2023"], [],
+            ["序号", "指标代码", "区县名称", "数值", "数据来源", ""],
+            [1, "pocket_parks_cum", "环翠区", 80, "园林局台账", ""],
+            [2, "pocket_parks_cum", "文登区", 60, "", "65"]]
+    receipt = ingest_file(write_csv(tmp_path / "extra.csv", rows), settings)
+    reconciled(receipt)
+    assert receipt.rows_accepted == 2
+    unread = {r["cell"]: r["reason"] for r in receipt.ignored if r.get("cell")}
+    assert unread["A5"].startswith("column not read: '序号'")
+    assert unread["E5"].startswith("column not read: '数据来源'")
+    (stray,) = receipt.rejected
+    assert (stray["cell"], stray["value"]) == ("F7", "65")
+    assert "column without a heading" in stray["reason"]
