@@ -483,10 +483,11 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
 
 
 def _unseen(sheet: Sheet, table: Table, rec: Record) -> tuple[str, str] | None:
-    """(column, reason) when the record is read from something the clerk could not see in
-    Excel — a hidden sheet, row or column: such a figure is rejected, never stored as a
-    guess of what was meant (it is often a stale copy kept out of sight)."""
-    if not (sheet.hidden or sheet.hidden_rows or sheet.hidden_columns):
+    """(column, reason) when the record's figure is not what the clerk saw in Excel — read
+    from a hidden sheet, row or column (often a stale copy kept out of sight), or from a cell
+    formatted as a percentage (it shows 98.5 % and holds 0.985): rejected, never stored as a
+    guess of what was meant."""
+    if not (sheet.hidden or sheet.hidden_rows or sheet.hidden_columns or sheet.percent_cells):
         return None
     if sheet.hidden:
         return "value", (f"sheet '{sheet.name}' is hidden in Excel: the figures in it cannot be "
@@ -495,7 +496,16 @@ def _unseen(sheet: Sheet, table: Table, rec: Record) -> tuple[str, str] | None:
     if rec.row_number - 1 in sheet.hidden_rows:
         return "value", (f"row {rec.row_number} is hidden in Excel: its figures cannot be seen; "
                          "unhide the row if they are to be reported, or delete it. 该行被隐藏")
-    used = [("value", column_index(re.match(r"[A-Z]+", rec.cell)[0]))]
+    value_column = column_index(re.match(r"[A-Z]+", rec.cell)[0])
+    if (rec.row_number - 1, value_column) in sheet.percent_cells and rec.cells.get("value"):
+        held = rec.cells["value"]
+        shown = (f"{float(held) * 100:g}%" if isinstance(rec.raw_value, (int, float))
+                 else f"{held}%")
+        return "value", (f"cell {rec.cell} is formatted as a percentage: it holds {held}, which "
+                         f"Excel shows as {shown}; type the figure as you mean it (98.5 for "
+                         "98.5 %) in a cell formatted as a number. 该单元格为百分比格式，请以数值"
+                         "格式填写")
+    used = [("value", value_column)]
     used += [(c, table.columns[c]) for c in ("indicator_code", "indicator_name",
                                               "district_code", "district_name", "year", "unit")
              if rec.cells.get(c) and c in table.columns]

@@ -41,6 +41,8 @@ class Sheet:
     hidden: bool = False
     hidden_rows: set[int] = field(default_factory=set)
     hidden_columns: set[int] = field(default_factory=set)
+    # (row, column) of cells formatted as a percentage: they show 98.5% and hold 0.985
+    percent_cells: set[tuple[int, int]] = field(default_factory=set)
 
 
 def column_index(letters: str) -> int:
@@ -125,12 +127,31 @@ def _sheet_parts(zf: zipfile.ZipFile, budget: _Budget) -> list[tuple[str, str]]:
 _HIDDEN = (b'hidden="1"', b"hidden='1'", b'hidden="true"', b"hidden='true'")
 
 
-def _scan(zf: zipfile.ZipFile, part: str, budget: _Budget
-          ) -> tuple[dict[tuple[int, int], str], set[int], set[int]]:
+def _percent_styles(zf: zipfile.ZipFile, budget: _Budget) -> set[int]:
+    """Indices of the cell formats (styles.xml cellXfs) that show a number as a percentage:
+    Excel's built-in 0% and 0.00% (ids 9, 10) and any custom format with a % sign."""
+    if "xl/styles.xml" not in zf.NameToInfo:
+        return set()
+    percent_ids = {9, 10}
+    found: set[int] = set()
+    for elem in _events(zf, "xl/styles.xml", budget, ("}numFmt", "}cellXfs")):
+        if elem.tag.endswith("}numFmt"):
+            if "%" in (elem.get("formatCode") or "") and (elem.get("numFmtId") or "").isdigit():
+                percent_ids.add(int(elem.get("numFmtId")))
+        else:
+            found = {i for i, xf in enumerate(elem)
+                     if int(xf.get("numFmtId") or 0) in percent_ids}
+            elem.clear()
+    return found
+
+
+def _scan(zf: zipfile.ZipFile, part: str, budget: _Budget, percent_styles: set[int] = frozenset()
+          ) -> tuple[dict[tuple[int, int], str], set[int], set[int], set[tuple[int, int]]]:
     """(formulas, hidden rows, hidden columns) of a sheet part: (row, column) -> formula text
     of every formula cell, and the 0-based rows and columns hidden in Excel. The part is
     streamed through the budget either way; only a part with a formula element or a hidden
-    flag is parsed."""
+    flag is parsed. With `percent_styles`, also the cells formatted as a percentage (they
+    show 98.5% and hold 0.985)."""
     has_formula, has_hidden, tail = False, False, b""
     try:
         with zf.open(part) as fh:
@@ -159,19 +180,25 @@ def _scan(zf: zipfile.ZipFile, part: str, budget: _Budget
                 elif elem.tag.endswith("}col"):
                     columns.update(range(int(elem.get("min", 1)) - 1, int(elem.get("max", 1))))
             elem.clear()
-    if not has_formula:
-        return {}, rows, columns
+    if not has_formula and not percent_styles:
+        return {}, rows, columns, set()
     found: dict[tuple[int, int], str] = {}
+    percent: set[tuple[int, int]] = set()
     parse_budget = _Budget(budget.limit)  # the same bytes again, under the same limit
     f_tag = f"{MAIN}f"
     for c in _events(zf, part, parse_budget, ("}c",)):
-        f = c.find(f_tag)
         ref = _REF.match(c.get("r") or "")
-        if f is not None and ref:
-            text = f.text or ("(shared formula)" if f.get("t") == "shared" else "")
-            found[(int(ref.group(2)) - 1, column_index(ref.group(1)))] = "=" + text
+        if ref:
+            where = (int(ref.group(2)) - 1, column_index(ref.group(1)))
+            f = c.find(f_tag) if has_formula else None
+            if f is not None:
+                text = f.text or ("(shared formula)" if f.get("t") == "shared" else "")
+                found[where] = "=" + text
+            style = c.get("s")
+            if style and style.isdigit() and int(style) in percent_styles:
+                percent.add(where)
         c.clear()
-    return found, rows, columns
+    return found, rows, columns, percent
 
 
 def _value(cell: object) -> object:
@@ -201,7 +228,9 @@ def read_xlsx(path, max_unpacked_bytes: int) -> list[Sheet]:
                 f"{max_unpacked_bytes:,} (a 'zip bomb', or a far too large sheet); it was not "
                 "read. Send a normal workbook with only the table")
         budget = _Budget(max_unpacked_bytes)
-        scanned = {name: _scan(zf, part, budget) for name, part in _sheet_parts(zf, budget)}
+        percent_styles = _percent_styles(zf, budget)
+        scanned = {name: _scan(zf, part, budget, percent_styles)
+                   for name, part in _sheet_parts(zf, budget)}
     try:
         book = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine's errors are one class per failure, all plain text
@@ -216,9 +245,9 @@ def read_xlsx(path, max_unpacked_bytes: int) -> list[Sheet]:
             ws = book.get_sheet_by_name(name)
             rows = [[_value(c) for c in row] for row in ws.to_python(skip_empty_area=False)]
             merged = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in (ws.merged_cell_ranges or [])]
-            formulas, hidden_rows, hidden_columns = scanned[name]
+            formulas, hidden_rows, hidden_columns, percent = scanned[name]
             sheets.append(Sheet(name, rows, formulas, merged, name in hidden, hidden_rows,
-                                hidden_columns))
+                                hidden_columns, percent))
     except Exception as exc:
         raise WorkbookError(f"sheet '{name}' cannot be read ({exc}); save the file again "
                             "from Excel as .xlsx") from None

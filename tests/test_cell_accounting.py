@@ -272,3 +272,24 @@ def test_columns_not_read_are_listed_and_a_stray_figure_is_rejected(settings, tm
     (stray,) = receipt.rejected
     assert (stray["cell"], stray["value"]) == ("F7", "65")
     assert "column without a heading" in stray["reason"]
+
+
+def test_a_cell_formatted_as_a_percentage_is_rejected_not_read_as_its_fraction(settings,
+                                                                             tmp_path):
+    """0.985 in a cell formatted 0.0% shows as 98.5% to the clerk: read as 0.985 it would be a
+    wrong figure inside the valid range, so it is rejected with the reason."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for r in [["填报部门", "water"], ["城市", "371000"], ["年度", "2023"], [],
+              ["指标代码", "区县名称", "数值"],
+              ["sewage_treatment_rate_pct", "环翠区", 0.985],
+              ["sewage_treatment_rate_pct", "文登区", 97.5]]:
+        ws.append(r)
+    ws["C6"].number_format = "0.0%"
+    path = tmp_path / "percent.xlsx"
+    wb.save(path)
+    receipt = ingest_file(path, settings)
+    reconciled(receipt)
+    assert accepted_values(settings, receipt) == {("sewage_treatment_rate_pct", "371003"): 97.5}
+    (rejected,) = receipt.rejected
+    assert rejected["cell"] == "C6" and "Excel shows as 98.5%" in rejected["reason"]
