@@ -166,7 +166,9 @@ def _log_traceback(text: str) -> str:
     import tempfile
     from datetime import datetime
 
-    for folder in (Path(os.environ.get("CITYCHECK_DATA_DIR", "var")) / "logs",
+    from citycheck.config import PROJECT_ROOT
+
+    for folder in (Path(os.environ.get("CITYCHECK_DATA_DIR", PROJECT_ROOT / "var")) / "logs",
                    Path(tempfile.gettempdir())):
         try:
             folder.mkdir(parents=True, exist_ok=True)

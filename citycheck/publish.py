@@ -23,7 +23,8 @@ folder per publication, and one symlink says which is current:
    publications.
 
 A process stopped anywhere is finished by `recover_publication` (run at the start of every
-publish, by `citycheck published` and `citycheck recover`): before the commit it removes the
+publish and by `citycheck recover`; `citycheck published` only reports): before the commit it
+removes the
 staged folder (rolled back), after it it switches to the committed publication (rolled
 forward). docs/reliability.md lists each fault and the test that causes it.
 """
@@ -75,11 +76,10 @@ def published_marts(settings: Settings) -> list[str]:
 def fingerprints(con, schema: str, tables: list[str]) -> dict[str, tuple[int, str]]:
     """table -> (rows, fingerprint): the row count and the sum of the rows' hashes. Equal
     fingerprints mean the same rows (as a multiset), whatever their physical order."""
-    postgres = getattr(con, "engine", "duckdb") == "postgres"
+    row_hash = ("hashtextextended(t::text, 0)::numeric"
+                if getattr(con, "engine", "duckdb") == "postgres" else "hash(t)::hugeint")
     found = {}
     for t in tables:
-        row_hash = ("hashtextextended(t::text, 0)::numeric" if postgres
-                    else "hash(t)::hugeint")
         n, total = con.execute(f'select count(*), coalesce(sum({row_hash}), 0) '
                                f'from {schema}."{t}" as t').fetchone()
         found[t] = (int(n), str(total))
@@ -97,7 +97,7 @@ def publish(settings: Settings) -> PublishResult:
         postgres = settings.warehouse_target == "postgres"
         if not postgres:
             recover_publication(con, settings)
-        build_id = _validated_build(con, tables)
+        build_id, rows = _validated_build(con, tables)
         result = PublishResult(publication_id, build_id)
         if postgres:
             from citycheck.postgres import publish_marts
@@ -112,8 +112,7 @@ def publish(settings: Settings) -> PublishResult:
             for t in tables:
                 con.execute(f"create or replace table {PUBLISHED_SCHEMA}.{t} as "
                             f"select * from {MARTS_SCHEMA}.{t}")
-                result.tables[t] = con.execute(
-                    f"select count(*) from {PUBLISHED_SCHEMA}.{t}").fetchone()[0]
+                result.tables[t] = rows[t]
             # tables published before the list was explicit (a dead build's swap tables)
             for (t,) in con.execute(
                     "select table_name from information_schema.tables where table_schema = ?",
@@ -148,9 +147,10 @@ def publish(settings: Settings) -> PublishResult:
     return result
 
 
-def _validated_build(con, tables: list[str]) -> str:
-    """The latest build, if it completed, passed validation and its marts still have the
-    fingerprints validation recorded; otherwise PublishRefused says why."""
+def _validated_build(con, tables: list[str]) -> tuple[str, dict[str, int]]:
+    """(build id, rows per mart) of the latest build, if it completed, passed validation and
+    its marts still have the fingerprints validation recorded; otherwise PublishRefused says
+    why."""
     try:
         build_id = refuse_unless_complete(latest_build(con), "publish")
     except BuildIncomplete as exc:
@@ -177,7 +177,7 @@ def _validated_build(con, tables: list[str]) -> str:
         raise PublishRefused(f"{', '.join(changed)} changed after build {build_id} was "
                              "validated; nothing was published. Run `citycheck build` and "
                              "`citycheck validate` again")
-    return build_id
+    return build_id, {t: now[t][0] for t in tables}
 
 
 def sql_path(path: Path) -> str:

@@ -17,8 +17,7 @@ from citycheck.config import Settings
 
 def recover(settings: Settings) -> list[str]:
     """Finish intake and publication; one line per thing done."""
-    from citycheck.build import AUDIT_DDL
-    from citycheck.publish import recover_publication
+    from citycheck.publish import current_publication, recover_publication
     from citycheck.warehouse import connect
     from extract.submissions import recover_intake
 
@@ -29,8 +28,7 @@ def recover(settings: Settings) -> list[str]:
             lines.append(f"landed {receipt.file_name} from the archive: {receipt.status} — "
                          f"{receipt.message}")
         if settings.warehouse_target == "duckdb":
-            con.execute(AUDIT_DDL)
-            before = _current(settings)
+            before = current_publication(settings)
             committed = recover_publication(con, settings)
             if committed and committed != before:
                 lines.append(f"readers switched to publication {committed}, the last one "
@@ -42,7 +40,7 @@ def recover(settings: Settings) -> list[str]:
         lines.append(f"PostgreSQL brought up to publication {copied.publication_id}")
     state = publication_state(settings)
     lines += state.lines()
-    return lines or ["nothing to recover"]
+    return lines
 
 
 @dataclass
@@ -74,12 +72,6 @@ def _postgres_behind(settings: Settings) -> bool:
     outputs = publication_state(settings).outputs
     return outputs.get("PostgreSQL (published.publication)") != outputs.get(
         "serving file (publication table)")
-
-
-def _current(settings: Settings) -> str | None:
-    from citycheck.publish import current_publication
-
-    return current_publication(settings)
 
 
 def publication_state(settings: Settings) -> PublicationState:

@@ -410,10 +410,7 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
     if not department:
         raise SubmissionError("the department is not stated: add a row '填报部门 Department' "
                               "above the table, or name the file CITY_DEPARTMENT_YEAR.xlsx")
-    department_code = normalise(str(department))
-    if department_code not in ref.departments:
-        by_name = {normalise(d["name_zh"]): c for c, d in ref.departments.items()}
-        department_code = by_name.get(department_code, department_code)
+    department_code = _department_code(department, ref)
     if department_code not in ref.departments:
         raise SubmissionError(f"unknown department '{department}'; known codes: "
                               f"{', '.join(sorted(ref.departments))}")
@@ -557,9 +554,7 @@ def _disagreements(ref: Reference, stated: dict, header: dict, name: dict) -> li
             return parse_year(text)
         if what == "city":
             return _city_code(text, ref)
-        key = normalise(str(text))
-        by_name = {normalise(d["name_zh"]): c for c, d in ref.departments.items()}
-        return key if key in ref.departments else by_name.get(key, key)
+        return _department_code(text, ref)
 
     notes = []
     for what in ("department", "city", "year"):
@@ -580,6 +575,15 @@ def _disagreements(ref: Reference, stated: dict, header: dict, name: dict) -> li
                          f"says '{winner[0]}'; {source} decides (file names are often copied "
                          "from last year's file)")
     return notes
+
+
+def _department_code(department: object, ref: Reference) -> str:
+    """A department's code from its code or Chinese name (as written if neither)."""
+    code = normalise(str(department))
+    if code not in ref.departments:
+        by_name = {normalise(d["name_zh"]): c for c, d in ref.departments.items()}
+        code = by_name.get(code, code)
+    return code
 
 
 def _city_code(city: object, ref: Reference) -> str:
