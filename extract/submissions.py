@@ -108,6 +108,8 @@ class Receipt:
     footer: list[str] = field(default_factory=list)   # who filled it in, contact, date, notes
     conflicts: list[str] = field(default_factory=list)  # file name vs header vs command line
     warnings: list[dict] = field(default_factory=list)  # accepted, but implausible by a rule
+    # how each sheet was read: its layout, header rows and what each column is (see read_map)
+    sheets: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -129,6 +131,10 @@ class Receipt:
         ]
         if self.layout == "wide":
             lines.append("  (横表 wide layout: 每个区县单元格为一条记录 / one record per district cell)")
+        for m in self.sheets:
+            lines += ["", f"读取方式 How sheet '{m['sheet']}' was read: {m['layout']}, "
+                          f"表头 header row {m['header']}"]
+            lines += [f"  {letter}: {what}" for letter, what in m["columns"].items()]
         if self.rejected:
             lines += ["", "退回的记录 Rejected records (请修改后重新报送 / fix and send the file again):"]
             for r in self.rejected:
@@ -425,7 +431,7 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
     ctx = FileContext(city_code, department_code, file_year, meta.get("template_version"))
     verdicts: list[RowVerdict] = []
     notes: dict[str, list] = {"totals": [], "neutralised": [], "footer": [],
-                              "conflicts": conflicts}
+                              "conflicts": conflicts, "sheets": []}
     layouts = set()
     records = filled = 0
     for sheet, table in tables:
@@ -435,6 +441,7 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
                          for i in range(len(sheet.rows))]
             continue
         layouts.add(table.kind)
+        notes["sheets"].append(read_map(table))
         judge = RowJudge(ref, ctx, table)
         pieces = cut(sheet, table)
         totals: list[tuple[int, Total]] = []
@@ -479,6 +486,34 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
     return ctx, verdicts, "+".join(sorted(layouts)), notes
 
 
+COLUMN_ROLES = {"indicator_code": "指标代码 indicator code", "indicator_name": "指标名称 indicator",
+                "district_code": "区县代码 district code", "district_name": "区县名称 district",
+                "year": "年度 year", "value": "数值 value", "unit": "单位 unit",
+                "quality_flag": "质量标记 quality flag", "note": "备注 note"}
+
+
+def read_map(table: Table) -> dict:
+    """What intake took each column of a table to be, by column letter, for the receipt: the
+    clerk sees how the file was read, and every filled cell of a data row falls under one of
+    these columns or is rejected on its own ("a filled cell in a column without a heading")."""
+    first, last = table.header_rows
+    roles: dict[int, str] = {pos: COLUMN_ROLES[c] for c, pos in table.columns.items()}
+    for pos, text in table.district_columns.items():
+        roles[pos] = (f"区县 district '{text}'" if pos not in table.unplaced_columns else
+                      f"'{text}': no district in this city — filled cells rejected")
+    for pos in table.total_columns:
+        roles[pos] = "合计 totals (checked, not loaded)"
+    for pos, text in table.unread_columns.items():
+        roles[pos] = f"'{text}': not read (layout)"
+    return {"sheet": table.sheet, "layout": table.kind,
+            "header": f"{first + 1}" if first == last else f"{first + 1}–{last + 1}",
+            "columns": {column_letters(p): roles[p] for p in sorted(roles)},
+            # wide: each of these columns' cells is a record of its own
+            "record_columns": sorted(column_letters(p) for p in (
+                [*table.district_columns, *table.total_columns] if table.kind == "wide" else
+                [table.columns["value"]]))}
+
+
 def _unseen(sheet: Sheet, table: Table, rec: Record) -> tuple[str, str] | None:
     """(column, reason) when the record's figure is not what the clerk saw in Excel — read
     from a hidden sheet, row or column (often a stale copy kept out of sight), or from a cell
@@ -515,10 +550,11 @@ def _unseen(sheet: Sheet, table: Table, rec: Record) -> tuple[str, str] | None:
 
 
 def _count_rejected_parts(verdicts: list[RowVerdict], by_indicator: dict, judge: RowJudge):
-    """A district value rejected for its number still belongs to its indicator's total: a
-    total over partly rejected districts is reported as not checked, never as a mismatch."""
+    """A district value rejected for its number, or left blank, still belongs to its
+    indicator's total: a total over partly rejected or unreported districts is reported as not
+    checked, never as a mismatch (the total may well include the district left blank)."""
     for v in verdicts:
-        if v.status == "rejected" and v.column == "value":
+        if (v.status == "rejected" and v.column == "value") or v.reason == BLANK_VALUE:
             ind, _, _ = judge.indicator(v.cells.get("indicator_code")
                                          or v.cells.get("indicator_name", ""))
             if ind:
@@ -809,6 +845,7 @@ def _read(x: _Landing, settings: Settings, ref: Reference) -> None:
         receipt.template_version, receipt.layout = x.ctx.template_version, layout
         receipt.totals, receipt.neutralised = notes["totals"], notes["neutralised"]
         receipt.footer, receipt.conflicts = notes["footer"], notes["conflicts"]
+        receipt.sheets = notes["sheets"]
     _count(receipt, x.verdicts)
 
 

@@ -27,6 +27,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 from citycheck.config import SAMPLE_DIR, Settings  # noqa: E402
 from citycheck.portal import Portal  # noqa: E402
+from tests.cell_accounting import unaccounted_in  # noqa: E402
 from tests.helpers import make_settings, pg_admin  # noqa: E402
 
 
@@ -52,6 +53,18 @@ def portal_url():
 @pytest.fixture
 def settings(tmp_path, monkeypatch, portal_url) -> Settings:
     return make_settings(tmp_path / "data", monkeypatch, portal_url)
+
+
+@pytest.fixture(autouse=True)
+def every_cell_accounted_for(request):
+    """After a test that ingests into a `settings` or `built` warehouse: every filled cell of
+    every file it loaded was accepted, rejected or ignored, per tests/cell_accounting.py."""
+    used = [request.getfixturevalue(name) for name in ("settings", "built")
+            if name in request.fixturenames]
+    yield
+    for s in used:
+        found = unaccounted_in(s.warehouse_path)
+        assert not found, f"filled cells intake did not account for: {found}"
 
 
 @pytest.fixture(scope="session")
