@@ -1,15 +1,17 @@
-"""Validate what dbt just built with Great Expectations before anything is published.
+"""Validate what dbt just built with Great Expectations suites before anything is published.
 
 Suites live in expectations/*.json, one per dataset: GX suite files whose meta.citycheck
-says which data to validate (docs/validation.md). GX 1.x has no
-working DuckDB data source, so each suite's SQL is read from the warehouse into a pandas
-DataFrame, one partition (year) at a time to bound memory, and validated there with the GX
-Core API. The report (every expectation, its verdict and example rows) is written as JSON; the
-outcome is recorded in audit.validations for the build it checked. Publishing requires a
-successful validation of the latest build.
+says which data to validate (docs/validation.md). By default each expectation is evaluated as
+SQL where the data is, with GX's meaning (citycheck/expectations_sql.py): GX 1.x has no
+working DuckDB data source, and reading each partition into pandas for GX cost more than the
+build. `CITYCHECK_VALIDATION_ENGINE=gx` (and any suite holding an expectation type the SQL
+engine does not know) validates with the GX Core API on a pandas DataFrame of each suite's
+SQL, one partition (year) at a time to bound memory. The report (every expectation, its
+verdict and example rows) is written as JSON; the outcome is recorded in audit.validations
+for the build it checked. Publishing requires a successful validation of the latest build.
 
 A partition whose rows are exactly those of a partition that passed the same suite before
-(same row count and the same sum of row hashes, same suite file, same GX version) keeps that
+(same row count and the same sum of row hashes, same suite file, engine and GX version) keeps that
 verdict instead of being read into pandas again: a re-submission for one year re-validates
 that year, not the country's decade. Failed partitions are always checked again, and every
 reuse is in the report and in audit.validated_partitions (DuckDB warehouse; on PostgreSQL
@@ -27,6 +29,8 @@ from pathlib import Path
 
 from citycheck.build import AUDIT_DDL, BuildIncomplete, latest_build, refuse_unless_complete
 from citycheck.config import EXPECTATIONS_DIR, Settings
+from citycheck.expectations_sql import Outcome, supports
+from citycheck.expectations_sql import run as run_sql
 from citycheck.warehouse import open_warehouse
 
 log = logging.getLogger(__name__)
@@ -95,22 +99,52 @@ def _jsonable(value):
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
 
 
-class _Checks:
-    """The GX context and one validation definition per suite, made on first use: when every
-    partition keeps its earlier verdict, GX (several seconds to import) is never loaded."""
+def engine() -> str:
+    """sql (default): each suite's expectations as SQL where the data is, with GX's meaning
+    (citycheck/expectations_sql.py); gx: Great Expectations on pandas frames, one partition at
+    a time. A suite with an expectation type the SQL engine does not know always goes to GX."""
+    chosen = os.environ.get("CITYCHECK_VALIDATION_ENGINE", "sql").strip().lower()
+    if chosen not in ("sql", "gx"):
+        from citycheck.config import ConfigError
 
-    def __init__(self, suites: list[Suite]):
+        raise ConfigError(f"CITYCHECK_VALIDATION_ENGINE={chosen!r}: write sql or gx")
+    return chosen
+
+
+class _Checks:
+    """Runs a suite on one partition with the engine chosen for it. The GX context and its
+    validation definitions are made on first use: a run that never needs GX (every suite in
+    SQL, or every partition keeping its earlier verdict) never imports it."""
+
+    def __init__(self, suites: list[Suite], chosen: str):
         self.suites = suites
         self.definitions: dict | None = None
+        self.engines = {s.name: ("sql" if chosen == "sql" and supports(s.expectations)
+                                 else "gx") for s in suites}
 
-    def run(self, suite: Suite, frame):
+    def run(self, suite: Suite, con, sql: str, params: list) -> list[Outcome]:
+        if self.engines[suite.name] == "sql":
+            return run_sql(con, sql, params, suite.expectations, suite.example_columns,
+                           MAX_EXAMPLES)
         if self.definitions is None:
             self.definitions = self._define()
-        return self.definitions[suite.name].run(
-            batch_parameters={"dataframe": frame},
+        result = self.definitions[suite.name].run(
+            batch_parameters={"dataframe": con.execute(sql, params).df()},
             result_format={"result_format": "SUMMARY",
                            "unexpected_index_column_names": suite.example_columns,
                            "partial_unexpected_count": MAX_EXAMPLES})
+        out = []
+        for r in result.results:
+            cfg = r.expectation_config
+            examples = [{k: _jsonable(v) for k, v in row.items()}
+                        for row in (r.result.get("partial_unexpected_index_list")
+                                    or [])[:MAX_EXAMPLES]]
+            if not examples and r.exception_info.get("raised_exception"):
+                examples = [{"error": r.exception_info.get("exception_message")}]
+            out.append(Outcome(cfg.type, {k: v for k, v in cfg.kwargs.items() if k != "batch_id"},
+                               (cfg.meta or {}).get("why"), r.success,
+                               r.result.get("unexpected_count"), examples))
+        return out
 
     def _define(self) -> dict:
         import great_expectations as gx
@@ -132,12 +166,15 @@ class _Checks:
         return definitions
 
 
-def suite_key(suite: Suite) -> str:
-    """What a verdict depends on besides the data: the suite file and the GX version."""
+def suite_key(suite: Suite, engine_name: str = "gx") -> str:
+    """What a verdict depends on besides the data: the suite file, the engine that judged it
+    and the GX version (whose meaning the SQL engine follows)."""
     from importlib.metadata import version
 
     digest = hashlib.sha256(suite.path.read_bytes())
     digest.update(version("great_expectations").encode())
+    if engine_name != "gx":
+        digest.update(engine_name.encode())
     return digest.hexdigest()
 
 
@@ -152,7 +189,7 @@ def validate(settings: Settings, years: list[int] | None = None,
     """Validate the latest build; raise ValidationFailed if any expectation fails."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     suites = suites if suites is not None else load_suites()
-    checks = _Checks(suites)
+    checks = _Checks(suites, engine())
     reuse = settings.warehouse_target == "duckdb"
 
     settings.ensure_dirs()
@@ -166,7 +203,7 @@ def validate(settings: Settings, years: list[int] | None = None,
         stamp = datetime.now(UTC).replace(tzinfo=None)
         partitions_seen = 0
         for suite in suites:
-            key = suite_key(suite)
+            key = suite_key(suite, checks.engines[suite.name])
             passed = {} if not reuse else {
                 (part, fingerprint): (n, origin) for part, fingerprint, n, origin in con.execute(
                     "select partition_value, fingerprint, checks, "
@@ -193,29 +230,20 @@ def validate(settings: Settings, years: list[int] | None = None,
                     _record(con, report.build_id, stamp, suite.name, key, part, fingerprint,
                             earlier[0], True, earlier[1])
                     continue
-                result = checks.run(suite, con.execute(sql, params).df())
+                outcomes = checks.run(suite, con, sql, params)
                 failed_before = len(report.failures)
-                for r in result.results:
+                for o in outcomes:
                     report.checks += 1
-                    if r.success:
+                    if o.success:
                         continue
-                    cfg = r.expectation_config
-                    examples = [{k: _jsonable(v) for k, v in row.items()}
-                                for row in (r.result.get("partial_unexpected_index_list")
-                                            or [])[:MAX_EXAMPLES]]
-                    if not examples and r.exception_info.get("raised_exception"):
-                        examples = [{"error": r.exception_info.get("exception_message")}]
                     report.failures.append({
-                        "suite": suite.name,
-                        "partition": label,
-                        "expectation": cfg.type,
-                        "kwargs": {k: v for k, v in cfg.kwargs.items() if k != "batch_id"},
-                        "why": (cfg.meta or {}).get("why"),
-                        "unexpected_count": r.result.get("unexpected_count"),
-                        "examples": examples,
-                    })
+                        "suite": suite.name, "partition": label, "expectation": o.type,
+                        "kwargs": o.kwargs, "why": o.why,
+                        "unexpected_count": o.unexpected_count,
+                        "examples": [{k: _jsonable(v) for k, v in e.items()}
+                                     for e in o.examples]})
                 _record(con, report.build_id, stamp, suite.name, key, part, fingerprint,
-                        len(result.results), len(report.failures) == failed_before, None)
+                        len(outcomes), len(report.failures) == failed_before, None)
         if years and not partitions_seen:
             # an annual review of a year nothing arrived for is not a pass
             report.failures.append({
@@ -232,7 +260,7 @@ def validate(settings: Settings, years: list[int] | None = None,
         report.report_path = str(path)
         text = json.dumps({"build_id": report.build_id, "success": report.success,
                            "checks": report.checks, "failures": report.failures,
-                           "reused": report.reused,
+                           "reused": report.reused, "engines": checks.engines,
                            "suites": [s.name for s in suites], "validated_at": stamp.isoformat()},
                           ensure_ascii=False, indent=2, default=str)
         path.write_text(text, encoding="utf-8")
