@@ -35,6 +35,11 @@ create table if not exists audit.publications (
 create table if not exists audit.validated_marts (
     build_id varchar, validated_at timestamp, table_name varchar, row_count bigint,
     fingerprint varchar);
+-- What each publication holds, by the same fingerprints: the next publication carries a
+-- mart over from this one, instead of writing it again, when its fingerprint is unchanged.
+create table if not exists audit.publication_marts (
+    publication_id varchar, table_name varchar, row_count bigint, fingerprint varchar,
+    carried_from varchar);
 """
 
 

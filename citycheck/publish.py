@@ -14,9 +14,13 @@ folder per publication, and one symlink says which is current:
     published/citycheck.duckdb -> current/citycheck.duckdb   (stable paths for readers)
     published/parquet -> current/parquet
 
-1. stage: write the new publication's folder under a temporary name, then rename it;
-2. commit: in one warehouse transaction, replace the `published` schema and add the
-   audit.publications row. This is the point of no return;
+1. stage: write the new publication's folder under a temporary name, then rename it. Only
+   what changed is written: a mart whose fingerprint equals the one in the previous
+   publication (audit.publication_marts) is carried over — its Parquet file hard-linked, its
+   table kept in a copy of the previous serving file — so re-publishing after one file's
+   correction rewrites the marts it changed, not the whole warehouse;
+2. commit: in one warehouse transaction, add the audit.publications row and the marts'
+   fingerprints. This is the point of no return;
 3. switch: point `current` at the new folder (readers holding the old files keep reading
    them; new readers get the new ones, the DuckDB file and the Parquet set alike);
 4. clean up: staged folders that were never committed, and all but the last few
@@ -58,6 +62,7 @@ class PublishResult:
     publication_id: str
     build_id: str
     tables: dict[str, int] = field(default_factory=dict)
+    carried: list[str] = field(default_factory=list)   # unchanged since the last publication
     serving_path: Path | None = None
     parquet_dir: Path | None = None
 
@@ -97,32 +102,31 @@ def publish(settings: Settings) -> PublishResult:
         postgres = settings.warehouse_target == "postgres"
         if not postgres:
             recover_publication(con, settings)
-        build_id, rows = _validated_build(con, tables)
-        result = PublishResult(publication_id, build_id)
+        build_id, marts = _validated_build(con, tables)
+        result = PublishResult(publication_id, build_id, {t: marts[t][0] for t in tables})
         if postgres:
             from citycheck.postgres import publish_marts
 
             result.tables = publish_marts(con, tables, publication_id, build_id)
             return result
-        folder = _stage(con, settings, MARTS_SCHEMA, tables, publication_id, build_id)
+        previous = _previous(con, settings)
+        result.carried = [t for t in tables if previous and previous[1].get(t) == marts[t]]
+        folder = _stage(con, settings, MARTS_SCHEMA, tables, publication_id, build_id,
+                        previous[0] if previous else None, result.carried)
         crash_point("publish.staged")
         con.execute("begin transaction")
         try:
-            con.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
-            for t in tables:
-                con.execute(f"create or replace table {PUBLISHED_SCHEMA}.{t} as "
-                            f"select * from {MARTS_SCHEMA}.{t}")
-                result.tables[t] = rows[t]
-            # tables published before the list was explicit (a dead build's swap tables)
-            for (t,) in con.execute(
-                    "select table_name from information_schema.tables where table_schema = ?",
-                    [PUBLISHED_SCHEMA]).fetchall():
-                if t not in tables:
-                    con.execute(f'drop table {PUBLISHED_SCHEMA}."{t}"')
+            # the full copy kept in the warehouse before publications had folders: nobody
+            # reads it, the serving file and Parquet are the publication
+            con.execute(f"drop schema if exists {PUBLISHED_SCHEMA} cascade")
             con.execute("insert into audit.publications values (?,?,?,?,?,?,?)",
                         [publication_id, build_id, datetime.now(UTC).replace(tzinfo=None),
                          len(tables), sum(result.tables.values()),
                          str(folder / "parquet"), str(folder / "citycheck.duckdb")])
+            con.executemany("insert into audit.publication_marts values (?,?,?,?,?)",
+                            [[publication_id, t, n, fp,
+                              previous[0] if t in result.carried else None]
+                             for t, (n, fp) in marts.items()])
             fail_point("publish.commit")
             crash_point("publish.in_transaction")
             con.execute("commit")
@@ -147,8 +151,8 @@ def publish(settings: Settings) -> PublishResult:
     return result
 
 
-def _validated_build(con, tables: list[str]) -> tuple[str, dict[str, int]]:
-    """(build id, rows per mart) of the latest build, if it completed, passed validation and
+def _validated_build(con, tables: list[str]) -> tuple[str, dict[str, tuple[int, str]]]:
+    """(build id, (rows, fingerprint) per mart) of the latest build, if it completed, passed validation and
     its marts still have the fingerprints validation recorded; otherwise PublishRefused says
     why."""
     try:
@@ -177,7 +181,19 @@ def _validated_build(con, tables: list[str]) -> tuple[str, dict[str, int]]:
         raise PublishRefused(f"{', '.join(changed)} changed after build {build_id} was "
                              "validated; nothing was published. Run `citycheck build` and "
                              "`citycheck validate` again")
-    return build_id, {t: now[t][0] for t in tables}
+    return build_id, now
+
+
+def _previous(con, settings: Settings) -> tuple[str, dict[str, tuple[int, str]]] | None:
+    """(id, fingerprints of its marts) of the last committed publication, when its folder is
+    there to carry marts over from."""
+    row = con.execute("select publication_id from audit.publications "
+                      "order by published_at desc limit 1").fetchone()
+    if row is None or not (_publications(settings) / row[0] / "citycheck.duckdb").is_file():
+        return None
+    return row[0], {t: (int(n), fp) for t, n, fp in con.execute(
+        "select table_name, row_count, fingerprint from audit.publication_marts "
+        "where publication_id = ?", [row[0]]).fetchall()}
 
 
 def sql_path(path: Path) -> str:
@@ -190,22 +206,36 @@ def _publications(settings: Settings) -> Path:
 
 
 def _stage(con, settings: Settings, schema: str, tables: list[str], publication_id: str,
-           build_id: str) -> Path:
+           build_id: str, previous: str | None = None, carried: list[str] = ()) -> Path:
     """Write the publication's folder (serving copy and Parquet set) under a temporary name,
-    then rename it to its own: a folder named for a publication is always complete. On any
-    error the temporary folder is removed and PublishRefused says what failed."""
+    then rename it to its own: a folder named for a publication is always complete. Marts in
+    `carried` are unchanged since publication `previous`: the serving file starts as a copy of
+    that one's (only the other tables are written again) and their Parquet files are hard
+    links to its files. On any error the temporary folder is removed and PublishRefused says
+    what failed."""
     root = _publications(settings)
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".{publication_id}.tmp"
     final = root / publication_id
     shutil.rmtree(tmp, ignore_errors=True)
+    before = root / previous if previous else None
+    carried = set(carried) if before else set()
     try:
         (tmp / "parquet").mkdir(parents=True)
         serving = tmp / "citycheck.duckdb"
+        if carried:
+            shutil.copyfile(before / "citycheck.duckdb", serving)
         con.execute(f"attach {sql_path(serving)} as serving_copy")
         try:
+            there = {r[0] for r in con.execute(
+                "select table_name from information_schema.tables where table_catalog = "
+                "'serving_copy'").fetchall()}
+            for t in there - carried:
+                con.execute(f'drop table serving_copy.main."{t}"')
             for t in tables:
-                con.execute(f"create table serving_copy.main.{t} as select * from {schema}.{t}")
+                if t not in carried:
+                    con.execute(f"create table serving_copy.main.{t} as "
+                                f"select * from {schema}.{t}")
             con.execute("create table serving_copy.main.publication as select ? as "
                         "publication_id, ? as build_id, current_timestamp as published_at",
                         [publication_id, build_id])
@@ -214,8 +244,11 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
         fail_point("publish.serving")
         crash_point("publish.staged_serving")
         for t in tables:
-            con.execute(f"copy {schema}.{t} to {sql_path(tmp / 'parquet' / (t + '.parquet'))} "
-                        "(format parquet)")
+            target = tmp / "parquet" / (t + ".parquet")
+            if t in carried and (before / "parquet" / (t + ".parquet")).is_file():
+                _carry(before / "parquet" / (t + ".parquet"), target)
+            else:
+                con.execute(f"copy {schema}.{t} to {sql_path(target)} (format parquet)")
         fail_point("publish.parquet")
         os.replace(tmp, final)
     except Exception as exc:
@@ -225,6 +258,16 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
                              f"{root} ({what}); nothing changed, the previous publication is "
                              "still served") from exc
     return final
+
+
+def _carry(source: Path, target: Path) -> None:
+    """The previous publication's file, unchanged: a hard link (no copy, no space), or a copy
+    where the file system has none. Parquet files are never written in place, so a link
+    shares nothing that can change."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def _switch(settings: Settings, publication_id: str) -> None:
@@ -257,7 +300,8 @@ def current_publication(settings: Settings) -> str | None:
 def recover_publication(con, settings: Settings) -> str | None:
     """Finish or undo a publication a stopped process left half-done: the last committed
     publication (audit.publications) is what readers must get; its folder is switched to
-    (rebuilt from the `published` schema if it is missing), and whatever was staged but never
+    (rebuilt from the `published` schema of a warehouse published before publications had
+    folders, if it is missing), and whatever was staged but never
     committed is removed. Returns the committed publication id, if any."""
     con.execute(AUDIT_DDL)
     row = con.execute("select publication_id, build_id from audit.publications "

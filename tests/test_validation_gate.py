@@ -43,8 +43,8 @@ def test_invalid_built_value_blocks_publication(built):
         publish(built)
     assert _digest(built.serving_path) == serving_before
     assert _digest(parquet) == parquet_before
-    assert query(built.warehouse_path,
-                 SEWAGE_2020_HUANCUI.format(table="published.fct_indicator_values")) == [(98.6,)]
+    assert query(built.serving_path,
+                 SEWAGE_2020_HUANCUI.format(table="fct_indicator_values")) == [(98.6,)]
 
 
 def test_unvalidated_build_is_not_published(built):
@@ -106,8 +106,8 @@ def test_a_run_that_fails_mid_build_alerts_and_leaves_the_publication(built, air
     serving_before = _digest(built.serving_path)
     parquet = built.published_dir / "parquet" / "fct_indicator_values.parquet"
     parquet_before = _digest(parquet)
-    published_before = query(built.warehouse_path, "select * from published.fct_indicator_values "
-                                                   "order by value_id")
+    published_before = query(built.serving_path, "select * from fct_indicator_values "
+                                                 "order by value_id")
     land_unknown_indicator(built.warehouse_path)
 
     run = load_dags()["citycheck_warehouse"].test(run_conf={"years": "2023"})
@@ -117,8 +117,8 @@ def test_a_run_that_fails_mid_build_alerts_and_leaves_the_publication(built, air
                       "validate": "upstream_failed", "publish": "upstream_failed"}
     assert _digest(built.serving_path) == serving_before
     assert _digest(parquet) == parquet_before
-    assert query(built.warehouse_path, "select * from published.fct_indicator_values "
-                                       "order by value_id") == published_before
+    assert query(built.serving_path, "select * from fct_indicator_values "
+                                     "order by value_id") == published_before
 
     (alert,) = [a for a in webhook if a["event"] == "task_failed"]
     assert alert["content_type"].startswith("application/json")

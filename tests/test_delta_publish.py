@@ -1,0 +1,65 @@
+"""A publication rewrites only the marts that changed: the rest are carried over from the
+previous publication (Parquet hard-linked, tables kept in a copy of its serving file), and
+what is served still equals, mart by mart, what validation checked."""
+from __future__ import annotations
+
+import duckdb
+
+from citycheck.build import build
+from citycheck.publish import fingerprints, publish, published_marts
+from citycheck.validate import validate
+from citycheck.warehouse import connect
+from extract.submissions import ingest_file
+from tests.helpers import query
+from tests.test_intake_real_world import write_csv
+
+
+def _served(settings) -> dict[str, tuple[int, str]]:
+    con = duckdb.connect(str(settings.serving_path), read_only=True)
+    try:
+        return fingerprints(con, "main", published_marts(settings))
+    finally:
+        con.close()
+
+
+def _inode(settings, publication_id: str, mart: str) -> int:
+    path = (settings.published_dir / "publications" / publication_id / "parquet"
+            / f"{mart}.parquet")
+    return path.stat().st_ino
+
+
+def test_a_correction_rewrites_the_marts_it_changed_and_carries_the_rest(built, tmp_path):
+    first = publish(built)                       # same build again: nothing changed
+    assert sorted(first.carried) == published_marts(built)
+    rows = [["填报部门", "water"], ["城市", "371000"], ["年度", "2023"], [],
+            ["指标代码", "区县名称", "数值"], ["sewage_treatment_rate_pct", "环翠区", "97.1"]]
+    assert ingest_file(write_csv(tmp_path / "fix.csv", rows), built).status == "loaded"
+    build(built)
+    validate(built)
+    second = publish(built)
+
+    changed = set(published_marts(built)) - set(second.carried)
+    assert "fct_indicator_values" in changed and "mart_indicator_scorecard" in changed
+    assert {"dim_department", "dim_district", "fct_indicator_targets"} <= set(second.carried)
+    for mart in second.carried:                 # carried: the very same file, linked
+        assert _inode(built, second.publication_id, mart) == _inode(
+            built, first.publication_id, mart)
+    for mart in changed:
+        assert _inode(built, second.publication_id, mart) != _inode(
+            built, first.publication_id, mart)
+    # what readers get is what validation checked, carried or rewritten
+    with connect(built.warehouse_path) as con:       # as dbt, still open in this process
+        checked = fingerprints(con, "marts", published_marts(built))
+    assert _served(built) == checked
+    assert query(built.serving_path,
+                 "select value from fct_indicator_values where indicator_code = "
+                 "'sewage_treatment_rate_pct' and district_code = '371002' and year = 2023"
+                 ) == [(97.1,)]
+    parquet = built.published_dir / "parquet" / "fct_indicator_values.parquet"
+    assert query(built.warehouse_path,
+                 f"select value from read_parquet('{parquet}') where indicator_code = "
+                 "'sewage_treatment_rate_pct' and district_code = '371002' and year = 2023"
+                 ) == [(97.1,)]
+    # the warehouse keeps no third copy of the publication
+    assert query(built.warehouse_path, "select count(*) from information_schema.schemata "
+                                       "where schema_name = 'published'") == [(0,)]
