@@ -35,7 +35,19 @@ $(AIRFLOW_HOME)/.migrated: $(BIN)/.installed
 	$(BIN)/airflow pools set citycheck_warehouse 1 "DuckDB allows one writer: every task that writes the warehouse" > /dev/null
 	@touch $@
 
-setup: $(BIN)/.installed $(AIRFLOW_HOME)/.migrated  ## virtual environment from the lock file + Airflow metadata DB (SQLite)
+# Headless Chromium and CJK fonts for the browser tests of the pages citycheck writes. Installed
+# with apt-get where the setup runs as root and they are missing; elsewhere those tests are
+# skipped, saying so.
+$(BIN)/.browser: $(BIN)/.installed
+	@command -v chromium > /dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null && \
+		{ echo "installing chromium and fonts-noto-cjk (apt-get) for the browser tests"; \
+		  apt-get install -y -q chromium fonts-noto-cjk > $(VENV)/apt.log 2>&1 || \
+		  { apt-get update -q >> $(VENV)/apt.log 2>&1 && \
+		    apt-get install -y -q chromium fonts-noto-cjk >> $(VENV)/apt.log 2>&1; }; } || \
+		echo "headless Chromium is not installed ($(VENV)/apt.log): the browser tests will be skipped"; }
+	@touch $@
+
+setup: $(BIN)/.installed $(AIRFLOW_HOME)/.migrated $(BIN)/.browser  ## virtual environment from the lock file + Airflow metadata DB (SQLite) + headless Chromium
 
 run: setup  ## run the main job once through the Airflow DAGs on the sample data
 	$(BIN)/python -m citycheck.demo

@@ -192,7 +192,8 @@ def _command(args) -> int:
         for f in s.fetches:
             print(f"fetched {f.source}: {f.status} — {f.message}")
         print(f"built {s.build.nodes} dbt nodes in {s.build.seconds:.1f} s; "
-              f"validation passed {s.validation.checks} checks")
+              f"validation passed {s.validation.checks} checks "
+              f"(report: {s.validation.html_path})")
         print("\nFreshness:\n  " + "\n  ".join(s.freshness.lines()))
         print_intake(settings)
         print_published(settings)
@@ -224,7 +225,8 @@ def _command(args) -> int:
         v = validate(settings, years=parse_years(args.year))
         kept = (f"; {len(v.reused)} unchanged partitions kept their earlier verdict"
                 if v.reused else "")
-        print(f"build {v.build_id}: all {v.checks} checks passed{kept} ({v.report_path})")
+        print(f"build {v.build_id}: all {v.checks} checks passed{kept}\n"
+              f"  report: {v.html_path}\n  machine-readable: {v.report_path}")
     elif args.command == "publish" and args.target == "postgres":
         from citycheck.publish_postgres import publish_postgres
 

@@ -112,6 +112,9 @@ def run_demo(settings: Settings, years: str = "", sample_dir: Path = SAMPLE_DIR)
     with output_to(log_path):
         docs = generate_docs(settings)
     print(f"data dictionary (dbt docs, open in a browser): {docs}")
+    page = settings.reports_dir / "validation" / "latest.html"
+    if page.exists():
+        print(f"validation report (open in a browser): {page}")
     return True
 
 

@@ -61,6 +61,9 @@ class ValidationReport:
     report_path: str | None = None
     # partitions whose rows were unchanged since they passed: "suite [year=2019]" -> build
     reused: dict[str, str] = field(default_factory=dict)
+    # every expectation's verdict on every partition (a kept partition: one line)
+    results: list[dict] = field(default_factory=list)
+    html_path: str | None = None
 
     def describe(self) -> str:
         lines = [f"{len(self.failures)} of {self.checks} checks failed on build {self.build_id}:"]
@@ -71,7 +74,7 @@ class ValidationReport:
                          f"{f['unexpected_count']} unexpected rows")
             for example in f["examples"]:
                 lines.append(f"    e.g. {example}")
-        lines.append(f"Full report: {self.report_path}")
+        lines.append(f"Report: {self.html_path or self.report_path}")
         return "\n".join(lines)
 
 
@@ -227,6 +230,9 @@ def validate(settings: Settings, years: list[int] | None = None,
                 if earlier:
                     report.checks += earlier[0]
                     report.reused[f"{suite.name} [{label or 'all rows'}]"] = earlier[1]
+                    report.results.append({"suite": suite.name, "partition": label,
+                                           "checks": earlier[0], "success": True,
+                                           "kept_from": earlier[1]})
                     _record(con, report.build_id, stamp, suite.name, key, part, fingerprint,
                             earlier[0], True, earlier[1])
                     continue
@@ -234,6 +240,11 @@ def validate(settings: Settings, years: list[int] | None = None,
                 failed_before = len(report.failures)
                 for o in outcomes:
                     report.checks += 1
+                    report.results.append({"suite": suite.name, "partition": label,
+                                           "expectation": o.type, "kwargs": o.kwargs,
+                                           "success": o.success,
+                                           "unexpected_count": o.unexpected_count,
+                                           "kept_from": None})
                     if o.success:
                         continue
                     report.failures.append({
@@ -258,13 +269,19 @@ def validate(settings: Settings, years: list[int] | None = None,
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{stamp:%Y%m%dT%H%M%S}_{report.build_id}.json"
         report.report_path = str(path)
-        text = json.dumps({"build_id": report.build_id, "success": report.success,
-                           "checks": report.checks, "failures": report.failures,
-                           "reused": report.reused, "engines": checks.engines,
-                           "suites": [s.name for s in suites], "validated_at": stamp.isoformat()},
-                          ensure_ascii=False, indent=2, default=str)
+        document = {"build_id": report.build_id, "success": report.success,
+                    "checks": report.checks, "failures": report.failures,
+                    "reused": report.reused, "engines": checks.engines,
+                    "suites": [s.name for s in suites], "validated_at": stamp.isoformat(),
+                    "results": report.results}
+        text = json.dumps(document, ensure_ascii=False, indent=2, default=str)
         path.write_text(text, encoding="utf-8")
         (folder / "latest.json").write_text(text, encoding="utf-8")
+        page = path.with_suffix(".html")
+        page.write_text(render_html(document, path.name), encoding="utf-8")
+        (folder / "latest.html").write_text(render_html(document, "latest.json"),
+                                            encoding="utf-8")
+        report.html_path = str(page)
         if report.success:
             # what was checked, by content: publish serves these marts only while they
             # still have these fingerprints
@@ -280,6 +297,21 @@ def validate(settings: Settings, years: list[int] | None = None,
     if not report.success:
         raise ValidationFailed(report.describe())
     return report
+
+
+def render_html(document: dict, json_name: str) -> str:
+    """The validation report people read (templates/validation.html): the verdict, every
+    failed check with its example rows, then every check by suite and partition."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined)
+    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True,
+                                         "default": str}
+    kept = sum(r["checks"] for r in document["results"] if r.get("kept_from"))
+    return env.get_template("validation.html").render(
+        **document, kept_checks=kept, json_name=json_name)
 
 
 def _record(con, build_id, stamp, suite, key, part, fingerprint, n, success, reused_from):

@@ -77,7 +77,8 @@ def citycheck_warehouse():
                                 years=years_to_validate(params.get("years"), logical_date,
                                                         getattr(dag_run, "run_type", None)))
         return {"build_id": report.build_id, "checks": report.checks,
-                "partitions_kept": len(report.reused), "report": report.report_path}
+                "partitions_kept": len(report.reused), "report": report.report_path,
+                "report_html": report.html_path}
 
     @task(pool=WAREHOUSE_POOL, outlets=[PUBLISHED_MARTS])
     def publish(validated: dict) -> dict:
