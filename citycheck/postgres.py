@@ -130,7 +130,7 @@ def pg_type(duckdb_type: str) -> str:
 def copy_table(source, cur, source_schema: str, dest_schema: str, table: str, tmp: Path) -> int:
     """Copy one DuckDB table into a new PostgreSQL table of the same columns (psycopg2 cursor,
     inside the caller's transaction). Returns the rows copied."""
-    from citycheck.publish import sql_path
+    from citycheck.publish import comment_statements, comments, sql_path
 
     columns = source.execute(
         "select column_name, data_type from information_schema.columns where table_schema = ? "
@@ -145,8 +145,29 @@ def copy_table(source, cur, source_schema: str, dest_schema: str, table: str, tm
         cur.copy_expert(f"copy {dest_schema}.{quote(table)} from stdin with (format csv, "
                         "header true)", fh)
     path.unlink()
+    for statement in comment_statements(*comments(source, source_schema, table),
+                                        f"{dest_schema}.{quote(table)}"):
+        cur.execute(statement)
     cur.execute(f"select count(*) from {dest_schema}.{quote(table)}")
     return cur.fetchone()[0]
+
+
+def copy_comments(cur, source_schema: str, dest_schema: str, tables: list[str]) -> None:
+    """The table and column comments of source_schema's tables, onto the tables of the same
+    names in dest_schema (`create table … as select` leaves them behind)."""
+    cur.execute(
+        "select c.relname, null, obj_description(c.oid, 'pg_class') from pg_class c "
+        "join pg_namespace n on n.oid = c.relnamespace where n.nspname = %s "
+        "and c.relname = any(%s) and obj_description(c.oid, 'pg_class') is not null "
+        "union all "
+        "select c.relname, a.attname, col_description(c.oid, a.attnum) from pg_class c "
+        "join pg_namespace n on n.oid = c.relnamespace join pg_attribute a on "
+        "a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped where n.nspname = %s "
+        "and c.relname = any(%s) and col_description(c.oid, a.attnum) is not null",
+        [source_schema, tables, source_schema, tables])
+    for table, column, text in cur.fetchall():
+        target = f"{dest_schema}.{quote(table)}" + (f".{quote(column)}" if column else "")
+        cur.execute(f"comment on {'column' if column else 'table'} {target} is %s", [text])
 
 
 def replace_schema(source, source_schema: str, tables: list[str], cur, final: str,
@@ -321,6 +342,7 @@ def publish_marts(con: PgConnection, tables: list[str], publication_id: str,
                             f"select * from marts.{quote(t)}")
                 cur.execute(f"select count(*) from published_next.{quote(t)}")
                 counts[t] = cur.fetchone()[0]
+            copy_comments(cur, "marts", "published_next", tables)
             cur.execute("create table published_next.publication as select %s::text as "
                         "publication_id, %s::text as build_id, now() as published_at",
                         [publication_id, build_id])

@@ -34,6 +34,7 @@ forward). docs/reliability.md lists each fault and the test that causes it.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -236,6 +237,9 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
                 if t not in carried:
                     con.execute(f"create table serving_copy.main.{t} as "
                                 f"select * from {schema}.{t}")
+                    for statement in comment_statements(
+                            *comments(con, schema, t), f"serving_copy.main.{t}"):
+                        con.execute(statement)
             con.execute("create table serving_copy.main.publication as select ? as "
                         "publication_id, ? as build_id, current_timestamp as published_at",
                         [publication_id, build_id])
@@ -248,7 +252,11 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
             if t in carried and (before / "parquet" / (t + ".parquet")).is_file():
                 _carry(before / "parquet" / (t + ".parquet"), target)
             else:
-                con.execute(f"copy {schema}.{t} to {sql_path(target)} (format parquet)")
+                about, columns = comments(con, schema, t)
+                con.execute(f"copy {schema}.{t} to {sql_path(target)} (format parquet, "
+                            f"kv_metadata {{description: {literal(about or '')}, "
+                            f"column_descriptions: "
+                            f"{literal(json.dumps(columns, ensure_ascii=False))}}})")
         fail_point("publish.parquet")
         os.replace(tmp, final)
     except Exception as exc:
@@ -258,6 +266,32 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
                              f"{root} ({what}); nothing changed, the previous publication is "
                              "still served") from exc
     return final
+
+
+def literal(text: str) -> str:
+    """A SQL string literal (COMMENT ON and COPY options take no parameters)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def comments(con, schema: str, table: str) -> tuple[str | None, dict[str, str]]:
+    """(table comment, column -> comment) of a DuckDB table: the dbt YAML descriptions, which
+    dbt writes on the marts (persist_docs) and publish carries to every output."""
+    row = con.execute("select comment from duckdb_tables() where database_name = "
+                      "current_database() and schema_name = ? and table_name = ?",
+                      [schema, table]).fetchone()
+    columns = dict(con.execute(
+        "select column_name, comment from duckdb_columns() where database_name = "
+        "current_database() and schema_name = ? and table_name = ? and comment is not null "
+        "order by column_index", [schema, table]).fetchall())
+    return (row[0] if row else None), columns
+
+
+def comment_statements(about: str | None, columns: dict[str, str], target: str) -> list[str]:
+    """COMMENT ON statements (DuckDB and PostgreSQL alike) for table `target`."""
+    out = [f"comment on table {target} is {literal(about)}"] if about else []
+    out += [f'comment on column {target}."{c}" is {literal(text)}'
+            for c, text in columns.items()]
+    return out
 
 
 def _carry(source: Path, target: Path) -> None:

@@ -1,8 +1,9 @@
 """Every published column is described (dbt YAML descriptions are the analysts' dictionary)."""
 import json
 
+import duckdb
+
 from citycheck.publish import published_marts
-from citycheck.warehouse import connect
 
 
 def test_every_published_column_has_a_description(built):
@@ -11,16 +12,19 @@ def test_every_published_column_has_a_description(built):
         node["name"]: {c: v["description"].strip() for c, v in node["columns"].items()}
         for node in manifest["nodes"].values() if node["resource_type"] == "model"
     }
-    with connect(built.warehouse_path) as con:
+    con = duckdb.connect(str(built.serving_path), read_only=True)   # what BI tools see
+    try:
         tables = published_marts(built)
         assert len(tables) >= 10
         missing = []
         for table in tables:
             columns = [r[0] for r in con.execute(
                 "select column_name from information_schema.columns where table_schema = "
-                "'published' and table_name = ?", [table]).fetchall()]
+                "'main' and table_name = ?", [table]).fetchall()]
             assert columns, table
             missing += [f"{table}.{c}" for c in columns if not described.get(table, {}).get(c)]
+    finally:
+        con.close()
     assert not missing, f"published columns without a description: {missing}"
 
 
@@ -35,3 +39,78 @@ def test_every_published_mart_has_an_enforced_contract(built):
     exposed = {dep.split(".")[-1] for e in manifest["exposures"].values()
                if e["name"] == "serving_duckdb" for dep in e["depends_on"]["nodes"]}
     assert exposed == set(tables)  # every published table is declared as exposed
+
+
+def _yaml_columns() -> dict[str, dict[str, dict]]:
+    import yaml
+
+    from citycheck.config import Settings
+
+    out = {}
+    folder = Settings.from_env().dbt_project_dir / "models"
+    for path in sorted(folder.rglob("*.yml")):
+        for model in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("models") or []:
+            out[model["name"]] = {c["name"]: c for c in model.get("columns") or []}
+    return out
+
+
+def test_no_description_is_cut_at_a_comma():
+    """An unquoted comma inside `{name: …, description: …}` ends the description and turns
+    the rest into a key of its own: every column entry holds only keys dbt knows."""
+    known = {"name", "description", "data_type", "data_tests", "tests", "meta", "constraints",
+             "quote", "config"}
+    stray = {f"{model}.{name}": sorted(set(c) - known)
+             for model, columns in _yaml_columns().items() for name, c in columns.items()
+             if set(c) - known}
+    assert not stray, f"descriptions cut short (quote them): {stray}"
+
+
+def test_bi_tools_read_the_descriptions_in_the_serving_file_and_parquet(built):
+    """The YAML descriptions reach every output a BI tool opens: table and column comments in
+    the serving DuckDB file, key-value metadata in each Parquet file."""
+    described = _yaml_columns()
+    con = duckdb.connect(str(built.serving_path), read_only=True)
+    try:
+        for table in published_marts(built):
+            (about,) = con.execute("select comment from duckdb_tables() where schema_name = "
+                                   "'main' and table_name = ?", [table]).fetchone()
+            assert about, f"{table} has no comment"
+            columns = dict(con.execute(
+                "select column_name, comment from duckdb_columns() where schema_name = 'main' "
+                "and table_name = ?", [table]).fetchall())
+            expected = {c: " ".join(described[table][c]["description"].split())
+                        for c in columns}
+            assert {c: " ".join((v or "").split()) for c, v in columns.items()} == expected
+            parquet = built.published_dir / "parquet" / f"{table}.parquet"
+            meta = dict(con.execute(
+                f"select decode(key), decode(value) from parquet_kv_metadata('{parquet}')"
+            ).fetchall())
+            assert meta["description"] == about
+            assert json.loads(meta["column_descriptions"]) == {
+                c: v for c, v in columns.items() if v}
+    finally:
+        con.close()
+
+
+def test_a_bi_tool_reflects_tables_columns_types_and_comments_with_the_locked_versions(built):
+    """What Superset's database inspector asks of the serving file through duckdb-engine
+    (opened read-only): table names, each column with its type and description, the table's
+    description. With SQLAlchemy 2.1 listing columns failed (pg_collation)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"duckdb:///{built.serving_path}",
+                              connect_args={"read_only": True})
+    try:
+        inspector = sa.inspect(engine)
+        assert set(published_marts(built)) <= set(inspector.get_table_names())
+        described = _yaml_columns()["fct_indicator_values"]
+        columns = {c["name"]: c for c in inspector.get_columns("fct_indicator_values")}
+        assert set(columns) == set(described)
+        assert isinstance(columns["value"]["type"], sa.Float)
+        assert isinstance(columns["year"]["type"], sa.Integer)
+        assert all(" ".join((c["comment"] or "").split()) ==
+                   " ".join(described[name]["description"].split())
+                   for name, c in columns.items())
+        assert inspector.get_table_comment("fct_indicator_values")["text"]
+    finally:
+        engine.dispose()

@@ -89,6 +89,11 @@ def test_the_warehouse_builds_validates_and_publishes_on_postgres_value_for_valu
                                     "scorecard where indicator_code = 'sewage_treatment_rate_pct'"
                                     " and year = 2020 and district_code = '371003'")
     assert rows == [(97.4, False)]
+    # dbt wrote the YAML descriptions on the marts (persist_docs); publish kept them
+    _, rows = _pg_rows(pg_database, "select obj_description('published.fct_indicator_values'"
+                                    "::regclass), col_description('published.fct_indicator_"
+                                    "values'::regclass, 1)")
+    assert rows[0][0] and rows[0][1]
 
 
 def test_a_build_that_fails_on_postgres_leaves_the_publication_as_it_was(built, pg_database):

@@ -30,6 +30,17 @@ def test_publish_to_postgres_in_one_transaction_with_a_read_only_role(built, pg_
             cur.execute("select count(*) from published.fct_indicator_values where is_missing "
                         "is null or source_cell = ''")
             assert cur.fetchone() == (0,)  # NULLs and empty strings kept apart
+            # the descriptions BI tools show, carried from the dbt YAML
+            cur.execute("select obj_description('published.fct_indicator_values'::regclass), "
+                        "col_description('published.fct_indicator_values'::regclass, 1)")
+            table_comment, first_column = cur.fetchone()
+            assert table_comment and first_column
+            cur.execute("select count(*) filter (where col_description(a.attrelid, a.attnum) "
+                        "is null) from pg_attribute a join pg_class c on c.oid = a.attrelid "
+                        "join pg_namespace n on n.oid = c.relnamespace where n.nspname = "
+                        "'published' and c.relname <> 'publication' and a.attnum > 0 "
+                        "and not a.attisdropped")
+            assert cur.fetchone() == (0,)
         assert count == expected["fct_indicator_values"]
         (duck_total,) = query(built.serving_path, "select sum(value) from fct_indicator_values")
         assert total == pytest.approx(duck_total[0])
