@@ -1,4 +1,7 @@
--- Where values come from: one row per department file received or open-data fetch made.
+-- Where values come from: one row per department file received, and per open-data fetch that
+-- delivered records (accepted or rejected). A fetch that brought nothing new (unchanged, not
+-- modified, failed) is an attempt, not a source: it stays in raw.open_data_fetches, which
+-- `citycheck freshness` reads, so identical runs publish identical lineage.
 select
     'submission' as source_type,
     file_hash as source_id,
@@ -30,3 +33,4 @@ select
     observations_rejected as records_rejected,
     message
 from {{ ref('stg_raw__open_data_fetches') }}
+where fetch_id in (select fetch_id from {{ ref('stg_raw__open_data_observations') }})
