@@ -27,8 +27,10 @@ def post_alert(payload: dict, url: str | None = None) -> bool:
     url = url or os.environ.get(WEBHOOK_ENV)
     payload = {"source": "citycheck", "sent_at": datetime.now(UTC).isoformat(), **payload}
     if not url:
-        log.warning("alert (no %s set, not sent): %s", WEBHOOK_ENV,
-                    json.dumps(payload, ensure_ascii=False, default=str))
+        # one readable line; the whole payload only at debug level (it can be kilobytes)
+        log.warning("alert not sent (set %s to post it): %s", WEBHOOK_ENV,
+                    payload.get("summary") or payload.get("event"))
+        log.debug("alert payload: %s", json.dumps(payload, ensure_ascii=False, default=str))
         return False
     try:
         response = requests.post(url, data=json.dumps(payload, ensure_ascii=False, default=str)

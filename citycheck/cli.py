@@ -13,6 +13,7 @@
     citycheck bench --scale S     the benchmark (S, M, L, XL) against pandas and DuckDB
     citycheck template            the .xlsx template a department fills in
     citycheck status --year YYYY  the dispatch list: who still owes which values
+    citycheck sql ["select …"]    SQL on the published data, read-only (a prompt without a query)
 
 Paths come from CITYCHECK_DATA_DIR (default ./var); see README.md.
 """
@@ -113,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--city", default="371000", help="city code (default 371000 威海市)")
     p.add_argument("--output", type=Path, help="file to write (default CITY_DEPARTMENT_YEAR.xlsx "
                                                 "in the current folder)")
+    p = sub.add_parser("sql", help="SQL on the published data, read-only: a query, a file, "
+                                   "or a prompt")
+    p.add_argument("query", nargs="?", help='e.g. "select * from mart_indicator_scorecard '
+                                            'limit 5"; omit for a prompt')
+    p.add_argument("-f", "--file", type=Path, help="run the statements of this .sql file")
     p = sub.add_parser("status", help="the dispatch list: values expected, received, missing")
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--city", help="city code (default: every city)")
@@ -134,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 # Errors whose message already says what was wrong and what to do: shown as they are.
 EXPECTED = ("BuildError", "BuildIncomplete", "ValidationFailed", "PublishRefused",
             "FetchError", "SubmissionError", "TemplateError", "PostgresUnavailable",
-            "ConfigError", "WarehouseBusy", "FileNotFoundError")
+            "ConfigError", "WarehouseBusy", "FileNotFoundError", "NothingPublished")
 
 
 def _failed(args, exc: Exception) -> int:
@@ -197,6 +203,10 @@ def _command(args) -> int:
         print("\nFreshness:\n  " + "\n  ".join(s.freshness.lines()))
         print_intake(settings)
         print_published(settings)
+    elif args.command == "sql":
+        from citycheck.sql import main as sql_main
+
+        return sql_main(settings, args.query, args.file)
     elif args.command == "ingest":
         from extract.submissions import SubmissionError, ingest_file, ingest_inbox
 

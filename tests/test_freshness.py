@@ -47,3 +47,16 @@ def test_overdue_departments_and_a_stale_source_are_named_in_one_alert(built, we
     owners = {(o["kind"], o["owner"]) for o in alert["overdue"]}
     assert ("department", "water") in owners
     assert ("open_data_source", "weihai_air_quality") in owners
+
+
+def test_without_a_webhook_the_cli_says_so_in_one_short_line(built, monkeypatch):
+    """`citycheck freshness` with no webhook configured: a one-line warning naming the setting
+    and the summary, then the readable report — not kilobytes of JSON."""
+    from tests.faults import cli
+
+    proc = cli(built, "freshness", env={"CITYCHECK_ALERT_WEBHOOK_URL": ""})
+    warnings = [line for line in proc.stderr.splitlines() if "alert not sent" in line]
+    assert len(warnings) == 1, proc.stderr
+    assert "CITYCHECK_ALERT_WEBHOOK_URL" in warnings[0] and "overdue" in warnings[0]
+    assert len(warnings[0]) < 300 and "{" not in warnings[0]
+    assert proc.returncode == 3 and "OVERDUE department" in proc.stdout
