@@ -425,6 +425,28 @@ def _record_fetch(settings: Settings, result: FetchResult, fetched_at: datetime,
             raise
 
 
+def _require_local_portal(settings: Settings, sources: list) -> None:
+    """A portal on this machine (the bundled demo one by default) that does not even accept a
+    connection is not worth a minute of retries: say in one line what to start instead."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if not any("{portal_url}" in s.url for s in sources):
+        return
+    url = urlsplit(settings.portal_url)
+    if url.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return
+    try:
+        socket.create_connection((url.hostname, url.port or 80), timeout=1).close()
+    except OSError:
+        raise FetchError(
+            f"no open-data portal answers at {settings.portal_url} (CITYCHECK_PORTAL_URL). The "
+            "bundled demo portal only runs inside `make run`: start it in another terminal "
+            f"with `.venv/bin/python -m citycheck.portal --port {url.port or 80}`, point "
+            "CITYCHECK_PORTAL_URL at your portal, or skip fetching with `citycheck run "
+            "--no-fetch`") from None
+
+
 def fetch_all(settings: Settings, names: list[str] | None = None) -> list[FetchResult]:
     """Fetch every registered source (or the named ones). Raises after trying all of them."""
     sources = load_sources()
@@ -432,6 +454,7 @@ def fetch_all(settings: Settings, names: list[str] | None = None) -> list[FetchR
     unknown = [n for n in names or [] if n not in known]
     if unknown:
         raise FetchError(f"unknown source {unknown}; registered: {sorted(known)}")
+    _require_local_portal(settings, [s for s in sources if not names or s.name in names])
     results, errors = [], []
     ref = load_reference(settings.seeds_dir)
     for source in sources:

@@ -294,3 +294,23 @@ def test_a_portal_that_ignores_the_page_parameter_is_caught(settings, portal):
     with pytest.raises(FetchError, match="page 2 repeats page 1: the portal ignores the page"):
         fetch_source(source, settings, client=quick())
     assert len(portal.requests_to("/api")) == 2
+
+
+def test_a_local_portal_that_is_not_running_is_named_in_one_line_at_once(settings, monkeypatch):
+    """After `make run` the demo portal is gone: `citycheck run` says what to start instead of
+    retrying for a minute and printing a wall of warnings."""
+    import socket
+    import time
+
+    from tests.faults import cli
+
+    with socket.socket() as s:          # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    proc = cli(settings, "fetch", env={"CITYCHECK_PORTAL_URL": f"http://127.0.0.1:{port}"})
+    assert time.monotonic() - started < 15
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert f"no open-data portal answers at http://127.0.0.1:{port}" in line
+    assert "python -m citycheck.portal" in line and "--no-fetch" in line
