@@ -114,3 +114,34 @@ def test_a_bi_tool_reflects_tables_columns_types_and_comments_with_the_locked_ve
         assert inspector.get_table_comment("fct_indicator_values")["text"]
     finally:
         engine.dispose()
+
+
+# code_type in dim_code_label -> the published columns holding such codes
+CODED = {"progress_class": [("mart_target_progress", "progress_class")],
+         "attainment": [("mart_target_progress", "attainment")],
+         "quality_flag": [("fct_indicator_values", "quality_flag")],
+         "direction": [("dim_indicator", "direction")],
+         "indicator_type": [("dim_indicator", "indicator_type")],
+         "submission_status": [("mart_submission_status", "submission_status")],
+         "unit_level": [("dim_district", "unit_level")],
+         "source_type": [("dim_source", "source_type")],
+         "plausibility_rule": [("mart_plausibility_warnings", "rule")]}
+
+
+def test_every_code_users_see_has_a_chinese_and_an_english_label(built):
+    con = duckdb.connect(str(built.serving_path), read_only=True)
+    try:
+        labels = {(t, c): (zh, en) for t, c, zh, en in con.execute(
+            "select code_type, code, label_zh, label_en from dim_code_label").fetchall()}
+        unlabelled = []
+        for code_type, places in CODED.items():
+            for table, column in places:
+                for (code,) in con.execute(f"select distinct {column} from {table} "
+                                           f"where {column} is not null").fetchall():
+                    if (code_type, code) not in labels:
+                        unlabelled.append(f"{table}.{column} = {code!r}")
+        assert not unlabelled, f"codes without a label in dim_code_label: {unlabelled}"
+        assert all(zh and en and zh != en for zh, en in labels.values())
+        assert labels[("progress_class", "needs_acceleration")] == ("需加快", "Needs acceleration")
+    finally:
+        con.close()

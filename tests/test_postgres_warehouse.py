@@ -52,7 +52,7 @@ KEYS = {"mart_indicator_scorecard": "scorecard_id", "fct_indicator_values": "val
         "dim_district": "district_key", "dim_indicator": "indicator_code",
         "fct_indicator_targets": "target_id", "dim_source": "source_id", "dim_year": "year",
         "dim_department": "department_code", "mart_submission_missing_values": "missing_id",
-        "mart_plausibility_warnings": "warning_id"}
+        "mart_plausibility_warnings": "warning_id", "dim_code_label": "label_id"}
 
 
 def test_the_warehouse_builds_validates_and_publishes_on_postgres_value_for_value(
