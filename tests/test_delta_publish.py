@@ -3,23 +3,14 @@ previous publication (Parquet hard-linked, tables kept in a copy of its serving 
 what is served still equals, mart by mart, what validation checked."""
 from __future__ import annotations
 
-import duckdb
-
 from citycheck.build import build
 from citycheck.publish import fingerprints, publish, published_marts
 from citycheck.validate import validate
 from citycheck.warehouse import connect
 from extract.submissions import ingest_file
+from tests.faults import served_fingerprints
 from tests.helpers import query
 from tests.test_intake_real_world import write_csv
-
-
-def _served(settings) -> dict[str, tuple[int, str]]:
-    con = duckdb.connect(str(settings.serving_path), read_only=True)
-    try:
-        return fingerprints(con, "main", published_marts(settings))
-    finally:
-        con.close()
 
 
 def _inode(settings, publication_id: str, mart: str) -> int:
@@ -50,7 +41,7 @@ def test_a_correction_rewrites_the_marts_it_changed_and_carries_the_rest(built, 
     # what readers get is what validation checked, carried or rewritten
     with connect(built.warehouse_path) as con:       # as dbt, still open in this process
         checked = fingerprints(con, "marts", published_marts(built))
-    assert _served(built) == checked
+    assert served_fingerprints(built) == checked
     assert query(built.serving_path,
                  "select value from fct_indicator_values where indicator_code = "
                  "'sewage_treatment_rate_pct' and district_code = '371002' and year = 2023"

@@ -3,23 +3,14 @@
 published table — fetch attempts that brought nothing new are not new sources."""
 from __future__ import annotations
 
-import duckdb
-
 from citycheck.pipeline import run_all
-from citycheck.publish import fingerprints, published_marts
+from citycheck.publish import published_marts
+from tests.faults import served_fingerprints
 from tests.helpers import query
 
 
-def _served(settings) -> dict[str, tuple[int, str]]:
-    con = duckdb.connect(str(settings.serving_path), read_only=True)
-    try:
-        return fingerprints(con, "main", published_marts(settings))
-    finally:
-        con.close()
-
-
 def test_a_second_identical_run_publishes_the_same_content(built):
-    before = _served(built)
+    before = served_fingerprints(built)
     attempts = query(built.warehouse_path, "select count(*) from raw.open_data_fetches")
     summary = run_all(built)
     assert summary.fetches and all(f.status in ("unchanged", "not_modified")
@@ -27,7 +18,7 @@ def test_a_second_identical_run_publishes_the_same_content(built):
     # the attempts are recorded, for freshness — just not as sources
     assert query(built.warehouse_path, "select count(*) from raw.open_data_fetches")[0][0] == \
         attempts[0][0] + len(summary.fetches)
-    after = _served(built)
+    after = served_fingerprints(built)
     changed = [t for t in before if before[t] != after[t]]
     assert not changed, f"published tables changed by an identical run: {changed}"
     assert sorted(summary.publication.carried) == published_marts(built)
