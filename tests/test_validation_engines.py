@@ -18,7 +18,8 @@ DOCTOR = [
     "update marts.fct_indicator_values set value = -5 where indicator_code = "
     "'sewage_treatment_rate_pct' and district_code = '371003' and year = 2021",
     "insert into marts.fct_indicator_values select * from marts.fct_indicator_values "
-    "where year = 2020 and indicator_code = 'sewage_treatment_rate_pct' limit 2",
+    "where year = 2020 and indicator_code = 'sewage_treatment_rate_pct' and district_code "
+    "in ('371003', '371082')",
     "update marts.fct_indicator_values set district_code = null where year = 2021 and "
     "indicator_code = 'sewage_treatment_rate_pct' and district_code = '371082'",
     "update marts.mart_indicator_scorecard set rank_in_city = districts_ranked + 1 "
