@@ -119,6 +119,6 @@ def run(con, sql: str, params: list, expectations: list[dict],
             rows = con.execute(f"select {columns} from {source} where {unexpected} "
                                f"order by {order} limit {int(max_examples)}", params).fetchall()
             examples = [dict(zip(example_columns, r, strict=True)) for r in rows]
-        out.append(Outcome(e["type"], {k: v for k, v in kw.items()},
+        out.append(Outcome(e["type"], dict(kw),
                            (e.get("meta") or {}).get("why"), success, int(bad), examples))
     return out

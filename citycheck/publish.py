@@ -222,6 +222,8 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
     before = root / previous if previous else None
     carried = set(carried) if before else set()
     try:
+        # each rewritten mart's descriptions, read once for the serving file and its Parquet
+        described = {t: comments(con, schema, t) for t in tables if t not in carried}
         (tmp / "parquet").mkdir(parents=True)
         serving = tmp / "citycheck.duckdb"
         if carried:
@@ -237,8 +239,8 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
                 if t not in carried:
                     con.execute(f"create table serving_copy.main.{t} as "
                                 f"select * from {schema}.{t}")
-                    for statement in comment_statements(
-                            *comments(con, schema, t), f"serving_copy.main.{t}"):
+                    for statement in comment_statements(*described[t],
+                                                        f"serving_copy.main.{t}"):
                         con.execute(statement)
             con.execute("create table serving_copy.main.publication as select ? as "
                         "publication_id, ? as build_id, current_timestamp as published_at",
@@ -252,7 +254,7 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
             if t in carried and (before / "parquet" / (t + ".parquet")).is_file():
                 _carry(before / "parquet" / (t + ".parquet"), target)
             else:
-                about, columns = comments(con, schema, t)
+                about, columns = described.get(t) or comments(con, schema, t)
                 con.execute(f"copy {schema}.{t} to {sql_path(target)} (format parquet, "
                             f"kv_metadata {{description: {literal(about or '')}, "
                             f"column_descriptions: "

@@ -278,9 +278,9 @@ def validate(settings: Settings, years: list[int] | None = None,
         path.write_text(text, encoding="utf-8")
         (folder / "latest.json").write_text(text, encoding="utf-8")
         page = path.with_suffix(".html")
-        page.write_text(render_html(document, path.name), encoding="utf-8")
-        (folder / "latest.html").write_text(render_html(document, "latest.json"),
-                                            encoding="utf-8")
+        html = render_html(document, path.name)   # both link this validation's own JSON
+        page.write_text(html, encoding="utf-8")
+        (folder / "latest.html").write_text(html, encoding="utf-8")
         report.html_path = str(page)
         if report.success:
             # what was checked, by content: publish serves these marts only while they

@@ -3,6 +3,8 @@ warehouse, find the same failures with the same unexpected counts and examples, 
 same clean one with the same number of checks."""
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 
@@ -35,7 +37,7 @@ def _failures(settings, engine, monkeypatch):
     monkeypatch.setenv("CITYCHECK_VALIDATION_ENGINE", engine)
     with pytest.raises(ValidationFailed):
         validate(settings)
-    report = __import__("json").loads(
+    report = json.loads(
         (settings.reports_dir / "validation" / "latest.json").read_text(encoding="utf-8"))
     suites = {s.name: s for s in load_suites()}
     found = {}
