@@ -88,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the receipt as JSON")
     p = sub.add_parser("fetch", help="fetch open-data sources from extract/sources.yml")
     p.add_argument("sources", nargs="*")
-    sub.add_parser("build", help="dbt build")
+    p = sub.add_parser("build", help="dbt build (incremental: only what new files touch)")
+    p.add_argument("--full-refresh", action="store_true",
+                   help="rebuild every model from raw and reload the seeds")
     p = sub.add_parser("validate", help="validate the latest build")
     p.add_argument("--year")
     p = sub.add_parser("publish", help="publish the validated build")
@@ -227,8 +229,9 @@ def _command(args) -> int:
     elif args.command == "build":
         from citycheck.build import build
 
-        b = build(settings)
-        print(f"build {b.build_id}: {b.nodes} dbt nodes in {b.seconds:.1f} s")
+        b = build(settings, full_refresh=args.full_refresh)
+        kind = f"full refresh: {b.why}" if b.full_refresh else "incremental"
+        print(f"build {b.build_id} ({kind}): {b.nodes} dbt nodes in {b.seconds:.1f} s")
     elif args.command == "validate":
         from citycheck.validate import validate
 

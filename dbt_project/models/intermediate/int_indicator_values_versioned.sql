@@ -1,6 +1,40 @@
 -- Every version of every value. A later file or fetch for the same district, indicator and
 -- year supersedes the earlier one; the earlier version stays here, queryable.
-with ordered as (
+--
+-- Incremental: a build re-versions only the (district, indicator, year) keys that files or
+-- fetches new to this table touch, from all their observations, and replaces those keys'
+-- rows (delete+insert). Late and out-of-order files are versioned by received_at like any
+-- other. A build killed half-way heals itself: the next one finds the same new sources.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['district_code', 'indicator_code', 'year'],
+) }}
+
+{% if is_incremental() %}
+with touched as (
+    select distinct u.district_code, u.indicator_code, u.year
+    from {{ ref('int_observations_unioned') }} as u
+    where not exists (
+        select 1 from (select distinct source_type, source_id from {{ this }}) as seen
+        where seen.source_type = u.source_type and seen.source_id = u.source_id
+    )
+),
+
+observations as (
+    select u.*
+    from {{ ref('int_observations_unioned') }} as u
+    inner join touched as t
+        on t.district_code = u.district_code and t.indicator_code = u.indicator_code
+        and t.year = u.year
+),
+{% else %}
+with observations as (
+    select * from {{ ref('int_observations_unioned') }}
+),
+{% endif %}
+
+ordered as (
     select
         *,
         row_number() over (
@@ -10,7 +44,7 @@ with ordered as (
         count(*) over (partition by district_code, indicator_code, year) as version_count,
         min(received_at) over (partition by district_code, indicator_code, year)
             as first_received_at
-    from {{ ref('int_observations_unioned') }}
+    from observations
 ),
 
 with_previous as (

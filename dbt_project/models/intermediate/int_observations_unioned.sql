@@ -1,4 +1,9 @@
 -- Every accepted value from both intake paths, with where it came from and when it arrived.
+-- Incremental: raw files and fetches never change once landed, so a build appends the values
+-- of the files and fetches this table does not hold yet (docs/performance.md). A change to
+-- the models or seeds makes citycheck rebuild it in full (citycheck/build.py).
+{{ config(materialized='incremental', incremental_strategy='append') }}
+
 with submitted as (
     select
         'submission' as source_type,
@@ -18,6 +23,11 @@ with submitted as (
     from {{ ref('stg_raw__submission_rows') }} as r
     inner join {{ ref('stg_raw__submission_files') }} as f on f.file_hash = r.file_hash
     where r.row_status = 'accepted' and f.file_status = 'loaded'
+    {% if is_incremental() %}
+        and f.file_hash not in (
+            select source_id from {{ this }} where source_type = 'submission'
+        )
+    {% endif %}
 ),
 
 fetched as (
@@ -41,6 +51,9 @@ fetched as (
     inner join {{ ref('indicators') }} as i on i.indicator_code = o.indicator_code
     inner join {{ ref('districts') }} as d on d.district_code = o.district_code
     where o.observation_status = 'accepted' and f.fetch_status = 'loaded'
+    {% if is_incremental() %}
+        and f.fetch_id not in (select source_id from {{ this }} where source_type = 'open_data')
+    {% endif %}
 )
 
 -- A wide row holds one value per district: a submitted value is identified by its cell.

@@ -1,4 +1,23 @@
 -- Grain: district x indicator x year, the current version of each value.
+-- Incremental: the keys whose version count grew (a new file or fetch for them) are replaced.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['district_code', 'indicator_code', 'year'],
+    on_schema_change='fail',
+) }}
+
+{% if is_incremental() %}
+with touched as (
+    select v.district_code, v.indicator_code, v.year
+    from {{ ref('fct_indicator_value_versions') }} as v
+    left join {{ this }} as t
+        on t.district_code = v.district_code and t.indicator_code = v.indicator_code
+        and t.year = v.year
+    where v.is_current and (t.version_count is null or t.version_count <> v.version_count)
+)
+{% endif %}
+
 select
     v.district_code || '|' || v.indicator_code || '|' || cast(v.year as text) as value_id,
     v.city_code,
@@ -23,6 +42,11 @@ select
     w.plausibility_warning,
     c.current_because
 from {{ ref('fct_indicator_value_versions') }} as v
+{% if is_incremental() %}
+inner join touched as k
+    on k.district_code = v.district_code and k.indicator_code = v.indicator_code
+    and k.year = v.year
+{% endif %}
 -- the warnings of the version that is current (a correction without one clears it)
 left join (
     select file_hash, sheet_name, cell,

@@ -1,0 +1,97 @@
+"""Incremental builds take in only what new files and fetches touch; after any sequence of
+submissions, corrections and late files, the warehouse must hold exactly what a full rebuild
+from raw makes of the same raw data, table by table."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from citycheck.build import build
+from citycheck.warehouse import connect
+from extract.submissions import ingest_file
+from tests.helpers import query
+from tests.test_intake_real_world import write_csv
+
+EARLY = datetime(2024, 1, 5, 9, 0)     # before the sample's files and fetch: a late file
+LATER = datetime(2031, 3, 1, 8, 0)     # after everything: a correction
+
+
+def _file(path, indicator: str, rows: list[tuple[str, str]], year: str = "2023",
+          department: str = "ecology_environment"):
+    return write_csv(path, [["填报部门", department], ["城市", "371000"], ["年度", year], [],
+                            ["指标代码", "区县名称", "数值"],
+                            *[[indicator, district, value] for district, value in rows]])
+
+
+def _snapshot(warehouse) -> dict[str, set]:
+    """Every row of every model table (intermediate and marts), as a multiset."""
+    with connect(warehouse) as con:
+        tables = [f"{s}.{t}" for s, t in con.execute(
+            "select table_schema, table_name from information_schema.tables where "
+            "table_schema in ('intermediate', 'marts') and table_type = 'BASE TABLE' "
+            "order by 1, 2").fetchall()]
+        snap = {}
+        for table in tables:
+            rows = con.execute(f"select * from {table}").fetchall()
+            snap[table] = sorted(map(repr, rows))
+    return snap
+
+
+def test_incremental_builds_equal_a_full_rebuild(built, tmp_path):
+    assert query(built.warehouse_path, "select full_refresh from audit.builds "
+                 "order by started_at desc limit 1") == [(True,)]   # the sample's first build
+    air = "air_quality_good_days"
+    steps = [
+        # a correction of a value already published, and a value for a new district
+        lambda: ingest_file(_file(tmp_path / "c1.csv", air, [("环翠区", "301"), ("文登区", "288")]),
+                            built, received_at=LATER),
+        # a file that arrived late but was sent before the sample: it is an older version
+        lambda: ingest_file(_file(tmp_path / "late.csv", air, [("环翠区", "250")]),
+                            built, received_at=EARLY),
+        # a second correction of the same value, and a year nobody reported before
+        lambda: ingest_file(_file(tmp_path / "c2.csv", air, [("环翠区", "305")]),
+                            built, received_at=datetime(2031, 4, 1)),
+        lambda: ingest_file(_file(tmp_path / "y.csv", air, [("环翠区", "280"), ("荣成市", "290")],
+                                  year="2019"), built, received_at=LATER),
+    ]
+    for step in steps:
+        receipt = step()
+        assert receipt.status == "loaded", receipt.message
+        result = build(built)
+        assert not result.full_refresh, result.why
+
+    # the incremental builds did what the files say
+    (versions,) = query(built.warehouse_path,
+                        "select count(*) from marts.fct_indicator_value_versions where "
+                        "indicator_code = ? and district_code = '371002' and year = 2023", [air])
+    assert versions[0] >= 4                     # the sample's, the late one, two corrections
+    assert query(built.warehouse_path,
+                 "select value, revision_count > 0 from marts.fct_indicator_values where "
+                 "indicator_code = ? and district_code = '371002' and year = 2023",
+                 [air]) == [(305.0, True)]
+    assert query(built.warehouse_path,
+                 "select value from marts.mart_indicator_scorecard where indicator_code = ? "
+                 "and district_code = '371082' and year = 2019", [air]) == [(290.0,)]
+
+    incremental = _snapshot(built.warehouse_path)
+    full = build(built, full_refresh=True)
+    assert full.full_refresh and full.why.startswith("asked for")
+    rebuilt = _snapshot(built.warehouse_path)
+    assert incremental.keys() == rebuilt.keys()
+    differ = [t for t in rebuilt if incremental[t] != rebuilt[t]]
+    assert not differ, f"incremental and full builds differ in {differ}"
+
+
+def test_a_changed_project_rebuilds_everything(built, tmp_path):
+    """A model or seed changed since the latest successful build: the incremental tables were
+    made by other code, so the next build is a full refresh, and the one after is not."""
+    import dataclasses
+    import shutil
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(built.dbt_project_dir, project, ignore=shutil.ignore_patterns("target", "logs"))
+    seeds = project / "seeds" / "index_weights.csv"
+    seeds.write_text(seeds.read_text("utf-8") + "\n", "utf-8")
+    changed = dataclasses.replace(built, dbt_project_dir=project)
+    first = build(changed)
+    assert first.full_refresh and "changed" in first.why
+    assert not build(changed).full_refresh
