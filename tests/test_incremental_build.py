@@ -52,6 +52,11 @@ def test_incremental_builds_equal_a_full_rebuild(built, tmp_path):
                             built, received_at=datetime(2031, 4, 1)),
         lambda: ingest_file(_file(tmp_path / "y.csv", air, [("环翠区", "280"), ("荣成市", "290")],
                                   year="2019"), built, received_at=LATER),
+        # a district's population changes the city's population-weighted means of every
+        # other indicator: partitions the new file does not name
+        lambda: ingest_file(_file(tmp_path / "pop.csv", "resident_population_10k",
+                                  [("环翠区", "120.5")], department="statistics"),
+                            built, received_at=LATER),
     ]
     for step in steps:
         receipt = step()
@@ -71,6 +76,12 @@ def test_incremental_builds_equal_a_full_rebuild(built, tmp_path):
     assert query(built.warehouse_path,
                  "select value from marts.mart_indicator_scorecard where indicator_code = ? "
                  "and district_code = '371082' and year = 2019", [air]) == [(290.0,)]
+
+    (weighted,) = query(built.warehouse_path, """
+        select count(*) from marts.mart_indicator_scorecard
+        where is_city_total and year = 2023 and value_basis = 'rollup_population_weighted_mean'
+          and value is not null""")
+    assert weighted[0] > 0          # the population step had roll-ups to change
 
     incremental = _snapshot(built.warehouse_path)
     full = build(built, full_refresh=True)

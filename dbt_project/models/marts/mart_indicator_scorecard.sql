@@ -1,8 +1,60 @@
 -- The analysts' scorecard. Grain: district (or the city as a whole) x indicator x year.
-with facts as (
+--
+-- Incremental by city x indicator, the unit within which a row depends on others (rank among
+-- the city's districts, the city roll-up, the previous and the base year): a build recomputes
+-- the partitions where a current value, or a roll-up, is not what this table shows.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['city_code', 'indicator_code'],
+    on_schema_change='fail',
+) }}
+
+with
+{% if is_incremental() %}
+touched as (
+    -- union, not union all: one row per partition
+    select f.city_code, f.indicator_code
+    from {{ ref('fct_indicator_values') }} as f
+    left join {{ this }} as s
+        on s.district_code = f.district_code and s.indicator_code = f.indicator_code
+        and s.year = f.year
+    where s.scorecard_id is null
+        or f.value is distinct from
+            case when s.is_city_total then s.reported_city_value else s.value end
+        or f.is_revised is distinct from s.is_revised
+        or f.quality_flag is distinct from s.quality_flag
+        or ((not s.is_city_total or s.value_basis = 'reported') and (
+            f.source_type is distinct from s.source_type
+            or f.source_id is distinct from s.source_id
+            or f.source_row is distinct from s.source_row))
+    union
+    select r.city_code, r.indicator_code
+    from {{ ref('int_city_values_rolled_up') }} as r
+    left join {{ this }} as s
+        on s.district_code = r.city_code and s.indicator_code = r.indicator_code
+        and s.year = r.year
+    where s.scorecard_id is null
+        or s.value_basis is distinct from 'rollup_' || r.aggregation
+        or s.value is distinct from r.rollup_value
+),
+{% endif %}
+
+facts as (
     select f.*, d.unit_level
     from {{ ref('fct_indicator_values') }} as f
     inner join {{ ref('dim_district') }} as d on d.district_key = f.district_key
+    {% if is_incremental() %}
+    inner join touched as t on t.city_code = f.city_code and t.indicator_code = f.indicator_code
+    {% endif %}
+),
+
+rollups as (
+    select r.*
+    from {{ ref('int_city_values_rolled_up') }} as r
+    {% if is_incremental() %}
+    inner join touched as t on t.city_code = r.city_code and t.indicator_code = r.indicator_code
+    {% endif %}
 ),
 
 district_rows as (
@@ -27,7 +79,7 @@ city_rows as (
         coalesce(c.is_revised, false) as is_revised, c.quality_flag,
         cast(null as text) as source_type, cast(null as text) as source_id,
         cast(null as integer) as source_row
-    from {{ ref('int_city_values_rolled_up') }} as r
+    from rollups as r
     left join city_reported as c
         on c.district_code = r.city_code and c.indicator_code = r.indicator_code and c.year = r.year
     union all
