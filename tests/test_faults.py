@@ -26,7 +26,7 @@ from tests.faults import (
     sha256,
     warehouse,
 )
-from tests.helpers import make_settings
+from tests.helpers import make_settings, query
 
 SAMPLES = sorted((SAMPLE_DIR / "submissions").iterdir())
 CORRECTION = [["填报部门", "water"], ["城市", "371000"], ["年度", "2023"], [],
@@ -253,6 +253,14 @@ def test_a_build_killed_half_way_blocks_publication(waiting):
 
     assert sorted(served_fingerprints(waiting)) == published_marts(waiting)  # no swap tables
     assert served_fingerprints(waiting) == _validated_fingerprints(waiting)
+    # the build after the kill is incremental, and the scorecard the killed one never reached
+    # still shows the correction: the next build finds what is behind, whatever stopped it
+    assert query(waiting.warehouse_path, "select full_refresh from audit.builds "
+                 "order by started_at desc limit 1") == [(False,)]
+    assert query(waiting.serving_path,
+                 "select value from mart_indicator_scorecard where indicator_code = "
+                 "'sewage_treatment_rate_pct' and district_name_zh = '乳山市' and year = 2023"
+                 ) == [(96.4,)]
 
 
 def test_marts_changed_after_validation_are_not_published(waiting):
