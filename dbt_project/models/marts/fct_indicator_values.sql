@@ -7,16 +7,48 @@
     on_schema_change='fail',
 ) }}
 
+with
 {% if is_incremental() %}
-with touched as (
+touched as (
     select v.district_code, v.indicator_code, v.year
     from {{ ref('fct_indicator_value_versions') }} as v
     left join {{ this }} as t
         on t.district_code = v.district_code and t.indicator_code = v.indicator_code
         and t.year = v.year
     where v.is_current and (t.version_count is null or t.version_count <> v.version_count)
-)
+),
 {% endif %}
+
+current_versions as (
+    select v.*
+    from {{ ref('fct_indicator_value_versions') }} as v
+    {% if is_incremental() %}
+    inner join touched as k
+        on k.district_code = v.district_code and k.indicator_code = v.indicator_code
+        and k.year = v.year
+    {% endif %}
+    where v.is_current
+),
+
+-- the warnings of the version that is current (a correction without one clears it), read
+-- only for the cells of those versions
+warnings as (
+    select w.file_hash, w.sheet_name, w.cell,
+        {{ dbt.listagg('w.message', "'; '", "order by w.rule") }} as plausibility_warning
+    from {{ ref('stg_raw__submission_warnings') }} as w
+    inner join (
+        select distinct source_id, source_part, source_cell
+        from current_versions where source_type = 'submission'
+    ) as c
+        on c.source_id = w.file_hash and c.source_part = w.sheet_name and c.source_cell = w.cell
+    group by w.file_hash, w.sheet_name, w.cell
+),
+
+because as (
+    select x.observation_id, x.current_because
+    from {{ ref('int_indicator_values_versioned') }} as x
+    inner join current_versions as c on c.observation_id = x.observation_id
+)
 
 select
     v.district_code || '|' || v.indicator_code || '|' || cast(v.year as text) as value_id,
@@ -41,21 +73,8 @@ select
     v.received_at,
     w.plausibility_warning,
     c.current_because
-from {{ ref('fct_indicator_value_versions') }} as v
-{% if is_incremental() %}
-inner join touched as k
-    on k.district_code = v.district_code and k.indicator_code = v.indicator_code
-    and k.year = v.year
-{% endif %}
--- the warnings of the version that is current (a correction without one clears it)
-left join (
-    select file_hash, sheet_name, cell,
-        {{ dbt.listagg('message', "'; '", "order by rule") }} as plausibility_warning
-    from {{ ref('stg_raw__submission_warnings') }}
-    group by file_hash, sheet_name, cell
-) as w
+from current_versions as v
+left join warnings as w
     on v.source_type = 'submission' and w.file_hash = v.source_id
     and w.sheet_name = v.source_part and w.cell = v.source_cell
-inner join {{ ref('int_indicator_values_versioned') }} as c
-    on c.observation_id = v.observation_id
-where v.is_current
+inner join because as c on c.observation_id = v.observation_id
