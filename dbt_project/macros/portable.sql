@@ -12,3 +12,16 @@
 {% macro round_to(expression, digits) -%}
     cast(round(cast({{ expression }} as decimal(38, 10)), {{ digits }}) as double precision)
 {%- endmacro %}
+
+{#- When the build that wrote a row started (dbt's run_started_at, UTC), as a timestamp. The
+    incremental models stamp each row they (re)write with it: a later model takes in the rows
+    of its input stamped after its own newest row, so a build killed between two models is
+    caught up by the next one. -#}
+{% macro built_at() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+{%- endmacro %}
+
+{#- The newest built_at of an incremental model's own rows (the start of time when empty). -#}
+{% macro last_built_at(relation) -%}
+    (select coalesce(max(built_at), cast('1900-01-01' as timestamp)) from {{ relation }})
+{%- endmacro %}

@@ -91,6 +91,7 @@ select
         partition by district_code, indicator_code, year
     ) as integer) as revision_count,
     current_rank = 1 as is_current,
+    {{ citycheck.built_at() }} as built_at,
     case
         when not from_both_sources then 'newest version'
         when preferred_source_type is not null

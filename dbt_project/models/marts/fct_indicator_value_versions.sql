@@ -1,6 +1,6 @@
 -- Every version of every value ever accepted; fct_indicator_values holds the current one.
--- Incremental: the (district, indicator, year) keys whose versions changed are replaced. A
--- key that took in a new file or fetch has one version more than this table holds for it.
+-- Incremental: the (district, indicator, year) keys whose versions were rewritten since this
+-- table's newest rows (built_at) are replaced.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -10,12 +10,10 @@
 
 {% if is_incremental() %}
 with touched as (
-    select v.district_code, v.indicator_code, v.year
+    -- the keys the versioning rewrote since this table's newest rows
+    select distinct v.district_code, v.indicator_code, v.year
     from {{ ref('int_indicator_values_versioned') }} as v
-    left join {{ this }} as t
-        on t.district_code = v.district_code and t.indicator_code = v.indicator_code
-        and t.year = v.year and t.is_current
-    where v.is_current and (t.version_count is null or t.version_count <> v.version_count)
+    where v.built_at > {{ citycheck.last_built_at(this) }}
 )
 {% endif %}
 
@@ -41,7 +39,8 @@ select
     v.source_part,
     v.source_row,
     v.source_cell,
-    v.received_at
+    v.received_at,
+    {{ citycheck.built_at() }} as built_at
 from {{ ref('int_indicator_values_versioned') }} as v
 {% if is_incremental() %}
 inner join touched as k

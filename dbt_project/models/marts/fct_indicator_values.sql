@@ -1,5 +1,6 @@
 -- Grain: district x indicator x year, the current version of each value.
--- Incremental: the keys whose version count grew (a new file or fetch for them) are replaced.
+-- Incremental: the keys whose versions were rewritten since this table's newest rows
+-- (built_at) are replaced.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -12,10 +13,7 @@ with
 touched as (
     select v.district_code, v.indicator_code, v.year
     from {{ ref('fct_indicator_value_versions') }} as v
-    left join {{ this }} as t
-        on t.district_code = v.district_code and t.indicator_code = v.indicator_code
-        and t.year = v.year
-    where v.is_current and (t.version_count is null or t.version_count <> v.version_count)
+    where v.is_current and v.built_at > {{ citycheck.last_built_at(this) }}
 ),
 {% endif %}
 
@@ -72,7 +70,8 @@ select
     v.source_cell,
     v.received_at,
     w.plausibility_warning,
-    c.current_because
+    c.current_because,
+    {{ citycheck.built_at() }} as built_at
 from current_versions as v
 left join warnings as w
     on v.source_type = 'submission' and w.file_hash = v.source_id

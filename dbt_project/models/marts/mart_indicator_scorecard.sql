@@ -2,7 +2,8 @@
 --
 -- Incremental by city x indicator, the unit within which a row depends on others (rank among
 -- the city's districts, the city roll-up, the previous and the base year): a build recomputes
--- the partitions where a current value, or a roll-up, is not what this table shows.
+-- the partitions of the values rewritten since this table's newest rows (built_at), and those
+-- whose roll-up is not what this table shows (a population reaches weighted means).
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -16,18 +17,7 @@ touched as (
     -- union, not union all: one row per partition
     select f.city_code, f.indicator_code
     from {{ ref('fct_indicator_values') }} as f
-    left join {{ this }} as s
-        on s.district_code = f.district_code and s.indicator_code = f.indicator_code
-        and s.year = f.year
-    where s.scorecard_id is null
-        or f.value is distinct from
-            case when s.is_city_total then s.reported_city_value else s.value end
-        or f.is_revised is distinct from s.is_revised
-        or f.quality_flag is distinct from s.quality_flag
-        or ((not s.is_city_total or s.value_basis = 'reported') and (
-            f.source_type is distinct from s.source_type
-            or f.source_id is distinct from s.source_id
-            or f.source_row is distinct from s.source_row))
+    where f.built_at > {{ citycheck.last_built_at(this) }}
     union
     select r.city_code, r.indicator_code
     from {{ ref('int_city_values_rolled_up') }} as r
@@ -188,7 +178,8 @@ select
     w.quality_flag,
     w.source_type,
     w.source_id,
-    w.source_row
+    w.source_row,
+    {{ citycheck.built_at() }} as built_at
 from with_target as w
 inner join {{ ref('dim_indicator') }} as i on i.indicator_code = w.indicator_code
 left join {{ ref('dim_district') }} as dd
