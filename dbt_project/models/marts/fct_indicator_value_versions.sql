@@ -8,15 +8,6 @@
     on_schema_change='fail',
 ) }}
 
-{% if is_incremental() %}
-with touched as (
-    -- the keys the versioning rewrote since this table's newest rows
-    select distinct v.district_code, v.indicator_code, v.year
-    from {{ ref('int_indicator_values_versioned') }} as v
-    where v.built_at > {{ citycheck.last_built_at(this) }}
-)
-{% endif %}
-
 select
     v.observation_id,
     v.city_code,
@@ -42,11 +33,10 @@ select
     v.received_at,
     {{ citycheck.built_at() }} as built_at
 from {{ ref('int_indicator_values_versioned') }} as v
-{% if is_incremental() %}
-inner join touched as k
-    on k.district_code = v.district_code and k.indicator_code = v.indicator_code
-    and k.year = v.year
-{% endif %}
 left join {{ ref('dim_district') }} as d
     on d.district_code = v.district_code
     and {{ citycheck.valid_in_year('d', 'v.year') }}
+{% if is_incremental() %}
+-- the versioning rewrites every version of a key it touches, all with one stamp
+where v.built_at > {{ citycheck.last_built_at(this) }}
+{% endif %}

@@ -8,24 +8,13 @@
     on_schema_change='fail',
 ) }}
 
-with
-{% if is_incremental() %}
-touched as (
-    select v.district_code, v.indicator_code, v.year
-    from {{ ref('fct_indicator_value_versions') }} as v
-    where v.is_current and v.built_at > {{ citycheck.last_built_at(this) }}
-),
-{% endif %}
-
-current_versions as (
+with current_versions as (
     select v.*
     from {{ ref('fct_indicator_value_versions') }} as v
-    {% if is_incremental() %}
-    inner join touched as k
-        on k.district_code = v.district_code and k.indicator_code = v.indicator_code
-        and k.year = v.year
-    {% endif %}
     where v.is_current
+    {% if is_incremental() %}
+        and v.built_at > {{ citycheck.last_built_at(this) }}
+    {% endif %}
 ),
 
 -- the warnings of the version that is current (a correction without one clears it), read
