@@ -98,6 +98,7 @@ class Total:
     indicator_text: str
     year_text: str
     raw_value: object
+    wide: bool = False               # a totals column of a wide table, not a totals row
 
 
 @dataclass
@@ -411,7 +412,7 @@ def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
         for pos in table.total_columns:
             raw = row[pos] if pos < width else None
             out.append(Total(sheet.name, n, f"{column_letters(pos)}{n}", indicator,
-                             cells.get("year", ""), raw))
+                             cells.get("year", ""), raw, wide=True))
         for pos, district in table.district_columns.items():
             raw = row[pos] if pos < width else None
             if pos in table.unplaced_columns and not clean(raw):

@@ -29,57 +29,33 @@ import pandas as pd
 
 from citycheck.config import Settings
 from citycheck.faults import crash_point
-from citycheck.reference import Indicator, Reference, load_reference, normalise
+from citycheck.reference import Reference, load_reference, normalise
 from citycheck.warehouse import connect
 from extract.layout import (
     Layout,
     Record,
     Table,
-    Total,
     cut,
     find_table,
-    header_texts,
     meta_pairs,
 )
-from extract.numbers import ParsedNumber, clean, parse_number, parse_year
+from extract.numbers import parse_number, parse_year
 from extract.reading import SUPPORTED_SUFFIXES, FileRefused, read_sheets
+from extract.verdicts import Batch, RowVerdict
 from extract.xlsx import Sheet, column_index, column_letters
 
 __all__ = ["SUPPORTED_SUFFIXES", "Receipt", "Submission", "SubmissionError", "ingest_file",
            "ingest_files", "ingest_inbox", "ingest_inbox_file", "interpret", "list_inbox",
            "recover_intake", "safe_name"]
 
-QUALITY_FLAGS = {"估算": "estimated", "estimated": "estimated", "初步": "provisional",
-                 "provisional": "provisional", "修订": "revised", "revised": "revised"}
 FILENAME_PATTERN = re.compile(r"^(?P<city>\d{6})_(?P<department>[a-z_]+)_(?P<year>\d{4})$")
 # Text a spreadsheet would run as a formula when the value is shown or exported again.
 FORMULA_TRIGGERS = ("=", "+", "@", "\t", "\r")
 _TRIGGER_CHARS = frozenset("=+@\t\r-")
-TOTALS_TOLERANCE = 1e-6
-BLANK_VALUE = ("value cell left blank: not reported (write — or 无 where there is no figure, "
-               "so that it counts as reported missing)")
 
 
 class SubmissionError(Exception):
     """The file as a whole cannot be loaded. The message says what to do."""
-
-
-@dataclass(slots=True)
-class RowVerdict:
-    sheet: str
-    row_number: int
-    status: str                      # accepted | rejected | ignored
-    reason: str | None = None
-    column: str | None = None
-    cells: dict[str, str] = field(default_factory=dict)
-    cell: str | None = None
-    fault_cell: str | None = None    # the cell holding the text a rejection is about
-    indicator_code: str | None = None
-    district_code: str | None = None
-    year: int | None = None
-    value: float | None = None
-    is_missing: bool = False
-    quality_flag: str | None = None
 
 
 @dataclass
@@ -218,179 +194,23 @@ def neutralise(text: str) -> str | None:
     return None
 
 
-class RowJudge:
-    """Gives one record its verdict. Resolution of the same texts is worked out once per file
-    (a file repeats the same few indicator and district names thousands of times), and it
-    holds what it has accepted to catch duplicates."""
-
-    def __init__(self, ref: Reference, ctx: FileContext, table: Table):
-        self.ref, self.ctx = ref, ctx
-        self.value_unit = table.header_units.get("value")
-        self.seen: dict[tuple[str, str, int], str] = {}
-        self._resolved: dict[tuple, tuple] = {}
-        self._numbers: dict[object, ParsedNumber] = {}
-
-    def indicator(self, text: str) -> tuple[Indicator | None, str | None, str | None]:
-        """(indicator, unit written beside its name, reason if unknown)."""
-        res = self.ref.resolve_indicator(text)
-        if res.code:
-            return self.ref.indicators[res.code], None, None
-        name, unit = header_texts(text)  # 城市管理案件处置率（%）: a unit beside the name
-        if unit and name:
-            alt = self.ref.resolve_indicator(name)
-            if alt.code:
-                return self.ref.indicators[alt.code], unit, None
-        return None, None, res.reason
-
-    def _resolve(self, ind_col: str, ind_text: str, dist_col: str, dist_text: str,
-                 year_text: str, unit: str, flag_text: str) -> tuple:
-        """('ok', indicator, district, year, flag) or ('rejected', column, reason). Each part
-        is worked out once per distinct text: a file has thousands of records but few names."""
-        ind = self._cached(("indicator", ind_text), self._resolve_indicator, ind_col, ind_text)
-        if ind[0] == "rejected":
-            return ind
-        _, indicator, name_unit = ind
-        year = self._cached(("year", year_text), self._resolve_year, year_text)
-        if year[0] == "rejected":
-            return year
-        year = year[1]
-        dist = self._cached(("district", dist_text, year, indicator.reporting_level),
-                            self._resolve_district, dist_col, dist_text, year,
-                            indicator.reporting_level)
-        if dist[0] == "rejected":
-            return dist
-        unit = unit or name_unit or self.value_unit or ""
-        if unit and normalise(unit) != normalise(indicator.unit):
-            return ("rejected", "unit", f"unit '{unit}' differs from the catalogue unit "
-                                        f"'{indicator.unit}' of {indicator.code}; convert the "
-                                        f"value to {indicator.unit}")
-        flag = QUALITY_FLAGS.get(normalise(flag_text)) if flag_text else None
-        if flag_text and flag is None:
-            return ("rejected", "quality_flag", f"unknown quality flag '{flag_text}'; use 估算 "
-                                                "(estimated), 初步 (provisional) or leave it blank")
-        return "ok", indicator, dist[1], year, flag
-
-    def _cached(self, key: tuple, work, *args) -> tuple:
-        hit = self._resolved.get(key)
-        if hit is None:
-            hit = self._resolved[key] = work(*args)
-        return hit
-
-    def _resolve_indicator(self, column: str, text: str) -> tuple:
-        indicator, name_unit, why = self.indicator(text)
-        if indicator is None:
-            return "rejected", column, why
-        if indicator.department_code != self.ctx.department_code:
-            owner = self.ref.departments[indicator.department_code]["name_zh"]
-            return ("rejected", column,
-                    f"department '{self.ctx.department_code}' does not answer for indicator "
-                    f"{indicator.code}; it is reported by {indicator.department_code} ({owner})")
-        return "ok", indicator, name_unit
-
-    def _resolve_year(self, text: str) -> tuple:
-        if not text:
-            return "ok", self.ctx.year
-        year = parse_year(text)
-        if year is None:
-            return "rejected", "year", f"'{text}' is not a year (write 2023 or 2023年)"
-        return "ok", year
-
-    def _resolve_district(self, column: str, text: str, year: int, level: str) -> tuple:
-        dres = self.ref.resolve_district(text, self.ctx.city_code, year)
-        if dres.code is None:
-            return "rejected", column, dres.reason
-        district = self.ref.district(dres.code, year)
-        if level == "city" and district.unit_level != "city":
-            return ("rejected", column, f"indicator is reported for the whole city only, not "
-                                        f"for {district.name_zh}")
-        return "ok", district
-
-    def number(self, raw: object) -> ParsedNumber:
-        try:
-            num = self._numbers.get(raw)
-        except TypeError:
-            return parse_number(raw)
-        if num is None:
-            num = self._numbers[raw] = parse_number(raw)
-        return num
-
-    def judge(self, rec: Record) -> RowVerdict:
-        cells = rec.cells
-        v = RowVerdict(rec.sheet, rec.row_number, "rejected", cells=cells, cell=rec.cell)
-        if not cells.get("value") and not rec.value_is_formula:
-            # nothing reported is not "reported missing": that takes a marker such as —
-            v.status, v.reason = "ignored", BLANK_VALUE
-            return v
-        ind_col = "indicator_code" if cells.get("indicator_code") else "indicator_name"
-        dist_col = "district_code" if cells.get("district_code") else "district_name"
-        key = (ind_col, cells.get(ind_col, ""), dist_col, cells.get(dist_col, ""),
-               cells.get("year", ""), cells.get("unit", ""), cells.get("quality_flag", ""))
-        resolved = self._resolve(*key)
-        if resolved[0] == "rejected":
-            v.column, v.reason = resolved[1], resolved[2]
-            v.fault_cell = rec.fault_cell(v.column)
-            return v
-        _, indicator, district, year, flag = resolved
-        if rec.value_is_formula and rec.raw_value is None:
-            v.column, v.reason = "value", ("the cell holds a formula without a saved result; "
-                                           "open and save the file in Excel, or paste values")
-            return v
-        num = self.number(rec.raw_value)
-        if num.error:
-            v.column, v.reason = "value", (f"{num.error}; write a number such as 12.5, or — "
-                                           "if there is no figure")
-            return v
-        if num.value is not None and not indicator.in_range(num.value):
-            v.column, v.reason = "value", (f"{num.value:g} is outside the valid range "
-                                           f"{indicator.range_text()} of {indicator.code}")
-            return v
-        seen_key = (indicator.code, district.code, year)
-        earlier = self.seen.get(seen_key)
-        if earlier:  # checked last: only an accepted record claims its key
-            v.column, v.reason = ind_col, (f"duplicate: {indicator.code} for {district.name_zh} "
-                                           f"{year} is already given in {earlier}")
-            return v
-        self.seen[seen_key] = f"row {rec.row_number} (sheet {rec.sheet}, cell {rec.cell})"
-        v.status = "accepted"
-        v.indicator_code, v.district_code, v.year = seen_key
-        v.value, v.is_missing = num.value, num.is_missing
-        v.quality_flag = flag or ("estimated" if num.is_estimate else None)
-        return v
+@dataclass
+class Reading:
+    """A file read and cut, before its records are judged: its context, its entries in file
+    order (records to judge, totals to check, and verdicts already given to layout rows,
+    sheets without a table and records the clerk could not see), and notes for the receipt."""
+    ctx: FileContext
+    layout: str
+    entries: list
+    value_units: dict[str, str | None]      # sheet -> the unit in its value column's heading
+    notes: dict[str, list]
 
 
-def check_total(total: Total, verdicts_by_indicator: dict, judge: RowJudge) -> str:
-    """The verdict on a totals row or cell, for the receipt and the ignored-row reason."""
-    stated = judge.number(total.raw_value)
-    if stated.value is None:
-        return "totals row without a number: not checked"
-    indicator, _, _ = judge.indicator(total.indicator_text) if total.indicator_text else (
-        None, None, None)
-    if indicator is None:
-        return f"totals {stated.value:g}: not checked (no known indicator on the row)"
-    if indicator.aggregation != "sum":
-        return (f"totals {stated.value:g}: not checked ({indicator.code} is not a sum of "
-                f"districts but {indicator.aggregation})")
-    year = parse_year(total.year_text) if total.year_text else judge.ctx.year
-    parts = verdicts_by_indicator.get((total.sheet, indicator.code, year), [])
-    accepted = [p for p in parts if p.status == "accepted"]
-    if len(accepted) < len(parts) or any(p.value is None for p in accepted) or not accepted:
-        return (f"totals {stated.value:g}: not checked (some district values of "
-                f"{indicator.code} {year} are missing or rejected)")
-    summed = round(sum(p.value for p in accepted), 6)
-    if abs(summed - stated.value) <= TOTALS_TOLERANCE * max(1.0, abs(summed)):
-        return f"totals {stated.value:g} = sum of {len(accepted)} districts ({indicator.code} {year})"
-    return (f"MISMATCH: totals {stated.value:g} differs from the sum of the {len(accepted)} "
-            f"districts {summed:g} ({indicator.code} {year}); the district values were loaded, "
-            "the totals row was not — check both")
-
-
-def interpret(path: Path, ref: Reference, department: str | None = None,
+def read_file(path: Path, ref: Reference, department: str | None = None,
               city: str | None = None, year: int | None = None,
-              max_unpacked_bytes: int = 256 * 1024 * 1024,
-              ) -> tuple[FileContext, list[RowVerdict], str, dict]:
-    """Read the file and give every record a verdict. Raises SubmissionError for the file as
-    a whole. Returns (context, verdicts, layout, notes) where notes holds the totals checks
-    and neutralised formulas for the receipt."""
+              max_unpacked_bytes: int = 256 * 1024 * 1024) -> Reading:
+    """Read the file, find its tables and cut them into records. Raises SubmissionError for
+    the file as a whole."""
     try:
         sheets = read_sheets(path, max_unpacked_bytes)
     except FileRefused as exc:
@@ -432,61 +252,91 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
         raise SubmissionError(f"the reporting year is missing or unreadable ('{year_text or ''}'):"
                               " add a row '年度 Year' such as 2023")
     ctx = FileContext(city_code, department_code, file_year, meta.get("template_version"))
-    verdicts: list[RowVerdict] = []
+    entries: list = []
     notes: dict[str, list] = {"totals": [], "neutralised": [], "footer": [],
                               "conflicts": conflicts, "sheets": []}
-    layouts = set()
+    layouts, units = set(), {}
     records = filled = 0
     for sheet, table in tables:
         if table is None:
             why = "hidden sheet with no data table" if sheet.hidden else "sheet has no data table"
-            verdicts += [RowVerdict(sheet.name, i + 1, "ignored", why)
-                         for i in range(len(sheet.rows))]
+            entries += [RowVerdict(sheet.name, i + 1, "ignored", why)
+                        for i in range(len(sheet.rows))]
             continue
         layouts.add(table.kind)
         notes["sheets"].append(read_map(table))
-        judge = RowJudge(ref, ctx, table)
-        pieces = cut(sheet, table)
-        totals: list[tuple[int, Total]] = []
-        by_indicator: dict[tuple, list[RowVerdict]] = {}
-        for piece in pieces:
-            if isinstance(piece, Record):
+        units[sheet.name] = table.header_units.get("value")
+        unseen_possible = bool(sheet.hidden or sheet.hidden_rows or sheet.hidden_columns
+                               or sheet.percent_cells)
+        for piece in cut(sheet, table):
+            kind = type(piece)
+            if kind is Record:
                 records += 1
                 filled += bool(piece.cells.get("value")) or piece.value_is_formula
                 _neutralise_cells(piece, table, notes["neutralised"])
-                unseen = _unseen(sheet, table, piece)
-                v = judge.judge(piece) if unseen is None else RowVerdict(
+                unseen = _unseen(sheet, table, piece) if unseen_possible else None
+                entries.append(piece if unseen is None else RowVerdict(
                     piece.sheet, piece.row_number, "rejected", unseen[1], unseen[0],
-                    piece.cells, piece.cell, piece.fault_cell(unseen[0]))
-                if v.status == "accepted":
-                    by_indicator.setdefault((sheet.name, v.indicator_code, v.year), []).append(v)
-                verdicts.append(v)
-            elif isinstance(piece, Layout):
+                    piece.cells, piece.cell, piece.fault_cell(unseen[0])))
+            elif kind is Layout:
                 if piece.reason.startswith("footer: "):
                     notes["footer"].append(piece.cells["note"])
-                verdicts.append(RowVerdict(
+                entries.append(RowVerdict(
                     piece.sheet, piece.row_number, piece.status, piece.reason,
                     "value" if piece.status == "rejected" else None, piece.cells, piece.cell,
                     piece.cell))
             else:
-                totals.append((len(verdicts), piece))
-                verdicts.append(RowVerdict(piece.sheet, piece.row_number, "ignored",
-                                           "totals", cell=piece.cell,
-                                           cells={"value": clean(piece.raw_value)}))
-        _count_rejected_parts(verdicts, by_indicator, judge)
-        for index, total in totals:
-            verdict = check_total(total, by_indicator, judge)
-            verdicts[index].reason = ("totals column: " if table.kind == "wide" else
-                                      "totals row: ") + verdict
-            notes["totals"].append({"sheet": total.sheet, "cell": total.cell,
-                                    "row": total.row_number, "verdict": verdict,
-                                    "mismatch": verdict.startswith("MISMATCH")})
+                entries.append(piece)    # a total: checked once its districts are judged
     if records and not filled:
         raise SubmissionError(
             f"no value was filled in: all {records} value cells are empty — did you send the "
             "blank template? Fill in the 数值 (value) column, writing — where there is no "
             "figure, and send the file again. 未填写任何数值：是否误报了空白模板？")
-    return ctx, verdicts, "+".join(sorted(layouts)), notes
+    return Reading(ctx, "+".join(sorted(layouts)), entries, units, notes)
+
+
+def interpret(path: Path, ref: Reference, department: str | None = None,
+              city: str | None = None, year: int | None = None,
+              max_unpacked_bytes: int = 256 * 1024 * 1024,
+              ) -> tuple[FileContext, list[RowVerdict], str, dict]:
+    """Read the file and give every record a verdict, without a warehouse (the checks a
+    file would get at intake, in an in-memory DuckDB). Raises SubmissionError for the file as
+    a whole. Returns (context, verdicts, layout, notes) where notes holds the totals checks
+    and neutralised formulas for the receipt."""
+    import duckdb
+
+    reading = read_file(path, ref, department, city, year, max_unpacked_bytes)
+    batch = Batch()
+    batch.add("-", reading.ctx, reading.entries, reading.value_units, datetime(2000, 1, 1))
+    with duckdb.connect() as con:
+        batch.judge(con, ref)
+        reading.notes["totals"] = batch.totals.get("-", [])
+        rows = con.execute(
+            "select record_number, status, reason, error_column, indicator_code, "
+            "district_code, year, value, is_missing, quality_flag from incoming_rows "
+            "order by record_number").fetchall()
+    return reading.ctx, [_verdict(reading.entries[r[0] - 1], *r[1:]) for r in rows], \
+        reading.layout, reading.notes
+
+
+def _verdict(entry, status, reason, column, indicator, district, year, value, missing,
+             flag) -> RowVerdict:
+    """A row of incoming_rows as a verdict, with the cells of the entry it was given to."""
+    if type(entry) is RowVerdict:
+        return entry
+    return RowVerdict(entry.sheet, entry.row_number, status, reason, column, entry.cells,
+                      entry.cell, _fault_cell(entry, column, reason), indicator,
+                      district, year, value, bool(missing), flag)
+
+
+def _fault_cell(entry, column: str | None, reason: str | None) -> str | None:
+    """The cell a rejection points at: the one holding the text it is about; a duplicate
+    is about the whole record, and points at its value cell."""
+    if type(entry) is RowVerdict:
+        return entry.fault_cell
+    if not column or (reason or "").startswith("duplicate: "):
+        return None
+    return entry.fault_cell(column)
 
 
 COLUMN_ROLES = {"indicator_code": "指标代码 indicator code", "indicator_name": "指标名称 indicator",
@@ -550,19 +400,6 @@ def _unseen(sheet: Sheet, table: Table, rec: Record) -> tuple[str, str] | None:
                             "cannot be seen; unhide the column if it is to be reported, or "
                             "delete it. 该列被隐藏")
     return None
-
-
-def _count_rejected_parts(verdicts: list[RowVerdict], by_indicator: dict, judge: RowJudge):
-    """A district value rejected for its number, or left blank, still belongs to its
-    indicator's total: a total over partly rejected or unreported districts is reported as not
-    checked, never as a mismatch (the total may well include the district left blank)."""
-    for v in verdicts:
-        if (v.status == "rejected" and v.column == "value") or v.reason == BLANK_VALUE:
-            ind, _, _ = judge.indicator(v.cells.get("indicator_code")
-                                         or v.cells.get("indicator_name", ""))
-            if ind:
-                year = parse_year(v.cells["year"]) if v.cells.get("year") else judge.ctx.year
-                by_indicator.setdefault((v.sheet, ind.code, year), []).append(v)
 
 
 def _neutralise_cells(rec: Record, table: Table, out: list[dict]) -> None:
@@ -684,8 +521,11 @@ class _Landing:
     earlier: tuple | None = None     # the file's first arrival, when these bytes came before
     archived: Path | None = None
     stored: bool = False             # the archive copy was made by this attempt
-    ctx: FileContext | None = None
-    verdicts: list[RowVerdict] = field(default_factory=list)
+    reading: Reading | None = None   # what was read, when the file could be read
+
+    @property
+    def ctx(self) -> FileContext | None:
+        return self.reading.ctx if self.reading else None
 
 
 def ingest_file(path: Path, settings: Settings, *, department: str | None = None,
@@ -750,6 +590,7 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
     try:
         for x in reading:
             _read(x, settings, ref)
+        has_rows = _judge(con, reading, ref)
         for i, x in enumerate(landings):
             if x.digest in known:
                 x.earlier = known[x.digest]
@@ -760,7 +601,7 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
                              y.receipt.department_code, y.receipt.year)
         journal = _write_journal(settings, reading)
         _sync(settings.archive_dir)  # archive and journal on disk before the warehouse commits
-        _land(con, reading, ref)
+        _land(con, reading, ref, has_rows)
     except Exception:
         _forget(reading, journal)
         raise
@@ -817,11 +658,11 @@ def _duplicate(x: _Landing, settings: Settings) -> None:
 
 
 def _read(x: _Landing, settings: Settings, ref: Reference) -> None:
-    """Copy the file into the archive and give every record a verdict (no warehouse access)."""
+    """Copy the file into the archive, read it and cut it into records (no warehouse
+    access; the records are judged with the batch's, in _judge)."""
     item, receipt = x.item, x.receipt
     archive = _archive_dir(settings, x.digest)
     archive.mkdir(parents=True, exist_ok=True)
-    layout, notes = None, {}
     if x.size > settings.max_file_bytes:
         # Not read and not copied: a far too large file is refused on its size alone.
         receipt.message = (f"the file is {x.size:,} bytes, over the limit of "
@@ -835,33 +676,68 @@ def _read(x: _Landing, settings: Settings, ref: Reference) -> None:
             if x.size == 0:
                 raise SubmissionError("the file is empty: nothing to read. Send the "
                                       "filled-in template")
-            x.ctx, x.verdicts, layout, notes = interpret(
-                x.archived, ref, item.department, item.city, item.year,
-                max_unpacked_bytes=settings.max_unpacked_bytes)
+            x.reading = read_file(x.archived, ref, item.department, item.city, item.year,
+                                  max_unpacked_bytes=settings.max_unpacked_bytes)
         except SubmissionError as exc:
             receipt.message = str(exc)
     receipt.archived_path = str(x.archived) if x.archived else None
-    if x.ctx:
+    if x.reading:
+        ctx, notes = x.reading.ctx, x.reading.notes
         receipt.status = "loaded"
         receipt.department_code, receipt.city_code, receipt.year = (
-            x.ctx.department_code, x.ctx.city_code, x.ctx.year)
-        receipt.template_version, receipt.layout = x.ctx.template_version, layout
-        receipt.totals, receipt.neutralised = notes["totals"], notes["neutralised"]
+            ctx.department_code, ctx.city_code, ctx.year)
+        receipt.template_version, receipt.layout = ctx.template_version, x.reading.layout
+        receipt.neutralised = notes["neutralised"]
         receipt.footer, receipt.conflicts = notes["footer"], notes["conflicts"]
         receipt.sheets = notes["sheets"]
-    _count(receipt, x.verdicts)
 
 
-def _land(con, landings: list[_Landing], ref: Reference) -> None:
+def _judge(con, landings: list[_Landing], ref: Reference) -> bool:
+    """Give every record of the batch its verdict at once (extract/verdicts.py), into the
+    temp table incoming_rows; count each file's verdicts on its receipt. False when the
+    batch has no rows."""
+    batch = Batch()
+    for x in landings:
+        if x.reading is not None and x.reading.entries:
+            batch.add(x.digest, x.reading.ctx, x.reading.entries, x.reading.value_units,
+                      x.item.received_at)
+    if not batch.files:
+        return False
+    batch.judge(con, ref)
+    by_hash = {x.digest: x for x in landings}
+    for digest, totals in batch.totals.items():
+        by_hash[digest].receipt.totals = totals
+    for digest, status, n in con.execute(
+            "select file_hash, status, count(*) from incoming_rows group by all").fetchall():
+        r = by_hash[digest].receipt
+        r.rows_read += n
+        setattr(r, f"rows_{status}", getattr(r, f"rows_{status}") + n)
+    for digest, number, sheet, row, cell, status, reason, column in con.execute(
+            "select file_hash, record_number, sheet_name, row_number, cell, status, reason, "
+            "error_column from incoming_rows where status <> 'accepted' "
+            "order by file_hash, record_number").fetchall():
+        x = by_hash[digest]
+        if status == "ignored":
+            x.receipt.ignored.append({"sheet": sheet, "row": row, "cell": cell,
+                                      "reason": reason})
+            continue
+        entry = x.reading.entries[number - 1]
+        fault = _fault_cell(entry, column, reason) or cell
+        x.receipt.rejected.append({"sheet": sheet, "row": row, "cell": cell,
+                                   "fault_cell": fault, "column": column, "reason": reason,
+                                   "value": entry.cells.get(column, "") if column else ""})
+    return True
+
+
+def _land(con, landings: list[_Landing], ref: Reference, has_rows: bool) -> None:
     """One transaction for the batch: which values each file corrects, its file row, its
-    records and its receipt. A file is loaded whole or not at all, and so is the batch."""
+    records (the temp table incoming_rows, from _judge) and its receipt. A file is loaded
+    whole or not at all, and so is the batch."""
     if not landings:
         return
-    rows = _rows_frame([x for x in landings if x.ctx is not None and x.verdicts])
     con.execute("begin transaction")
     try:
-        if rows is not None:
-            con.register("incoming_rows", rows)
+        if has_rows:
             con.register("incoming_files", pd.DataFrame({
                 "file_hash": [x.digest for x in landings],
                 "original_name": [x.item.name for x in landings],
@@ -869,9 +745,7 @@ def _land(con, landings: list[_Landing], ref: Reference) -> None:
                 "received_at": [x.item.received_at for x in landings]}))
             withdrawn = _superseded(con, {x.digest: x.receipt for x in landings})
             if withdrawn:
-                _reject_withdrawals(rows, {x.digest: x.receipt for x in landings}, withdrawn)
-                con.unregister("incoming_rows")
-                con.register("incoming_rows", rows)     # what is inserted: the frame as is now
+                _reject_withdrawals(con, {x.digest: x.receipt for x in landings}, withdrawn)
             _warn(con, ref, {x.digest: x.receipt for x in landings})
         for x in landings:
             if x.ctx is not None:
@@ -882,7 +756,7 @@ def _land(con, landings: list[_Landing], ref: Reference) -> None:
               r.city_code, r.department_code, r.year, r.layout, r.status, r.rows_read,
               r.rows_accepted, r.rows_rejected, r.rows_ignored, r.message]
              for x in landings for r in [x.receipt]])
-        if rows is not None:
+        if has_rows:
             con.execute("insert into raw.submission_rows by name select * from incoming_rows")
         con.register("incoming_receipts", pd.DataFrame({
             "file_hash": [x.digest for x in landings],
@@ -897,8 +771,8 @@ def _land(con, landings: list[_Landing], ref: Reference) -> None:
         con.execute("rollback")
         raise
     finally:
-        if rows is not None:
-            con.unregister("incoming_rows")
+        if has_rows:
+            con.execute("drop table if exists incoming_rows")
             con.unregister("incoming_files")
 
 
@@ -965,23 +839,6 @@ def _sync(folder: Path) -> None:
     except (OSError, AttributeError):
         pass
     os.sync()
-
-
-def _count(receipt: Receipt, verdicts: list[RowVerdict]) -> None:
-    for v in verdicts:
-        receipt.rows_read += 1
-        if v.status == "accepted":
-            receipt.rows_accepted += 1
-        elif v.status == "rejected":
-            receipt.rows_rejected += 1
-            receipt.rejected.append({"sheet": v.sheet, "row": v.row_number, "cell": v.cell,
-                                     "fault_cell": v.fault_cell or v.cell,
-                                     "column": v.column, "reason": v.reason,
-                                     "value": v.cells.get(v.column, "") if v.column else ""})
-        else:
-            receipt.rows_ignored += 1
-            receipt.ignored.append({"sheet": v.sheet, "row": v.row_number, "cell": v.cell,
-                                    "reason": v.reason})
 
 
 def _summary(receipt: Receipt) -> str:
@@ -1158,60 +1015,23 @@ def _warn(con, ref: Reference, receipts: dict[str, Receipt]) -> None:
         con.unregister("plausibility_rules")
 
 
-def _reject_withdrawals(rows: pd.DataFrame, receipts: dict[str, Receipt],
+def _reject_withdrawals(con, receipts: dict[str, Receipt],
                         withdrawn: list[tuple[str, int, str]]) -> None:
     """A missing marker with no reason where a figure was reported before is rejected, not
-    landed over it: in the frame about to be inserted and on the file's receipt."""
-    position = {(h, n): i for i, (h, n) in enumerate(zip(rows["file_hash"],
-                                                          rows["record_number"], strict=True))}
+    landed over it: in the rows about to be inserted and on the file's receipt."""
     for digest, record, reason in withdrawn:
-        i = rows.index[position[(digest, record)]]
-        rows.loc[i, ["status", "reason", "error_column"]] = ["rejected", reason, "value"]
-        rows.loc[i, ["indicator_code", "district_code", "quality_flag"]] = None
-        rows.loc[i, ["year", "value"]] = pd.NA
-        rows.loc[i, "is_missing"] = False
+        sheet, row, cell, value = con.execute(
+            "update incoming_rows set status = 'rejected', reason = $reason, "
+            "error_column = 'value', indicator_code = null, district_code = null, "
+            "quality_flag = null, year = null, value = null, is_missing = false "
+            "where file_hash = $digest and record_number = $record "
+            "returning sheet_name, row_number, cell, value_text",
+            {"reason": reason, "digest": digest, "record": record}).fetchone()
         receipt = receipts[digest]
         receipt.rows_accepted -= 1
         receipt.rows_rejected += 1
-        receipt.rejected.append({"sheet": rows.at[i, "sheet_name"],
-                                 "row": int(rows.at[i, "row_number"]),
-                                 "cell": rows.at[i, "cell"], "fault_cell": rows.at[i, "cell"],
-                                 "column": "value", "reason": reason,
-                                 "value": rows.at[i, "value_text"]})
-
-
-def _rows_frame(landings: list[_Landing]) -> pd.DataFrame | None:
-    """Every record of the batch's files, one frame, in file order."""
-    verdicts = [v for x in landings for v in x.verdicts]
-    if not verdicts:
-        return None
-    cells = [v.cells for v in verdicts]
-    return pd.DataFrame({
-        "file_hash": [x.digest for x in landings for _ in x.verdicts],
-        "record_number": [n for x in landings for n in range(1, len(x.verdicts) + 1)],
-        "sheet_name": [v.sheet for v in verdicts],
-        "row_number": [v.row_number for v in verdicts],
-        "cell": [v.cell for v in verdicts],
-        "status": [v.status for v in verdicts],
-        "reason": [v.reason for v in verdicts],
-        "error_column": [v.column for v in verdicts],
-        "indicator_text": [c.get("indicator_code") or c.get("indicator_name") for c in cells],
-        "district_text": [c.get("district_code") or c.get("district_name") for c in cells],
-        "year_text": [c.get("year") for c in cells],
-        "value_text": [c.get("value") for c in cells],
-        "unit_text": [c.get("unit") for c in cells],
-        "flag_text": [c.get("quality_flag") for c in cells],
-        "note_text": [c.get("note") for c in cells],
-        "indicator_code": [v.indicator_code for v in verdicts],
-        "district_code": [v.district_code for v in verdicts],
-        "year": pd.array([v.year for v in verdicts], dtype="Int32"),
-        "value": pd.array([v.value for v in verdicts], dtype="Float64"),
-        "is_missing": [v.is_missing for v in verdicts],
-        "quality_flag": [v.quality_flag for v in verdicts],
-        # when the file arrived (named before arrival time decided the versions)
-        "loaded_at": pd.to_datetime([x.item.received_at for x in landings
-                                     for _ in x.verdicts]),
-    })
+        receipt.rejected.append({"sheet": sheet, "row": row, "cell": cell, "fault_cell": cell,
+                                 "column": "value", "reason": reason, "value": value})
 
 
 def write_receipt(receipt: Receipt, folder: Path, stem: str = "receipt") -> None:

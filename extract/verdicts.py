@@ -1,0 +1,505 @@
+"""Record verdicts, set-based: every record of a batch of files judged at once, in DuckDB.
+
+Reading a file (extract/submissions.py `read_file`, extract/layout.py) cuts each sheet into
+records, layout rows and totals. This module gives all the records of a batch their verdicts
+together:
+
+1. what a record's texts mean is worked out once per *distinct* text, in Python against the
+   reference (extract/reference.py): the indicator per department (its owner decides whether
+   the department may report it), the year, the district per city, year and reporting level,
+   the unit per indicator, the quality flag. A national batch repeats a few hundred names
+   hundreds of thousands of times;
+2. one SQL statement joins those answers back to the records, parses the numbers, checks the
+   valid ranges and finds duplicates (the first accepted record of a key in a sheet claims it).
+
+The rules, their order and every message are the record-at-a-time rules this replaced
+(docs/submission-format.md); `tests/test_verdict_equivalence.py` compares the two on every
+test file. The result is the temp table `incoming_rows`, one row per record and layout row,
+with the columns of raw.submission_rows: the batch lands it with one insert.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from citycheck.reference import Indicator, Reference, normalise
+from extract.layout import Record, Total, header_texts
+from extract.numbers import MISSING_MARKERS, clean, parse_number, parse_year
+
+QUALITY_FLAGS = {"估算": "estimated", "estimated": "estimated", "初步": "provisional",
+                 "provisional": "provisional", "修订": "revised", "revised": "revised"}
+BLANK_VALUE = ("value cell left blank: not reported (write — or 无 where there is no figure, "
+               "so that it counts as reported missing)")
+FORMULA_WITHOUT_RESULT = ("the cell holds a formula without a saved result; open and save the "
+                          "file in Excel, or paste values")
+TOTALS_TOLERANCE = 1e-6
+# The prefixes of an approximate figure (约30), tried in this order (extract/numbers.py)
+_APPROX = ("约", "大约", "近", "约为", "~", "≈")
+_NUMBER = r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?"
+
+ROW_COLUMNS = ("file_hash", "record_number", "sheet_name", "row_number", "cell", "status",
+               "reason", "error_column", "indicator_text", "district_text", "year_text",
+               "value_text", "unit_text", "flag_text", "note_text", "indicator_code",
+               "district_code", "year", "value", "is_missing", "quality_flag", "loaded_at")
+
+
+@dataclass(slots=True)
+class RowVerdict:
+    """A verdict given in Python: a layout row, a totals row, a record of a hidden row."""
+    sheet: str
+    row_number: int
+    status: str                      # accepted | rejected | ignored
+    reason: str | None = None
+    column: str | None = None
+    cells: dict[str, str] = field(default_factory=dict)
+    cell: str | None = None
+    fault_cell: str | None = None    # the cell holding the text a rejection is about
+    indicator_code: str | None = None
+    district_code: str | None = None
+    year: int | None = None
+    value: float | None = None
+    is_missing: bool = False
+    quality_flag: str | None = None
+
+
+def indicator_for_text(ref: Reference, text: str
+                       ) -> tuple[Indicator | None, str | None, str | None]:
+    """(indicator, unit written beside its name, reason if unknown) for an indicator text."""
+    res = ref.resolve_indicator(text)
+    if res.code:
+        return ref.indicators[res.code], None, None
+    name, unit = header_texts(text)  # 城市管理案件处置率（%）: a unit beside the name
+    if unit and name:
+        alt = ref.resolve_indicator(name)
+        if alt.code:
+            return ref.indicators[alt.code], unit, None
+    return None, None, res.reason
+
+
+class Batch:
+    """The files of one batch on their way to verdicts: add each file's entries (records,
+    totals, and verdicts already given: layout rows, rows of sheets without a table, records
+    of hidden rows), then `judge` once."""
+
+    def __init__(self) -> None:
+        self.files: list[tuple[str, object, list, dict, object]] = []
+        # file hash -> its totals checks, for the receipt
+        self.totals: dict[str, list[dict]] = {}
+
+    def add(self, file_hash: str, ctx, entries: list, value_units: dict[str, str | None],
+            loaded_at) -> None:
+        """`entries` in file order (record_number = position + 1); `value_units`: sheet ->
+        the unit written in the value column's heading."""
+        self.files.append((file_hash, ctx, entries, value_units, loaded_at))
+
+    def judge(self, con, ref: Reference) -> None:
+        """Create the temp table `incoming_rows` on `con`: every entry of every file, with
+        its verdict. Totals are checked against the judged records and become layout rows."""
+        records = _records_frame(self.files)
+        con.execute("drop table if exists incoming_rows")
+        if records is not None:
+            _judge_records(con, records, _files_frame(self.files), ref)
+        self._check_totals(con, ref, self.files, records is not None)
+        given = _given_frame(self.files)
+        if records is None and given is None:
+            return
+        parts = []
+        if records is not None:
+            parts.append("select * from judged_records")
+        if given is not None:
+            con.register("given_rows", given)
+            parts.append(f"select {', '.join(ROW_COLUMNS)} from given_rows")
+        con.execute("create temp table incoming_rows as " + " union all ".join(parts)
+                    + " order by file_hash, record_number")
+        if given is not None:
+            con.unregister("given_rows")
+        con.execute("drop table if exists judged_records")
+
+    def _check_totals(self, con, ref: Reference, files, have_records: bool) -> None:
+        """Check every totals row or cell against the sum of its districts, as judged; each
+        becomes an ignored row whose reason says what the check found."""
+        for digest, ctx, entries, _units, _loaded in files:
+            totals = [n for n, e in enumerate(entries) if type(e) is Total]
+            if not totals:
+                continue
+            judged = con.execute(
+                "select sheet_name, status, error_column, reason, indicator_code, year, value, "
+                "indicator_text, year_text from judged_records where file_hash = ?",
+                [digest]).fetchall() if have_records else []
+            judged += [(v.sheet, v.status, v.column, v.reason, v.indicator_code, v.year, v.value,
+                        v.cells.get("indicator_code") or v.cells.get("indicator_name"),
+                        v.cells.get("year")) for v in entries if type(v) is RowVerdict]
+            parts: dict[tuple, list[tuple[str, float | None]]] = {}
+            for sheet, status, column, reason, code, year, value, ind_text, year_text in judged:
+                if status == "accepted":
+                    parts.setdefault((sheet, code, year), []).append((status, value))
+                elif (status == "rejected" and column == "value") or reason == BLANK_VALUE:
+                    # a district value rejected for its number, or left blank, still belongs to
+                    # its indicator's total: the total is then not checked, never a mismatch
+                    indicator = indicator_for_text(ref, ind_text or "")[0]
+                    if indicator:
+                        y = parse_year(year_text) if year_text else ctx.year
+                        parts.setdefault((sheet, indicator.code, y), []).append((status, None))
+            checked = self.totals.setdefault(digest, [])
+            for n in totals:
+                total = entries[n]
+                verdict = check_total(total, parts, ref, ctx.year)
+                entries[n] = RowVerdict(
+                    total.sheet, total.row_number, "ignored",
+                    ("totals column: " if total.wide else "totals row: ") + verdict,
+                    cell=total.cell, cells={"value": clean(total.raw_value)})
+                checked.append({"sheet": total.sheet, "cell": total.cell, "row": total.row_number,
+                                "verdict": verdict, "mismatch": verdict.startswith("MISMATCH")})
+
+
+def _records_frame(files) -> pd.DataFrame | None:
+    """The records of the batch as columns: what each record says, as read. What is the
+    same for a whole file or sheet (department, city, year, arrival, the value heading's
+    unit) is joined from _files_frame."""
+    recs, digests, numbers = [], [], []
+    for digest, _ctx, entries, _units, _loaded in files:
+        for n, e in enumerate(entries, 1):
+            if type(e) is Record:
+                recs.append(e)
+                digests.append(digest)
+                numbers.append(n)
+    if not recs:
+        return None
+    cells = [r.cells for r in recs]
+    ind_code = [c.get("indicator_code") for c in cells]
+    ind_name = [c.get("indicator_name") for c in cells]
+    dist_code = [c.get("district_code") for c in cells]
+    dist_name = [c.get("district_name") for c in cells]
+    raws = [r.raw_value for r in recs]
+    kind = [_kind(raw) for raw in raws]
+    return pd.DataFrame({
+        "file_hash": digests, "record_number": numbers,
+        "sheet_name": [r.sheet for r in recs], "row_number": [r.row_number for r in recs],
+        "cell": [r.cell for r in recs],
+        "ind_col": ["indicator_code" if c else "indicator_name" for c in ind_code],
+        "ind_text": [c or (n or "") for c, n in zip(ind_code, ind_name, strict=True)],
+        "dist_col": ["district_code" if c else "district_name" for c in dist_code],
+        "dist_text": [c or (n or "") for c, n in zip(dist_code, dist_name, strict=True)],
+        # as stored in raw.submission_rows (None where the file has no such column)
+        "indicator_text": [c or n for c, n in zip(ind_code, ind_name, strict=True)],
+        "district_text": [c or n for c, n in zip(dist_code, dist_name, strict=True)],
+        "year_text": [c.get("year") for c in cells],
+        "value_text": [c.get("value") for c in cells],
+        "unit_text": [c.get("unit") for c in cells],
+        "flag_text": [c.get("quality_flag") for c in cells],
+        "note_text": [c.get("note") for c in cells],
+        "is_formula": [r.value_is_formula for r in recs],
+        "raw_kind": kind,
+        "raw_number": pd.array([float(raw) if k == "number" else None
+                                for raw, k in zip(raws, kind, strict=True)], dtype="Float64"),
+    })
+
+
+def _files_frame(files) -> pd.DataFrame:
+    """One row per sheet of each file: what its records share."""
+    rows = [(digest, sheet, ctx.department_code, ctx.city_code, ctx.year, unit or "",
+             loaded_at)
+            for digest, ctx, _entries, units, loaded_at in files
+            for sheet, unit in (units.items() or [(None, None)])]
+    return pd.DataFrame(rows, columns=["file_hash", "sheet_name", "department_code",
+                                       "city_code", "file_year", "value_unit", "loaded_at"])
+
+
+def _given_frame(files) -> pd.DataFrame | None:
+    """The verdicts given in Python (layout rows, totals, records of hidden rows) as rows."""
+    rows = []
+    for digest, _ctx, entries, _units, loaded_at in files:
+        for n, v in enumerate(entries, 1):
+            if type(v) is RowVerdict:
+                c = v.cells
+                rows.append((digest, n, v.sheet, v.row_number, v.cell, v.status, v.reason,
+                             v.column, c.get("indicator_code") or c.get("indicator_name"),
+                             c.get("district_code") or c.get("district_name"), c.get("year"),
+                             c.get("value"), c.get("unit"), c.get("quality_flag"),
+                             c.get("note"), v.indicator_code, v.district_code, v.year, v.value,
+                             v.is_missing, v.quality_flag, loaded_at))
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows, columns=list(ROW_COLUMNS))
+    return frame.astype({"record_number": "int32", "row_number": "int32", "year": "Int32",
+                         "value": "Float64", "is_missing": "bool"})
+
+
+def check_total(total: Total, parts: dict, ref: Reference, file_year: int) -> str:
+    """The verdict on a totals row or cell, for the receipt and the ignored-row reason."""
+    stated = parse_number(total.raw_value)
+    if stated.value is None:
+        return "totals row without a number: not checked"
+    indicator = indicator_for_text(ref, total.indicator_text)[0] if total.indicator_text \
+        else None
+    if indicator is None:
+        return f"totals {stated.value:g}: not checked (no known indicator on the row)"
+    if indicator.aggregation != "sum":
+        return (f"totals {stated.value:g}: not checked ({indicator.code} is not a sum of "
+                f"districts but {indicator.aggregation})")
+    year = parse_year(total.year_text) if total.year_text else file_year
+    found = parts.get((total.sheet, indicator.code, year), [])
+    accepted = [value for status, value in found if status == "accepted"]
+    if len(accepted) < len(found) or any(v is None for v in accepted) or not accepted:
+        return (f"totals {stated.value:g}: not checked (some district values of "
+                f"{indicator.code} {year} are missing or rejected)")
+    summed = round(sum(accepted), 6)
+    if abs(summed - stated.value) <= TOTALS_TOLERANCE * max(1.0, abs(summed)):
+        return f"totals {stated.value:g} = sum of {len(accepted)} districts ({indicator.code} {year})"
+    return (f"MISMATCH: totals {stated.value:g} differs from the sum of the {len(accepted)} "
+            f"districts {summed:g} ({indicator.code} {year}); the district values were loaded, "
+            "the totals row was not — check both")
+
+
+def _kind(raw: object) -> str:
+    """How a cell's value is to be read as a number: a spreadsheet number, an infinite one,
+    nothing (a formula without a saved result) or text (everything else, booleans included:
+    they are no number, and their text says so)."""
+    if raw is None:
+        return "none"
+    kind = type(raw)
+    if kind is float:
+        return "text" if math.isnan(raw) else ("infinite" if math.isinf(raw) else "number")
+    return "number" if kind is int else "text"
+
+
+def _register(con, name: str, frame: pd.DataFrame) -> None:
+    con.register(f"{name}_frame", frame)
+    con.execute(f"create or replace temp table {name} as select * from {name}_frame")
+    con.unregister(f"{name}_frame")
+
+
+def _judge_records(con, records: pd.DataFrame, files: pd.DataFrame, ref: Reference) -> None:
+    con.register("records_frame", records)
+    con.register("files_frame", files)
+    try:
+        con.execute("create or replace temp table records as select * from records_frame "
+                    "join files_frame using (file_hash, sheet_name)")
+    finally:
+        con.unregister("records_frame")
+        con.unregister("files_frame")
+    try:
+        _resolve_texts(con, ref)
+        con.execute(JUDGE_SQL.format(
+            blank=_quote(BLANK_VALUE), formula=_quote(FORMULA_WITHOUT_RESULT),
+            markers=", ".join(_quote(m) for m in sorted(MISSING_MARKERS)),
+            body=_approx_sql(), number=_quote(_NUMBER)))
+    finally:
+        for table in ("records", "indicator_answers", "year_answers", "district_answers",
+                      "unit_answers", "flag_answers"):
+            con.execute(f"drop table if exists {table}")
+
+
+def _resolve_texts(con, ref: Reference) -> None:
+    """One answer per distinct text, in the order the record-at-a-time rules asked: the
+    district is resolved only for records whose indicator and year were understood."""
+    rows = []
+    for dept, text in con.execute(
+            "select distinct department_code, ind_text from records "
+            "where value_text <> '' or is_formula").fetchall():
+        indicator, name_unit, why = indicator_for_text(ref, text)
+        if indicator is None:
+            rows.append((dept, text, None, None, None, None, None, None, None, why))
+        elif indicator.department_code != dept:
+            owner = ref.departments[indicator.department_code]["name_zh"]
+            rows.append((dept, text, None, None, None, None, None, None, None,
+                         f"department '{dept}' does not answer for indicator "
+                         f"{indicator.code}; it is reported by {indicator.department_code} "
+                         f"({owner})"))
+        else:
+            rows.append((dept, text, indicator.code, name_unit or "", indicator.reporting_level,
+                         indicator.valid_min, indicator.valid_max, indicator.range_text(),
+                         indicator.name_zh, None))
+    _answers(con, "indicator_answers", rows, {
+        "department_code": "string", "ind_text": "string", "ind_code": "string",
+        "name_unit": "string", "reporting_level": "string", "valid_min": "Float64",
+        "valid_max": "Float64", "range_text": "string", "ind_name": "string",
+        "ind_reason": "string"})
+
+    rows = []
+    for (text,) in con.execute("select distinct year_text from records "
+                               "where coalesce(year_text, '') <> ''").fetchall():
+        year = parse_year(text)
+        rows.append((text, year, None if year is not None else
+                     f"'{text}' is not a year (write 2023 or 2023年)"))
+    _answers(con, "year_answers", rows, {"year_text": "string", "year_value": "Int32",
+                                         "year_reason": "string"})
+
+    rows = []
+    for city, text, year, level in con.execute("""
+            select distinct r.city_code, r.dist_text,
+                   coalesce(y.year_value, r.file_year), i.reporting_level
+            from records as r
+            join indicator_answers as i using (department_code, ind_text)
+            left join year_answers as y using (year_text)
+            where i.ind_code is not null and y.year_reason is null""").fetchall():
+        res = ref.resolve_district(text, city, year)
+        if res.code is None:
+            rows.append((city, text, year, level, None, None, res.reason))
+            continue
+        district = ref.district(res.code, year)
+        if level == "city" and district.unit_level != "city":
+            rows.append((city, text, year, level, None, None,
+                         "indicator is reported for the whole city only, not for "
+                         f"{district.name_zh}"))
+        else:
+            rows.append((city, text, year, level, district.code, district.name_zh, None))
+    _answers(con, "district_answers", rows, {
+        "city_code": "string", "dist_text": "string", "year_value": "Int32",
+        "reporting_level": "string", "dist_code": "string", "dist_name": "string",
+        "dist_reason": "string"})
+
+    rows = []
+    for unit, code in con.execute("""
+            select distinct coalesce(nullif(r.unit_text, ''), nullif(i.name_unit, ''),
+                                     nullif(r.value_unit, '')), i.ind_code
+            from records as r join indicator_answers as i using (department_code, ind_text)
+            where i.ind_code is not null""").fetchall():
+        if unit and normalise(unit) != normalise(ref.indicators[code].unit):
+            catalogue = ref.indicators[code].unit
+            rows.append((unit, code, f"unit '{unit}' differs from the catalogue unit "
+                                     f"'{catalogue}' of {code}; convert the value to "
+                                     f"{catalogue}"))
+    _answers(con, "unit_answers", rows, {"unit": "string", "ind_code": "string",
+                                         "unit_reason": "string"})
+
+    rows = []
+    for (text,) in con.execute("select distinct flag_text from records "
+                               "where coalesce(flag_text, '') <> ''").fetchall():
+        flag = QUALITY_FLAGS.get(normalise(text))
+        rows.append((text, flag, None if flag else (
+            f"unknown quality flag '{text}'; use 估算 (estimated), 初步 (provisional) or "
+            "leave it blank")))
+    _answers(con, "flag_answers", rows, {"flag_text": "string", "flag_value": "string",
+                                         "flag_reason": "string"})
+
+
+def _answers(con, name: str, rows: list[tuple], types: dict[str, str]) -> None:
+    frame = pd.DataFrame(rows, columns=list(types)) if rows else pd.DataFrame(
+        {c: pd.Series([], dtype=t) for c, t in types.items()})
+    _register(con, name, frame.astype(types))
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _approx_sql() -> str:
+    """The text of a figure with an approximation prefix (约30) taken off, as SQL: the first
+    prefix that matches, then outer white space (str.strip)."""
+    cases = " ".join(f"when starts_with(value_text, {_quote(p)}) then "
+                     f"regexp_replace(substr(value_text, {len(p) + 1}), '^\\s+|\\s+$', '', 'g')"
+                     for p in _APPROX)
+    return f"case {cases} else value_text end"
+
+
+JUDGE_SQL = r"""
+create or replace temp table judged_records as
+with answered as (
+    select r.*,
+           i.ind_code, i.ind_name, i.ind_reason, i.valid_min, i.valid_max, i.range_text,
+           y.year_reason,
+           coalesce(y.year_value, r.file_year) as year_value,
+           d.dist_code, d.dist_name, d.dist_reason,
+           u.unit_reason,
+           f.flag_value, f.flag_reason,
+           lower(value_text) in ({markers}) as marked_missing,
+           {body} <> value_text as approximate,
+           {body} as body
+    from records as r
+    left join indicator_answers as i using (department_code, ind_text)
+    left join year_answers as y using (year_text)
+    left join district_answers as d
+        on d.city_code = r.city_code and d.dist_text = r.dist_text
+        and d.year_value = coalesce(y.year_value, r.file_year)
+        and d.reporting_level = i.reporting_level
+    left join unit_answers as u
+        on u.ind_code = i.ind_code
+        and u.unit = coalesce(nullif(r.unit_text, ''), nullif(i.name_unit, ''),
+                              nullif(r.value_unit, ''))
+    left join flag_answers as f using (flag_text)
+),
+numbers as (
+    select *,
+           case when raw_kind = 'number' then raw_number
+                when raw_kind = 'text' and not marked_missing
+                     and regexp_full_match(number_text, {number})
+                then cast(number_text as double) end as number,
+           case when raw_kind = 'infinite' then 'value is infinite'
+                when raw_kind = 'text' and not marked_missing
+                     and not regexp_full_match(number_text, {number})
+                then '''' || value_text || ''' is not a number' end as number_error
+    from (select *,
+                 regexp_replace(replace(replace(body, ',', ''), ' ', ''), '%$', '')
+                     as number_text
+          from answered)
+),
+checked as (
+    select *,
+           case
+           when value_text = '' and not is_formula then 'ignored'
+           when ind_reason is not null then 'indicator'
+           when year_reason is not null then 'year'
+           when dist_reason is not null then 'district'
+           when unit_reason is not null then 'unit'
+           when flag_reason is not null then 'flag'
+           when is_formula and raw_kind = 'none' then 'formula'
+           when number_error is not null then 'number'
+           when number is not null and (number < valid_min or number > valid_max)
+               then 'range'
+           end as fault
+    from numbers
+),
+claimed as (
+    select *,
+           case when fault is null then row_number() over claims end as claim,
+           case when fault is null then first_value(row_number) over claims end as first_row,
+           case when fault is null then first_value(sheet_name) over claims end as first_sheet,
+           case when fault is null then first_value(cell) over claims end as first_cell
+    from checked
+    window claims as (partition by file_hash, sheet_name, fault is null, ind_code, dist_code,
+                      year_value order by record_number)
+)
+select file_hash, record_number, sheet_name, row_number, cell,
+       case when fault = 'ignored' then 'ignored'
+            when fault is null and claim = 1 then 'accepted' else 'rejected' end as status,
+       case fault
+       when 'ignored' then {blank}
+       when 'indicator' then ind_reason
+       when 'year' then year_reason
+       when 'district' then dist_reason
+       when 'unit' then unit_reason
+       when 'flag' then flag_reason
+       when 'formula' then {formula}
+       when 'number' then number_error || '; write a number such as 12.5, or — if there is no figure'
+       when 'range' then format('{{:g}} is outside the valid range {{}} of {{}}', number,
+                                range_text, ind_code)
+       else case when claim > 1 then format(
+           'duplicate: {{}} for {{}} {{}} is already given in row {{}} (sheet {{}}, cell {{}})',
+           ind_code, dist_name, year_value, first_row, first_sheet, first_cell) end
+       end as reason,
+       case fault
+       when 'ignored' then null
+       when 'indicator' then ind_col
+       when 'year' then 'year'
+       when 'district' then dist_col
+       when 'unit' then 'unit'
+       when 'flag' then 'quality_flag'
+       when 'formula' then 'value' when 'number' then 'value' when 'range' then 'value'
+       else case when claim > 1 then ind_col end
+       end as error_column,
+       indicator_text, district_text, year_text, value_text, unit_text, flag_text, note_text,
+       case when fault is null and claim = 1 then ind_code end as indicator_code,
+       case when fault is null and claim = 1 then dist_code end as district_code,
+       case when fault is null and claim = 1 then year_value end::integer as year,
+       case when fault is null and claim = 1 then number end as value,
+       coalesce(fault is null and claim = 1 and marked_missing and raw_kind = 'text',
+                false) as is_missing,
+       case when fault is null and claim = 1 then coalesce(
+           flag_value, case when approximate and number is not null then 'estimated' end)
+       end as quality_flag,
+       loaded_at
+from claimed
+"""
