@@ -51,6 +51,11 @@ create table if not exists audit.validated_marts (
 create table if not exists audit.publication_marts (
     publication_id varchar, table_name varchar, row_count bigint, fingerprint varchar,
     carried_from varchar);
+-- The same per year, for the marts with a year column: the next publication writes again
+-- only the years whose fingerprint changed.
+create table if not exists audit.publication_years (
+    publication_id varchar, table_name varchar, year integer, row_count bigint,
+    fingerprint varchar);
 """
 
 

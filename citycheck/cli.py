@@ -57,7 +57,7 @@ def print_intake(settings: Settings, out=None) -> None:
 
 def print_published(settings: Settings, out=None) -> None:
     out = out or sys.stdout
-    from citycheck.publish import published_summary
+    from citycheck.publish import parquet_location, published_summary
 
     rows = published_summary(settings)
     if not rows:
@@ -65,8 +65,8 @@ def print_published(settings: Settings, out=None) -> None:
         return
     print(f"\nPublished marts ({settings.serving_path}):", file=out)
     for name, n in rows:
-        print(f"  {name:<32} {n:>7} rows   {settings.published_dir / 'parquet' / (name + '.parquet')}",
-              file=out)
+        print(f"  {name:<32} {n:>7} rows   "
+              f"{parquet_location(settings.published_dir / 'parquet', name)}", file=out)
     print("\nQuery them (read-only, safe while the pipeline runs):", file=out)
     print(f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{settings.serving_path}', "
           "read_only=True).sql('select district_name_zh, indicator_code, year, value, target_value, "

@@ -163,6 +163,20 @@ def _match_columns(candidates: list[list[str]]) -> dict[str, int]:
     return columns
 
 
+def blank(row: list[object]) -> bool:
+    """No cell of the row holds anything but white space (what clean() makes empty),
+    decided without cleaning every cell: a data row is decided by its first."""
+    for c in row:
+        if c is None or c == "":
+            continue
+        if type(c) is str:
+            if c.strip() if c.isascii() else clean(c):
+                return False
+        elif clean(c):
+            return False
+    return True
+
+
 def _is_total(text: str) -> bool:
     return normalise(text) in TOTAL_MARKERS
 
@@ -215,7 +229,7 @@ def _table_at(sheet: Sheet, i: int, span: int, ref: Reference,
         parts = [[header_texts(c)] for c in top]
     else:
         bottom = merged_fill(sheet, i + 1, rows[i + 1])
-        if not any(clean(c) for c in bottom):
+        if blank(bottom):
             return None
         width = max(len(top), len(bottom))
         bottom = bottom + [None] * (width - len(bottom))
@@ -352,7 +366,7 @@ def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
     out: list[Record | Layout | Total] = []
     first, last = table.header_rows
     for i, row in enumerate(sheet.rows[:first]):
-        out.append(Layout(sheet.name, i + 1, "blank row" if not any(clean(c) for c in row)
+        out.append(Layout(sheet.name, i + 1, "blank row" if blank(row)
                           else "title or header block"))
     for i in range(first, last + 1):
         out.append(Layout(sheet.name, i + 1, "column header"))
@@ -371,7 +385,7 @@ def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
     for i in range(last + 1, len(sheet.rows)):
         row = sheet.rows[i]
         n = i + 1
-        if not any(clean(c) for c in row):
+        if blank(row):
             out.append(Layout(sheet.name, n, "blank row"))
             continue
         lead = row[0] if row[0] is not None and row[0] != "" else None

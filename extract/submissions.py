@@ -522,6 +522,7 @@ class _Landing:
     archived: Path | None = None
     stored: bool = False             # the archive copy was made by this attempt
     reading: Reading | None = None   # what was read, when the file could be read
+    receipt_json: str | None = None  # the receipt as landed, written to the archive as is
 
     @property
     def ctx(self) -> FileContext | None:
@@ -608,7 +609,7 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
     crash_point("ingest.after_commit")
     for x in landings:
         if x.earlier is None:
-            write_receipt(x.receipt, _archive_dir(settings, x.digest))
+            write_receipt(x.receipt, _archive_dir(settings, x.digest), as_json=x.receipt_json)
         elif not _same_submission(x, settings):
             _duplicate(x, settings)
     crash_point("ingest.before_remove")
@@ -758,10 +759,11 @@ def _land(con, landings: list[_Landing], ref: Reference, has_rows: bool) -> None
              for x in landings for r in [x.receipt]])
         if has_rows:
             con.execute("insert into raw.submission_rows by name select * from incoming_rows")
+        for x in landings:
+            x.receipt_json = json.dumps(x.receipt.to_dict(), ensure_ascii=False)
         con.register("incoming_receipts", pd.DataFrame({
             "file_hash": [x.digest for x in landings],
-            "receipt_json": [json.dumps(x.receipt.to_dict(), ensure_ascii=False)
-                             for x in landings]}))
+            "receipt_json": [x.receipt_json for x in landings]}))
         con.execute("insert into raw.submission_receipts select file_hash, 'receipt', "
                     "receipt_json from incoming_receipts")
         con.unregister("incoming_receipts")
@@ -1034,11 +1036,14 @@ def _reject_withdrawals(con, receipts: dict[str, Receipt],
                                  "column": "value", "reason": reason, "value": value})
 
 
-def write_receipt(receipt: Receipt, folder: Path, stem: str = "receipt") -> None:
+def write_receipt(receipt: Receipt, folder: Path, stem: str = "receipt",
+                  as_json: str | None = None) -> None:
+    """The receipt's .json (`as_json` when it was encoded already, as landed) and .txt."""
     folder.mkdir(parents=True, exist_ok=True)
     # one line: json's C encoder (indent= falls back to the pure-Python one, 3 s of intake at
     # bench scale M); the receipt people read is the .txt beside it
-    _write_atomic(folder / f"{stem}.json", json.dumps(receipt.to_dict(), ensure_ascii=False))
+    _write_atomic(folder / f"{stem}.json",
+                  as_json or json.dumps(receipt.to_dict(), ensure_ascii=False))
     _write_atomic(folder / f"{stem}.txt", receipt.to_text())
 
 
@@ -1060,7 +1065,8 @@ def recover_intake(settings: Settings, con=None, ref: Reference | None = None
         for digest, text in con.execute(
                 "select file_hash, receipt_json from raw.submission_receipts "
                 "where file_hash in (select unnest(?))", [unwritten]).fetchall():
-            write_receipt(Receipt(**json.loads(text)), _archive_dir(settings, digest))
+            write_receipt(Receipt(**json.loads(text)), _archive_dir(settings, digest),
+                          as_json=text)
     journals = sorted(_journal_dir(settings).glob("*.json"))
     if not journals:
         return []

@@ -103,19 +103,15 @@ class Batch:
             _judge_records(con, records, _files_frame(self.files), ref)
         self._check_totals(con, ref, self.files, records is not None)
         given = _given_frame(self.files)
-        if records is None and given is None:
-            return
-        parts = []
         if records is not None:
-            parts.append("select * from judged_records")
+            con.execute("alter table judged_records rename to incoming_rows")
         if given is not None:
+            columns = ", ".join(ROW_COLUMNS)
             con.register("given_rows", given)
-            parts.append(f"select {', '.join(ROW_COLUMNS)} from given_rows")
-        con.execute("create temp table incoming_rows as " + " union all ".join(parts)
-                    + " order by file_hash, record_number")
-        if given is not None:
+            con.execute(f"insert into incoming_rows select {columns} from given_rows"
+                        if records is not None else
+                        f"create temp table incoming_rows as select {columns} from given_rows")
             con.unregister("given_rows")
-        con.execute("drop table if exists judged_records")
 
     def _check_totals(self, con, ref: Reference, files, have_records: bool) -> None:
         """Check every totals row or cell against the sum of its districts, as judged; each
@@ -406,7 +402,6 @@ with answered as (
            u.unit_reason,
            f.flag_value, f.flag_reason,
            lower(value_text) in ({markers}) as marked_missing,
-           {body} <> value_text as approximate,
            {body} as body
     from records as r
     left join indicator_answers as i using (department_code, ind_text)
@@ -424,17 +419,17 @@ with answered as (
 numbers as (
     select *,
            case when raw_kind = 'number' then raw_number
-                when raw_kind = 'text' and not marked_missing
-                     and regexp_full_match(number_text, {number})
+                when raw_kind = 'text' and not marked_missing and well_formed
                 then cast(number_text as double) end as number,
            case when raw_kind = 'infinite' then 'value is infinite'
-                when raw_kind = 'text' and not marked_missing
-                     and not regexp_full_match(number_text, {number})
+                when raw_kind = 'text' and not marked_missing and not well_formed
                 then '''' || value_text || ''' is not a number' end as number_error
-    from (select *,
-                 regexp_replace(replace(replace(body, ',', ''), ' ', ''), '%$', '')
-                     as number_text
-          from answered)
+    from (select *, body <> value_text as approximate,
+                 regexp_full_match(number_text, {number}) as well_formed
+          from (select *,
+                       regexp_replace(replace(replace(body, ',', ''), ' ', ''), '%$', '')
+                           as number_text
+                from answered))
 ),
 checked as (
     select *,

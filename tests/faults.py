@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from citycheck.config import Settings
+from citycheck.publish import parquet_location
 
 
 def cli(settings: Settings, *args: str, crash_at: str | None = None, fail_at: str | None = None,
@@ -78,9 +79,12 @@ def served_publication(settings: Settings) -> str:
 
 
 def parquet_rows(settings: Settings) -> dict[str, int]:
+    """mart -> rows in the published Parquet set (a file per mart, or one per year)."""
     folder = settings.published_dir / "parquet"
-    return {p.stem: duckdb.sql(f"select count(*) from '{p}'").fetchall()[0][0]
-            for p in sorted(folder.glob("*.parquet"))}
+    marts = sorted({p.stem for p in folder.glob("*.parquet")} |
+                   {p.name for p in folder.iterdir() if p.is_dir()})
+    return {t: duckdb.sql(f"select count(*) from '{parquet_location(folder, t)}'"
+                          ).fetchall()[0][0] for t in marts}
 
 
 def leftovers(settings: Settings) -> list[str]:

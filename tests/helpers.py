@@ -81,3 +81,25 @@ def land_unknown_indicator(warehouse_path):
                 "'371002' as district_code, 2023 as year, 1.0 as value, false as is_missing, "
                 "now() as loaded_at")
     con.close()
+
+
+def parquet_files(settings: Settings, mart: str, publication_id: str | None = None
+                  ) -> dict[str, Path]:
+    """A published mart's Parquet files, by their path under the Parquet folder: one file,
+    or one per year (parquet/<mart>/year=<year>/data0.parquet). The current publication's,
+    or the publication named."""
+    folder = (settings.published_dir / "publications" / publication_id / "parquet"
+              if publication_id else settings.published_dir / "parquet")
+    single = folder / f"{mart}.parquet"
+    files = [single] if single.exists() else sorted((folder / mart).glob("*/*.parquet"))
+    return {str(p.relative_to(folder)): p for p in files}
+
+
+def parquet_digest(settings: Settings, mart: str) -> str:
+    """One sha256 over a published mart's Parquet files (names and bytes)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, path in parquet_files(settings, mart).items():
+        h.update(name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()

@@ -3,7 +3,7 @@ import json
 
 import duckdb
 
-from citycheck.publish import published_marts
+from citycheck.publish import parquet_location, published_marts
 
 
 def test_every_published_column_has_a_description(built):
@@ -81,7 +81,7 @@ def test_bi_tools_read_the_descriptions_in_the_serving_file_and_parquet(built):
             expected = {c: " ".join(described[table][c]["description"].split())
                         for c in columns}
             assert {c: " ".join((v or "").split()) for c, v in columns.items()} == expected
-            parquet = built.published_dir / "parquet" / f"{table}.parquet"
+            parquet = parquet_location(built.published_dir / "parquet", table)
             meta = dict(con.execute(
                 f"select decode(key), decode(value) from parquet_kv_metadata('{parquet}')"
             ).fetchall())

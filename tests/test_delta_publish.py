@@ -1,22 +1,23 @@
-"""A publication rewrites only the marts that changed: the rest are carried over from the
-previous publication (Parquet hard-linked, tables kept in a copy of its serving file), and
-what is served still equals, mart by mart, what validation checked."""
+"""A publication rewrites only the marts that changed, and of those only the years that
+changed: the rest are carried over from the previous publication (Parquet hard-linked,
+tables kept in a copy of its serving file), and what is served still equals, mart by mart,
+what validation checked."""
 from __future__ import annotations
 
 from citycheck.build import build
-from citycheck.publish import fingerprints, publish, published_marts
+from citycheck.publish import fingerprints, parquet_location, publish, published_marts
 from citycheck.validate import validate
 from citycheck.warehouse import connect
 from extract.submissions import ingest_file
 from tests.faults import served_fingerprints
-from tests.helpers import query
+from tests.helpers import parquet_files, query
 from tests.test_intake_real_world import write_csv
 
 
-def _inode(settings, publication_id: str, mart: str) -> int:
-    path = (settings.published_dir / "publications" / publication_id / "parquet"
-            / f"{mart}.parquet")
-    return path.stat().st_ino
+def _inodes(settings, publication_id: str, mart: str) -> dict[str, int]:
+    """A mart's Parquet files in a publication -> their inode (a link shares it)."""
+    return {name: path.stat().st_ino
+            for name, path in parquet_files(settings, mart, publication_id).items()}
 
 
 def test_a_correction_rewrites_the_marts_it_changed_and_carries_the_rest(built, tmp_path):
@@ -32,11 +33,20 @@ def test_a_correction_rewrites_the_marts_it_changed_and_carries_the_rest(built, 
     changed = set(published_marts(built)) - set(second.carried)
     assert "fct_indicator_values" in changed and "mart_indicator_scorecard" in changed
     assert {"dim_department", "dim_district", "fct_indicator_targets"} <= set(second.carried)
-    for mart in second.carried:                 # carried: the very same file, linked
-        assert _inode(built, second.publication_id, mart) == _inode(
+    for mart in second.carried:                 # carried: the very same files, linked
+        assert _inodes(built, second.publication_id, mart) == _inodes(
             built, first.publication_id, mart)
+    for mart in ("fct_indicator_values", "fct_indicator_value_versions"):
+        # written by year: 2023 is written again, the years before are the same files
+        # (the scorecard is not among them: dbt recomputes a city's indicator over all its
+        # years, and stamps every year's rows with the build)
+        now, then = (_inodes(built, p.publication_id, mart) for p in (second, first))
+        assert now.keys() == then.keys()
+        assert now[f"{mart}/year=2023/data0.parquet"] != then[f"{mart}/year=2023/data0.parquet"]
+        kept = [name for name in now if now[name] == then[name]]
+        assert len(kept) == len(now) - 1 and "year=2022" in " ".join(kept), kept
     for mart in changed:
-        assert _inode(built, second.publication_id, mart) != _inode(
+        assert _inodes(built, second.publication_id, mart) != _inodes(
             built, first.publication_id, mart)
     # what readers get is what validation checked, carried or rewritten
     with connect(built.warehouse_path) as con:       # as dbt, still open in this process
@@ -46,7 +56,7 @@ def test_a_correction_rewrites_the_marts_it_changed_and_carries_the_rest(built, 
                  "select value from fct_indicator_values where indicator_code = "
                  "'sewage_treatment_rate_pct' and district_code = '371002' and year = 2023"
                  ) == [(97.1,)]
-    parquet = built.published_dir / "parquet" / "fct_indicator_values.parquet"
+    parquet = parquet_location(built.published_dir / "parquet", "fct_indicator_values")
     assert query(built.warehouse_path,
                  f"select value from read_parquet('{parquet}') where indicator_code = "
                  "'sewage_treatment_rate_pct' and district_code = '371002' and year = 2023"

@@ -7,6 +7,7 @@ import pytest
 
 from citycheck.config import SAMPLE_DIR
 from citycheck.demo import run_demo
+from citycheck.publish import parquet_location
 from tests.helpers import query, sample_rows
 
 pytestmark = pytest.mark.airflow
@@ -77,7 +78,7 @@ def test_every_row_is_accounted_for_and_traceable(demo):
 
 def test_parquet_and_serving_copy_agree(demo):
     n_serving = query(demo.serving_path, "select count(*) from mart_indicator_scorecard")[0][0]
-    parquet = demo.published_dir / "parquet" / "mart_indicator_scorecard.parquet"
+    parquet = parquet_location(demo.published_dir / "parquet", "mart_indicator_scorecard")
     n_parquet = duckdb.sql(f"select count(*) from '{parquet}'").fetchall()[0][0]
     assert n_serving == n_parquet > 1000
 

@@ -7,7 +7,7 @@ import pytest
 from citycheck.build import build
 from citycheck.publish import PublishRefused, publish
 from citycheck.validate import ValidationFailed, validate
-from tests.helpers import land_unknown_indicator, query
+from tests.helpers import land_unknown_indicator, parquet_digest, query
 
 SEWAGE_2020_HUANCUI = ("select value from {table} where indicator_code = "
                        "'sewage_treatment_rate_pct' and district_code = '371002' and year = 2020")
@@ -19,8 +19,7 @@ def _digest(path):
 
 def test_invalid_built_value_blocks_publication(built):
     serving_before = _digest(built.serving_path)
-    parquet = built.published_dir / "parquet" / "fct_indicator_values.parquet"
-    parquet_before = _digest(parquet)
+    parquet_before = parquet_digest(built, "fct_indicator_values")
     (published_before,) = query(built.serving_path,
                                 SEWAGE_2020_HUANCUI.format(table="fct_indicator_values"))
     assert published_before == (98.6,)
@@ -42,7 +41,7 @@ def test_invalid_built_value_blocks_publication(built):
     with pytest.raises(PublishRefused, match="failed validation"):
         publish(built)
     assert _digest(built.serving_path) == serving_before
-    assert _digest(parquet) == parquet_before
+    assert parquet_digest(built, "fct_indicator_values") == parquet_before
     assert query(built.serving_path,
                  SEWAGE_2020_HUANCUI.format(table="fct_indicator_values")) == [(98.6,)]
 
@@ -104,8 +103,7 @@ def test_a_run_that_fails_mid_build_alerts_and_leaves_the_publication(built, air
     from citycheck.demo import load_dags
 
     serving_before = _digest(built.serving_path)
-    parquet = built.published_dir / "parquet" / "fct_indicator_values.parquet"
-    parquet_before = _digest(parquet)
+    parquet_before = parquet_digest(built, "fct_indicator_values")
     published_before = query(built.serving_path, "select * from fct_indicator_values "
                                                  "order by value_id")
     land_unknown_indicator(built.warehouse_path)
@@ -116,7 +114,7 @@ def test_a_run_that_fails_mid_build_alerts_and_leaves_the_publication(built, air
     assert states == {"check_freshness": "success", "dbt_build": "failed",
                       "validate": "upstream_failed", "publish": "upstream_failed"}
     assert _digest(built.serving_path) == serving_before
-    assert _digest(parquet) == parquet_before
+    assert parquet_digest(built, "fct_indicator_values") == parquet_before
     assert query(built.serving_path, "select * from fct_indicator_values "
                                      "order by value_id") == published_before
 
