@@ -485,7 +485,12 @@ select file_hash, record_number, sheet_name, row_number, cell,
        when 'formula' then 'value' when 'number' then 'value' when 'range' then 'value'
        else case when claim > 1 then ind_col end
        end as error_column,
-       indicator_text, district_text, year_text, value_text, unit_text, flag_text, note_text,
+       -- typed: a column the batch's files do not have is all null, and the layout rows
+       -- given in Python are inserted after
+       cast(indicator_text as text) as indicator_text,
+       cast(district_text as text) as district_text, cast(year_text as text) as year_text,
+       cast(value_text as text) as value_text, cast(unit_text as text) as unit_text,
+       cast(flag_text as text) as flag_text, cast(note_text as text) as note_text,
        case when fault is null and claim = 1 then ind_code end as indicator_code,
        case when fault is null and claim = 1 then dist_code end as district_code,
        case when fault is null and claim = 1 then year_value end::integer as year,

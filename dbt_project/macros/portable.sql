@@ -25,3 +25,24 @@
 {% macro last_built_at(relation) -%}
     (select coalesce(max(built_at), cast('1900-01-01' as timestamp)) from {{ relation }})
 {%- endmacro %}
+
+{#- The pre-hook of a model incremental by (city_code, year), the partition of index scores
+    and rankings, rendered when the model runs: the city-years whose values were rewritten
+    since this model's newest row go to the temp table `touched` and this model's rows of
+    them are deleted; the model then selects only those city-years. fct_indicator_values
+    rows carry built_at and a value never leaves that table, so a city-year that lost every
+    score is found and emptied too (delete+insert on the new rows alone would keep its old
+    rows). A no-op on a full build. -#}
+{% macro city_years_touched(touched) -%}
+    {%- if is_incremental() -%}
+    drop table if exists {{ touched }};
+    create temp table {{ touched }} as
+        select distinct city_code, year from {{ ref('fct_indicator_values') }}
+        where built_at > {{ citycheck.last_built_at(this) }};
+    delete from {{ this }} as m
+        where exists (select 1 from {{ touched }} as t
+                      where t.city_code = m.city_code and t.year = m.year)
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}

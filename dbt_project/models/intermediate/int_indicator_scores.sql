@@ -5,6 +5,16 @@
 --     higher_better: 100 x (value - min) / (max - min);  lower_better: 100 x (max - value) / (max - min)
 --     (all districts equal: each scores 100 — none is behind the others)
 -- A missing value gets no score (never zero); coverage in mart_dimension_index says so.
+--
+-- Incremental by city x year (min and max are taken within a city, indicator and year): a
+-- build recomputes the city-years whose values were rewritten (macro city_years_touched).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ citycheck.city_years_touched('scores_touched') }}",
+) }}
+
 with district_values as (
     select
         f.city_code, f.district_code, f.district_key, f.indicator_code, f.year, f.value,
@@ -13,6 +23,9 @@ with district_values as (
     inner join {{ ref('dim_district') }} as d on d.district_key = f.district_key
     inner join {{ ref('dim_indicator') }} as i on i.indicator_code = f.indicator_code
     inner join {{ ref('index_weights') }} as w on w.indicator_code = f.indicator_code
+    {% if is_incremental() %}
+    inner join scores_touched as t on t.city_code = f.city_code and t.year = f.year
+    {% endif %}
     where d.unit_level <> 'city' and f.value is not null and w.weight > 0
         and i.direction in ('higher_better', 'lower_better')
 ),
@@ -56,5 +69,6 @@ select
         when city_max = city_min then 100
         when direction = 'higher_better' then 100 * (value - city_min) / (city_max - city_min)
         else 100 * (city_max - value) / (city_max - city_min)
-    end", 4) }} as score
+    end", 4) }} as score,
+    {{ citycheck.built_at() }} as built_at
 from with_targets

@@ -6,6 +6,15 @@
 --              guess and never a zero;
 --   overall = plain mean of the dimension scores present; coverage = dimensions scored /
 --             dimensions with indicators; null below min_index_coverage.
+-- Incremental by city x year, as int_indicator_scores (macro city_years_touched).
+-- depends_on: {{ ref('fct_indicator_values') }} (the pre-hook's city-years)
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ citycheck.city_years_touched('index_touched') }}",
+) }}
+
 with expected as (
     -- index indicators each city's programme runs, per dimension: the coverage denominator
     select ci.city_code, i.chc_dimension_code, i.indicator_code, w.weight
@@ -31,6 +40,9 @@ units as (
     inner join {{ ref('dim_district') }} as d
         on d.city_code = s.city_code and d.unit_level <> 'city' and d.reports_indicators
         and {{ citycheck.valid_in_year('d', 's.year') }}
+    {% if is_incremental() %}
+    inner join index_touched as t on t.city_code = s.city_code and t.year = s.year
+    {% endif %}
 ),
 
 dimension_scores as (
@@ -91,7 +103,8 @@ select
     b.coverage,
     b.indicators_scored,
     b.indicators_expected,
-    case when b.score is null then 'insufficient_coverage' else 'scored' end as score_status
+    case when b.score is null then 'insufficient_coverage' else 'scored' end as score_status,
+    {{ citycheck.built_at() }} as built_at
 from both_levels as b
 inner join {{ ref('dim_district') }} as dd on dd.district_key = b.district_key
 left join {{ ref('classifications') }} as c on c.classification_code = b.dimension_code

@@ -1,5 +1,14 @@
 -- Districts ranked per city and year, overall and on each dimension (1 = best score; ties
 -- share a rank). A district without a score (insufficient coverage) is listed unranked.
+-- Incremental by city x year, as mart_dimension_index (macro city_years_touched).
+-- depends_on: {{ ref('fct_indicator_values') }} (the pre-hook's city-years)
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ citycheck.city_years_touched('ranking_touched') }}",
+) }}
+
 select
     i.index_id as ranking_id,
     i.city_code,
@@ -14,5 +23,9 @@ select
         partition by i.city_code, i.year, i.dimension_code, i.score is null
         order by i.score desc
     ) end as rank_in_city,
-    count(i.score) over (partition by i.city_code, i.year, i.dimension_code) as districts_ranked
+    count(i.score) over (partition by i.city_code, i.year, i.dimension_code) as districts_ranked,
+    {{ citycheck.built_at() }} as built_at
 from {{ ref('mart_dimension_index') }} as i
+{% if is_incremental() %}
+inner join ranking_touched as t on t.city_code = i.city_code and t.year = i.year
+{% endif %}
