@@ -108,7 +108,12 @@ def publish(settings: Settings) -> PublishResult:
         postgres = settings.warehouse_target == "postgres"
         if not postgres:
             recover_publication(con, settings)
-        build_id, marts = _validated_build(con, tables)
+        # a mart with a year column is fingerprinted by year, once: its whole fingerprint is
+        # the sum of its years', and the years tell _stage which to write again
+        by_year = {} if postgres else {
+            t: partition_fingerprints(con, MARTS_SCHEMA, t)
+            for t in partitioned(con, MARTS_SCHEMA, tables)}
+        build_id, marts = _validated_build(con, tables, by_year)
         result = PublishResult(publication_id, build_id, {t: marts[t][0] for t in tables})
         if postgres:
             from citycheck.postgres import publish_marts
@@ -118,7 +123,7 @@ def publish(settings: Settings) -> PublishResult:
         previous = _previous(con, settings)
         result.carried = [t for t in tables if previous and previous[1].get(t) == marts[t]]
         folder, years = _stage(con, settings, MARTS_SCHEMA, tables, publication_id, build_id,
-                               previous[0] if previous else None, result.carried)
+                               previous[0] if previous else None, result.carried, by_year)
         crash_point("publish.staged")
         con.execute("begin transaction")
         try:
@@ -159,10 +164,12 @@ def publish(settings: Settings) -> PublishResult:
     return result
 
 
-def _validated_build(con, tables: list[str]) -> tuple[str, dict[str, tuple[int, str]]]:
-    """(build id, (rows, fingerprint) per mart) of the latest build, if it completed, passed validation and
-    its marts still have the fingerprints validation recorded; otherwise PublishRefused says
-    why."""
+def _validated_build(con, tables: list[str], by_year: dict[str, dict]
+                     ) -> tuple[str, dict[str, tuple[int, str]]]:
+    """(build id, (rows, fingerprint) per mart) of the latest build, if it completed, passed
+    validation and its marts still have the fingerprints validation recorded; otherwise
+    PublishRefused says why. `by_year`: the per-year fingerprints of the marts that have
+    them, from which their whole fingerprints are summed instead of scanned again."""
     try:
         build_id = refuse_unless_complete(latest_build(con), "publish")
     except BuildIncomplete as exc:
@@ -183,7 +190,10 @@ def _validated_build(con, tables: list[str]) -> tuple[str, dict[str, tuple[int, 
     if missing:
         raise PublishRefused(f"validation of build {build_id} did not record {', '.join(missing)}:"
                              " run `citycheck validate` again")
-    now = fingerprints(con, MARTS_SCHEMA, tables)
+    now = fingerprints(con, MARTS_SCHEMA, [t for t in tables if t not in by_year])
+    now.update({t: (sum(n for n, _ in years.values()), str(sum(int(fp) for _, fp in
+                                                              years.values())))
+                for t, years in by_year.items()})
     changed = [t for t in tables if now[t] != seen[t]]
     if changed:
         raise PublishRefused(f"{', '.join(changed)} changed after build {build_id} was "
@@ -214,13 +224,14 @@ def _publications(settings: Settings) -> Path:
 
 
 def _stage(con, settings: Settings, schema: str, tables: list[str], publication_id: str,
-           build_id: str, previous: str | None = None, carried: list[str] = ()
-           ) -> tuple[Path, dict[str, dict]]:
+           build_id: str, previous: str | None = None, carried: list[str] = (),
+           by_year: dict[str, dict] | None = None) -> tuple[Path, dict[str, dict]]:
     """Write the publication's folder (serving copy and Parquet set) under a temporary name,
     then rename it to its own: a folder named for a publication is always complete. Marts in
     `carried` are unchanged since publication `previous`: the serving file starts as a copy of
     that one's and their Parquet files are hard links to its files. A mart with a year column
-    is written by year (PARTITIONED_BY): of a changed one, only the years whose content
+    is written by year (PARTITION_COLUMN; `by_year` holds its per-year fingerprints, computed
+    here when not given): of a changed one, only the years whose content
     changed are written again, in the serving file (delete and insert) and in Parquet
     (parquet/<mart>/year=<year>/data0.parquet); the other years are the previous
     publication's. Returns the folder and, per mart written by year, what each year holds
@@ -236,9 +247,10 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
     try:
         # each rewritten mart's descriptions, read once for the serving file and its Parquet
         described = {t: comments(con, schema, t) for t in tables if t not in carried}
-        by_year = partitioned(con, schema, tables)
-        years = {t: partition_fingerprints(con, schema, t) for t in by_year
-                 if t not in carried}
+        if by_year is None:
+            by_year = {t: partition_fingerprints(con, schema, t)
+                       for t in partitioned(con, schema, tables)}
+        years = {t: y for t, y in by_year.items() if t not in carried}
         # the years of a changed mart that the previous publication already holds as they are
         kept = _kept_years(con, previous, before, years) if before else {}
         (tmp / "parquet").mkdir(parents=True)
@@ -357,19 +369,20 @@ def _write_parquet(con, schema: str, t: str, folder: Path, before: Path | None,
     source = (before / "parquet") if before else None
     if carried and source is not None:
         if (source / f"{t}.parquet").is_file():
-            return _carry(source / f"{t}.parquet", folder / f"{t}.parquet")
+            _carry(source / f"{t}.parquet", folder / f"{t}.parquet")
+            return
         if (source / t).is_dir():
             for old in (source / t).glob("*/*.parquet"):
                 (folder / t / old.parent.name).mkdir(parents=True, exist_ok=True)
                 _carry(old, folder / t / old.parent.name / old.name)
-            return None
+            return
     about, columns = described.get(t) or comments(con, schema, t)
     metadata = (f"kv_metadata {{description: {literal(about or '')}, column_descriptions: "
                 f"{literal(json.dumps(columns, ensure_ascii=False))}}}")
     if not by_year:
         con.execute(f"copy {schema}.{t} to {sql_path(folder / (t + '.parquet'))} "
                     f"(format parquet, {metadata})")
-        return None
+        return
     target = folder / t
     target.mkdir()
     rows = f"select * from {schema}.{t}" + (f" where not {_in_years(kept)}" if kept else "")
@@ -385,7 +398,6 @@ def _write_parquet(con, schema: str, t: str, folder: Path, before: Path | None,
         con.execute(f"copy (select * from {schema}.{t} limit 0) to "
                     f"{sql_path(target / _partition_dir(None) / 'data0.parquet')} "
                     f"(format parquet, {metadata})")
-    return None
 
 
 def _record_years(con, publication_id: str, years: dict[str, dict], previous: str | None,

@@ -101,7 +101,7 @@ class Batch:
         con.execute("drop table if exists incoming_rows")
         if records is not None:
             _judge_records(con, records, _files_frame(self.files), ref)
-        self._check_totals(con, ref, self.files, records is not None)
+        self._check_totals(con, ref, records is not None)
         given = _given_frame(self.files)
         if records is not None:
             con.execute("alter table judged_records rename to incoming_rows")
@@ -113,10 +113,10 @@ class Batch:
                         f"create temp table incoming_rows as select {columns} from given_rows")
             con.unregister("given_rows")
 
-    def _check_totals(self, con, ref: Reference, files, have_records: bool) -> None:
+    def _check_totals(self, con, ref: Reference, have_records: bool) -> None:
         """Check every totals row or cell against the sum of its districts, as judged; each
         becomes an ignored row whose reason says what the check found."""
-        for digest, ctx, entries, _units, _loaded in files:
+        for digest, ctx, entries, _units, _loaded in self.files:
             totals = [n for n, e in enumerate(entries) if type(e) is Total]
             if not totals:
                 continue
@@ -297,22 +297,21 @@ def _resolve_texts(con, ref: Reference) -> None:
             "where value_text <> '' or is_formula").fetchall():
         indicator, name_unit, why = indicator_for_text(ref, text)
         if indicator is None:
-            rows.append((dept, text, None, None, None, None, None, None, None, why))
+            rows.append((dept, text, None, None, None, None, None, None, why))
         elif indicator.department_code != dept:
             owner = ref.departments[indicator.department_code]["name_zh"]
-            rows.append((dept, text, None, None, None, None, None, None, None,
+            rows.append((dept, text, None, None, None, None, None, None,
                          f"department '{dept}' does not answer for indicator "
                          f"{indicator.code}; it is reported by {indicator.department_code} "
                          f"({owner})"))
         else:
             rows.append((dept, text, indicator.code, name_unit or "", indicator.reporting_level,
                          indicator.valid_min, indicator.valid_max, indicator.range_text(),
-                         indicator.name_zh, None))
+                         None))
     _answers(con, "indicator_answers", rows, {
         "department_code": "string", "ind_text": "string", "ind_code": "string",
         "name_unit": "string", "reporting_level": "string", "valid_min": "Float64",
-        "valid_max": "Float64", "range_text": "string", "ind_name": "string",
-        "ind_reason": "string"})
+        "valid_max": "Float64", "range_text": "string", "ind_reason": "string"})
 
     rows = []
     for (text,) in con.execute("select distinct year_text from records "
@@ -395,7 +394,7 @@ JUDGE_SQL = r"""
 create or replace temp table judged_records as
 with answered as (
     select r.*,
-           i.ind_code, i.ind_name, i.ind_reason, i.valid_min, i.valid_max, i.range_text,
+           i.ind_code, i.ind_reason, i.valid_min, i.valid_max, i.range_text,
            y.year_reason,
            coalesce(y.year_value, r.file_year) as year_value,
            d.dist_code, d.dist_name, d.dist_reason,
