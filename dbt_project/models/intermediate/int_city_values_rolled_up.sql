@@ -4,11 +4,27 @@
 --   none                      -> not derived (the department reports the city figure itself)
 -- A roll-up is only given when every reporting district of the city has a value that year
 -- (and, for weighted means, a population): a partial sum would understate the city.
+--
+-- Incremental by city x year (macro city_years_touched): a roll-up depends on the values of
+-- its city's districts that year (the population among them), so a city-year none of whose
+-- values was rewritten keeps its rows.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ citycheck.city_years_touched('rollups_touched') }}",
+) }}
+
 with reporting_districts as (
     select d.city_code, d.district_code, y.year
     from {{ ref('dim_district') }} as d
+    {% if is_incremental() %}
+    inner join rollups_touched as y
+        on y.city_code = d.city_code and {{ citycheck.valid_in_year('d', 'y.year') }}
+    {% else %}
     inner join (select distinct year from {{ ref('fct_indicator_values') }}) as y
         on {{ citycheck.valid_in_year('d', 'y.year') }}
+    {% endif %}
     where d.unit_level <> 'city' and d.reports_indicators
 ),
 
@@ -79,5 +95,6 @@ select
         when aggregation = 'population_weighted_mean' and districts_with_weight < districts_expected
             then 'missing_population'
         else 'complete'
-    end as rollup_status
+    end as rollup_status,
+    {{ citycheck.built_at() }} as built_at
 from summed

@@ -4,13 +4,30 @@
 -- itself for a city-level indicator). The dispatch list (mart_submission_*) and the
 -- completeness check before publishing (expectations/required_values_present.json) both
 -- read this one definition.
+--
+-- Incremental: what is owed depends only on the city-year and the reference (seeds, whose
+-- change makes the build a full refresh), and a city-year never stops being a reporting year
+-- (raw is append-only, a value never leaves fct_indicator_values). So a build adds the rows
+-- of the city-years it has not seen and keeps the rest.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+) }}
+
 with reporting_years as (
     select city_code, year from {{ ref('fct_indicator_values') }}
     union
     select city_code, reporting_year as year
     from {{ ref('stg_raw__submission_files') }}
     where file_status = 'loaded'
-)
+){% if is_incremental() %},
+
+new_years as (
+    select city_code, year from reporting_years
+    except
+    select city_code, year from {{ this }}
+){% endif %}
 
 select
     y.city_code,
@@ -20,8 +37,9 @@ select
     d.district_key,
     d.district_name_zh,
     i.indicator_code,
-    i.indicator_name_zh
-from reporting_years as y
+    i.indicator_name_zh,
+    {{ citycheck.built_at() }} as built_at
+from {{ 'new_years' if is_incremental() else 'reporting_years' }} as y
 inner join {{ ref('city_indicators') }} as ci on ci.city_code = y.city_code
 inner join {{ ref('dim_indicator') }} as i
     on i.indicator_code = ci.indicator_code and i.required_every_year

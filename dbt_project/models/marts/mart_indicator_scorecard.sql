@@ -4,6 +4,9 @@
 -- the city's districts, the city roll-up, the previous and the base year): a build recomputes
 -- the partitions of the values rewritten since this table's newest rows (built_at), and those
 -- whose roll-up is not what this table shows (a population reaches weighted means).
+-- A recomputed row that comes out exactly as this table holds it keeps its built_at: a
+-- correction to 2023 recomputes every year of its city and indicator, and only the rows that
+-- changed are new, so publication rewrites only the years that changed (citycheck/publish.py).
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -128,8 +131,9 @@ with_target as (
     left join all_rows as b
         on b.district_code = r.district_code and b.indicator_code = r.indicator_code
         and b.year = t.base_year
-)
+),
 
+scored as (
 select
     w.district_code || '|' || w.indicator_code || '|' || cast(w.year as text) as scorecard_id,
     w.city_code,
@@ -178,10 +182,31 @@ select
     w.quality_flag,
     w.source_type,
     w.source_id,
-    w.source_row,
-    {{ citycheck.built_at() }} as built_at
+    w.source_row
 from with_target as w
 inner join {{ ref('dim_indicator') }} as i on i.indicator_code = w.indicator_code
 left join {{ ref('dim_district') }} as dd
     on dd.district_code = w.district_code
     and {{ citycheck.valid_in_year('dd', 'w.year') }}
+)
+
+{% if is_incremental() and execute %}
+{%- set same = adapter.get_columns_in_relation(this) | map(attribute='name')
+               | reject('equalto', 'built_at') | list %}
+select
+    n.*,
+    case when o.scorecard_id is not null
+              and ({% for c in same %}n.{{ c }}{{ ", " if not loop.last }}{% endfor %})
+                  is not distinct from
+                  ({% for c in same %}o.{{ c }}{{ ", " if not loop.last }}{% endfor %})
+         then o.built_at else {{ citycheck.built_at() }} end as built_at
+from scored as n
+left join (
+    -- the rows of the partitions being recomputed, not the whole table
+    select o.*
+    from {{ this }} as o
+    inner join touched as t on t.city_code = o.city_code and t.indicator_code = o.indicator_code
+) as o on o.scorecard_id = n.scorecard_id
+{% else %}
+select *, {{ citycheck.built_at() }} as built_at from scored
+{% endif %}

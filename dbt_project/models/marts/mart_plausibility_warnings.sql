@@ -1,6 +1,18 @@
 -- For the coordinating office: every current value that was accepted with a plausibility
 -- warning (seeds/plausibility_rules.csv), with who sent it and where, to confirm or correct.
 -- A correction that passes the rules takes the value off this list.
+--
+-- Incremental by city x year (macro city_years_touched): a warning belongs to a current value,
+-- and a value rewritten since this table's newest row (a correction, a new file) has its
+-- city-year rebuilt here; at national scale this list holds a million rows, rebuilt whole on
+-- every build before.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ citycheck.city_years_touched('warnings_touched') }}",
+) }}
+
 select
     f.value_id || '|' || w.rule as warning_id,
     f.value_id,
@@ -19,8 +31,12 @@ select
     s.original_name as source_file,
     w.sheet_name,
     w.cell,
-    f.received_at
+    f.received_at,
+    {{ citycheck.built_at() }} as built_at
 from {{ ref('fct_indicator_values') }} as f
+{% if is_incremental() %}
+inner join warnings_touched as t on t.city_code = f.city_code and t.year = f.year
+{% endif %}
 inner join {{ ref('stg_raw__submission_warnings') }} as w
     on f.source_type = 'submission' and w.file_hash = f.source_id
     and w.sheet_name = f.source_part and w.cell = f.source_cell
