@@ -14,6 +14,7 @@
     citycheck template            the .xlsx template a department fills in
     citycheck status --year YYYY  the dispatch list: who still owes which values
     citycheck sql ["select …"]    SQL on the published data, read-only (a prompt without a query)
+    citycheck report --city C --year Y   the annual city health check report (HTML and PDF)
 
 Paths come from CITYCHECK_DATA_DIR (default ./var); see README.md.
 """
@@ -121,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("query", nargs="?", help='e.g. "select * from mart_indicator_scorecard '
                                             'limit 5"; omit for a prompt')
     p.add_argument("-f", "--file", type=Path, help="run the statements of this .sql file")
+    p = sub.add_parser("report", help="the annual city health check report of a city and year "
+                                      "(HTML and PDF, from the published marts)")
+    p.add_argument("--city", default="371000", help="city code (default 371000 威海市)")
+    p.add_argument("--year", type=int, help="omit to write every city-year whose published "
+                                            "data changed since its report")
+    p.add_argument("--no-pdf", action="store_true", help="write the HTML page only")
     p = sub.add_parser("status", help="the dispatch list: values expected, received, missing")
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--city", help="city code (default: every city)")
@@ -142,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
 # Errors whose message already says what was wrong and what to do: shown as they are.
 EXPECTED = ("BuildError", "BuildIncomplete", "ValidationFailed", "PublishRefused",
             "FetchError", "SubmissionError", "TemplateError", "PostgresUnavailable",
-            "ConfigError", "WarehouseBusy", "FileNotFoundError", "NothingPublished")
+            "ConfigError", "WarehouseBusy", "FileNotFoundError", "NothingPublished",
+            "ReportError")
 
 
 def _failed(args, exc: Exception) -> int:
@@ -296,6 +304,16 @@ def _command(args) -> int:
         out = args.output or Path(f"{args.city}_{args.department}_{args.year}.xlsx")
         path = write_template(out, args.department, args.year, args.city)
         print(f"template for {args.department} {args.year} (city {args.city}): {path}")
+    elif args.command == "report":
+        from citycheck.report import write_report, write_reports
+
+        written = ([write_report(settings, args.city, args.year, pdf=not args.no_pdf)]
+                   if args.year else write_reports(settings, pdf=not args.no_pdf))
+        for r in written:
+            print(f"report: {r.html_path}")
+            print(f"  PDF: {r.pdf_path}" if r.pdf_path else f"  {r.pdf_note or 'no PDF (--no-pdf)'}")
+        if not written:
+            print(f"every report is up to date ({settings.reports_dir / 'annual'})")
     elif args.command == "status":
         from citycheck.status import print_status
 

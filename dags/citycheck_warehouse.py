@@ -1,6 +1,7 @@
 """The warehouse: build with dbt, validate with Great Expectations, publish.
 
     check_freshness -> dbt_build -> validate -> publish  (all in the one-slot warehouse pool)
+                                                    -> reports  (reads the publication only)
 
 check_freshness alerts (CITYCHECK_ALERT_WEBHOOK_URL) when a department or an open-data source
 is overdue, and never stops the build: old data is still worth publishing.
@@ -89,7 +90,19 @@ def citycheck_warehouse():
         return {"publication_id": result.publication_id, "tables": result.tables,
                 "serving_path": str(result.serving_path)}
 
-    publish(validate(dbt_build(check_freshness())))
+    @task
+    def reports(published: dict) -> list[str]:
+        """The annual report of every city and year whose published data changed."""
+        from citycheck.config import Settings
+        from citycheck.report import write_reports
+
+        written = write_reports(Settings.from_env())
+        for r in written:
+            print(f"report: {r.html_path}" + (f" (PDF: {r.pdf_path})" if r.pdf_path else
+                                               f" ({r.pdf_note})"))
+        return [str(r.html_path) for r in written]
+
+    reports(publish(validate(dbt_build(check_freshness()))))
 
 
 citycheck_warehouse()

@@ -7,7 +7,8 @@ from citycheck.config import WAREHOUSE_POOL
 
 DAG_FILES = sorted((Path(__file__).resolve().parents[1] / "dags").glob("*.py"))
 # Tasks that only read (they never open the warehouse file for writing).
-READ_ONLY_TASKS = {"list_inbox"}
+# tasks that read the inbox or the publication and write no warehouse: outside the pool
+READ_ONLY_TASKS = {"list_inbox", "reports"}
 
 
 def _bag(path: Path):
@@ -61,7 +62,7 @@ def test_warehouse_dag_is_triggered_by_raw_data_and_yearly_and_takes_years():
     assert dag.timetable.timetable.expression == "0 6 1 4 *"
     assert "years" in dag.params
     assert [t.task_id for t in dag.topological_sort()] == [
-        "check_freshness", "dbt_build", "validate", "publish"]
+        "check_freshness", "dbt_build", "validate", "publish", "reports"]
     assert years_to_validate("", datetime(2024, 4, 1), "scheduled") == [2023]
     assert years_to_validate("", datetime(2024, 4, 1), "backfill") == [2023]
     assert years_to_validate("2020-2021", datetime(2024, 4, 1), "backfill") == [2020, 2021]

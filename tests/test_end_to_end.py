@@ -117,3 +117,24 @@ def test_make_run_writes_the_data_dictionary(demo):
     assert "mart_target_progress" in text and "Open SDG" in text
     chinese = "城市体检"  # the bilingual descriptions reach the dictionary (as JSON escapes)
     assert chinese in text or json.dumps(chinese)[1:-1] in text
+
+
+def test_the_warehouse_dag_writes_the_annual_reports_after_publishing(demo):
+    """The reports task after publish: a report of every city-year with published values,
+    HTML and PDF, each from the publication it names."""
+    from tests.browser import CHROMIUM
+
+    folder = demo.reports_dir / "annual"
+    years = [y for (y,) in query(demo.serving_path, "select distinct year from "
+                                 "mart_indicator_scorecard where city_code = '371000' order by 1")]
+    assert sorted(p.name for p in folder.glob("*.html")) == [f"371000_{y}.html" for y in years]
+    if CHROMIUM:
+        assert sorted(p.stem for p in folder.glob("*.pdf")) == [f"371000_{y}" for y in years]
+    # each names the publication it was made from (a later publication of the same data
+    # leaves the reports as they are)
+    import re
+
+    page = (folder / "371000_2023.html").read_text("utf-8")
+    named = re.search(r"publication (\d{8}T\d{6}-[0-9a-f]+)", page)
+    assert query(demo.warehouse_path, "select count(*) from audit.publications where "
+                 f"publication_id = '{named[1]}'") == [(1,)]

@@ -1,0 +1,190 @@
+"""The annual report: every number on the page is the published mart's, the page reads in a
+real browser at laptop and phone width, and its PDF holds the report's title."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import duckdb
+import pytest
+
+from citycheck.report import ReportError, write_report
+from tests.browser import console_errors, load, needs_chromium, shows_something
+from tests.helpers import query
+
+CITY, YEAR = "371000", 2023
+# each mart's identifying column, as the page's data-id gives it
+KEYS = {"mart_indicator_scorecard": "scorecard_id", "mart_district_ranking": "ranking_id",
+        "mart_dimension_index": "index_id", "mart_target_progress": "target_id",
+        "mart_submission_status": "status_id", "mart_plausibility_warnings": "warning_id",
+        "dim_source": "source_id"}
+
+
+class Numbers(HTMLParser):
+    """Every element that says which mart row and column it shows, with its text; and the
+    count tiles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[tuple[str, str, str, str]] = []
+        self.counts: dict[str, str] = {}
+        self._open: list[list] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "data-mart" in a:
+            self._open.append([tag, ("cell", a["data-mart"], a["data-id"], a["data-column"]), ""])
+        elif "data-count" in a:
+            self._open.append([tag, ("count", a["data-count"]), ""])
+        elif self._open:
+            self._open.append([tag, None, ""])
+
+    def handle_data(self, data):
+        for entry in self._open:
+            entry[2] += data
+
+    def handle_endtag(self, tag):
+        if not self._open:
+            return
+        _, what, text = self._open.pop()
+        if what and what[0] == "cell":
+            self.cells.append((*what[1:], text.strip()))
+        elif what:
+            # a tile: its number is the first word
+            self.counts[what[1]] = text.split()[0]
+
+
+def _shown(text: str) -> float | None:
+    return None if text == "—" else float(text.replace(",", ""))
+
+
+@pytest.mark.parametrize("year", [2020, YEAR])   # the targets' year; five years of values
+def test_every_number_in_the_report_is_the_published_marts(built, year):
+    result = write_report(built, CITY, year, pdf=False)
+    page = Numbers()
+    page.feed(result.html_path.read_text(encoding="utf-8"))
+    con = duckdb.connect(str(built.serving_path), read_only=True)
+    try:
+        wrong, by_mart = [], {}
+        for mart, key, column, text in page.cells:
+            by_mart.setdefault(mart, set()).add(key)
+            row = con.execute(f"select {column} from {mart} where {KEYS[mart]} = ?",
+                              [key]).fetchall()
+            assert len(row) == 1, (mart, key)
+            value = row[0][0]
+            shown = _shown(text)
+            if (value is None) != (shown is None) or (
+                    value is not None and abs(shown - round(float(value), 2)) > 1e-9):
+                wrong.append(f"{mart} {key} {column}: page {text!r}, mart {value!r}")
+        assert not wrong, "\n".join(wrong[:10])
+
+        # nothing left out: every city value of the year, every district's overall rank,
+        # every dimension score and every department's status is on the page
+        def ids(sql):
+            return {r[0] for r in con.execute(sql, [CITY, year]).fetchall()}
+
+        assert ids("select scorecard_id from mart_indicator_scorecard where city_code = ? and "
+                   "year = ? and is_city_total") <= by_mart["mart_indicator_scorecard"]
+        assert ids("select ranking_id from mart_district_ranking where city_code = ? and "
+                   "year = ? and dimension_code = 'overall'") <= by_mart["mart_district_ranking"]
+        assert ids("select index_id from mart_dimension_index where city_code = ? and year = ? "
+                   "and dimension_code <> 'overall'") == by_mart["mart_dimension_index"]
+        assert ids("select status_id from mart_submission_status where city_code = ? and "
+                   "year = ?") == by_mart["mart_submission_status"]
+        assert len(page.cells) > 100
+
+        # the tiles count what the marts hold
+        def count(sql):
+            return str(con.execute(sql, [CITY, year]).fetchone()[0])
+
+        targets = "from mart_indicator_scorecard where city_code = ? and year = ? and " \
+                  "target_id is not null and "
+        assert page.counts["targets_met"] == count(f"select count(*) {targets} target_met")
+        assert page.counts["targets_missed"] == count(f"select count(*) {targets} not target_met")
+        assert page.counts["targets_pending"] == count(
+            f"select count(*) {targets} target_met is null")
+        assert page.counts["revised"] == count(
+            "select count(*) from mart_indicator_scorecard where city_code = ? and year = ? "
+            "and is_revised")
+        assert page.counts["warnings"] == count(
+            "select count(*) from mart_plausibility_warnings where city_code = ? and year = ?")
+        assert page.counts["missing"] == count(
+            "select count(*) from mart_submission_missing_values where city_code = ? and "
+            "year = ?")
+        if year == 2020:     # the sample's targets are for 2020 (seed 001)
+            assert int(page.counts["targets_met"]) > 0 and int(page.counts["targets_missed"]) > 0
+        else:                # 2019-2023: the five-year evaluation, 2019 against 2023
+            assert {k for m, k, c, _ in page.cells if m == "mart_indicator_scorecard"
+                    and k.endswith("|2019")}
+    finally:
+        con.close()
+
+
+def test_a_city_or_year_without_data_is_a_clear_error(built):
+    with pytest.raises(ReportError, match="years with values: .*2023"):
+        write_report(built, CITY, 1990, pdf=False)
+    with pytest.raises(ReportError, match="published cities: .*371000"):
+        write_report(built, "999999", YEAR, pdf=False)
+    done = subprocess.run([sys.executable, "-m", "citycheck.cli", "report", "--year", "1990",
+                           "--no-pdf"], capture_output=True, text=True,
+                          env={**__import__("os").environ, "CITYCHECK_DATA_DIR": str(built.data_dir)})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "no published values for city 371000 in 1990" in done.stderr
+
+
+@needs_chromium
+def test_the_report_reads_in_a_browser_and_prints_to_pdf(built, tmp_path):
+    from pypdf import PdfReader
+
+    result = write_report(built, CITY, YEAR)
+    dom, log = load(result.html_path, tmp_path / "report.png", width=1280, height=1400)
+    assert "威海市2023年城市体检报告" in dom and "City health check 2023" in dom
+    assert dom.count("<svg") >= 3 and 'role="img"' in dom     # charts, described
+    assert shows_something(tmp_path / "report.png") and not console_errors(log)
+    _, log = load(result.html_path, tmp_path / "phone.png", width=390, height=844)
+    assert shows_something(tmp_path / "phone.png") and not console_errors(log)
+
+    assert result.pdf_path is not None, result.pdf_note
+    reader = PdfReader(result.pdf_path)
+    assert len(reader.pages) >= 2
+    first = reader.pages[0].extract_text()
+    assert "城市体检报告" in first and "City health check 2023" in first
+
+
+def test_after_a_correction_only_the_reports_it_changes_are_written_again(built, tmp_path):
+    from citycheck.build import build
+    from citycheck.publish import publish
+    from citycheck.report import write_reports
+    from citycheck.validate import validate
+    from extract.submissions import ingest_file
+    from tests.test_intake_real_world import write_csv
+
+    first = write_reports(built, pdf=False)
+    years = [int(r.html_path.stem.split("_")[1]) for r in first]
+    assert years == [2019, 2020, 2021, 2022, 2023]
+    assert write_reports(built, pdf=False) == []          # nothing changed: nothing written
+    before = {p.name: p.stat().st_mtime_ns for p in first[0].html_path.parent.glob("*.html")}
+
+    total = ("select value from mart_indicator_scorecard where scorecard_id = "
+             "'371000|community_canteens|2021'")   # the city's sum of its districts
+    (was,) = query(built.serving_path, total)
+    # an indicator without targets: no dated target's progress (shown in every year's
+    # report) moves
+    rows = [["填报部门", "civil_affairs"], ["城市", CITY], ["年度", "2021"], [],
+            ["指标代码", "区县名称", "数值"], ["community_canteens", "环翠区", "12"]]
+    assert ingest_file(write_csv(tmp_path / "fix.csv", rows), built).status == "loaded"
+    build(built)
+    validate(built)
+    publish(built)
+    # 2021 changed, and the reports after it show 2021 (the year before, the trends)
+    again = write_reports(built, pdf=False)
+    assert [r.html_path.name for r in again] == [f"{CITY}_{y}.html" for y in (2021, 2022, 2023)]
+    after = {p.name: p.stat().st_mtime_ns for p in first[0].html_path.parent.glob("*.html")}
+    assert all(after[f"{CITY}_{y}.html"] == before[f"{CITY}_{y}.html"] for y in (2019, 2020))
+    (now,) = query(built.serving_path, total)
+    assert now[0] == was[0] + 1
+    page = Numbers()
+    page.feed(again[0].html_path.read_text(encoding="utf-8"))
+    assert ("mart_indicator_scorecard", "371000|community_canteens|2021", "value",
+            f"{now[0]:g}") in page.cells
