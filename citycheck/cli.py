@@ -15,6 +15,8 @@
     citycheck status --year YYYY  the dispatch list: who still owes which values
     citycheck sql ["select …"]    SQL on the published data, read-only (a prompt without a query)
     citycheck report --city C --year Y   the annual city health check report (HTML and PDF)
+    citycheck site                the indicator pages (reporting status, one page per indicator)
+    citycheck serve               serve the reports and pages on 127.0.0.1
 
 Paths come from CITYCHECK_DATA_DIR (default ./var); see README.md.
 """
@@ -128,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--year", type=int, help="omit to write every city-year whose published "
                                             "data changed since its report")
     p.add_argument("--no-pdf", action="store_true", help="write the HTML page only")
+    sub.add_parser("site", help="the indicator pages: reporting status and one page per "
+                                "indicator, from the published marts")
+    p = sub.add_parser("serve", help="serve the reports, the indicator pages and the validation "
+                                     "reports on 127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
     p = sub.add_parser("status", help="the dispatch list: values expected, received, missing")
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--city", help="city code (default: every city)")
@@ -314,6 +321,15 @@ def _command(args) -> int:
             print(f"  PDF: {r.pdf_path}" if r.pdf_path else f"  {r.pdf_note or 'no PDF (--no-pdf)'}")
         if not written:
             print(f"every report is up to date ({settings.reports_dir / 'annual'})")
+    elif args.command == "site":
+        from citycheck.site import write_site
+
+        site = write_site(settings)
+        print(f"indicator pages ({site.pages} indicators): {site.index_path}")
+    elif args.command == "serve":
+        from citycheck.site import serve
+
+        return serve(settings, args.port)
     elif args.command == "status":
         from citycheck.status import print_status
 

@@ -115,10 +115,14 @@ def run_demo(settings: Settings, years: str = "", sample_dir: Path = SAMPLE_DIR)
     page = settings.reports_dir / "validation" / "latest.html"
     if page.exists():
         print(f"validation report (open in a browser): {page}")
+    site = settings.reports_dir / "site" / "index.html"
+    if site.exists():
+        print(f"indicator pages (open in a browser): {site}")
     annual = sorted((settings.reports_dir / "annual").glob("*.html"))
     if annual:
         print(f"annual city health check reports (HTML and PDF): {annual[-1]}"
               + (f" and {len(annual) - 1} more in {annual[-1].parent}" if len(annual) > 1 else ""))
+    print("serve them all on 127.0.0.1: .venv/bin/citycheck serve")
     return True
 
 

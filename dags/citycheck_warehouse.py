@@ -1,7 +1,8 @@
 """The warehouse: build with dbt, validate with Great Expectations, publish.
 
     check_freshness -> dbt_build -> validate -> publish  (all in the one-slot warehouse pool)
-                                                    -> reports  (reads the publication only)
+                                                    -> reports  (annual reports and indicator
+                                                                 pages; reads the publication only)
 
 check_freshness alerts (CITYCHECK_ALERT_WEBHOOK_URL) when a department or an open-data source
 is overdue, and never stops the build: old data is still worth publishing.
@@ -92,11 +93,16 @@ def citycheck_warehouse():
 
     @task
     def reports(published: dict) -> list[str]:
-        """The annual report of every city and year whose published data changed."""
+        """The annual report of every city and year whose published data changed, and the
+        indicator pages."""
         from citycheck.config import Settings
         from citycheck.report import write_reports
+        from citycheck.site import write_site
 
-        written = write_reports(Settings.from_env())
+        settings = Settings.from_env()
+        site = write_site(settings)
+        print(f"indicator pages ({site.pages} indicators): {site.index_path}")
+        written = write_reports(settings)
         for r in written:
             print(f"report: {r.html_path}" + (f" (PDF: {r.pdf_path})" if r.pdf_path else
                                                f" ({r.pdf_note})"))

@@ -138,3 +138,8 @@ def test_the_warehouse_dag_writes_the_annual_reports_after_publishing(demo):
     named = re.search(r"publication (\d{8}T\d{6}-[0-9a-f]+)", page)
     assert query(demo.warehouse_path, "select count(*) from audit.publications where "
                  f"publication_id = '{named[1]}'") == [(1,)]
+    # ... and the indicator pages, one per indicator
+    (indicators,) = query(demo.serving_path, "select count(*) from dim_indicator")
+    pages = demo.reports_dir / "site" / "indicators"
+    assert (demo.reports_dir / "site" / "index.html").exists()
+    assert len(list(pages.glob("*.html"))) == len(list(pages.glob("*.csv"))) == indicators[0]
