@@ -154,10 +154,16 @@ def report_data(con, city: str, year: int) -> dict:
     districts = sorted({(r["district_code"], r["district_name_zh"]) for r in index})
     grid_rows = _rows(con, """
         select scorecard_id, district_code, district_name_zh, indicator_code, indicator_name_zh,
-               value, target_value, target_met
+               value, comparator, target_value, target_met
         from mart_indicator_scorecard
         where city_code = ? and year = ? and not is_city_total and target_id is not null
         order by district_code, indicator_code""", [city, year])
+    # district x indicator: one row per district, one column per indicator with a target
+    grid = {"indicators": sorted({(r["indicator_code"], r["indicator_name_zh"])
+                                  for r in grid_rows}),
+            "districts": sorted({(r["district_code"], r["district_name_zh"])
+                                 for r in grid_rows}),
+            "cells": {(r["district_code"], r["indicator_code"]): r for r in grid_rows}}
 
     first = year - FIVE_YEARS + 1
     five = None
@@ -170,6 +176,17 @@ def report_data(con, city: str, year: int) -> dict:
                                                               "unit": r["unit"]})[r["year"]] = r
         five = {"first": first, "rows": [v for v in by_indicator.values()
                                          if first in v and year in v],
+                # each district's dimension scores at both ends of the period
+                "index": _rows(con, """
+                    select a.index_id as first_id, a.score as first_score, b.index_id,
+                           b.score, b.district_name_zh, b.dimension_name_zh
+                    from mart_dimension_index as b
+                    join mart_dimension_index as a
+                        on a.district_code = b.district_code
+                        and a.dimension_code = b.dimension_code and a.year = ?
+                    where b.city_code = ? and b.year = ?
+                    order by b.dimension_code = 'overall' desc, b.dimension_code,
+                             b.district_code""", [first, city, year]),
                 "progress": _rows(con, """
                     select p.target_id, p.district_code, d.district_name_zh,
                            p.indicator_code, p.indicator_name_zh, p.target_year,
@@ -221,7 +238,7 @@ def report_data(con, city: str, year: int) -> dict:
             "city_name_en": city_row[0]["city_name_en"], "year": year, "years": years,
             "publication": publication, "labels": labels, "targets": targets,
             "at_risk": at_risk, "ranking": ranking, "dimensions": list(dimensions.values()),
-            "index": index, "districts": districts, "grid": grid_rows, "five": five,
+            "index": index, "districts": districts, "grid": grid, "five": five,
             "quality": quality}
 
 

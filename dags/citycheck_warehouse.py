@@ -78,6 +78,8 @@ def citycheck_warehouse():
         report = run_validation(Settings.from_env(),
                                 years=years_to_validate(params.get("years"), logical_date,
                                                         getattr(dag_run, "run_type", None)))
+        # the page people read, in the task log (a failure's message names it too)
+        print(f"validation report: {report.html_path} ({report.checks} checks passed)")
         return {"build_id": report.build_id, "checks": report.checks,
                 "partitions_kept": len(report.reused), "report": report.report_path,
                 "report_html": report.html_path}
