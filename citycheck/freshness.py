@@ -80,16 +80,21 @@ class FreshnessReport:
                 "overdue": [asdict(o) for o in self.overdue]}
 
 
-def last_year_due(today: date, deadline: str | None = None) -> int:
-    """The latest reporting year whose figures were due by `today`: year Y is due on the
-    deadline (month-day) of year Y + 1."""
+def due_date(year: int, deadline: str | None = None) -> date:
+    """When the figures of reporting year `year` are due: the deadline (month-day,
+    CITYCHECK_SUBMISSION_DEADLINE, default 03-31) of the next year."""
     deadline = deadline or os.environ.get(DEADLINE_ENV, "03-31")
     try:
         month, day = (int(p) for p in deadline.split("-"))
-        this_year = date(today.year, month, day)
+        return date(year + 1, month, day)
     except ValueError:
         raise ValueError(f"{DEADLINE_ENV}={deadline!r} is not a month-day like 03-31") from None
-    return today.year - 1 if today > this_year else today.year - 2
+
+
+def last_year_due(today: date, deadline: str | None = None) -> int:
+    """The latest reporting year whose figures were due by `today`: year Y is due on the
+    deadline (month-day) of year Y + 1."""
+    return today.year - 1 if today > due_date(today.year - 1, deadline) else today.year - 2
 
 
 def table_freshness(settings: Settings) -> tuple[list[TableFreshness], str | None]:

@@ -234,6 +234,13 @@ def report_data(con, city: str, year: int) -> dict:
                                 where city_code = ? and year = ?)
             order by source_type, received_at, source_name""", [city, year]),
     }
+    from citycheck.freshness import due_date
+
+    due = due_date(year)
+    for s in quality["status"]:
+        received = s["last_received_at"]
+        s["on_time"] = None if received is None else received.date() <= due
+    quality["due"] = due
     return {"city": city, "city_name_zh": city_row[0]["city_name_zh"],
             "city_name_en": city_row[0]["city_name_en"], "year": year, "years": years,
             "publication": publication, "labels": labels, "targets": targets,

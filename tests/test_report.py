@@ -61,6 +61,10 @@ def _shown(text: str) -> float | None:
 
 @pytest.mark.parametrize("year", [2020, YEAR])   # the targets' year; five years of values
 def test_every_number_in_the_report_is_the_published_marts(built, year):
+    if year == 2020:     # one department sent its 2020 figures in time (the sample's are late)
+        with duckdb.connect(str(built.serving_path)) as con:
+            con.execute("update mart_submission_status set last_received_at = "
+                        "'2021-03-01 09:00' where year = 2020 and department_code = 'water'")
     result = write_report(built, CITY, year, pdf=False)
     page = Numbers()
     page.feed(result.html_path.read_text(encoding="utf-8"))
@@ -112,6 +116,14 @@ def test_every_number_in_the_report_is_the_published_marts(built, year):
         assert page.counts["missing"] == count(
             "select count(*) from mart_submission_missing_values where city_code = ? and "
             "year = ?")
+        # on time: received by the deadline of the next year (CITYCHECK_SUBMISSION_DEADLINE)
+        html = result.html_path.read_text(encoding="utf-8")
+        assert html.count("✘ 逾期 late") == int(count(
+            "select count(*) from mart_submission_status where city_code = ? and year = ? "
+            f"and last_received_at::date > make_date({year} + 1, 3, 31)"))
+        assert html.count("✔ 按时 on time") == (year == 2020) == int(count(
+            "select count(*) from mart_submission_status where city_code = ? and year = ? "
+            f"and last_received_at::date <= make_date({year} + 1, 3, 31)"))
         if year == 2020:     # the sample's targets are for 2020 (seed 001)
             assert int(page.counts["targets_met"]) > 0 and int(page.counts["targets_missed"]) > 0
         else:                # 2019-2023: the five-year evaluation, 2019 against 2023
