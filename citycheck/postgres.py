@@ -171,10 +171,11 @@ def copy_comments(cur, source_schema: str, dest_schema: str, tables: list[str]) 
 
 
 def replace_schema(source, source_schema: str, tables: list[str], cur, final: str,
-                   reader_role: str | None = None) -> dict[str, int]:
+                   reader_role: str | None = None, star: Path | None = None) -> dict[str, int]:
     """Copy DuckDB tables into a staging schema, grant `reader_role` on it, then swap it for
     `final`, inside the caller's transaction, bounded by set_timeouts (an exception before it
-    commits leaves `final` as it was). Returns rows per table."""
+    commits leaves `final` as it was). With `star` (the dbt project), the marts' keys and views
+    are declared (declare_star). Returns rows per table."""
     staging = f"{final}_next"
     counts = {}
     set_timeouts(cur)
@@ -183,6 +184,8 @@ def replace_schema(source, source_schema: str, tables: list[str], cur, final: st
     with tempfile.TemporaryDirectory() as tmp:
         for t in tables:
             counts[t] = copy_table(source, cur, source_schema, staging, t, Path(tmp))
+    if star is not None:
+        declare_star(cur, staging, tables, star)
     if reader_role:
         grant_reader(cur, staging, reader_role)
     swap_schema(cur, staging, final)
@@ -310,6 +313,37 @@ def mirror_raw(settings, dsn: str) -> dict[str, int]:
     return copied
 
 
+def declare_star(cur, schema: str, tables: list[str], project_dir: Path) -> None:
+    """Primary and foreign keys on the published marts (from the YAML's unique/not_null and
+    relationships tests, citycheck/star.py), and the scorecard's district and city views, so a
+    BI tool reflects the star schema. A key the rows break refuses the publication."""
+    from citycheck.star import VIEW_COMMENTS, VIEWS, star_keys
+
+    keys, foreign = star_keys(project_dir)
+    present = set(tables)
+    for table, column in keys.items():
+        if table in present:
+            cur.execute(f"alter table {schema}.{quote(table)} add primary key ({quote(column)})")
+    for table, column, ref, ref_column in foreign:
+        if table in present and ref in present:
+            cur.execute(f"alter table {schema}.{quote(table)} add foreign key ({quote(column)}) "
+                        f"references {schema}.{quote(ref)} ({quote(ref_column)})")
+    if "mart_indicator_scorecard" in present:
+        for view, sql in VIEWS.items():
+            cur.execute(f"create view {schema}.{quote(view)} as "
+                        + sql.replace("from mart_", f"from {schema}.mart_"))
+            cur.execute(f"comment on view {schema}.{quote(view)} is %s", [VIEW_COMMENTS[view]])
+            # the views' columns are the scorecard's: so are their descriptions
+            cur.execute("select a.attname, col_description(a.attrelid, a.attnum) "
+                        "from pg_attribute a where a.attrelid = %s::regclass and a.attnum > 0 "
+                        "and not a.attisdropped",
+                        [f"{schema}.mart_indicator_scorecard"])
+            for column, text in cur.fetchall():
+                if text:
+                    cur.execute(f"comment on column {schema}.{quote(view)}.{quote(column)} "
+                                "is %s", [text])
+
+
 def grant_reader(cur, schema: str, role: str) -> None:
     cur.execute("select 1 from pg_roles where rolname = %s", [role])
     if cur.fetchone() is None:
@@ -321,7 +355,8 @@ def grant_reader(cur, schema: str, role: str) -> None:
 
 
 def publish_marts(con: PgConnection, tables: list[str], publication_id: str,
-                  build_id: str, reader_role: str | None = None) -> dict:
+                  build_id: str, reader_role: str | None = None,
+                  project_dir: Path | None = None) -> dict:
     """Copy marts.* into a new schema and swap it for `published`, with the audit row, in one
     bounded transaction (set_timeouts); then drop the schemas earlier swaps retired."""
     import psycopg2
@@ -343,6 +378,8 @@ def publish_marts(con: PgConnection, tables: list[str], publication_id: str,
                 cur.execute(f"select count(*) from published_next.{quote(t)}")
                 counts[t] = cur.fetchone()[0]
             copy_comments(cur, "marts", "published_next", tables)
+            if project_dir is not None:
+                declare_star(cur, "published_next", tables, project_dir)
             cur.execute("create table published_next.publication as select %s::text as "
                         "publication_id, %s::text as build_id, now() as published_at",
                         [publication_id, build_id])

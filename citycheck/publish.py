@@ -49,6 +49,7 @@ from pathlib import Path
 from citycheck.build import AUDIT_DDL, BuildIncomplete, latest_build, refuse_unless_complete
 from citycheck.config import Settings
 from citycheck.faults import crash_point, fail_point
+from citycheck.star import VIEW_COMMENTS, VIEWS
 from citycheck.warehouse import open_warehouse
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,8 @@ def publish(settings: Settings) -> PublishResult:
         if postgres:
             from citycheck.postgres import publish_marts
 
-            result.tables = publish_marts(con, tables, publication_id, build_id)
+            result.tables = publish_marts(con, tables, publication_id, build_id,
+                                          project_dir=settings.dbt_project_dir)
             return result
         previous = _previous(con, settings)
         result.carried = [t for t in tables if previous and previous[1].get(t) == marts[t]]
@@ -261,7 +263,7 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
         try:
             there = {r[0] for r in con.execute(
                 "select table_name from information_schema.tables where table_catalog = "
-                "'serving_copy'").fetchall()}
+                "'serving_copy' and table_type = 'BASE TABLE'").fetchall()}
             for t in tables:
                 if t in carried:
                     continue
@@ -281,6 +283,18 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
                     con.execute(statement)
             for t in there - set(tables):
                 con.execute(f'drop table serving_copy.main."{t}"')
+            if "mart_indicator_scorecard" in tables:
+                # district rows and city totals apart, for BI sums (citycheck/star.py)
+                for view, sql in VIEWS.items():
+                    con.execute(f"create or replace view serving_copy.main.{view} as {sql}")
+                    con.execute(f"comment on view serving_copy.main.{view} is "
+                                f"{literal(VIEW_COMMENTS[view])}")
+                    for column, text in con.execute(
+                            "select column_name, comment from duckdb_columns() where "
+                            "database_name = 'serving_copy' and table_name = "
+                            "'mart_indicator_scorecard' and comment is not null").fetchall():
+                        con.execute(f"comment on column serving_copy.main.{view}.{column} is "
+                                    f"{literal(text)}")
             con.execute("create table serving_copy.main.publication as select ? as "
                         "publication_id, ? as build_id, current_timestamp as published_at",
                         [publication_id, build_id])
@@ -536,7 +550,8 @@ def published_summary(settings: Settings) -> list[tuple[str, int]]:
     try:
         names = [r[0] for r in con.execute(
             "select table_name from information_schema.tables where table_schema = 'main' "
-            "and table_name <> 'publication' order by 1").fetchall()]
+            "and table_name <> 'publication' and table_type = 'BASE TABLE' order by 1"
+        ).fetchall()]
         return [(n, con.execute(f"select count(*) from main.{n}").fetchone()[0]) for n in names]
     finally:
         con.close()

@@ -57,7 +57,7 @@ def publish_postgres(settings: Settings, dsn: str | None = None,
         publication_id = source.execute("select publication_id from main.publication").fetchone()[0]
         tables = [r[0] for r in source.execute(
             "select table_name from information_schema.tables where table_schema = 'main' "
-            "order by table_name").fetchall()]
+            "and table_type = 'BASE TABLE' order by table_name").fetchall()]
         try:
             pg = psycopg2.connect(dsn)
         except psycopg2.Error as exc:
@@ -67,7 +67,7 @@ def publish_postgres(settings: Settings, dsn: str | None = None,
         try:
             with pg, pg.cursor() as cur:
                 result.tables = replace_schema(source, "main", tables, cur, SCHEMA,
-                                               reader_role)
+                                               reader_role, star=settings.dbt_project_dir)
             for line in drop_retired(pg, SCHEMA):
                 log.warning(line)
         except (psycopg2.errors.LockNotAvailable, psycopg2.errors.QueryCanceled) as exc:

@@ -64,7 +64,8 @@ def served_fingerprints(settings: Settings) -> dict[str, tuple[int, str]]:
     try:
         tables = [r[0] for r in con.execute(
             "select table_name from information_schema.tables where table_schema = 'main' "
-            "and table_name <> 'publication' order by 1").fetchall()]
+            "and table_name <> 'publication' and table_type = 'BASE TABLE' order by 1"
+        ).fetchall()]
         return fingerprints(con, "main", tables)
     finally:
         con.close()

@@ -94,6 +94,11 @@ def test_the_warehouse_builds_validates_and_publishes_on_postgres_value_for_valu
         assert _pg_rows(pg_database, f"select count(*) from raw.{table}")[1] == [duck]
 
     assert not _published_differences(built, pg_database, publication)
+    # the star schema's keys, declared on this path too (tests/test_bi_reflection.py)
+    _, rows = _pg_rows(pg_database, "select contype, count(*) from pg_constraint c join "
+                                    "pg_namespace n on n.oid = c.connamespace where "
+                                    "n.nspname = 'published' group by contype")
+    assert dict(rows) == {"p": len(KEYS), "f": 8}
 
     # the figure analysts know from the seed documents, through PostgreSQL
     _, rows = _pg_rows(pg_database, "select value, target_met from published.mart_indicator_"

@@ -21,6 +21,7 @@ loaded as (
 select
     s.year,
     cast(s.year as text) || '年' as year_label_zh,
+    make_date(s.year, 1, 1) as year_start,
     l.year is not null as has_values,
     s.year between 2019 and 2021 as in_refined_city_plan_2019_2021
 from spine as s
