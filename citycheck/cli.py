@@ -48,7 +48,10 @@ def print_intake(settings: Settings, out=None) -> None:
         refused = con.execute("select original_name, message from raw.submission_files "
                               "where status = 'rejected' order by received_at").fetchall()
     print(f"\nSubmissions: {files[0]} files ({files[1]} refused whole); records read {files[2]} = "
-          f"accepted {files[3]} + rejected {files[4]} + layout {files[5]}", file=out)
+          f"accepted {files[3]} + rejected {files[4]} + layout {files[5]} (titles, headers, "
+          "blank, totals and footer rows: read, not data)", file=out)
+    print(f"  each file's receipt (Chinese and English): {settings.archive_dir}/<sha256[:2]>/"
+          "<sha256>/receipt.txt", file=out)
     for name, message in refused:
         print(f"  refused {name}: {message}", file=out)
     for name, sheet, row, column, reason in rejected:

@@ -65,12 +65,21 @@ def _env(name: str, value: str):
             os.environ[name] = saved
 
 
+# What each DAG does, said before it runs (its task logs go to the log file).
+DOING = {"citycheck_submissions": "reading each department file, writing its receipt",
+         "citycheck_warehouse": "dbt build, validation, publication, reports and pages"}
+
+
 def run_dag(dag, conf: dict | None, log_path: Path) -> str:
     started = time.monotonic()
+    doing = DOING.get(dag.dag_id, "fetching open data from the demo portal")
+    if sys.stdout.isatty():     # a person watching: say what is going on, then overwrite it
+        print(f"  {dag.dag_id:<36} running: {doing} ...", end="\r", flush=True)
     with output_to(log_path):
         run = dag.test(run_conf=conf or {})
     state = str(getattr(run, "state", run))
-    print(f"  {dag.dag_id:<36} {state:<8} {time.monotonic() - started:6.1f} s", flush=True)
+    print(f"  {dag.dag_id:<36} {state:<8} {time.monotonic() - started:6.1f} s  ({doing})"
+          + (" " * 8 if sys.stdout.isatty() else ""), flush=True)
     return state
 
 
@@ -91,11 +100,12 @@ def run_demo(settings: Settings, years: str = "", sample_dir: Path = SAMPLE_DIR)
     from citycheck.portal import Portal
 
     stage_sample_submissions(settings, sample_dir)
-    dags = load_dags()
+    log_path = settings.data_dir / "logs" / f"run-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    with output_to(log_path):       # Airflow logs as it parses the DAG folder
+        dags = load_dags()
     order = (["citycheck_submissions"]
              + sorted(d for d in dags if d.startswith("citycheck_open_data_"))
              + ["citycheck_warehouse"])
-    log_path = settings.data_dir / "logs" / f"run-{time.strftime('%Y%m%dT%H%M%S')}.log"
     with Portal(data_dir=sample_dir / "portal") as url, _env("CITYCHECK_PORTAL_URL", url):
         print(f"demo open-data portal on {url}")
         print(f"running the DAGs with dag.test() (task logs: {log_path}):", flush=True)
@@ -126,6 +136,19 @@ def run_demo(settings: Settings, years: str = "", sample_dir: Path = SAMPLE_DIR)
     return True
 
 
+def print_validation(settings: Settings) -> None:
+    """The validation that let this publication through, in one line."""
+    import json
+
+    latest = settings.reports_dir / "validation" / "latest.json"
+    if latest.exists():
+        report = json.loads(latest.read_text(encoding="utf-8"))
+        verdict = ("passed" if report["success"] else
+                   f"FAILED ({len(report['failures'])} checks): nothing new was published")
+        print(f"\nValidation of build {report['build_id']}: {verdict}, {report['checks']} "
+              f"checks ({latest.with_suffix('.html')})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--years", default="", help="reporting years to validate (default all)")
@@ -138,7 +161,11 @@ def main() -> int:
 
         print_intake(settings)
         print_published(settings)
-        print(f"\npipeline finished in {time.monotonic() - started:.1f} s")
+        print_validation(settings)
+        print(f"\npipeline finished in {time.monotonic() - started:.1f} s. Next:\n"
+              "  .venv/bin/citycheck sql                   SQL on what was published (a prompt)\n"
+              "  .venv/bin/citycheck serve                 the reports and pages on 127.0.0.1\n"
+              "  .venv/bin/citycheck status --year 2023    who still owes which values")
     return 0 if ok else 1
 
 

@@ -143,3 +143,17 @@ def test_the_warehouse_dag_writes_the_annual_reports_after_publishing(demo):
     pages = demo.reports_dir / "site" / "indicators"
     assert (demo.reports_dir / "site" / "index.html").exists()
     assert len(list(pages.glob("*.html"))) == len(list(pages.glob("*.csv"))) == indicators[0]
+
+
+def test_the_run_summary_says_what_layout_rows_are_where_receipts_are_and_what_passed(
+        demo, capsys):
+    from citycheck.cli import print_intake
+    from citycheck.demo import print_validation
+
+    print_intake(demo)
+    print_validation(demo)
+    out = capsys.readouterr().out
+    assert "layout" in out and "titles, headers, blank, totals and footer rows" in out
+    assert f"{demo.archive_dir}/<sha256[:2]>/<sha256>/receipt.txt" in out
+    assert any((demo.archive_dir).glob("*/*/receipt.txt"))
+    assert "passed" in out and "checks" in out and "latest.html" in out

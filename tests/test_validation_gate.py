@@ -85,7 +85,7 @@ def test_warehouse_dag_run_fails_and_publishes_nothing(built, airflow_db, webhoo
     assert str(run.state) == "failed"
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert states["dbt_build"] == "success" and states["validate"] == "failed"
-    assert states["publish"] == "upstream_failed"
+    assert states["publish"] == states["reports"] == "upstream_failed"
     assert _digest(built.serving_path) == serving_before
     # whoever is on call hears about it: one alert, for the task that failed
     (alert,) = [a for a in webhook if a["event"] == "task_failed"]
@@ -112,7 +112,8 @@ def test_a_run_that_fails_mid_build_alerts_and_leaves_the_publication(built, air
     assert str(run.state) == "failed"
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert states == {"check_freshness": "success", "dbt_build": "failed",
-                      "validate": "upstream_failed", "publish": "upstream_failed"}
+                      "validate": "upstream_failed", "publish": "upstream_failed",
+                      "reports": "upstream_failed"}
     assert _digest(built.serving_path) == serving_before
     assert parquet_digest(built, "fct_indicator_values") == parquet_before
     assert query(built.serving_path, "select * from fct_indicator_values "
