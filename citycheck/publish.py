@@ -300,6 +300,10 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
                         [publication_id, build_id])
         finally:
             con.execute("detach serving_copy")
+        # read-only on disk: a reader whose URL forgot read_only gets "permission denied"
+        # instead of a write lock that shuts every other reader out (not for root, whom
+        # file modes do not bind: docs/analysts.md)
+        serving.chmod(0o444)
         fail_point("publish.serving")
         crash_point("publish.staged_serving")
         for t in tables:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,41 @@ def test_readers_see_whole_publications_while_the_pipeline_publishes(built, tmp_
     assert all(len(counts) == 1 for counts in seen.values()), seen  # never a half-publication
     (old,), (new,) = (seen[p] for p in sorted(seen))
     assert new == old + 1 and reads > 20
+
+
+def test_a_reader_that_forgets_read_only_cannot_lock_the_others_out(built):
+    """The serving file is read-only on disk: as any user but root, a plain
+    `duckdb.connect(path)` (or a `duckdb:///…` URL without read_only) is refused with
+    "Permission denied" instead of taking the write lock, and read-only readers go on."""
+    import shutil
+    import stat
+    import tempfile
+
+    served = built.serving_path.resolve()
+    assert stat.S_IMODE(served.stat().st_mode) == 0o444
+    if os.geteuid() != 0:
+        user = []
+    elif shutil.which("setpriv"):
+        user = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    else:
+        pytest.skip("running as root without setpriv: file modes do not bind root, and no "
+                    "other user is at hand to try as")
+    folder = Path(tempfile.mkdtemp(prefix="citycheck-reader-"))
+    try:
+        folder.chmod(0o755)
+        copy = folder / "citycheck.duckdb"
+        shutil.copy2(served, copy)             # the mode comes along
+        script = ("import duckdb, sys\n"
+                  "try:\n"
+                  "    duckdb.connect(sys.argv[1])\n"
+                  "    print('opened for writing')\n"
+                  "except duckdb.Error as exc:\n"
+                  "    print('refused:', exc)\n"
+                  "ro = duckdb.connect(sys.argv[1], read_only=True)\n"
+                  "print('read:', ro.execute('select count(*) from dim_year').fetchone()[0])\n")
+        done = subprocess.run([*user, sys.executable, "-c", script, str(copy)],
+                              capture_output=True, text=True, timeout=60, cwd=folder)
+        assert "refused:" in done.stdout and "Permission denied" in done.stdout, done
+        assert "read: " in done.stdout
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
