@@ -15,7 +15,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help setup run test lint clean lock sample-data bench airflow-up airflow-down airflow-status
+.PHONY: help setup run test lint clean lock sample-data bench airflow-up airflow-down airflow-status bi-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,6 +66,24 @@ airflow-down:  ## stop everything airflow-up started
 
 airflow-status:  ## which services of the stack run, which Celery workers answer
 	$(BIN)/python -m citycheck.stack status --workers $(or $(WORKERS),2)
+
+# Superset in an environment of its own (~800 MB): it pins SQLAlchemy 1.4 and Flask, which
+# cannot live beside Airflow 3. flask-caching 2.4+ and a missing cachetools break its start.
+BI_VENV := .venv-bi
+BI_PG_DSN ?= host=127.0.0.1 port=5432 user=postgres dbname=citycheck_bi
+bi-check: run  ## optional: prove docs/bi.md with a real Superset against both publications (not in make test)
+	test -x $(BI_VENV)/bin/superset || { $(BIN)/uv venv -q --python $(BIN)/python $(BI_VENV) && \
+	  VIRTUAL_ENV=$(CURDIR)/$(BI_VENV) $(BIN)/uv pip install -q "apache-superset==6.1.0" rich \
+	  cachetools "flask-caching<2.4" duckdb-engine "duckdb>=2.0,<2.1" psycopg2-binary; }
+	mkdir -p $(CITYCHECK_DATA_DIR)/superset
+	printf 'SECRET_KEY = "citycheck-bi-check-local-only"\nSQLALCHEMY_DATABASE_URI = "sqlite:///%s/superset/superset.db"\nPREVENT_UNSAFE_DB_CONNECTIONS = False\n' \
+	  "$(CITYCHECK_DATA_DIR)" > $(CITYCHECK_DATA_DIR)/superset/superset_config.py
+	SUPERSET_CONFIG_PATH=$(CITYCHECK_DATA_DIR)/superset/superset_config.py $(BI_VENV)/bin/superset db upgrade \
+	  > $(CITYCHECK_DATA_DIR)/superset/upgrade.log 2>&1
+	$(BIN)/python -c "import psycopg2, sys; c = psycopg2.connect(sys.argv[1].replace('dbname=citycheck_bi', 'dbname=postgres')); c.autocommit = True; cur = c.cursor(); cur.execute(\"select 1 from pg_database where datname = 'citycheck_bi'\"); cur.fetchone() or cur.execute('create database citycheck_bi')" "$(BI_PG_DSN)"
+	CITYCHECK_PG_DSN="$(BI_PG_DSN)" $(BIN)/citycheck publish --target postgres > /dev/null
+	SUPERSET_CONFIG_PATH=$(CITYCHECK_DATA_DIR)/superset/superset_config.py CITYCHECK_PG_DSN="$(BI_PG_DSN)" \
+	  $(BI_VENV)/bin/python scripts/superset_check.py $(CITYCHECK_DATA_DIR)/published/citycheck.duckdb 2>/dev/null
 
 lint:  ## ruff
 	$(BIN)/ruff check citycheck extract dags tests scripts
