@@ -15,7 +15,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help setup run test lint clean lock sample-data bench airflow-up airflow-down airflow-status bi-check
+.PHONY: help setup run test lint clean lock sample-data bench airflow-up airflow-down airflow-status bi-check portal
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -84,6 +84,9 @@ bi-check: run  ## optional: prove docs/bi.md with a real Superset against both p
 	CITYCHECK_PG_DSN="$(BI_PG_DSN)" $(BIN)/citycheck publish --target postgres > /dev/null
 	SUPERSET_CONFIG_PATH=$(CITYCHECK_DATA_DIR)/superset/superset_config.py CITYCHECK_PG_DSN="$(BI_PG_DSN)" \
 	  $(BI_VENV)/bin/python scripts/superset_check.py $(CITYCHECK_DATA_DIR)/published/citycheck.duckdb 2>/dev/null
+
+portal: setup  ## the department portal on http://127.0.0.1:8090 (accounts: citycheck users add)
+	CITYCHECK_PORTAL_INSECURE_COOKIES=$(or $(CITYCHECK_PORTAL_INSECURE_COOKIES),1) $(BIN)/python -m citycheck.portal_app
 
 lint:  ## ruff
 	$(BIN)/ruff check citycheck extract dags tests scripts

@@ -17,6 +17,8 @@
     citycheck report --city C --year Y   the annual city health check report (HTML and PDF)
     citycheck site                the indicator pages (reporting status, one page per indicator)
     citycheck serve               serve the reports and pages on 127.0.0.1
+    citycheck portal              the department portal on 127.0.0.1:8090 (make portal)
+    citycheck users add|disable|enable|reset|list   the portal's accounts
 
 Paths come from CITYCHECK_DATA_DIR (default ./var); see README.md.
 """
@@ -138,6 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("serve", help="serve the reports, the indicator pages and the validation "
                                      "reports on 127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
+    p = sub.add_parser("portal", help="the department portal (upload, receipts, dispatch list)")
+    p.add_argument("--port", type=int, default=8090)
+    p = sub.add_parser("users", help="the department portal's accounts")
+    p.add_argument("action", choices=["add", "disable", "enable", "reset", "list"])
+    p.add_argument("username", nargs="?")
+    p.add_argument("--role", choices=["clerk", "office"], default="clerk")
+    p.add_argument("--department", help="a clerk's department code, e.g. water")
+    p.add_argument("--city", default="371000")
     p = sub.add_parser("status", help="the dispatch list: values expected, received, missing")
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--city", help="city code (default: every city)")
@@ -160,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
 EXPECTED = ("BuildError", "BuildIncomplete", "ValidationFailed", "PublishRefused",
             "FetchError", "SubmissionError", "TemplateError", "PostgresUnavailable",
             "ConfigError", "WarehouseBusy", "FileNotFoundError", "NothingPublished",
-            "ReportError")
+            "ReportError", "PortalError")
 
 
 def _failed(args, exc: Exception) -> int:
@@ -333,6 +343,31 @@ def _command(args) -> int:
         from citycheck.site import serve
 
         return serve(settings, args.port)
+    elif args.command == "portal":
+        sys.argv = ["citycheck-portal", "--port", str(args.port)]
+        from citycheck.portal_app import main as portal_main
+
+        return portal_main()
+    elif args.command == "users":
+        from citycheck import department_portal as dp
+
+        if args.action == "list":
+            for u in dp.list_users(settings):
+                print(f"{u['username']:<24} {u['role']:<7} {u['department_code'] or '-':<22} "
+                      f"{u['city_code']} {'disabled' if u['disabled'] else 'active'}")
+            return 0
+        if not args.username:
+            raise dp.PortalError(f"`citycheck users {args.action}` needs a user name")
+        if args.action == "add":
+            password = dp.add_user(settings, args.username, args.role, args.city,
+                                   args.department)
+            print(f"user {args.username} added; password (shown once): {password}")
+        elif args.action == "reset":
+            print(f"new password for {args.username} (shown once): "
+                  f"{dp.reset_password(settings, args.username)}")
+        else:
+            dp.set_disabled(settings, args.username, args.action == "disable")
+            print(f"user {args.username} {args.action}d")
     elif args.command == "status":
         from citycheck.status import print_status
 

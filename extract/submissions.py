@@ -419,8 +419,12 @@ def _neutralise_cells(rec: Record, table: Table, out: list[dict]) -> None:
 FIELD_ZH = {"department": "部门", "city": "城市", "year": "年度"}
 
 
+SENDER = "the sender (command line or portal account)"
+
+
 def _disagreements(ref: Reference, stated: dict, header: dict, name: dict) -> list[str]:
-    """Where the caller (command-line flags), the file's own header block and its name
+    """Where the caller (command-line flags, or the portal account that sent it), the file's
+    own header block and its name
     disagree about department, city or year. The rule (docs/submission-format.md): the
     caller and the header must agree, or the file is refused — which of two statements about
     the same file is right is not citycheck's to guess; the file name is the weakest: where
@@ -435,18 +439,18 @@ def _disagreements(ref: Reference, stated: dict, header: dict, name: dict) -> li
     notes = []
     for what in ("department", "city", "year"):
         given = {source: (text, code(what, text)) for source, text in (
-            ("the command line", stated.get(what)), ("the file's header", header.get(what)),
+            (SENDER, stated.get(what)), ("the file's header", header.get(what)),
             ("the file name", name.get(what))) if text}
-        flag, head = given.get("the command line"), given.get("the file's header")
+        flag, head = given.get(SENDER), given.get("the file's header")
         if flag and head and flag[1] != head[1]:
             raise SubmissionError(
                 f"the {what} is stated twice and differently: the file's header says "
-                f"'{head[0]}', the command line says '{flag[0]}'; correct the one that is "
+                f"'{head[0]}', {SENDER} says '{flag[0]}'; correct the one that is "
                 f"wrong and send the file again. {FIELD_ZH[what]}不一致：文件表头为“{head[0]}”，"
-                f"命令行为“{flag[0]}”")
+                f"报送方（命令行或门户账号）为“{flag[0]}”")
         named, winner = given.get("the file name"), flag or head
         if named and winner and named[1] != winner[1]:
-            source = "the command line" if flag else "the file's header"
+            source = SENDER if flag else "the file's header"
             notes.append(f"{FIELD_ZH[what]} {what}: the file name says '{named[0]}', {source} "
                          f"says '{winner[0]}'; {source} decides (file names are often copied "
                          "from last year's file)")

@@ -166,7 +166,8 @@ def test_file_name_header_and_command_line_disagreeing(settings, tmp_path):
     other = write_csv(tmp_path / "flags.csv", _sewage("97.0"))
     refused = ingest_file(other, settings, year=2022)
     assert refused.status == "rejected"
-    assert "the file's header says '2023', the command line says '2022'" in refused.message
+    assert ("the file's header says '2023', the sender (command line or portal account) "
+            "says '2022'") in refused.message
     agreeing = write_csv(tmp_path / "agreeing.csv", _sewage("96.0"))
     assert ingest_file(agreeing, settings, year=2023).status == "loaded"
 

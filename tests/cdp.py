@@ -1,0 +1,97 @@
+"""Drive headless Chromium through the DevTools protocol (the `websockets` package Airflow
+already brings): load a page, fill a form, choose a file, click, read the page, screenshot.
+For pages a person acts on (the department portal); tests/browser.py covers pages one reads."""
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.browser import CHROMIUM
+
+
+class Browser:
+    def __init__(self, width: int = 1200, height: int = 900) -> None:
+        from websockets.sync.client import connect
+
+        self._profile = tempfile.TemporaryDirectory(prefix="citycheck-chromium-")
+        self.proc = subprocess.Popen(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--remote-debugging-port=0", f"--user-data-dir={self._profile.name}",
+             f"--window-size={width},{height}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        port = None
+        deadline = time.monotonic() + 30
+        while port is None and time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            found = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
+            port = found and found[1]
+        assert port, "Chromium did not open its DevTools port"
+        targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json").read())
+        page = next(t for t in targets if t["type"] == "page")
+        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None)
+        self._ids = itertools.count(1)
+        self.console_errors: list[str] = []
+        self.send("Page.enable")
+        self.send("Runtime.enable")
+
+    def send(self, method: str, **params) -> dict:
+        msg_id = next(self._ids)
+        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv(timeout=60))
+            if msg.get("method") == "Runtime.exceptionThrown":
+                self.console_errors.append(json.dumps(msg["params"])[:300])
+            if msg.get("method") == "Runtime.consoleAPICalled" and \
+                    msg["params"].get("type") == "error":
+                self.console_errors.append(json.dumps(msg["params"])[:300])
+            if msg.get("id") == msg_id:
+                assert "error" not in msg, msg
+                return msg.get("result", {})
+
+    def js(self, expression: str):
+        return self.send("Runtime.evaluate", expression=expression, returnByValue=True,
+                         awaitPromise=True)["result"].get("value")
+
+    def wait_for(self, expression: str, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.js(f"document.readyState === 'complete' && !!({expression})"):
+            assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+            time.sleep(0.2)
+
+    def goto(self, url: str) -> None:
+        self.send("Page.navigate", url=url)
+        self.wait_for("document.body")
+
+    def fill(self, selector: str, value: str) -> None:
+        self.js(f"document.querySelector({json.dumps(selector)}).value = {json.dumps(value)}")
+
+    def choose_file(self, selector: str, path: Path) -> None:
+        root = self.send("DOM.getDocument")["root"]["nodeId"]
+        node = self.send("DOM.querySelector", nodeId=root, selector=selector)["nodeId"]
+        self.send("DOM.setFileInputFiles", nodeId=node, files=[str(path)])
+
+    def click(self, selector: str) -> None:
+        self.js(f"document.querySelector({json.dumps(selector)}).click()")
+
+    def text(self) -> str:
+        return self.js("document.body.innerText")
+
+    def screenshot(self, path: Path) -> None:
+        data = self.send("Page.captureScreenshot", format="png",
+                         captureBeyondViewport=True)["data"]
+        path.write_bytes(base64.b64decode(data))
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        finally:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self._profile.cleanup()

@@ -1,0 +1,311 @@
+"""The department portal over real HTTP (uvicorn on 127.0.0.1, a process of its own): who may
+see and send what, the refusals a clerk reads, receipts at once through the inbox's intake,
+the office's dispatch list, and an upload that survives the portal being killed."""
+from __future__ import annotations
+
+import html
+import io
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from citycheck import department_portal as dp
+from citycheck.config import SAMPLE_DIR
+from tests.browser import needs_chromium
+from tests.helpers import make_settings, query
+
+PASSWORD = {"water_clerk": "water-pass-2023", "housing_clerk": "housing-pass-2023",
+            "office": "office-pass-2023", "careless": "careless-pass-2023"}
+MAX_BYTES = 200_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(data: Path, port: int, **env) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "citycheck.portal_app", "--port", str(port)],
+        env={**os.environ, "CITYCHECK_DATA_DIR": str(data), "CITYCHECK_PORTAL_INSECURE_COOKIES": "1",
+             "CITYCHECK_MAX_FILE_BYTES": str(MAX_BYTES), **env},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/login", timeout=2)
+            return proc
+        except requests.ConnectionError:
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.2)
+    raise AssertionError("the portal did not start")
+
+
+@pytest.fixture(scope="module")
+def portal(sample_warehouse, tmp_path_factory):
+    data = tmp_path_factory.mktemp("portal") / "data"
+    shutil.copytree(sample_warehouse, data, symlinks=True)
+    with pytest.MonkeyPatch.context() as mp:
+        settings = make_settings(data, mp)
+        dp.add_user(settings, "water_clerk", "clerk", "371000", "water", PASSWORD["water_clerk"])
+        dp.add_user(settings, "housing_clerk", "clerk", "371000", "housing",
+                    PASSWORD["housing_clerk"])
+        dp.add_user(settings, "office", "office", "371000", password=PASSWORD["office"])
+        dp.add_user(settings, "careless", "office", "371000", password=PASSWORD["careless"])
+        port = _free_port()
+        proc = _start(data, port)
+        try:
+            yield settings, f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html)[1]
+
+
+def _login(base: str, user: str, password: str | None = None) -> tuple[requests.Session, str]:
+    s = requests.Session()
+    token = _csrf(s.get(f"{base}/login").text)
+    r = s.post(f"{base}/login", data={"username": user, "password": password or PASSWORD[user],
+                                      "csrf": token})
+    assert r.status_code == 200, r.text[:500]
+    return s, _csrf(r.text)
+
+
+def _csv(rows: list[list], department="water", year="2023") -> bytes:
+    lines = [f"填报部门,{department}", "城市,371000", f"年度,{year}", "", "指标代码,区县名称,数值"]
+    lines += [",".join(map(str, r)) for r in rows]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _upload(s, base, token, *files) -> requests.Response:
+    return s.post(f"{base}/upload", data={"csrf": token},
+                  files=[("files", (name, data)) for name, data in files])
+
+
+def test_unauthenticated_visitors_go_to_the_login_and_forms_need_their_token(portal):
+    _, base = portal
+    for path in ("/", "/office", "/template?year=2023", "/receipts/x", "/office/export.xlsx?year=2023"):
+        r = requests.get(base + path, allow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/login", path
+    r = requests.post(f"{base}/upload", files=[("files", ("a.csv", b"x"))], allow_redirects=False)
+    assert r.status_code == 303
+    s, _ = _login(base, "water_clerk")
+    # a logged-in clerk's post without the form's token (another site's form) is refused
+    r = s.post(f"{base}/upload", files=[("files", ("a.csv", _csv([])))])
+    assert r.status_code == 403 and "reload the page" in r.text and "Traceback" not in r.text
+    assert requests.post(f"{base}/login", data={"username": "water_clerk",
+                                                "password": PASSWORD["water_clerk"]}
+                         ).status_code == 403
+
+
+def test_a_clerk_uploads_and_reads_the_receipt_at_once_and_no_other_department_can(portal):
+    settings, base = portal
+    s, token = _login(base, "water_clerk")
+    r = _upload(s, base, token, ("fix.csv", _csv([["sewage_treatment_rate_pct", "环翠区", "99.6"]])))
+    assert r.status_code == 200
+    (upload_id,) = re.findall(r'data-upload="(\w+)"', r.text)
+    assert 'data-status="loaded"' in r.text and "数据报送回执" in r.text
+    # the same intake as the inbox: archived, with its receipt, rows in raw
+    row = dp.upload_row(settings, upload_id)
+    (archived,) = query(settings.warehouse_path, "select archived_path, rows_accepted from "
+                        f"raw.submission_files where file_hash = '{row['file_hash']}'")
+    assert Path(archived[0]).exists() and archived[1] == 1
+    assert s.get(f"{base}/receipts/{upload_id}?download=1").text.startswith("数据报送回执")
+    assert "fix.csv" in s.get(f"{base}/").text                  # in the history
+
+    other, _ = _login(base, "housing_clerk")
+    r = other.get(f"{base}/receipts/{upload_id}")
+    assert r.status_code == 403 and "another department" in r.text
+    assert "fix.csv" not in other.get(f"{base}/").text
+    office, _ = _login(base, "office")
+    assert office.get(f"{base}/receipts/{upload_id}").status_code == 200
+    assert other.get(f"{base}/office").status_code == 403
+
+
+def test_a_clerk_cannot_submit_another_departments_indicators(portal):
+    import json
+
+    settings, base = portal
+    s, token = _login(base, "water_clerk")
+    # a housing indicator in a file that says it is housing's: the clerk is water's
+    r = _upload(s, base, token, ("housing.csv", _csv([["lifts_added_cum", "环翠区", "30"]],
+                                                     department="housing")))
+    assert r.status_code == 200
+    assert 'data-status="rejected"' in r.text
+    assert "the file's header says 'housing', the sender (command line or portal account) " \
+           "says 'water'" in html.unescape(r.text)
+    # a file that names no department: the account's is stated, and the intake's
+    # authorisation rejects the indicator water does not answer for
+    r = _upload(s, base, token, ("nodept.csv", "\n".join([
+        "城市,371000", "年度,2023", "", "指标代码,区县名称,数值",
+        "lifts_added_cum,环翠区,30", "sewage_treatment_rate_pct,环翠区,99.7"]).encode()))
+    (upload_id,) = re.findall(r'data-upload="(\w+)"', r.text)
+    receipt = json.loads(dp.upload_row(settings, upload_id)["receipt_json"])
+    assert (receipt["department_code"], receipt["rows_accepted"], receipt["rows_rejected"]) == (
+        "water", 1, 1)
+    assert "does not answer for indicator lifts_added_cum" in receipt["rejected"][0]["reason"]
+
+
+def test_oversized_fake_and_too_many_files_are_refused_with_a_clear_message(portal):
+    _, base = portal
+    s, token = _login(base, "water_clerk")
+    r = _upload(s, base, token, ("big.csv", b"a,b\n" * (MAX_BYTES // 4 + 10)))
+    assert r.status_code == 413 and "larger than 200,000 bytes" in r.text
+    r = _upload(s, base, token, ("report.xlsx", b"<html>not a workbook</html>"))
+    assert r.status_code == 415 and "not an Excel .xlsx workbook" in r.text
+    r = _upload(s, base, token, ("data.exe", b"MZ\x90\x00"))
+    assert r.status_code == 415 and "only .xlsx, .xls and .csv" in r.text
+    r = _upload(s, base, token, *[(f"f{i}.csv", _csv([])) for i in range(dp.MAX_FILES + 1)])
+    assert r.status_code == 413 and f"at most {dp.MAX_FILES} files" in r.text
+    assert "Traceback" not in r.text
+
+
+def test_ten_uploads_at_once_are_all_receipted_and_landed(portal):
+    settings, base = portal
+    sessions = [_login(base, "water_clerk") for _ in range(10)]
+    values = [round(95 + i / 10, 1) for i in range(10)]
+
+    def send(i):
+        s, token = sessions[i]
+        r = _upload(s, base, token, (f"burst{i}.csv", _csv(
+            [["sewage_treatment_rate_pct", "文登区", values[i]]], year=str(2019 + i % 5))))
+        return r.status_code, re.findall(r'data-status="(\w+)"', r.text)
+
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(send, range(10)))
+    assert results == [(200, ["loaded"])] * 10
+    landed = query(settings.warehouse_path, "select count(*) from raw.submission_files "
+                   "where original_name like 'burst%.csv' and status = 'loaded'")
+    assert landed == [(10,)]
+
+
+def test_login_failures_are_limited_and_logins_and_uploads_are_audited(portal):
+    settings, base = portal
+    s = requests.Session()
+    for _ in range(dp.LOGIN_FAILURES):
+        token = _csrf(s.get(f"{base}/login").text)
+        assert s.post(f"{base}/login", data={"username": "careless", "password": "guess",
+                                             "csrf": token}).status_code == 401
+    token = _csrf(s.get(f"{base}/login").text)
+    r = s.post(f"{base}/login", data={"username": "careless", "password": PASSWORD["careless"],
+                                      "csrf": token})
+    assert r.status_code == 429 and "15" in r.text
+    with sqlite3.connect(dp.portal_dir(settings) / "portal.db") as con:
+        events = {e for (e,) in con.execute("select distinct event from audit")}
+    assert {"login", "login_failed", "login_locked", "upload"} <= events
+
+
+def test_the_office_reads_and_exports_the_dispatch_list_and_clerks_get_templates(portal):
+    import openpyxl
+
+    settings, base = portal
+    office, _ = _login(base, "office")
+    page = office.get(f"{base}/office?year=2023")
+    assert page.status_code == 200 and "报送情况通报" in page.text
+    departments = query(settings.serving_path, "select department_code, submission_status "
+                        "from mart_submission_status where city_code = '371000' and year = 2023")
+    assert set(re.findall(r'data-department="(\w+)"', page.text)) == {d for d, _ in departments}
+    book = openpyxl.load_workbook(io.BytesIO(office.get(
+        f"{base}/office/export.xlsx?year=2023").content))
+    rows = list(book.active.iter_rows(min_row=2, values_only=True))
+    assert sorted((r[0], r[2]) for r in rows) == sorted(departments)
+    late = [d for d, status in departments if status != "complete"]
+    assert page.text.count("please send your 2023") == len(late)
+
+    clerk, _ = _login(base, "water_clerk")
+    template = clerk.get(f"{base}/template?year=2024")
+    assert template.status_code == 200 and template.content.startswith(b"PK")
+    assert "371000_water_2024.xlsx" in template.headers["content-disposition"]
+
+
+def test_an_upload_survives_the_portal_being_killed_during_intake(sample_warehouse,
+                                                                 tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    shutil.copytree(sample_warehouse, data, symlinks=True)
+    settings = make_settings(data, monkeypatch)
+    dp.add_user(settings, "water_clerk", "clerk", "371000", "water", PASSWORD["water_clerk"])
+    port = _free_port()
+    proc = _start(data, port, CITYCHECK_CRASH_AT="ingest.after_copy")
+    s, token = _login(f"http://127.0.0.1:{port}", "water_clerk")
+    with pytest.raises(requests.ConnectionError):    # killed (SIGKILL) inside the intake
+        _upload(s, f"http://127.0.0.1:{port}", token,
+                ("kept.csv", _csv([["sewage_treatment_rate_pct", "荣成市", "96.9"]])))
+    assert proc.wait(timeout=10) == -signal.SIGKILL
+    assert query(settings.warehouse_path, "select count(*) from raw.submission_files where "
+                 "original_name = 'kept.csv'") == [(0,)]
+    # started again, the portal takes in what it had kept
+    proc = _start(data, port)
+    try:
+        assert query(settings.warehouse_path, "select status, rows_accepted from raw.submission_files where "
+                     "original_name = 'kept.csv'") == [("loaded", 1)]
+        s, _ = _login(f"http://127.0.0.1:{port}", "water_clerk")
+        assert "kept.csv" in s.get(f"http://127.0.0.1:{port}/").text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@needs_chromium
+def test_a_clerk_logs_in_uploads_and_reads_the_receipt_in_a_real_browser(portal, tmp_path):
+    from tests.browser import shows_something
+    from tests.cdp import Browser
+
+    settings, base = portal
+    sample = SAMPLE_DIR / "submissions" / "371000_water_2023.xlsx"
+    browser = Browser()
+    try:
+        browser.goto(f"{base}/")
+        browser.wait_for("document.querySelector('input[name=username]')")  # sent to log in
+        browser.fill("input[name=username]", "water_clerk")
+        browser.fill("input[name=password]", PASSWORD["water_clerk"])
+        browser.click("button[type=submit]")
+        browser.wait_for("document.querySelector('input[type=file]')")
+        assert "城市体检部门填报门户" in browser.text()
+        browser.choose_file("input[type=file]", sample)
+        browser.click("form[action='/upload'] button[type=submit]")
+        browser.wait_for("document.querySelector('[data-status]')")
+        text = browser.text()
+        assert "数据报送回执 Submission receipt" in text and sample.name in text
+        assert re.search(r"读取记录 Records read: \d+ = 接收 accepted \d+", text)
+        browser.screenshot(tmp_path / "receipt.png")
+        assert shows_something(tmp_path / "receipt.png") and not browser.console_errors
+    finally:
+        browser.close()
+
+
+def test_accounts_are_managed_from_the_command_line(portal):
+    settings, base = portal
+    env = {**os.environ, "CITYCHECK_DATA_DIR": str(settings.data_dir)}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "citycheck.cli", "users", *args],
+                              capture_output=True, text=True, env=env, timeout=60)
+
+    added = cli("add", "transport_clerk", "--role", "clerk", "--department", "transport")
+    password = re.search(r"password \(shown once\): (\S+)", added.stdout)[1]
+    _login(base, "transport_clerk", password)
+    assert "transport_clerk" in cli("list").stdout
+    assert cli("add", "x", "--role", "clerk", "--department", "nowhere").returncode == 1
+    cli("disable", "transport_clerk")
+    s = requests.Session()
+    token = _csrf(s.get(f"{base}/login").text)
+    assert s.post(f"{base}/login", data={"username": "transport_clerk", "password": password,
+                                         "csrf": token}).status_code == 401
+    cli("enable", "transport_clerk")
+    renewed = re.search(r"\(shown once\): (\S+)", cli("reset", "transport_clerk").stdout)[1]
+    _login(base, "transport_clerk", renewed)
