@@ -102,7 +102,7 @@ def add_user(settings: Settings, username: str, role: str, city: str,
 
     if role not in ROLES:
         raise PortalError(f"role must be one of {', '.join(ROLES)}")
-    ref = load_reference()
+    ref = load_reference(settings.seeds_dir)
     if city not in ref.cities:
         raise PortalError(f"unknown city {city}; known: {', '.join(sorted(ref.cities))}")
     if role == "clerk" and department not in ref.departments:
