@@ -249,7 +249,8 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description="the citycheck department portal")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--port", type=int,
+                        default=int(os.environ.get("CITYCHECK_PORTAL_PORT", "8090")))
     args = parser.parse_args()
     settings = Settings.from_env()
     settings.ensure_dirs()

@@ -8,6 +8,7 @@ Starts the same services as docker-compose.yml, as local processes against the P
 Redis servers already running (default 127.0.0.1:5432 and 127.0.0.1:6379):
 
     api-server (REST API, UI, execution API) · scheduler · dag-processor · triggerer ·
+    the department portal ·
     N Celery workers (CeleryExecutor, Redis broker, PostgreSQL result backend)
 
 Metadata goes to a PostgreSQL database of its own (created if missing, `airflow db migrate`d).
@@ -20,6 +21,7 @@ Settings (environment; defaults in brackets):
                                [postgresql+psycopg2://postgres@127.0.0.1:5432/citycheck_airflow]
     CITYCHECK_CELERY_BROKER    Celery broker                       [redis://127.0.0.1:6379/0]
     CITYCHECK_AIRFLOW_PORT     api-server port                     [8080]
+    CITYCHECK_PORTAL_PORT      department portal port              [8090]
 and everything citycheck itself reads (CITYCHECK_DATA_DIR, CITYCHECK_ALERT_WEBHOOK_URL, ...),
 which the services inherit. docs/operations.md is the full guide.
 """
@@ -96,6 +98,9 @@ class StackConfig:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
             # new and changed DAG files are picked up within a minute
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "60",
+            # the portal is served on loopback over plain HTTP here (set 0 behind TLS)
+            "CITYCHECK_PORTAL_INSECURE_COOKIES": os.environ.get(
+                "CITYCHECK_PORTAL_INSECURE_COOKIES", "1"),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "GX_ANALYTICS_ENABLED": "false",
         })
@@ -129,6 +134,9 @@ class StackConfig:
         for i in range(1, self.workers + 1):
             services[f"worker-{i}"] = [airflow, "celery", "worker", "--concurrency", "2",
                                        "--celery-hostname", f"citycheck-worker-{i}@%h"]
+        # the department portal beside Airflow (docs/portal.md), CITYCHECK_PORTAL_PORT [8090]
+        services["portal"] = [sys.executable, "-m", "citycheck.portal_app", "--port",
+                              os.environ.get("CITYCHECK_PORTAL_PORT", "8090")]
         return services
 
 

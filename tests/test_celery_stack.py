@@ -68,6 +68,7 @@ def stack_env(sample_warehouse, tmp_path, portal_url):
                                      f"{host.get('host', '127.0.0.1')}:{host.get('port', 5432)}/{db}"),
                CITYCHECK_CELERY_BROKER=f"{REDIS_URL}/{redis_db}",
                CITYCHECK_AIRFLOW_PORT=str(_free_port()),
+               CITYCHECK_PORTAL_PORT=str(_free_port()),
                CITYCHECK_PORTAL_URL=portal_url)
     yield env
     subprocess.run([sys.executable, "-m", "citycheck.stack", "down"], env=env,
@@ -104,6 +105,10 @@ def test_a_dropped_file_is_published_by_the_celery_stack(stack_env):
     status = _stack(stack_env, "status")
     assert status.returncode == 0, status.stdout
     assert "citycheck-worker-1@" in status.stdout and "citycheck-worker-2@" in status.stdout
+    # the department portal runs with the stack
+    portal = requests.get(f"http://127.0.0.1:{stack_env['CITYCHECK_PORTAL_PORT']}/login",
+                          timeout=10)
+    assert portal.status_code == 200 and "部门填报门户" in portal.text
 
     saved = dict(os.environ)
     os.environ.update(stack_env)
