@@ -24,6 +24,7 @@ plugin endpoints are not behind Airflow's auth, and clerks are no Airflow users;
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import sqlite3
@@ -251,7 +252,47 @@ def take_in(settings: Settings, upload_id: str) -> dict:
                              json.dumps(receipt.to_dict(), ensure_ascii=False),
                              receipt.to_text(), upload_id])
             shutil.rmtree(folder, ignore_errors=True)
+            if receipt.status == "loaded":
+                why_not = announce(f"{meta['username']}: {meta['file_name']}")
+                audit(settings, meta["username"], None, "announced" if why_not is None
+                      else "not_announced", why_not or receipt.file_hash)
     return upload_row(settings, upload_id)
+
+
+def announce(reason: str) -> str | None:
+    """Tell Airflow that raw submissions landed — an asset event on RAW_SUBMISSIONS through
+    its REST API — so the warehouse DAG runs as it does after the submissions DAG. Configured
+    by the environment the Airflow stack gives its services (AIRFLOW__API__BASE_URL, the simple
+    auth manager's user and passwords file: `make airflow-up`); elsewhere nothing is sent.
+    Returns None when announced, else why not (logged, never raised: the upload has landed)."""
+    import logging
+
+    import requests
+
+    log = logging.getLogger(__name__)
+    base = os.environ.get("AIRFLOW__API__BASE_URL")
+    users = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "")
+    passwords = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
+    if not (base and users and passwords and Path(passwords).exists()):
+        return "no Airflow API configured: the warehouse DAG runs on its schedule or by hand"
+    from citycheck.orchestration import RAW_SUBMISSIONS
+
+    user = users.split(",")[0].split(":")[0]
+    try:
+        token = requests.post(f"{base}/auth/token", timeout=10, json={
+            "username": user,
+            "password": json.loads(Path(passwords).read_text())[user]}).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        found = requests.get(f"{base}/api/v2/assets", headers=headers, timeout=10,
+                             params={"uri_pattern": RAW_SUBMISSIONS.uri}).json()["assets"]
+        asset = next(a for a in found if a["uri"] == RAW_SUBMISSIONS.uri)
+        r = requests.post(f"{base}/api/v2/assets/events", headers=headers, timeout=10,
+                          json={"asset_id": asset["id"], "extra": {"portal": reason}})
+        r.raise_for_status()
+        return None
+    except Exception as exc:        # noqa: BLE001 - the upload has landed; say why, go on
+        log.warning("could not announce the upload to Airflow: %s", exc)
+        return f"Airflow was not told ({type(exc).__name__}: {exc})"
 
 
 def take_in_pending(settings: Settings) -> int:

@@ -8,6 +8,7 @@ Needs the PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) servers; skippe
 which one is missing, where they do not answer."""
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -209,6 +210,38 @@ def test_a_dropped_file_is_published_by_the_celery_stack(stack_env):
         assert query(settings.serving_path, published.format(table)) == rows, table
     assert query(settings.warehouse_path, "select count(*) from marts."
                                           "fct_indicator_value_versions") == [versions_before]
+
+    # A clerk's upload through the portal lands at once and, announced to Airflow as an event
+    # of the raw-submissions asset, runs the warehouse DAG that publishes it.
+    added = subprocess.run([sys.executable, "-m", "citycheck.cli", "users", "add", "wc",
+                            "--role", "clerk", "--department", "water"], env=stack_env,
+                           capture_output=True, text=True, timeout=60)
+    password = re.search(r"\(shown once\): (\S+)", added.stdout)[1]
+    portal = f"http://127.0.0.1:{stack_env['CITYCHECK_PORTAL_PORT']}"
+    clerk = requests.Session()
+    token = re.search(r'name="csrf" value="([^"]+)"', clerk.get(f"{portal}/login").text)[1]
+    page = clerk.post(f"{portal}/login", data={"username": "wc", "password": password,
+                                               "csrf": token}).text
+    token = re.search(r'name="csrf" value="([^"]+)"', page)[1]
+    triggered = {x["dag_run_id"] for x in session.get(
+        f"{api}/dags/citycheck_warehouse/dagRuns", timeout=10).json()["dag_runs"]}
+    upload = clerk.post(f"{portal}/upload", data={"csrf": token}, files=[("files", (
+        "portal_fix.csv", "城市,371000\n年度,2023\n\n指标代码,区县名称,数值\n"
+                          "sewage_treatment_rate_pct,乳山市,97.7\n".encode()))])
+    assert 'data-status="loaded"' in upload.text, upload.text[-2000:]
+    deadline = time.monotonic() + RUN_TIMEOUT
+    new_runs = []
+    while time.monotonic() < deadline:
+        new_runs = [x for x in session.get(f"{api}/dags/citycheck_warehouse/dagRuns",
+                                           timeout=10).json()["dag_runs"]
+                    if x["dag_run_id"] not in triggered and x["run_type"] == "asset_triggered"]
+        if new_runs and all(x["state"] in ("success", "failed") for x in new_runs):
+            break
+        time.sleep(3)
+    assert [x["state"] for x in new_runs] == ["success"], new_runs
+    assert query(settings.serving_path, "select value from mart_indicator_scorecard where "
+                 "indicator_code = 'sewage_treatment_rate_pct' and year = 2023 and "
+                 "district_name_zh = '乳山市'") == [(97.7,)]
 
     stopped = _stack(stack_env, "down")
     assert stopped.returncode == 0 and "stopped worker-2" in stopped.stdout
