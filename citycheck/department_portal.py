@@ -352,6 +352,14 @@ def dispatch_list(settings: Settings, city: str, year: int) -> list[dict]:
         order by submission_status = 'complete', department_code""", [city, year])
 
 
+def missing_values(settings: Settings, city: str, year: int) -> list[dict]:
+    return published(settings, """
+        select department_code, department_name_zh, district_code, district_name_zh,
+               indicator_code, indicator_name_zh
+        from mart_submission_missing_values where city_code = ? and year = ?
+        order by department_code, district_code, indicator_code""", [city, year])
+
+
 def reminder(row: dict, year: int) -> str | None:
     if row["submission_status"] == "complete":
         return None
@@ -363,7 +371,7 @@ def reminder(row: dict, year: int) -> str | None:
             "receipt in the department portal.")
 
 
-def dispatch_xlsx(rows: list[dict], year: int) -> bytes:
+def dispatch_xlsx(rows: list[dict], year: int, missing: list[dict] = ()) -> bytes:
     import io
 
     import openpyxl
@@ -379,6 +387,12 @@ def dispatch_xlsx(rows: list[dict], year: int) -> bytes:
                       r["values_expected"], r["values_present"], r["values_missing"],
                       r["files_received"], r["files_refused"], r["records_rejected"],
                       str(r["last_received_at"] or "")])
+    detail = book.create_sheet(f"{year}缺报明细")
+    detail.append(["部门代码 Department code", "部门 Department", "区县代码 District code",
+                   "区县 District", "指标代码 Indicator code", "指标 Indicator"])
+    for m in missing:
+        detail.append([m["department_code"], m["department_name_zh"], m["district_code"],
+                       m["district_name_zh"], m["indicator_code"], m["indicator_name_zh"]])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

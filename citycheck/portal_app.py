@@ -220,12 +220,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rows = dp.dispatch_list(settings, user["city_code"], year) if year else []
         for r in rows:
             r["reminder"] = dp.reminder(r, year)
-        return page(request, "portal_office.html", rows=rows, year=year, years=years)
+        missing = dp.missing_values(settings, user["city_code"], year) if year else []
+        return page(request, "portal_office.html", rows=rows, year=year, years=years,
+                    missing=missing)
 
     @app.get("/office/export.xlsx")
     def export(request: Request, year: int):
         user = need(request, "office")
-        data = dp.dispatch_xlsx(dp.dispatch_list(settings, user["city_code"], year), year)
+        data = dp.dispatch_xlsx(dp.dispatch_list(settings, user["city_code"], year), year,
+                                dp.missing_values(settings, user["city_code"], year))
         dp.audit(settings, user["username"], address(request), "export", str(year))
         return Response(data, media_type="application/vnd.openxmlformats-officedocument."
                                           "spreadsheetml.sheet",

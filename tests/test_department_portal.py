@@ -64,6 +64,15 @@ def portal(sample_warehouse, tmp_path_factory):
                     PASSWORD["housing_clerk"])
         dp.add_user(settings, "office", "office", "371000", password=PASSWORD["office"])
         dp.add_user(settings, "careless", "office", "371000", password=PASSWORD["careless"])
+        # one value owed and missing, for the dispatch list's detail
+        import duckdb
+
+        with duckdb.connect(str(settings.serving_path)) as con:
+            con.execute("insert into mart_submission_missing_values (missing_id, city_code, "
+                        "year, department_code, department_name_zh, district_code, "
+                        "district_name_zh, indicator_code, indicator_name_zh) values ('m1', "
+                        "'371000', 2023, 'water', '市水务局', '371002', '环翠区', "
+                        "'sewage_treatment_rate_pct', '城市污水处理率')")
         port = _free_port()
         proc = _start(data, port)
         try:
@@ -224,6 +233,11 @@ def test_the_office_reads_and_exports_the_dispatch_list_and_clerks_get_templates
         f"{base}/office/export.xlsx?year=2023").content))
     rows = list(book.active.iter_rows(min_row=2, values_only=True))
     assert sorted((r[0], r[2]) for r in rows) == sorted(departments)
+    assert re.findall(r'data-missing="([^"]+)"', page.text) == [
+        "water|371002|sewage_treatment_rate_pct"]
+    detail = list(book.worksheets[1].iter_rows(min_row=2, values_only=True))
+    assert [(r[0], r[2], r[4]) for r in detail] == [
+        ("water", "371002", "sewage_treatment_rate_pct")]
     late = [d for d, status in departments if status != "complete"]
     assert page.text.count("please send your 2023") == len(late)
 
