@@ -255,6 +255,9 @@ def main() -> int:
     parser.add_argument("--port", type=int,
                         default=int(os.environ.get("CITYCHECK_PORTAL_PORT", "8090")))
     args = parser.parse_args()
+    # an upload waits only a moment for a warehouse a pipeline run holds, then is kept and
+    # taken in later (the clerk is told), rather than holding the page for long
+    os.environ.setdefault("CITYCHECK_WAREHOUSE_LOCK_WAIT", "3")
     settings = Settings.from_env()
     settings.ensure_dirs()
     dp.take_in_pending(settings)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -170,16 +171,25 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
     spills to a temporary folder beside the file instead."""
     if not read_only:
         make_dir(path.parent)
-    try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
+    # Another process may hold the file for a moment (the department portal landing one
+    # upload, a short task): wait for it a little, CITYCHECK_WAREHOUSE_LOCK_WAIT seconds
+    # (default 15), before saying it is busy.
+    deadline = time.monotonic() + float(os.environ.get("CITYCHECK_WAREHOUSE_LOCK_WAIT", "15"))
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() < deadline:
+                time.sleep(0.25)
+                continue
             holder = re.search(r"PID (\d+)", str(exc))
             raise WarehouseBusy(
                 f"the warehouse {path} is in use by another process"
                 f"{f' (PID {holder[1]})' if holder else ''}: DuckDB allows one writer. Wait "
                 "for that run to finish (or stop it), then try again") from None
-        raise
     # a setting, not connect(config=...): dbt opens the same file in this process
     limit = os.environ.get("CITYCHECK_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT)
     try:

@@ -35,7 +35,8 @@ def test_a_second_writer_is_told_who_holds_the_warehouse(settings):
 
     holder = duckdb.connect(str(settings.warehouse_path))   # another run, writing
     try:
-        err = _said(cli(settings, "ingest"))
+        # it waits that long for the holder to let go (tests/test_warehouse_lock.py), then says
+        err = _said(cli(settings, "ingest", env={"CITYCHECK_WAREHOUSE_LOCK_WAIT": "1"}))
     finally:
         holder.close()
     assert "in use by another process" in err and f"PID {os.getpid()}" in err
