@@ -199,11 +199,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         row = dp.upload_row(settings, upload_id)
         if not row:
             raise HTTPException(404, "no such upload")
-        if user["role"] == "clerk" and (row["department_code"], row["city_code"]) != (
-                user["department_code"], user["city_code"]):
+        if row["city_code"] != user["city_code"] or (
+                user["role"] == "clerk" and row["department_code"] != user["department_code"]):
             dp.audit(settings, user["username"], address(request), "forbidden",
                      f"receipt {upload_id}")
-            raise HTTPException(403, "this receipt belongs to another department")
+            raise HTTPException(403, "this receipt belongs to another department or city")
         if download and row["receipt_text"]:
             return Response(row["receipt_text"], media_type="text/plain; charset=utf-8",
                             headers={"Content-Disposition":

@@ -26,7 +26,8 @@ from tests.browser import needs_chromium
 from tests.helpers import make_settings, query
 
 PASSWORD = {"water_clerk": "water-pass-2023", "housing_clerk": "housing-pass-2023",
-            "office": "office-pass-2023", "careless": "careless-pass-2023"}
+            "office": "office-pass-2023", "careless": "careless-pass-2023",
+            "zibo_office": "zibo-office-pass-2023"}
 MAX_BYTES = 200_000
 
 
@@ -64,6 +65,7 @@ def portal(sample_warehouse, tmp_path_factory):
                     PASSWORD["housing_clerk"])
         dp.add_user(settings, "office", "office", "371000", password=PASSWORD["office"])
         dp.add_user(settings, "careless", "office", "371000", password=PASSWORD["careless"])
+        dp.add_user(settings, "zibo_office", "office", "370300", password=PASSWORD["zibo_office"])
         # one value owed and missing, for the dispatch list's detail
         import duckdb
 
@@ -139,10 +141,12 @@ def test_a_clerk_uploads_and_reads_the_receipt_at_once_and_no_other_department_c
 
     other, _ = _login(base, "housing_clerk")
     r = other.get(f"{base}/receipts/{upload_id}")
-    assert r.status_code == 403 and "another department" in r.text
+    assert r.status_code == 403 and "another department or city" in r.text
     assert "fix.csv" not in other.get(f"{base}/").text
     office, _ = _login(base, "office")
     assert office.get(f"{base}/receipts/{upload_id}").status_code == 200
+    elsewhere, _ = _login(base, "zibo_office")      # another city's office
+    assert elsewhere.get(f"{base}/receipts/{upload_id}").status_code == 403
     assert other.get(f"{base}/office").status_code == 403
 
 
