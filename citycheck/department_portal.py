@@ -216,10 +216,12 @@ def stage_upload(settings: Settings, user: dict, name: str, data: bytes) -> str:
     safe = Path(name).name.replace("/", "_") or "upload"
     (folder / safe).write_bytes(data)
     received = datetime.now(UTC).replace(tzinfo=None)
-    (folder / "upload.json").write_text(json.dumps({
+    tmp = folder / "upload.json.tmp"      # complete or absent: what take_in_pending reads
+    tmp.write_text(json.dumps({
         "upload_id": upload_id, "username": user["username"],
         "department_code": user["department_code"], "city_code": user["city_code"],
         "file_name": safe, "received_at": received.isoformat()}), encoding="utf-8")
+    tmp.replace(folder / "upload.json")
     with closing(db(settings)) as con:
         con.execute("insert into uploads (upload_id, username, department_code, city_code, "
                     "file_name, received_at, status) values (?,?,?,?,?,?,'waiting')",
@@ -241,6 +243,14 @@ def take_in(settings: Settings, upload_id: str) -> dict:
             item = Submission(folder / meta["file_name"],
                               datetime.fromisoformat(meta["received_at"]), move=True,
                               department=meta["department_code"], city=meta["city_code"])
+            with closing(db(settings)) as con:    # kept, then stopped before it was listed
+                con.execute("insert or ignore into uploads (upload_id, username, "
+                            "department_code, city_code, file_name, received_at, status) "
+                            "values (?,?,?,?,?,?,'waiting')",
+                            [upload_id, meta["username"], meta["department_code"],
+                             meta["city_code"], meta["file_name"],
+                             datetime.fromisoformat(meta["received_at"]).strftime(
+                                 "%Y-%m-%d %H:%M:%S")])
             try:
                 (receipt,) = ingest_files([item], settings)
             except WarehouseBusy:
@@ -300,7 +310,7 @@ def take_in_pending(settings: Settings) -> int:
     root = portal_dir(settings) / "uploads"
     done = 0
     for folder in sorted(root.glob("*/upload.json")) if root.exists() else []:
-        if take_in(settings, folder.parent.name)["status"] != "waiting":
+        if take_in(settings, folder.parent.name).get("status") not in (None, "waiting"):
             done += 1
     return done
 

@@ -327,3 +327,25 @@ def test_accounts_are_managed_from_the_command_line(portal):
     cli("enable", "transport_clerk")
     renewed = re.search(r"\(shown once\): (\S+)", cli("reset", "transport_clerk").stdout)[1]
     _login(base, "transport_clerk", renewed)
+
+
+def test_an_upload_kept_but_never_listed_is_still_taken_in(sample_warehouse, tmp_path,
+                                                           monkeypatch):
+    """The portal stopped between keeping an upload and listing it: the next start takes the
+    kept file in and lists it with its receipt."""
+    import json
+
+    data = tmp_path / "data"
+    shutil.copytree(sample_warehouse, data, symlinks=True)
+    settings = make_settings(data, monkeypatch)
+    folder = dp.portal_dir(settings) / "uploads" / "kept0001"
+    folder.mkdir(parents=True)
+    (folder / "late.csv").write_bytes(_csv([["sewage_treatment_rate_pct", "乳山市", "96.6"]]))
+    (folder / "upload.json").write_text(json.dumps({
+        "upload_id": "kept0001", "username": "water_clerk", "department_code": "water",
+        "city_code": "371000", "file_name": "late.csv",
+        "received_at": "2026-11-29T05:00:00"}), encoding="utf-8")
+    assert dp.take_in_pending(settings) == 1
+    row = dp.upload_row(settings, "kept0001")
+    assert row["status"] == "loaded" and row["receipt_text"].startswith("数据报送回执")
+    assert not folder.exists()
