@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "indicator, from the published marts")
     p = sub.add_parser("serve", help="serve the reports, the indicator pages and the validation "
                                      "reports on 127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--port", type=int, default=8780,
+                   help="default 8780 (8765 is the demo open-data portal's)")
     p = sub.add_parser("portal", help="the department portal (upload, receipts, dispatch list)")
     p.add_argument("--port", type=int, default=8090)
     p = sub.add_parser("users", help="the department portal's accounts")

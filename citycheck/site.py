@@ -175,7 +175,7 @@ def write_site(settings: Settings) -> SiteResult:
     return SiteResult(root / "index.html", len(site["indicators"]))
 
 
-def serve(settings: Settings, port: int = 8765) -> int:
+def serve(settings: Settings, port: int = 8780) -> int:
     """Serve reports/ (annual reports, indicator pages, validation reports) on 127.0.0.1
     until interrupted: the standard library's file server, read-only, loopback only."""
     import functools
