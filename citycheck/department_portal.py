@@ -332,15 +332,15 @@ def history(settings: Settings, user: dict) -> list[dict]:
 # -- what the publication says ---------------------------------------------------------------
 
 def published(settings: Settings, sql: str, params: list) -> list[dict]:
-    import duckdb
+    """Rows of the current publication as dicts; none before anything is published."""
+    from citycheck.report import query_rows
+    from citycheck.sql import open_publication
 
     if not settings.serving_path.exists():
         return []
-    con = duckdb.connect(str(settings.serving_path.resolve()), read_only=True)
+    con = open_publication(settings)
     try:
-        rel = con.execute(sql, params)
-        names = [d[0] for d in rel.description]
-        return [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
+        return query_rows(con, sql, params)
     finally:
         con.close()
 

@@ -60,7 +60,7 @@ def number_text(value: float | None, digits: int = 2) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _rows(con, sql: str, params: list) -> list[dict]:
+def query_rows(con, sql: str, params: list) -> list[dict]:
     rel = con.execute(sql, params)
     names = [d[0] for d in rel.description]
     return [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
@@ -69,7 +69,7 @@ def _rows(con, sql: str, params: list) -> list[dict]:
 def report_data(con, city: str, year: int) -> dict:
     """Everything the page shows, from the published marts (a read-only connection to the
     serving file)."""
-    city_row = _rows(con, "select city_name_zh, city_name_en from dim_district where "
+    city_row = query_rows(con, "select city_name_zh, city_name_en from dim_district where "
                           "district_code = ? and is_current", [city])
     if not city_row:
         known = [r[0] for r in con.execute(
@@ -82,11 +82,11 @@ def report_data(con, city: str, year: int) -> dict:
     if year not in years:
         raise ReportError(f"no published values for city {city} in {year}; years with values: "
                           f"{', '.join(map(str, years)) or 'none'}")
-    publication = _rows(con, "select * from publication", [])[0]
-    labels = {(r["code_type"], r["code"]): r for r in _rows(
+    publication = query_rows(con, "select * from publication", [])[0]
+    labels = {(r["code_type"], r["code"]): r for r in query_rows(
         con, "select code_type, code, label_zh, label_en from dim_code_label", [])}
 
-    targets = _rows(con, """
+    targets = query_rows(con, """
         select s.scorecard_id, s.district_code, s.district_name_zh, s.is_city_total,
                s.indicator_code, s.indicator_name_zh, s.indicator_name_en, s.unit, s.value,
                s.comparator, s.target_value, s.target_met, s.target_basis, s.source_type,
@@ -96,7 +96,7 @@ def report_data(con, city: str, year: int) -> dict:
         left join dim_source as src using (source_id)
         where s.city_code = ? and s.year = ? and s.target_id is not null
         order by s.is_city_total desc, s.indicator_code, s.district_code""", [city, year])
-    at_risk = _rows(con, f"""
+    at_risk = query_rows(con, f"""
         select p.target_id, p.district_code, d.district_name_zh, p.indicator_code,
                p.indicator_name_zh, p.target_year, p.comparator, p.target_value,
                p.assessed_year, p.assessed_value, p.progress_class
@@ -104,7 +104,7 @@ def report_data(con, city: str, year: int) -> dict:
         join dim_district as d on d.district_key = p.district_key
         where p.city_code = ? and p.target_year >= ? and p.progress_class in {AT_RISK}
         order by p.target_year, p.indicator_code, p.district_code""", [city, year])
-    ranking = _rows(con, """
+    ranking = query_rows(con, """
         select r.ranking_id, r.district_code, r.district_name_zh, r.score, r.rank_in_city,
                r.districts_ranked, p.ranking_id as previous_id, p.score as previous_score,
                p.rank_in_city as previous_rank
@@ -115,7 +115,7 @@ def report_data(con, city: str, year: int) -> dict:
         where r.city_code = ? and r.year = ? and r.dimension_code = 'overall'
         order by r.rank_in_city nulls last, r.district_code""", [city, year])
 
-    city_values = _rows(con, """
+    city_values = query_rows(con, """
         select s.scorecard_id, s.indicator_code, s.indicator_name_zh, s.indicator_name_en,
                s.unit, s.direction, s.year, s.value, s.value_basis, s.target_value,
                s.comparator, s.target_met, s.is_revised, s.quality_flag,
@@ -145,14 +145,14 @@ def report_data(con, city: str, year: int) -> dict:
     for d in dimensions.values():
         d["indicators"] = [i for i in d["indicators"].values() if i["now"] or i["before"]]
 
-    index = _rows(con, """
+    index = query_rows(con, """
         select index_id, district_code, district_name_zh, dimension_code, dimension_name_zh,
                dimension_name_en, score, coverage, score_status
         from mart_dimension_index
         where city_code = ? and year = ? and dimension_code <> 'overall'
         order by dimension_code, district_code""", [city, year])
     districts = sorted({(r["district_code"], r["district_name_zh"]) for r in index})
-    grid_rows = _rows(con, """
+    grid_rows = query_rows(con, """
         select scorecard_id, district_code, district_name_zh, indicator_code, indicator_name_zh,
                value, comparator, target_value, target_met
         from mart_indicator_scorecard
@@ -177,7 +177,7 @@ def report_data(con, city: str, year: int) -> dict:
         five = {"first": first, "rows": [v for v in by_indicator.values()
                                          if first in v and year in v],
                 # each district's dimension scores at both ends of the period
-                "index": _rows(con, """
+                "index": query_rows(con, """
                     select a.index_id as first_id, a.score as first_score, b.index_id,
                            b.score, b.district_name_zh, b.dimension_name_zh
                     from mart_dimension_index as b
@@ -187,7 +187,7 @@ def report_data(con, city: str, year: int) -> dict:
                     where b.city_code = ? and b.year = ?
                     order by b.dimension_code = 'overall' desc, b.dimension_code,
                              b.district_code""", [first, city, year]),
-                "progress": _rows(con, """
+                "progress": query_rows(con, """
                     select p.target_id, p.district_code, d.district_name_zh,
                            p.indicator_code, p.indicator_name_zh, p.target_year,
                            p.comparator, p.target_value, p.base_year, p.base_value,
@@ -198,35 +198,35 @@ def report_data(con, city: str, year: int) -> dict:
                     order by p.target_year, p.indicator_code, p.district_code""", [city])}
 
     quality = {
-        "status": _rows(con, """
+        "status": query_rows(con, """
             select status_id, department_code, department_name_zh, department_name_en,
                    values_expected, values_present, values_reported_missing, values_missing,
                    files_received, files_refused, records_rejected, last_received_at,
                    submission_status
             from mart_submission_status where city_code = ? and year = ?
             order by department_code""", [city, year]),
-        "missing": _rows(con, """
+        "missing": query_rows(con, """
             select missing_id, department_name_zh, district_name_zh, indicator_code,
                    indicator_name_zh
             from mart_submission_missing_values where city_code = ? and year = ?
             order by department_code, indicator_code, district_code""", [city, year]),
-        "quarantine": _rows(con, """
+        "quarantine": query_rows(con, """
             select quarantine_id, source_type, source_name, source_part, source_row,
                    source_cell, field_name, indicator_text, district_text, value_text, reason
             from mart_quarantine
             where city_code = ? and (year_text is null or year_text = '' or
                                      year_text like ? || '%')
             order by received_at, source_name, source_row""", [city, str(year)]),
-        "revised": _rows(con, """
+        "revised": query_rows(con, """
             select scorecard_id, district_name_zh, indicator_name_zh, value
             from mart_indicator_scorecard
             where city_code = ? and year = ? and is_revised order by 1""", [city, year]),
-        "warnings": _rows(con, """
+        "warnings": query_rows(con, """
             select warning_id, district_name_zh, indicator_name_zh, value, rule, message,
                    source_file, cell
             from mart_plausibility_warnings where city_code = ? and year = ?
             order by indicator_code, district_code, rule""", [city, year]),
-        "sources": _rows(con, """
+        "sources": query_rows(con, """
             select source_id, source_type, source_name, source_location, received_at,
                    records_accepted, records_rejected
             from dim_source
@@ -324,13 +324,19 @@ def index_chart(data: dict) -> str | None:
 
 # -- the page ---------------------------------------------------------------------------------
 
-def render(data: dict) -> str:
+def environment():
+    """The templates of the pages people read (citycheck/templates), numbers as number_text."""
     import jinja2
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["num"] = number_text
+    return env
+
+
+def render(data: dict) -> str:
+    env = environment()
 
     def label(code_type: str, code) -> str:
         found = data["labels"].get((code_type, code))
@@ -370,12 +376,9 @@ def print_pdf(html: Path, pdf: Path) -> str | None:
 
 def write_report(settings: Settings, city: str, year: int, pdf: bool = True) -> ReportResult:
     """Write reports/annual/<city>_<year>.html (and .pdf) from the current publication."""
-    import duckdb
+    from citycheck.sql import open_publication
 
-    if not settings.serving_path.exists():
-        raise ReportError(f"nothing is published yet ({settings.serving_path}): run `make run` "
-                          "or `citycheck run` first")
-    con = duckdb.connect(str(settings.serving_path.resolve()), read_only=True)
+    con = open_publication(settings)
     try:
         data = report_data(con, city, year)
     finally:
@@ -429,12 +432,9 @@ def report_fingerprints(con) -> dict[str, str]:
 def write_reports(settings: Settings, pdf: bool = True) -> list[ReportResult]:
     """Write the report of every city and year whose published data changed since its report
     was last written (reports/annual/manifest.json holds what each was written from)."""
-    import duckdb
+    from citycheck.sql import open_publication
 
-    if not settings.serving_path.exists():
-        raise ReportError(f"nothing is published yet ({settings.serving_path}): run `make run` "
-                          "or `citycheck run` first")
-    con = duckdb.connect(str(settings.serving_path.resolve()), read_only=True)
+    con = open_publication(settings)
     try:
         now = report_fingerprints(con)
     finally:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from citycheck.config import Settings
-from citycheck.report import FONT, ReportError, _rows, _svg, number_text
+from citycheck.report import FONT, _svg, environment, query_rows
 
 STATUS = {"reported": ("●", "已报齐", "reported"), "partly": ("◐", "部分报送", "partly reported"),
           "missing": ("○", "缺报", "missing"), None: ("–", "无数据", "no data")}
@@ -48,11 +48,11 @@ def status_of(reported: int, missing: int) -> str | None:
 
 
 def site_data(con) -> dict:
-    indicators = _rows(con, """
+    indicators = query_rows(con, """
         select i.*, d.department_name_zh, d.department_name_en
         from dim_indicator as i left join dim_department as d using (department_code)
         order by i.chc_dimension_code nulls last, i.indicator_code""", [])
-    counts = _rows(con, """
+    counts = query_rows(con, """
         with reported as (
             select indicator_code, city_code, year, count(*) as n
             from fct_indicator_values group by all),
@@ -63,7 +63,7 @@ def site_data(con) -> dict:
                coalesce(m.n, 0) as missing
         from reported as r full join missing as m using (indicator_code, city_code, year)
         order by 1, 2, 3""", [])
-    cities = _rows(con, """
+    cities = query_rows(con, """
         select distinct d.city_code, d.city_name_zh, d.city_name_en
         from dim_district as d
         where d.is_current and d.city_code in (select city_code from fct_indicator_values
@@ -74,17 +74,17 @@ def site_data(con) -> dict:
     status = {(r["indicator_code"], r["city_code"], r["year"]):
               {**r, "status": status_of(r["reported"], r["missing"])} for r in counts}
     return {"indicators": indicators, "cities": cities, "years": years, "status": status,
-            "publication": _rows(con, "select * from publication", [])[0]}
+            "publication": query_rows(con, "select * from publication", [])[0]}
 
 
 def indicator_data(con, code: str) -> dict:
-    rows = _rows(con, f"""
+    rows = query_rows(con, f"""
         select {", ".join("s." + c for c in DOWNLOAD_COLUMNS)}, s.is_city_total,
                s.target_value, s.comparator, s.target_met
         from mart_indicator_scorecard as s
         where s.indicator_code = ?
         order by s.city_code, s.is_city_total desc, s.district_code, s.year""", [code])
-    targets = _rows(con, """
+    targets = query_rows(con, """
         select t.target_id, t.city_code, t.district_code, d.district_name_zh, t.target_year,
                t.basis, t.base_year, t.comparator, t.target_value, t.target_text_zh,
                t.source_document
@@ -126,22 +126,15 @@ def _table_text(rows: list[dict]) -> tuple[str, str]:
 def write_site(settings: Settings) -> SiteResult:
     """Write the whole site under reports/site (a new folder, then swapped in: a reader never
     sees a half-written site)."""
-    import duckdb
-    import jinja2
+    from citycheck.sql import open_publication
 
-    if not settings.serving_path.exists():
-        raise ReportError(f"nothing is published yet ({settings.serving_path}): run `make run` "
-                          "or `citycheck run` first")
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters["num"] = number_text
+    env = environment()
     root = settings.reports_dir / "site"
     tmp = settings.reports_dir / ".site.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "indicators").mkdir(parents=True)
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    con = duckdb.connect(str(settings.serving_path.resolve()), read_only=True)
+    con = open_publication(settings)
     try:
         site = site_data(con)
         for ind in site["indicators"]:

@@ -25,7 +25,9 @@ class NothingPublished(Exception):
     """No publication yet: there is nothing to query."""
 
 
-def _open(settings: Settings):
+def open_publication(settings: Settings):
+    """The serving file, read-only (what readers, the reports, the pages and the portal read);
+    NothingPublished when there is none yet."""
     import duckdb
 
     if not settings.serving_path.exists():
@@ -75,7 +77,7 @@ def _split(text: str) -> list[str]:
 
 
 def main(settings: Settings, query: str | None, file: Path | None) -> int:
-    con = _open(settings)
+    con = open_publication(settings)
     try:
         if query is not None or file is not None:
             text = query if query is not None else file.read_text(encoding="utf-8")
