@@ -50,7 +50,7 @@ $(BIN)/.browser: $(BIN)/.installed
 setup: $(BIN)/.installed $(AIRFLOW_HOME)/.migrated $(BIN)/.browser  ## virtual environment from the lock file + Airflow metadata DB (SQLite) + headless Chromium
 
 run: setup  ## run the main job once through the Airflow DAGs on the sample data
-	$(BIN)/python -m citycheck.demo
+	$(BIN)/python -m citycheck.devtools.demo
 
 test: setup  ## the whole test suite
 	$(BIN)/python -m pytest
@@ -59,13 +59,13 @@ bench: setup  ## benchmark scales S and M against pandas and DuckDB (SCALES="S M
 	$(BIN)/citycheck bench --scale $(or $(SCALES),S M)
 
 airflow-up: setup  ## start Airflow for real: PostgreSQL metadata, Celery on Redis, WORKERS=2 (docs/operations.md)
-	$(BIN)/python -m citycheck.stack up --workers $(or $(WORKERS),2)
+	$(BIN)/python -m citycheck.operations.stack up --workers $(or $(WORKERS),2)
 
 airflow-down:  ## stop everything airflow-up started
-	$(BIN)/python -m citycheck.stack down
+	$(BIN)/python -m citycheck.operations.stack down
 
 airflow-status:  ## which services of the stack run, which Celery workers answer
-	$(BIN)/python -m citycheck.stack status --workers $(or $(WORKERS),2)
+	$(BIN)/python -m citycheck.operations.stack status --workers $(or $(WORKERS),2)
 
 # Superset in an environment of its own (~800 MB): it pins SQLAlchemy 1.4 and Flask, which
 # cannot live beside Airflow 3. flask-caching 2.4+ and a missing cachetools break its start.
@@ -86,7 +86,7 @@ bi-check: run  ## optional: prove docs/bi.md with a real Superset against both p
 	  $(BI_VENV)/bin/python scripts/superset_check.py $(CITYCHECK_DATA_DIR)/published/citycheck.duckdb 2>/dev/null
 
 portal: setup  ## the department portal on http://127.0.0.1:8090 (accounts: citycheck users add)
-	CITYCHECK_PORTAL_INSECURE_COOKIES=$(or $(CITYCHECK_PORTAL_INSECURE_COOKIES),1) $(BIN)/python -m citycheck.portal_app
+	CITYCHECK_PORTAL_INSECURE_COOKIES=$(or $(CITYCHECK_PORTAL_INSECURE_COOKIES),1) $(BIN)/python -m citycheck.serving.portal_app
 
 lint:  ## ruff
 	$(BIN)/ruff check citycheck extract dags tests scripts

@@ -107,8 +107,8 @@ def ingest_once(path: Path, seeds: Path, data_dir: Path) -> dict:
 
     os.environ["CITYCHECK_DATA_DIR"] = str(data_dir)
     os.environ["CITYCHECK_MAX_FILE_BYTES"] = str(1 << 30)
-    from citycheck.config import Settings
-    from citycheck.reference import load_reference
+    from common.config import Settings
+    from common.reference import load_reference
     from extract.submissions import ingest_file
 
     ref = load_reference(seeds)

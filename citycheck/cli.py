@@ -30,15 +30,15 @@ import logging
 import sys
 from pathlib import Path
 
-from citycheck.config import Settings, parse_years
+from common.config import Settings, parse_years
 
 
 def print_intake(settings: Settings, out=None) -> None:
     """What intake made of everything received so far, and every row still in quarantine."""
     out = out or sys.stdout  # looked up per call: tests and callers swap sys.stdout
-    from citycheck.warehouse import connect
+    from common.engine import engine_for
 
-    with connect(settings.warehouse_path) as con:
+    with engine_for(settings).connect() as con:
         files = con.execute(
             "select count(*), count(*) filter (where status = 'rejected'), coalesce(sum(rows_read), 0), "
             "coalesce(sum(rows_accepted), 0), coalesce(sum(rows_rejected), 0), "
@@ -65,7 +65,7 @@ def print_intake(settings: Settings, out=None) -> None:
 
 def print_published(settings: Settings, out=None) -> None:
     out = out or sys.stdout
-    from citycheck.publish import parquet_location, published_summary
+    from citycheck.publication.publish import parquet_location, published_summary
 
     rows = published_summary(settings)
     if not rows:
@@ -169,9 +169,9 @@ def main(argv: list[str] | None = None) -> int:
 
 # Errors whose message already says what was wrong and what to do: shown as they are.
 EXPECTED = ("BuildError", "BuildIncomplete", "ValidationFailed", "PublishRefused",
-            "FetchError", "SubmissionError", "TemplateError", "PostgresUnavailable",
+            "FetchError", "SubmissionError", "TemplateError", "WarehouseUnavailable",
             "ConfigError", "WarehouseBusy", "FileNotFoundError", "NothingPublished",
-            "ReportError", "PortalError")
+            "ReportError", "PortalError", "LandingConflict")
 
 
 def _failed(args, exc: Exception) -> int:
@@ -203,7 +203,7 @@ def _log_traceback(text: str) -> str:
     import tempfile
     from datetime import datetime
 
-    from citycheck.config import PROJECT_ROOT
+    from common.config import PROJECT_ROOT
 
     for folder in (Path(os.environ.get("CITYCHECK_DATA_DIR", PROJECT_ROOT / "var")) / "logs",
                    Path(tempfile.gettempdir())):
@@ -235,7 +235,7 @@ def _command(args) -> int:
         print_intake(settings)
         print_published(settings)
     elif args.command == "sql":
-        from citycheck.sql import main as sql_main
+        from citycheck.serving.sql import main as sql_main
 
         return sql_main(settings, args.query, args.file)
     elif args.command == "ingest":
@@ -256,13 +256,13 @@ def _command(args) -> int:
         for f in fetch_all(settings, args.sources or None):
             print(f"{f.source}: {f.status} — {f.message}")
     elif args.command == "build":
-        from citycheck.build import build
+        from citycheck.warehouse.build import build
 
         b = build(settings, full_refresh=args.full_refresh)
         kind = f"full refresh: {b.why}" if b.full_refresh else "incremental"
         print(f"build {b.build_id} ({kind}): {b.nodes} dbt nodes in {b.seconds:.1f} s")
     elif args.command == "validate":
-        from citycheck.validate import validate
+        from citycheck.checks.validate import validate
 
         v = validate(settings, years=parse_years(args.year))
         kept = (f"; {len(v.reused)} unchanged partitions kept their earlier verdict"
@@ -270,7 +270,7 @@ def _command(args) -> int:
         print(f"build {v.build_id}: all {v.checks} checks passed{kept}\n"
               f"  report: {v.html_path}\n  machine-readable: {v.report_path}")
     elif args.command == "publish" and args.target == "postgres":
-        from citycheck.publish_postgres import publish_postgres
+        from citycheck.publication.publish_postgres import publish_postgres
 
         pg = publish_postgres(settings)
         print(f"publication {pg.publication_id} copied to PostgreSQL ({pg.dsn_shown}), "
@@ -278,36 +278,37 @@ def _command(args) -> int:
         for name, n in pg.tables.items():
             print(f"  {name:<32} {n:>7} rows")
     elif args.command == "publish":
-        from citycheck.publish_postgres import publish_everywhere
+        from citycheck.publication.publish_postgres import publish_everywhere
 
         p, pg = publish_everywhere(settings)
         print(f"published build {p.build_id} as {p.publication_id}")
         if pg is not None:
             print(f"copied to PostgreSQL ({pg.dsn_shown}), schema published")
-        if settings.warehouse_target == "postgres":
-            from citycheck.postgres import shown_dsn
+        from common.engine import engine_for
 
-            print(f"schema published in PostgreSQL ({shown_dsn(settings.pg_dsn)}):")
+        engine = engine_for(settings)
+        if not engine.publishes_files:
+            print(f"schema published in {engine.describe()}:")
             for name, n in p.tables.items():
                 print(f"  {name:<32} {n:>7} rows")
         else:
             print_published(settings)
     elif args.command == "published":
-        from citycheck.recovery import publication_state
+        from citycheck.publication.recovery import publication_state
 
         state = publication_state(settings)
         print_published(settings)
         print("\n" + "\n".join(state.lines()))
         return 0 if state.agree else 4
     elif args.command == "freshness":
-        from citycheck.freshness import check_freshness
+        from citycheck.operations.freshness import check_freshness
 
         report = check_freshness(settings, alert=not args.no_alert)
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json
               else "\n".join(report.lines()))
         return 0 if report.ok else 3
     elif args.command == "bench":
-        from citycheck.bench import print_result, run_bench, write_results
+        from citycheck.devtools.bench import print_result, run_bench, write_results
 
         for scale in args.scale:
             result = run_bench(scale, resume=args.resume)
@@ -316,7 +317,7 @@ def _command(args) -> int:
             if not result.agree:
                 return 1
     elif args.command == "docs":
-        from citycheck.build import generate_docs
+        from citycheck.warehouse.build import generate_docs
 
         print(f"data dictionary: {generate_docs(settings)}")
     elif args.command == "template":
@@ -326,7 +327,7 @@ def _command(args) -> int:
         path = write_template(out, args.department, args.year, args.city)
         print(f"template for {args.department} {args.year} (city {args.city}): {path}")
     elif args.command == "report":
-        from citycheck.report import write_report, write_reports
+        from citycheck.serving.report import write_report, write_reports
 
         written = ([write_report(settings, args.city, args.year, pdf=not args.no_pdf)]
                    if args.year else write_reports(settings, pdf=not args.no_pdf))
@@ -336,17 +337,17 @@ def _command(args) -> int:
         if not written:
             print(f"every report is up to date ({settings.reports_dir / 'annual'})")
     elif args.command == "site":
-        from citycheck.site import write_site
+        from citycheck.serving.site import write_site
 
         site = write_site(settings)
         print(f"indicator pages ({site.pages} indicators): {site.index_path}")
     elif args.command == "serve":
-        from citycheck.site import serve
+        from citycheck.serving.site import serve
 
         return serve(settings, args.port)
     elif args.command == "portal":
         sys.argv = ["citycheck-portal", "--port", str(args.port)]
-        from citycheck.portal_app import main as portal_main
+        from citycheck.serving.portal_app import main as portal_main
 
         return portal_main()
     elif args.command == "users":
@@ -370,11 +371,11 @@ def _command(args) -> int:
             dp.set_disabled(settings, args.username, args.action == "disable")
             print(f"user {args.username} {args.action}d")
     elif args.command == "status":
-        from citycheck.status import print_status
+        from citycheck.serving.status import print_status
 
         return print_status(settings, args.year, args.city, args.missing, args.json)
     elif args.command == "recover":
-        from citycheck.recovery import recover
+        from citycheck.publication.recovery import recover
 
         for line in recover(settings):
             print(line)

@@ -4,12 +4,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from citycheck.build import BuildResult, build
-from citycheck.config import Settings
-from citycheck.freshness import FreshnessReport, check_freshness
-from citycheck.publish import PublishResult
-from citycheck.publish_postgres import publish_everywhere
-from citycheck.validate import ValidationReport, validate
+from citycheck.checks.validate import ValidationReport, validate
+from citycheck.operations.freshness import FreshnessReport, check_freshness
+from citycheck.publication.publish import PublishResult
+from citycheck.publication.publish_postgres import publish_everywhere
+from citycheck.warehouse.build import BuildResult, build
+from common.config import Settings
 from extract.open_data import FetchResult, fetch_all
 from extract.submissions import Receipt, ingest_inbox
 

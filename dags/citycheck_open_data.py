@@ -6,7 +6,7 @@ A source that fails fails only its own task; the others still land their data.
 """
 from airflow.sdk import DAG, task
 
-from citycheck.orchestration import (
+from citycheck.operations.orchestration import (
     DEFAULT_ARGS,
     EXTRACT_ARGS,
     RAW_OPEN_DATA,
@@ -17,7 +17,7 @@ from extract.registry import load_sources, schedule_slug
 
 
 def _fetch(source_name: str) -> dict:
-    from citycheck.config import Settings
+    from common.config import Settings
     from extract.open_data import fetch_all
 
     (result,) = fetch_all(Settings.from_env(), [source_name])

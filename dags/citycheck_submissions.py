@@ -11,7 +11,7 @@ fix and does not fail the task. The asset event triggers citycheck_warehouse.
 """
 from airflow.sdk import dag, task
 
-from citycheck.orchestration import (
+from citycheck.operations.orchestration import (
     DEFAULT_ARGS,
     EXTRACT_ARGS,
     RAW_SUBMISSIONS,
@@ -33,24 +33,24 @@ from citycheck.orchestration import (
 def citycheck_submissions():
     @task(pool=WAREHOUSE_POOL, outlets=[RAW_SUBMISSIONS])
     def recover() -> int:
-        from citycheck.config import Settings
+        from common.config import Settings
         from extract.submissions import recover_intake
 
         return len(recover_intake(Settings.from_env()))
 
     @task
     def list_inbox(recovered: int) -> list[str]:
-        from citycheck.config import Settings
-        from extract.submissions import list_inbox as waiting
+        from common.config import Settings
+        from extract.submissions import queue_inbox
 
-        return [str(p) for p in waiting(Settings.from_env())]
+        return [str(p) for p in queue_inbox(Settings.from_env())]
 
     @task(pool=WAREHOUSE_POOL, outlets=[RAW_SUBMISSIONS], map_index_template="{{ path }}",
           **EXTRACT_ARGS)
     def ingest(path: str) -> dict:
         import logging
 
-        from citycheck.config import Settings
+        from common.config import Settings
         from extract.submissions import ingest_inbox_file
 
         receipt = ingest_inbox_file(path, Settings.from_env())

@@ -23,7 +23,7 @@ the same raw data gives the same publication, with no duplicates:
 """
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
-from citycheck.orchestration import (
+from citycheck.operations.orchestration import (
     ANNUAL_REVIEW_CRON,
     DEFAULT_ARGS,
     PUBLISHED_MARTS,
@@ -53,8 +53,8 @@ from citycheck.orchestration import (
 def citycheck_warehouse():
     @task(pool=WAREHOUSE_POOL)
     def check_freshness() -> dict:
-        from citycheck.config import Settings
-        from citycheck.freshness import check_freshness as run_check
+        from citycheck.operations.freshness import check_freshness as run_check
+        from common.config import Settings
 
         report = run_check(Settings.from_env())
         for line in report.lines():
@@ -63,17 +63,17 @@ def citycheck_warehouse():
 
     @task(pool=WAREHOUSE_POOL)
     def dbt_build(freshness: dict) -> dict:
-        from citycheck.build import build
-        from citycheck.config import Settings
+        from citycheck.warehouse.build import build
+        from common.config import Settings
 
         result = build(Settings.from_env())
         return {"build_id": result.build_id, "nodes": result.nodes}
 
     @task(pool=WAREHOUSE_POOL)
     def validate(built: dict, params=None, logical_date=None, dag_run=None) -> dict:
-        from citycheck.config import Settings
-        from citycheck.orchestration import years_to_validate
-        from citycheck.validate import validate as run_validation
+        from citycheck.checks.validate import validate as run_validation
+        from citycheck.operations.orchestration import years_to_validate
+        from common.config import Settings
 
         report = run_validation(Settings.from_env(),
                                 years=years_to_validate(params.get("years"), logical_date,
@@ -86,8 +86,8 @@ def citycheck_warehouse():
 
     @task(pool=WAREHOUSE_POOL, outlets=[PUBLISHED_MARTS])
     def publish(validated: dict) -> dict:
-        from citycheck.config import Settings
-        from citycheck.publish_postgres import publish_everywhere
+        from citycheck.publication.publish_postgres import publish_everywhere
+        from common.config import Settings
 
         result, _ = publish_everywhere(Settings.from_env())
         return {"publication_id": result.publication_id, "tables": result.tables,
@@ -97,9 +97,9 @@ def citycheck_warehouse():
     def reports(published: dict) -> list[str]:
         """The annual report of every city and year whose published data changed, and the
         indicator pages."""
-        from citycheck.config import Settings
-        from citycheck.report import write_reports
-        from citycheck.site import write_site
+        from citycheck.serving.report import write_reports
+        from citycheck.serving.site import write_site
+        from common.config import Settings
 
         settings = Settings.from_env()
         site = write_site(settings)

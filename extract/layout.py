@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from citycheck.reference import Reference, normalise
+from common.reference import Reference, normalise
 from extract.numbers import clean
 from extract.xlsx import Sheet, column_letters
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from citycheck.config import SOURCES_FILE, Settings
-from citycheck.reference import Reference, load_reference
-from citycheck.warehouse import connect
+from common.config import SOURCES_FILE, Settings
+from common.engine import engine_for
+from common.reference import Reference, load_reference
 from extract.http import FetchError, HttpClient
 from extract.numbers import clean, parse_number, parse_year
 from extract.registry import Source, load_sources
@@ -353,7 +353,7 @@ def fetch_source(source: Source, settings: Settings, client: HttpClient | None =
     fetched_at = datetime.now(UTC).replace(tzinfo=None)
     shown_url = fetcher.client.redact(fetcher.url(source))
     result = FetchResult(source.name, fetch_id, "failed", shown_url)
-    with connect(settings.warehouse_path) as con:
+    with engine_for(settings).connect() as con:
         last = con.execute(
             "select content_hash, etag, last_modified, fetched_at from raw.open_data_fetches "
             "where source_name = ? and status = 'loaded' order by fetched_at desc limit 1",
@@ -398,31 +398,24 @@ def fetch_source(source: Source, settings: Settings, client: HttpClient | None =
 
 def _record_fetch(settings: Settings, result: FetchResult, fetched_at: datetime, meta: dict,
                   content_hash: str | None, payload_path: Path | None, obs: list[dict]) -> None:
-    with connect(settings.warehouse_path) as con:
-        con.execute("begin transaction")
-        try:
-            con.execute(
-                "insert into raw.open_data_fetches values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [result.fetch_id, result.source, result.url, meta.get("status"),
-                 payload_path.stat().st_size if payload_path else None, content_hash,
-                 fetched_at, meta.get("etag"), meta.get("last_modified"),
-                 str(payload_path) if payload_path else None, result.status, result.records,
-                 result.accepted, result.rejected, result.message])
-            if obs:
-                frame = pd.DataFrame(obs)
-                frame.insert(0, "fetch_id", result.fetch_id)
-                frame.insert(1, "source_name", result.source)
-                frame["year"] = frame["year"].astype("Int32")
-                frame["value"] = frame["value"].astype("Float64")
-                frame["loaded_at"] = fetched_at
-                con.register("incoming_obs", frame)
-                con.execute("insert into raw.open_data_observations by name "
-                            "select * from incoming_obs")
-                con.unregister("incoming_obs")
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
+    frames = {"open_data_fetches": pd.DataFrame([{
+        "fetch_id": result.fetch_id, "source_name": result.source, "url": result.url,
+        "http_status": meta.get("status"),
+        "bytes": payload_path.stat().st_size if payload_path else None,
+        "content_hash": content_hash, "fetched_at": fetched_at, "etag": meta.get("etag"),
+        "last_modified": meta.get("last_modified"),
+        "payload_path": str(payload_path) if payload_path else None, "status": result.status,
+        "records": result.records, "observations_accepted": result.accepted,
+        "observations_rejected": result.rejected, "message": result.message}])}
+    if obs:
+        frame = pd.DataFrame(obs)
+        frame.insert(0, "fetch_id", result.fetch_id)
+        frame.insert(1, "source_name", result.source)
+        frame["year"] = frame["year"].astype("Int32")
+        frame["value"] = frame["value"].astype("Float64")
+        frame["loaded_at"] = fetched_at
+        frames["open_data_observations"] = frame
+    engine_for(settings).land(frames)   # the fetch and its observations, in one transaction
 
 
 def _require_local_portal(settings: Settings, sources: list) -> None:
@@ -442,7 +435,7 @@ def _require_local_portal(settings: Settings, sources: list) -> None:
         raise FetchError(
             f"no open-data portal answers at {settings.portal_url} (CITYCHECK_PORTAL_URL). The "
             "bundled demo portal only runs inside `make run`: start it in another terminal "
-            f"with `.venv/bin/python -m citycheck.portal --port {url.port or 80}`, point "
+            f"with `.venv/bin/python -m citycheck.devtools.demo_portal --port {url.port or 80}`, point "
             "CITYCHECK_PORTAL_URL at your portal, or skip fetching with `citycheck run "
             "--no-fetch`") from None
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from citycheck.config import SOURCES_FILE
+from common.config import SOURCES_FILE
 
 KINDS = ("json_pages", "ckan", "csv", "xlsx")
 PAGINATION_STYLES = ("page", "offset", "cursor")

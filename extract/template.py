@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from citycheck.reference import Reference, load_reference
+from common.reference import Reference, load_reference
 
 TEMPLATE_VERSION = "citycheck-long-1"
 DATA_SHEET = "填报表"

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from citycheck.reference import Indicator, Reference, normalise
+from common.reference import Indicator, Reference, normalise
 from extract.layout import Record, Total, header_texts
 from extract.numbers import MISSING_MARKERS, clean, parse_number, parse_year
 

@@ -25,8 +25,8 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-from citycheck.config import SAMPLE_DIR, Settings  # noqa: E402
-from citycheck.portal import Portal  # noqa: E402
+from citycheck.devtools.demo_portal import Portal  # noqa: E402
+from common.config import SAMPLE_DIR, Settings  # noqa: E402
 from tests.cell_accounting import unaccounted_in  # noqa: E402
 from tests.helpers import make_settings, pg_admin  # noqa: E402
 
@@ -74,7 +74,7 @@ def sample_warehouse(tmp_path_factory, portal_url) -> Path:
 
     data = tmp_path_factory.mktemp("sample") / "data"
     settings = make_settings(data, portal_url=portal_url)
-    from citycheck.demo import stage_sample_submissions
+    from citycheck.devtools.demo import stage_sample_submissions
 
     stage_sample_submissions(settings)
     run_all(settings)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import duckdb
 
-from citycheck.config import Settings
-from citycheck.publish import parquet_location
+from citycheck.publication.publish import parquet_location
+from common.config import Settings
 
 
 def cli(settings: Settings, *args: str, crash_at: str | None = None, fail_at: str | None = None,
@@ -58,7 +58,7 @@ def warehouse(settings: Settings, sql: str, params=None) -> list[tuple]:
 
 def served_fingerprints(settings: Settings) -> dict[str, tuple[int, str]]:
     """What a reader of the serving file gets, by content (the fingerprint publish uses)."""
-    from citycheck.publish import fingerprints
+    from citycheck.publication.publish import fingerprints
 
     con = duckdb.connect(str(settings.serving_path), read_only=True)
     try:

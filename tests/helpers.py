@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import openpyxl
 
-from citycheck.config import SAMPLE_DIR, Settings
+from common.config import SAMPLE_DIR, Settings
 
 
 def sample_rows(indicator_code: str, year: int) -> dict[str, float]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from citycheck.reference import Indicator, Reference, normalise
+from common.reference import Indicator, Reference, normalise
 from extract.layout import Record, Total, header_texts
 from extract.numbers import ParsedNumber, clean, parse_number, parse_year
 from extract.submissions import FileContext, read_file

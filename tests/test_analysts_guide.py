@@ -12,7 +12,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from citycheck.config import PROJECT_ROOT, SAMPLE_DIR, SEEDS_DIR
+from common.config import PROJECT_ROOT, SAMPLE_DIR, SEEDS_DIR
 from tests.helpers import query, sample_rows
 
 GUIDE = PROJECT_ROOT / "docs" / "analysts.md"

@@ -78,9 +78,9 @@ def test_one_batch_or_one_file_at_a_time_gives_the_same_receipts(tmp_path, monke
 
 
 def _inbox_items(settings) -> list[Submission]:
-    from extract.submissions import _inbox_item, list_inbox
+    from extract.submissions import inbox_item, list_inbox
 
-    return [_inbox_item(p) for p in list_inbox(settings)]
+    return [inbox_item(p) for p in list_inbox(settings)]
 
 
 def test_in_one_batch_versions_follow_arrival_not_the_order_given(settings, tmp_path):
@@ -96,16 +96,16 @@ def test_in_one_batch_versions_follow_arrival_not_the_order_given(settings, tmp_
 
 
 def test_a_batch_that_cannot_be_landed_leaves_every_file_in_the_inbox(settings, monkeypatch):
-    import extract.submissions as submissions
+    from extract.submissions import judging
 
-    real_superseded = submissions._superseded
+    real_superseded = judging.superseded
     paths = _fill_inbox(settings.inbox_dir)
     before = {p.name: p.read_bytes() for p in paths}
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(submissions, "_superseded", disk_full)
+    monkeypatch.setattr(judging, "superseded", disk_full)
     with pytest.raises(OSError, match="No space left"):
         ingest_inbox(settings)
     assert {p.name: p.read_bytes() for p in settings.inbox_dir.iterdir()} == before
@@ -113,6 +113,6 @@ def test_a_batch_that_cannot_be_landed_leaves_every_file_in_the_inbox(settings, 
     assert query(settings.warehouse_path, "select count(*) from raw.submission_rows") == [(0,)]
     assert not [p for p in settings.archive_dir.rglob("*") if p.suffix == ".csv"]
 
-    monkeypatch.setattr(submissions, "_superseded", real_superseded)
+    monkeypatch.setattr(judging, "superseded", real_superseded)
     receipts = ingest_inbox(settings)
     assert [r.status for r in receipts] == ["loaded", "duplicate", "loaded", "rejected"]

@@ -4,7 +4,7 @@ import json
 
 
 def test_scale_s_runs_and_all_three_agree(tmp_path):
-    from citycheck.bench import SCALES, run_bench, write_results
+    from citycheck.devtools.bench import SCALES, run_bench, write_results
 
     result = run_bench("S", workdir=tmp_path / "work")
     assert result.agree, "the pipeline, pandas and DuckDB disagree on the scorecard"

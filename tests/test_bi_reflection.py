@@ -8,8 +8,8 @@ import datetime
 import pytest
 import sqlalchemy as sa
 
-from citycheck.publish_postgres import publish_postgres
-from citycheck.star import VIEWS, star_keys
+from citycheck.publication.publish_postgres import publish_postgres
+from citycheck.warehouse.star import VIEWS, star_keys
 from tests.helpers import query
 
 psycopg2 = pytest.importorskip("psycopg2")

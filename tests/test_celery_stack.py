@@ -1,4 +1,4 @@
-"""The scale-out stack for real: `python -m citycheck.stack up` (what `make airflow-up` runs)
+"""The scale-out stack for real: `python -m citycheck.operations.stack up` (what `make airflow-up` runs)
 starts Airflow on a PostgreSQL metadata database with the Celery executor on Redis, two
 workers, scheduler, dag-processor, triggerer and api-server; a department file dropped into
 the inbox is ingested, the asset-triggered warehouse run builds, validates and publishes it,
@@ -72,7 +72,7 @@ def stack_env(sample_warehouse, tmp_path, portal_url):
                CITYCHECK_PORTAL_PORT=str(_free_port()),
                CITYCHECK_PORTAL_URL=portal_url)
     yield env
-    subprocess.run([sys.executable, "-m", "citycheck.stack", "down"], env=env,
+    subprocess.run([sys.executable, "-m", "citycheck.operations.stack", "down"], env=env,
                    capture_output=True, timeout=120)
     with admin.cursor() as cur:
         cur.execute(f"drop database if exists {db} with (force)")
@@ -93,13 +93,13 @@ def _wait_until_idle(session, api: str, deadline: float) -> None:
 
 
 def _stack(env, action):
-    return subprocess.run([sys.executable, "-m", "citycheck.stack", action, "--workers", "2"],
+    return subprocess.run([sys.executable, "-m", "citycheck.operations.stack", action, "--workers", "2"],
                           env=env, capture_output=True, text=True, timeout=400)
 
 
 def test_a_dropped_file_is_published_by_the_celery_stack(stack_env):
-    from citycheck.config import Settings
-    from citycheck.stack import StackConfig, api_token
+    from citycheck.operations.stack import StackConfig, api_token
+    from common.config import Settings
 
     started = _stack(stack_env, "up")
     assert started.returncode == 0, started.stdout + started.stderr

@@ -202,7 +202,7 @@ def test_implausible_values_are_accepted_with_a_warning(settings, tmp_path):
 def test_the_office_sees_open_warnings_and_a_passing_correction_clears_one(built, tmp_path):
     """The published marts flag each current value accepted with a warning; a correction
     that passes the rules takes it off the office's list."""
-    from citycheck.build import build
+    from citycheck.warehouse.build import build
 
     def open_warnings() -> dict[str, str]:
         return dict(query(built.warehouse_path,

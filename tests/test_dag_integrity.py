@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from citycheck.config import WAREHOUSE_POOL
+from common.config import WAREHOUSE_POOL
 
 DAG_FILES = sorted((Path(__file__).resolve().parents[1] / "dags").glob("*.py"))
 # Tasks that only read (they never open the warehouse file for writing).
@@ -18,7 +18,7 @@ def _bag(path: Path):
 
 
 def test_the_expected_dags_exist():
-    from citycheck.demo import load_dags
+    from citycheck.devtools.demo import load_dags
 
     dags = load_dags()
     assert {"citycheck_submissions", "citycheck_warehouse"} <= set(dags)
@@ -40,7 +40,7 @@ def test_dag_file_imports_cleanly(path):
 
 
 def test_extract_tasks_retry_with_backoff():
-    from citycheck.demo import load_dags
+    from citycheck.devtools.demo import load_dags
 
     for dag in load_dags().values():
         for t in dag.tasks:
@@ -51,8 +51,8 @@ def test_extract_tasks_retry_with_backoff():
 def test_warehouse_dag_is_triggered_by_raw_data_and_yearly_and_takes_years():
     from datetime import datetime
 
-    from citycheck.demo import load_dags
-    from citycheck.orchestration import years_to_validate
+    from citycheck.devtools.demo import load_dags
+    from citycheck.operations.orchestration import years_to_validate
 
     dag = load_dags()["citycheck_warehouse"]
     condition = dag.timetable.asset_condition  # AssetAny: either asset triggers a run

@@ -3,7 +3,7 @@ import json
 
 import duckdb
 
-from citycheck.publish import parquet_location, published_marts
+from citycheck.publication.publish import parquet_location, published_marts
 
 
 def test_every_published_column_has_a_description(built):
@@ -44,7 +44,7 @@ def test_every_published_mart_has_an_enforced_contract(built):
 def _yaml_columns() -> dict[str, dict[str, dict]]:
     import yaml
 
-    from citycheck.config import Settings
+    from common.config import Settings
 
     out = {}
     folder = Settings.from_env().dbt_project_dir / "models"
@@ -154,7 +154,7 @@ def test_every_published_table_and_column_is_described_in_chinese_and_english(bu
 
     import yaml
 
-    from citycheck.config import Settings
+    from common.config import Settings
 
     chinese, english = re.compile(r"[\u4e00-\u9fff]"), re.compile(r"[A-Za-z]{3,}")
     half = []

@@ -3,7 +3,7 @@ index normalisation, coverage and ranking on hand-made inputs. Production builds
 out (they test the code, which only changes with a release); the suite runs them here."""
 import json
 
-from citycheck.build import run_dbt
+from citycheck.warehouse.build import run_dbt
 
 
 def test_the_dbt_unit_tests_pass_and_production_builds_leave_them_out(built):

@@ -4,10 +4,10 @@ tables kept in a copy of its serving file), and what is served still equals, mar
 what validation checked."""
 from __future__ import annotations
 
-from citycheck.build import build
-from citycheck.publish import fingerprints, parquet_location, publish, published_marts
-from citycheck.validate import validate
-from citycheck.warehouse import connect
+from citycheck.checks.validate import validate
+from citycheck.publication.publish import fingerprints, parquet_location, publish, published_marts
+from citycheck.warehouse.build import build
+from citycheck.warehouse.duckdb import connect
 from extract.submissions import ingest_file
 from tests.faults import served_fingerprints
 from tests.helpers import parquet_files, query

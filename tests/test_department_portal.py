@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from citycheck import department_portal as dp
-from citycheck.config import SAMPLE_DIR
+from common.config import SAMPLE_DIR
 from tests.browser import needs_chromium
 from tests.helpers import make_settings, query
 
@@ -39,7 +39,7 @@ def _free_port() -> int:
 
 def _start(data: Path, port: int, **env) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "citycheck.portal_app", "--port", str(port)],
+        [sys.executable, "-m", "citycheck.serving.portal_app", "--port", str(port)],
         env={**os.environ, "CITYCHECK_DATA_DIR": str(data), "CITYCHECK_PORTAL_INSECURE_COOKIES": "1",
              "CITYCHECK_MAX_FILE_BYTES": str(MAX_BYTES), **env},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

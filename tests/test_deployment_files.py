@@ -21,7 +21,7 @@ def test_scale_out_services_are_all_there():
 
 
 def test_init_creates_the_writer_pool_the_dags_use():
-    from citycheck.config import WAREHOUSE_POOL
+    from common.config import WAREHOUSE_POOL
 
     assert f"pools set {WAREHOUSE_POOL} 1" in COMPOSE["services"]["airflow-init"]["command"]
 
@@ -49,7 +49,7 @@ def test_dockerfile_installs_from_the_lock_and_copies_what_runs():
 
 
 def _stack_config(tmp_path):
-    from citycheck.stack import StackConfig
+    from citycheck.operations.stack import StackConfig
 
     return StackConfig(home=tmp_path, metadata_url="postgresql+psycopg2://airflow@postgres/airflow",
                        broker_url="redis://redis:6379/0", port=8080, workers=2)

@@ -1,7 +1,7 @@
 """District history: each value joins the version of its district valid in its year."""
 import csv
 
-from citycheck.build import build
+from citycheck.warehouse.build import build
 from extract.submissions import ingest_file
 from tests.helpers import query
 
@@ -42,8 +42,8 @@ def test_a_rename_that_keeps_its_code_resolves_each_name_in_its_years(tmp_path):
     2021 and the new one for 2023, each version with its own name."""
     import shutil
 
-    from citycheck.config import SEEDS_DIR
-    from citycheck.reference import Reference
+    from common.config import SEEDS_DIR
+    from common.reference import Reference
 
     seeds = tmp_path / "seeds"
     shutil.copytree(SEEDS_DIR, seeds)

@@ -5,9 +5,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from citycheck.config import SAMPLE_DIR
-from citycheck.demo import run_demo
-from citycheck.publish import parquet_location
+from citycheck.devtools.demo import run_demo
+from citycheck.publication.publish import parquet_location
+from common.config import SAMPLE_DIR
 from tests.helpers import query, sample_rows
 
 pytestmark = pytest.mark.airflow
@@ -148,7 +148,7 @@ def test_the_warehouse_dag_writes_the_annual_reports_after_publishing(demo):
 def test_the_run_summary_says_what_layout_rows_are_where_receipts_are_and_what_passed(
         demo, capsys):
     from citycheck.cli import print_intake
-    from citycheck.demo import print_validation
+    from citycheck.devtools.demo import print_validation
 
     print_intake(demo)
     print_validation(demo)

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from citycheck.config import SAMPLE_DIR
+from common.config import SAMPLE_DIR
 from tests.faults import (
     cli,
     killed,
@@ -249,7 +249,7 @@ def test_a_build_killed_half_way_blocks_publication(waiting):
         done = cli(waiting, step)
         assert done.returncode == 0, done.stderr
     _assert_outputs_agree(waiting)
-    from citycheck.publish import published_marts
+    from citycheck.publication.publish import published_marts
 
     assert sorted(served_fingerprints(waiting)) == published_marts(waiting)  # no swap tables
     assert served_fingerprints(waiting) == _validated_fingerprints(waiting)

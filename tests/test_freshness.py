@@ -4,7 +4,7 @@ from datetime import date
 
 import duckdb
 
-from citycheck.freshness import check_freshness, last_year_due
+from citycheck.operations.freshness import check_freshness, last_year_due
 
 
 def test_the_year_due_follows_the_deadline(monkeypatch):

@@ -1,8 +1,8 @@
 """How departments write numbers, years and names, and what citycheck makes of them."""
 import pytest
 
-from citycheck.config import parse_years
-from citycheck.reference import load_reference
+from common.config import parse_years
+from common.reference import load_reference
 from extract.numbers import parse_number, parse_year
 
 

@@ -4,8 +4,8 @@ import shutil
 
 import pytest
 
-from citycheck.config import SAMPLE_DIR
-from citycheck.portal import Portal
+from citycheck.devtools.demo_portal import Portal
+from common.config import SAMPLE_DIR
 from extract.http import FetchError, HttpClient
 from extract.open_data import fetch_source
 from extract.registry import load_sources
@@ -27,7 +27,7 @@ def test_schema_drift_fails_naming_the_field_and_keeps_earlier_data(settings, tm
     (drifted / "ckan_air_quality.json").write_text(json.dumps(records, ensure_ascii=False), "utf-8")
     with Portal(data_dir=drifted) as url:
         monkeypatch.setenv("CITYCHECK_PORTAL_URL", url)
-        from citycheck.config import Settings
+        from common.config import Settings
 
         with pytest.raises(FetchError, match="weihai_air_quality: record 1 has no field 'good_days'"):
             fetch_source(_source("weihai_air_quality"), Settings.from_env())
@@ -62,8 +62,8 @@ def test_http_error_page_fails_the_fetch_with_the_status(settings, monkeypatch):
 def test_changed_payload_revises_only_the_changed_value(built, tmp_path, monkeypatch):
     """A re-published dataset where one record changed: every record is re-stated as a new
     version, but only the changed one is a revision; the newest value wins."""
-    from citycheck.build import build
-    from citycheck.config import Settings
+    from citycheck.warehouse.build import build
+    from common.config import Settings
 
     changed = tmp_path / "portal"
     shutil.copytree(SAMPLE_DIR / "portal", changed)
@@ -89,8 +89,8 @@ def test_schema_drift_keeps_the_publication_as_it_was(built, tmp_path, monkeypat
     """A run whose fetch fails on drift stops before building: BI tools keep what they had."""
     import hashlib
 
-    from citycheck.config import Settings
     from citycheck.pipeline import run_all
+    from common.config import Settings
 
     drifted = tmp_path / "portal"
     shutil.copytree(SAMPLE_DIR / "portal", drifted)

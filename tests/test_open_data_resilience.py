@@ -313,4 +313,4 @@ def test_a_local_portal_that_is_not_running_is_named_in_one_line_at_once(setting
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     (line,) = [x for x in proc.stderr.splitlines() if x.strip()]
     assert f"no open-data portal answers at http://127.0.0.1:{port}" in line
-    assert "python -m citycheck.portal" in line and "--no-fetch" in line
+    assert "python -m citycheck.devtools.demo_portal" in line and "--no-fetch" in line

@@ -7,9 +7,9 @@ import math
 import duckdb
 import pytest
 
-from citycheck.build import BuildError, build
-from citycheck.publish import PublishRefused, publish
-from citycheck.validate import validate
+from citycheck.checks.validate import validate
+from citycheck.publication.publish import PublishRefused, publish
+from citycheck.warehouse.build import BuildError, build
 from extract.submissions import ingest_file
 from tests.helpers import land_unknown_indicator, query
 from tests.test_intake_real_world import write_csv

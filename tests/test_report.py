@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import duckdb
 import pytest
 
-from citycheck.report import ReportError, write_report
+from citycheck.serving.report import ReportError, write_report
 from tests.browser import console_errors, load, needs_chromium, shows_something
 from tests.helpers import query
 
@@ -168,10 +168,10 @@ def test_the_report_reads_in_a_browser_and_prints_to_pdf(built, tmp_path):
 
 
 def test_after_a_correction_only_the_reports_it_changes_are_written_again(built, tmp_path):
-    from citycheck.build import build
-    from citycheck.publish import publish
-    from citycheck.report import write_reports
-    from citycheck.validate import validate
+    from citycheck.checks.validate import validate
+    from citycheck.publication.publish import publish
+    from citycheck.serving.report import write_reports
+    from citycheck.warehouse.build import build
     from extract.submissions import ingest_file
     from tests.test_intake_real_world import write_csv
 

@@ -1,7 +1,7 @@
 """City figures rolled up from the districts, and a department's own city figure beside them."""
 import csv
 
-from citycheck.build import build
+from citycheck.warehouse.build import build
 from extract.submissions import ingest_file
 from tests.helpers import query, sample_rows
 

@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 import duckdb
 import requests
 
-from citycheck.site import write_site
+from citycheck.serving.site import write_site
 from tests.browser import console_errors, load, needs_chromium, shows_something
 from tests.test_report import Numbers, _shown
 

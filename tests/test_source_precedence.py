@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from citycheck.build import build
+from citycheck.warehouse.build import build
 from extract.submissions import ingest_file
 from tests.helpers import query
 from tests.test_intake_real_world import write_csv

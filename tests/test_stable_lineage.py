@@ -4,7 +4,7 @@ published table — fetch attempts that brought nothing new are not new sources.
 from __future__ import annotations
 
 from citycheck.pipeline import run_all
-from citycheck.publish import published_marts
+from citycheck.publication.publish import published_marts
 from tests.faults import served_fingerprints
 from tests.helpers import query
 

@@ -3,7 +3,7 @@ import csv
 
 import openpyxl
 
-from citycheck.reference import load_reference
+from common.reference import load_reference
 from extract.submissions import ingest_file, interpret, safe_name
 from tests.helpers import query
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from citycheck.build import build
-from citycheck.validate import ValidationFailed, validate
+from citycheck.checks.validate import ValidationFailed, validate
+from citycheck.warehouse.build import build
 from extract.submissions import ingest_file
 from tests.helpers import query
 

@@ -8,7 +8,7 @@ import json
 import duckdb
 import pytest
 
-from citycheck.validate import ValidationFailed, load_suites, validate
+from citycheck.checks.validate import ValidationFailed, load_suites, validate
 from tests.helpers import query
 
 # Damage of every kind the suites look for, in 2020 and 2021: a value above its indicator's
@@ -87,7 +87,7 @@ def test_both_engines_pass_the_clean_warehouse_with_the_same_checks(built, monke
 
 
 def test_an_unknown_engine_is_a_clear_error(built, monkeypatch):
-    from citycheck.config import ConfigError
+    from common.config import ConfigError
 
     monkeypatch.setenv("CITYCHECK_VALIDATION_ENGINE", "spark")
     with pytest.raises(ConfigError, match="write sql or gx"):

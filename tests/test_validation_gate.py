@@ -4,9 +4,9 @@ import hashlib
 import duckdb
 import pytest
 
-from citycheck.build import build
-from citycheck.publish import PublishRefused, publish
-from citycheck.validate import ValidationFailed, validate
+from citycheck.checks.validate import ValidationFailed, validate
+from citycheck.publication.publish import PublishRefused, publish
+from citycheck.warehouse.build import build
 from tests.helpers import land_unknown_indicator, parquet_digest, query
 
 SEWAGE_2020_HUANCUI = ("select value from {table} where indicator_code = "
@@ -67,7 +67,7 @@ def test_missing_required_value_names_district_and_department(built):
 def test_warehouse_dag_run_fails_and_publishes_nothing(built, airflow_db, webhook):
     """Through the real DAG: an intake bug lands an impossible value in raw; dbt builds it,
     validation stops the run before publish, and BI tools keep the previous publication."""
-    from citycheck.demo import load_dags
+    from citycheck.devtools.demo import load_dags
 
     serving_before = _digest(built.serving_path)
     con = duckdb.connect(str(built.warehouse_path))
@@ -100,7 +100,7 @@ def test_a_run_that_fails_mid_build_alerts_and_leaves_the_publication(built, air
     """dbt fails part-way (a dbt test on a model the marts depend on): the marts that dbt did
     rebuild are not published, BI tools keep the previous publication, and the webhook gets
     a JSON alert naming the DAG, the task, the year and where the log is."""
-    from citycheck.demo import load_dags
+    from citycheck.devtools.demo import load_dags
 
     serving_before = _digest(built.serving_path)
     parquet_before = parquet_digest(built, "fct_indicator_values")
@@ -171,7 +171,7 @@ def first_partitions(settings) -> int:
 
 
 def test_a_changed_suite_validates_every_partition_again(built, tmp_path):
-    from citycheck.validate import load_suites
+    from citycheck.checks.validate import load_suites
 
     suites = load_suites()
     changed = tmp_path / suites[0].path.name
@@ -187,8 +187,8 @@ def test_when_nothing_changed_great_expectations_is_not_even_loaded(built):
     import subprocess
     import sys
 
-    script = ("import sys\nfrom citycheck.config import Settings\n"
-              "from citycheck.validate import validate\n"
+    script = ("import sys\nfrom common.config import Settings\n"
+              "from citycheck.checks.validate import validate\n"
               "report = validate(Settings.from_env())\n"
               "print(len(report.reused), report.checks, 'great_expectations' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", script], env=dict(os.environ),

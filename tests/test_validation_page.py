@@ -8,7 +8,7 @@ import json
 import duckdb
 import pytest
 
-from citycheck.validate import ValidationFailed, validate
+from citycheck.checks.validate import ValidationFailed, validate
 from tests.browser import console_errors, load, needs_chromium, shows_something
 
 

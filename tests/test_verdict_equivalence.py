@@ -10,8 +10,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from citycheck.bench import SCALES, write_reference, write_submissions
-from citycheck.reference import load_reference
+from citycheck.devtools.bench import SCALES, write_reference, write_submissions
+from common.reference import load_reference
 from extract.submissions import SubmissionError, interpret
 from tests.clerk_files import LAYOUTS
 from tests.record_judge import record_verdicts

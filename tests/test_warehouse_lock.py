@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from citycheck.warehouse import WarehouseBusy, connect
+from citycheck.warehouse.duckdb import WarehouseBusy, connect
 
 HOLD = ("import duckdb, sys, time\n"
         "con = duckdb.connect(sys.argv[1])\n"

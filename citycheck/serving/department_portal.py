@@ -1,0 +1,408 @@
+"""The department portal (部门填报门户): clerks log in, download their template, upload files and
+read the receipt at once; the coordinating office reads the dispatch list and exports it.
+
+    make portal                      # http://127.0.0.1:8090
+    citycheck users add water_clerk --role clerk --department water --city 371000
+
+Its own small FastAPI app, started by `make portal` beside Airflow (not an Airflow plugin:
+plugin endpoints are not behind Airflow's auth, and clerks are no Airflow users; docs/portal.md).
+
+- **Same intake.** An upload is kept in `portal/uploads/<id>/` with who sent it, then goes
+  through `extract.submissions.ingest_files` (the inbox's intake: same receipt, archive and
+  crash guarantees) with the clerk's department and city stated, so the intake's authorisation
+  applies: a department cannot submit another's indicators. When the warehouse is busy (a run
+  is writing), the upload waits in `portal/uploads/` and is taken in by a background retry and
+  at the portal's next start; nothing is lost.
+- **Reads the publication.** Status and the dispatch list come from the published marts (the
+  read-only serving file); history and receipts from the portal's own store.
+- **Secure by default.** Argon2 password hashes (pwdlib); signed session cookies (8 hours,
+  SameSite=Strict, `Secure` unless CITYCHECK_PORTAL_INSECURE_COOKIES=1 for plain-HTTP
+  loopback); a CSRF token on every form; upload count, size and content-type checks; at most
+  5 failed logins per user and address in 15 minutes; no stack trace in any response; an audit
+  log of logins and uploads (`portal/portal.db`, table `audit`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+
+from common.config import Settings
+
+MAX_FILES = 10
+LOGIN_FAILURES = 5
+LOGIN_WINDOW_S = 15 * 60
+SESSION_S = 8 * 3600
+ROLES = ("clerk", "office")
+_INGEST = threading.Lock()     # DuckDB has one writer: the portal's uploads go one at a time
+
+SCHEMA = """
+create table if not exists users (
+    username text primary key, password_hash text not null, role text not null,
+    department_code text, city_code text not null, disabled integer not null default 0,
+    created_at text not null);
+create table if not exists audit (
+    at text not null, username text, address text, event text not null, detail text);
+create table if not exists uploads (
+    upload_id text primary key, username text not null, department_code text,
+    city_code text not null, file_name text not null, received_at text not null,
+    status text not null, file_hash text, receipt_json text, receipt_text text);
+"""
+
+
+class PortalError(Exception):
+    """A portal command cannot be done; the message says why."""
+
+
+def portal_dir(settings: Settings) -> Path:
+    folder = settings.data_dir / "portal"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def db(settings: Settings) -> sqlite3.Connection:
+    con = sqlite3.connect(portal_dir(settings) / "portal.db", timeout=30,
+                          isolation_level=None)
+    con.row_factory = sqlite3.Row
+    con.execute("pragma journal_mode = wal")
+    con.executescript(SCHEMA)
+    return con
+
+
+def audit(settings: Settings, username: str | None, address: str | None, event: str,
+          detail: str = "") -> None:
+    with closing(db(settings)) as con:
+        con.execute("insert into audit values (?,?,?,?,?)",
+                    [_now(), username, address, event, detail])
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# -- accounts ---------------------------------------------------------------------------------
+
+def _hasher():
+    from pwdlib import PasswordHash
+
+    return PasswordHash.recommended()
+
+
+def add_user(settings: Settings, username: str, role: str, city: str,
+             department: str | None = None, password: str | None = None) -> str:
+    """Create an account; returns its password (generated unless given)."""
+    from common.reference import load_reference
+
+    if role not in ROLES:
+        raise PortalError(f"role must be one of {', '.join(ROLES)}")
+    ref = load_reference(settings.seeds_dir)
+    if city not in ref.cities:
+        raise PortalError(f"unknown city {city}; known: {', '.join(sorted(ref.cities))}")
+    if role == "clerk" and department not in ref.departments:
+        raise PortalError(f"a clerk needs --department, one of {', '.join(sorted(ref.departments))}")
+    password = password or secrets.token_urlsafe(12)
+    if len(password) < 10:
+        raise PortalError("a password has at least 10 characters")
+    with closing(db(settings)) as con:
+        if con.execute("select 1 from users where username = ?", [username]).fetchone():
+            raise PortalError(f"user {username} exists; `citycheck users reset {username}` "
+                              "gives it a new password")
+        con.execute("insert into users values (?,?,?,?,?,0,?)",
+                    [username, _hasher().hash(password), role,
+                     department if role == "clerk" else None, city, _now()])
+    audit(settings, None, "cli", "user_added", f"{username} {role} {department or ''} {city}")
+    return password
+
+
+def set_disabled(settings: Settings, username: str, disabled: bool = True) -> None:
+    with closing(db(settings)) as con:
+        if con.execute("update users set disabled = ? where username = ?",
+                       [int(disabled), username]).rowcount != 1:
+            raise PortalError(f"no user {username}")
+    audit(settings, None, "cli", "user_disabled" if disabled else "user_enabled", username)
+
+
+def reset_password(settings: Settings, username: str) -> str:
+    password = secrets.token_urlsafe(12)
+    with closing(db(settings)) as con:
+        if con.execute("update users set password_hash = ? where username = ?",
+                       [_hasher().hash(password), username]).rowcount != 1:
+            raise PortalError(f"no user {username}")
+    audit(settings, None, "cli", "password_reset", username)
+    return password
+
+
+def list_users(settings: Settings) -> list[dict]:
+    with closing(db(settings)) as con:
+        return [dict(r) for r in con.execute(
+            "select username, role, department_code, city_code, disabled, created_at "
+            "from users order by username")]
+
+
+def check_login(settings: Settings, username: str, password: str, address: str
+                ) -> dict | None | str:
+    """The user's row when the password is right; 'locked' after too many failures; None."""
+    since = datetime.fromtimestamp(time.time() - LOGIN_WINDOW_S, UTC).strftime(
+        "%Y-%m-%d %H:%M:%S")
+    with closing(db(settings)) as con:
+        failures = con.execute(
+            "select count(*) from audit where event = 'login_failed' and username = ? and "
+            "address = ? and at >= ?", [username, address, since]).fetchone()[0]
+        if failures >= LOGIN_FAILURES:
+            return "locked"
+        row = con.execute("select * from users where username = ?", [username]).fetchone()
+    # verify even for an unknown user, so that timing does not say which names exist
+    known = row is not None and not row["disabled"]
+    ok = _hasher().verify(password, row["password_hash"] if known else _dummy_hash())
+    if known and ok:
+        return dict(row)
+    return None
+
+
+_DUMMY: list[str] = []
+
+
+def _dummy_hash() -> str:
+    if not _DUMMY:
+        _DUMMY.append(_hasher().hash(secrets.token_hex(8)))
+    return _DUMMY[0]
+
+
+# -- uploads ------------------------------------------------------------------------------------
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def content_problem(name: str, data: bytes) -> str | None:
+    """Why the bytes are not the file type their name says (checked by content), or None."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in (".xlsx", ".xls", ".csv"):
+        return f"{name}: only .xlsx, .xls and .csv files are taken (this is '{suffix or 'none'}')"
+    if not data:
+        return f"{name}: the file is empty"
+    if suffix == ".xlsx" and not data.startswith(ZIP_MAGIC):
+        return f"{name}: this is not an Excel .xlsx workbook (its content is another kind of file)"
+    if suffix == ".xls" and not data.startswith(OLE_MAGIC):
+        return f"{name}: this is not an Excel .xls workbook (its content is another kind of file)"
+    if suffix == ".csv":
+        if b"\x00" in data[:4096] or data.startswith((ZIP_MAGIC, OLE_MAGIC)):
+            return f"{name}: this .csv is not text (a workbook renamed to .csv?)"
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                data[:65536].decode(encoding)
+                return None
+            except UnicodeDecodeError as exc:
+                if exc.start >= 65536 - 4:      # a character cut at the sample's end
+                    return None
+        return f"{name}: this .csv is neither UTF-8 nor GBK text"
+    return None
+
+
+def stage_upload(settings: Settings, user: dict, name: str, data: bytes) -> str:
+    """Keep the upload, with who sent it, before anything else: the portal may stop at any
+    moment after this and the file is still taken in (take_in_pending)."""
+    upload_id = uuid.uuid4().hex
+    folder = portal_dir(settings) / "uploads" / upload_id
+    folder.mkdir(parents=True)
+    safe = Path(name).name.replace("/", "_") or "upload"
+    (folder / safe).write_bytes(data)
+    received = datetime.now(UTC).replace(tzinfo=None)
+    tmp = folder / "upload.json.tmp"      # complete or absent: what take_in_pending reads
+    tmp.write_text(json.dumps({
+        "upload_id": upload_id, "username": user["username"],
+        "department_code": user["department_code"], "city_code": user["city_code"],
+        "file_name": safe, "received_at": received.isoformat()}), encoding="utf-8")
+    tmp.replace(folder / "upload.json")
+    with closing(db(settings)) as con:
+        con.execute("insert into uploads (upload_id, username, department_code, city_code, "
+                    "file_name, received_at, status) values (?,?,?,?,?,?,'waiting')",
+                    [upload_id, user["username"], user["department_code"], user["city_code"],
+                     safe, received.strftime("%Y-%m-%d %H:%M:%S")])
+    return upload_id
+
+
+def take_in(settings: Settings, upload_id: str) -> dict:
+    """Ingest one staged upload through the inbox's intake. Returns its row in `uploads`
+    (status 'waiting' while the warehouse is busy)."""
+    from common.engine import WarehouseBusy
+    from extract.submissions import Submission, ingest_files
+
+    folder = portal_dir(settings) / "uploads" / upload_id
+    with _INGEST:
+        if folder.exists():
+            meta = json.loads((folder / "upload.json").read_text(encoding="utf-8"))
+            item = Submission(folder / meta["file_name"],
+                              datetime.fromisoformat(meta["received_at"]), move=True,
+                              department=meta["department_code"], city=meta["city_code"])
+            with closing(db(settings)) as con:    # kept, then stopped before it was listed
+                con.execute("insert or ignore into uploads (upload_id, username, "
+                            "department_code, city_code, file_name, received_at, status) "
+                            "values (?,?,?,?,?,?,'waiting')",
+                            [upload_id, meta["username"], meta["department_code"],
+                             meta["city_code"], meta["file_name"],
+                             datetime.fromisoformat(meta["received_at"]).strftime(
+                                 "%Y-%m-%d %H:%M:%S")])
+            try:
+                (receipt,) = ingest_files([item], settings)
+            except WarehouseBusy:
+                return upload_row(settings, upload_id)
+            with closing(db(settings)) as con:
+                con.execute("update uploads set status = ?, file_hash = ?, receipt_json = ?, "
+                            "receipt_text = ? where upload_id = ?",
+                            [receipt.status, receipt.file_hash,
+                             json.dumps(receipt.to_dict(), ensure_ascii=False),
+                             receipt.to_text(), upload_id])
+            shutil.rmtree(folder, ignore_errors=True)
+            if receipt.status == "loaded":
+                why_not = announce(f"{meta['username']}: {meta['file_name']}")
+                audit(settings, meta["username"], None, "announced" if why_not is None
+                      else "not_announced", why_not or receipt.file_hash)
+    return upload_row(settings, upload_id)
+
+
+def announce(reason: str) -> str | None:
+    """Tell Airflow that raw submissions landed — an asset event on RAW_SUBMISSIONS through
+    its REST API — so the warehouse DAG runs as it does after the submissions DAG. Configured
+    by the environment the Airflow stack gives its services (AIRFLOW__API__BASE_URL, the simple
+    auth manager's user and passwords file: `make airflow-up`); elsewhere nothing is sent.
+    Returns None when announced, else why not (logged, never raised: the upload has landed)."""
+    import logging
+
+    import requests
+
+    log = logging.getLogger(__name__)
+    base = os.environ.get("AIRFLOW__API__BASE_URL")
+    users = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "")
+    passwords = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
+    if not (base and users and passwords and Path(passwords).exists()):
+        return "no Airflow API configured: the warehouse DAG runs on its schedule or by hand"
+    from citycheck.operations.orchestration import RAW_SUBMISSIONS
+
+    user = users.split(",")[0].split(":")[0]
+    try:
+        token = requests.post(f"{base}/auth/token", timeout=10, json={
+            "username": user,
+            "password": json.loads(Path(passwords).read_text())[user]}).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        found = requests.get(f"{base}/api/v2/assets", headers=headers, timeout=10,
+                             params={"uri_pattern": RAW_SUBMISSIONS.uri}).json()["assets"]
+        asset = next(a for a in found if a["uri"] == RAW_SUBMISSIONS.uri)
+        r = requests.post(f"{base}/api/v2/assets/events", headers=headers, timeout=10,
+                          json={"asset_id": asset["id"], "extra": {"portal": reason}})
+        r.raise_for_status()
+        return None
+    except Exception as exc:        # noqa: BLE001 - the upload has landed; say why, go on
+        log.warning("could not announce the upload to Airflow: %s", exc)
+        return f"Airflow was not told ({type(exc).__name__}: {exc})"
+
+
+def take_in_pending(settings: Settings) -> int:
+    """Every staged upload not yet taken in (the warehouse was busy, or the portal stopped)."""
+    root = portal_dir(settings) / "uploads"
+    done = 0
+    for folder in sorted(root.glob("*/upload.json")) if root.exists() else []:
+        if take_in(settings, folder.parent.name).get("status") not in (None, "waiting"):
+            done += 1
+    return done
+
+
+def upload_row(settings: Settings, upload_id: str) -> dict:
+    with closing(db(settings)) as con:
+        row = con.execute("select * from uploads where upload_id = ?", [upload_id]).fetchone()
+    return dict(row) if row else {}
+
+
+def history(settings: Settings, user: dict) -> list[dict]:
+    with closing(db(settings)) as con:
+        return [dict(r) for r in con.execute(
+            "select * from uploads where city_code = ? and department_code = ? "
+            "order by received_at desc, upload_id limit 200",
+            [user["city_code"], user["department_code"]])]
+
+
+# -- what the publication says ---------------------------------------------------------------
+
+def published(settings: Settings, sql: str, params: list) -> list[dict]:
+    """Rows of the current publication as dicts; none before anything is published."""
+    from citycheck.serving.report import query_rows
+    from citycheck.serving.sql import open_publication
+
+    if not settings.serving_path.exists():
+        return []
+    con = open_publication(settings)
+    try:
+        return query_rows(con, sql, params)
+    finally:
+        con.close()
+
+
+def department_status(settings: Settings, user: dict) -> list[dict]:
+    return published(settings, """
+        select year, submission_status, values_expected, values_present, values_missing,
+               files_received, files_refused, records_rejected, last_received_at
+        from mart_submission_status where city_code = ? and department_code = ?
+        order by year desc""", [user["city_code"], user["department_code"]])
+
+
+def dispatch_list(settings: Settings, city: str, year: int) -> list[dict]:
+    return published(settings, """
+        select department_code, department_name_zh, department_name_en, submission_status,
+               values_expected, values_present, values_missing, files_received,
+               files_refused, records_rejected, last_received_at
+        from mart_submission_status where city_code = ? and year = ?
+        order by submission_status = 'complete', department_code""", [city, year])
+
+
+def missing_values(settings: Settings, city: str, year: int) -> list[dict]:
+    return published(settings, """
+        select department_code, department_name_zh, district_code, district_name_zh,
+               indicator_code, indicator_name_zh
+        from mart_submission_missing_values where city_code = ? and year = ?
+        order by department_code, district_code, indicator_code""", [city, year])
+
+
+def reminder(row: dict, year: int) -> str | None:
+    if row["submission_status"] == "complete":
+        return None
+    owed = row["values_missing"]
+    return (f"{row['department_name_zh']}：请于本周内报送{year}年度城市体检指标数据，目前尚缺"
+            f"{owed}项数值。如已报送，请在部门填报门户查看回执。 "
+            f"{row['department_name_en']}: please send your {year} city health check figures "
+            f"this week; {owed} values are still missing. If you have sent them, see the "
+            "receipt in the department portal.")
+
+
+def dispatch_xlsx(rows: list[dict], year: int, missing: list[dict] = ()) -> bytes:
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = f"{year}报送情况"
+    sheet.append(["部门代码 Department code", "部门 Department", "状态 Status",
+                  "应报 Expected", "已报 Present", "缺报 Missing", "收到文件 Files",
+                  "拒收文件 Refused", "拒收记录 Rows rejected", "最近报送 Last received"])
+    for r in rows:
+        sheet.append([r["department_code"], r["department_name_zh"], r["submission_status"],
+                      r["values_expected"], r["values_present"], r["values_missing"],
+                      r["files_received"], r["files_refused"], r["records_rejected"],
+                      str(r["last_received_at"] or "")])
+    detail = book.create_sheet(f"{year}缺报明细")
+    detail.append(["部门代码 Department code", "部门 Department", "区县代码 District code",
+                   "区县 District", "指标代码 Indicator code", "指标 Indicator"])
+    for m in missing:
+        detail.append([m["department_code"], m["department_name_zh"], m["district_code"],
+                       m["district_name_zh"], m["indicator_code"], m["indicator_name_zh"]])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

@@ -1,0 +1,275 @@
+"""The department portal's web application (FastAPI); the logic is citycheck/department_portal.py.
+
+    .venv/bin/python -m citycheck.serving.portal_app [--port 8090]      (make portal)
+"""
+from __future__ import annotations
+
+import argparse
+import hmac
+import logging
+import os
+import secrets
+import threading
+from contextlib import closing
+from pathlib import Path
+
+from fastapi import FastAPI, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from citycheck import TEMPLATES_DIR
+from citycheck import department_portal as dp
+from common.config import Settings
+
+log = logging.getLogger(__name__)
+TEMPLATES = Jinja2Templates(directory=str(TEMPLATES_DIR))
+RETRY_S = 15
+
+
+def _secret(settings: Settings) -> str:
+    """The key that signs session cookies: made once, kept beside the portal's store (0600)."""
+    path = dp.portal_dir(settings) / "session_secret"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(secrets.token_hex(32))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return path.read_text().strip()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    app = FastAPI(title="citycheck department portal", docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.add_middleware(
+        SessionMiddleware, secret_key=_secret(settings), session_cookie="citycheck_portal",
+        max_age=dp.SESSION_S, same_site="strict",
+        https_only=os.environ.get("CITYCHECK_PORTAL_INSECURE_COOKIES") != "1")
+    max_bytes = settings.max_file_bytes
+    # the annual reports and indicator pages: public documents, served as files
+    from fastapi.staticfiles import StaticFiles
+
+    settings.reports_dir.mkdir(parents=True, exist_ok=True)
+    app.mount("/reports", StaticFiles(directory=str(settings.reports_dir), html=True),
+              name="reports")
+
+    def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+        return TEMPLATES.TemplateResponse(request, name, {
+            "user": current(request), "csrf": csrf_token(request), **context},
+            status_code=status)
+
+    def current(request: Request) -> dict | None:
+        name = request.session.get("user")
+        if not name:
+            return None
+        with closing(dp.db(settings)) as con:
+            row = con.execute("select * from users where username = ? and not disabled",
+                              [name]).fetchone()
+        return dict(row) if row else None
+
+    def csrf_token(request: Request) -> str:
+        if "csrf" not in request.session:
+            request.session["csrf"] = secrets.token_urlsafe(24)
+        return request.session["csrf"]
+
+    def check_csrf(request: Request, token: str | None) -> None:
+        expected = request.session.get("csrf")
+        if not expected or not token or not hmac.compare_digest(expected, token):
+            raise HTTPException(403, "the form has expired or did not come from this portal: "
+                                     "reload the page and try again")
+
+    def need(request: Request, role: str | None = None) -> dict:
+        user = current(request)
+        if user is None:
+            raise HTTPException(401)
+        if role and user["role"] != role:
+            raise HTTPException(403, "this page is not for your account")
+        return user
+
+    def address(request: Request) -> str:
+        return request.client.host if request.client else "?"
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        if exc.status_code == 401:
+            return RedirectResponse("/login", status_code=303)
+        return page(request, "portal_error.html", status=exc.status_code,
+                    message=exc.detail or "请求未能完成 The request could not be done")
+
+    @app.exception_handler(Exception)
+    async def any_error(request: Request, exc: Exception):
+        log.exception("portal error on %s", request.url.path)
+        return page(request, "portal_error.html", status=500,
+                    message="系统出错，已记录 Something went wrong on our side; it is logged. "
+                            "Try again, or tell the coordinating office.")
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request):
+        return page(request, "portal_login.html")
+
+    @app.post("/login")
+    def login(request: Request, username: str = Form(""), password: str = Form(""),
+              csrf: str = Form("")):
+        check_csrf(request, csrf)
+        found = dp.check_login(settings, username, password, address(request))
+        if found == "locked":
+            dp.audit(settings, username, address(request), "login_locked")
+            return page(request, "portal_login.html", status=429,
+                        error="登录失败次数过多，请15分钟后再试 Too many failed logins: try again "
+                              "in 15 minutes")
+        if not found:
+            dp.audit(settings, username, address(request), "login_failed")
+            return page(request, "portal_login.html", status=401,
+                        error="用户名或密码错误 Wrong user name or password")
+        request.session.clear()
+        request.session["user"] = found["username"]
+        dp.audit(settings, found["username"], address(request), "login")
+        return RedirectResponse("/office" if found["role"] == "office" else "/", status_code=303)
+
+    @app.post("/logout")
+    def logout(request: Request, csrf: str = Form("")):
+        check_csrf(request, csrf)
+        user = current(request)
+        request.session.clear()
+        if user:
+            dp.audit(settings, user["username"], address(request), "logout")
+        return RedirectResponse("/login", status_code=303)
+
+    @app.get("/", response_class=HTMLResponse)
+    def home(request: Request):
+        user = need(request)
+        if user["role"] == "office":
+            return RedirectResponse("/office", status_code=303)
+        return page(request, "portal_clerk.html", status_rows=dp.department_status(settings, user),
+                    uploads=dp.history(settings, user))
+
+    @app.get("/template")
+    def template(request: Request, year: int):
+        user = need(request, "clerk")
+        import tempfile
+
+        from extract.template import write_template
+
+        with tempfile.TemporaryDirectory() as tmp:
+            name = f"{user['city_code']}_{user['department_code']}_{year}.xlsx"
+            path = write_template(Path(tmp) / name, user["department_code"], year,
+                                  user["city_code"])
+            data = path.read_bytes()
+        return Response(data, media_type="application/vnd.openxmlformats-officedocument."
+                                          "spreadsheetml.sheet",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    @app.post("/upload", response_class=HTMLResponse)
+    async def upload(request: Request, files: list[UploadFile], csrf: str = Form("")):
+        user = need(request, "clerk")
+        check_csrf(request, csrf)
+        if len(files) > dp.MAX_FILES:
+            raise HTTPException(413, f"at most {dp.MAX_FILES} files at a time; send the rest "
+                                     "in another upload")
+        problems, staged = [], []
+        for f in files:
+            data = await f.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                problems.append(f"{f.filename}: larger than {max_bytes:,} bytes; split it by "
+                                "year or district")
+                continue
+            why = dp.content_problem(f.filename or "", data)
+            if why:
+                problems.append(why)
+                continue
+            staged.append(dp.stage_upload(settings, user, f.filename or "upload", data))
+        if problems:
+            dp.audit(settings, user["username"], address(request), "upload_refused",
+                     "; ".join(problems))
+            if not staged:
+                return page(request, "portal_error.html", status=415 if not any(
+                    "larger" in p for p in problems) else 413, message="；".join(problems))
+        results = []
+        for upload_id in staged:
+            row = dp.take_in(settings, upload_id)
+            dp.audit(settings, user["username"], address(request), "upload",
+                     f"{row['file_name']} {row['status']} {row.get('file_hash') or ''}")
+            results.append(row)
+        return page(request, "portal_receipts.html", results=results, refused=problems)
+
+    @app.get("/receipts/{upload_id}")
+    def receipt(request: Request, upload_id: str, download: int = 0):
+        user = need(request)
+        row = dp.upload_row(settings, upload_id)
+        if not row:
+            raise HTTPException(404, "no such upload")
+        if row["city_code"] != user["city_code"] or (
+                user["role"] == "clerk" and row["department_code"] != user["department_code"]):
+            dp.audit(settings, user["username"], address(request), "forbidden",
+                     f"receipt {upload_id}")
+            raise HTTPException(403, "this receipt belongs to another department or city")
+        if download and row["receipt_text"]:
+            return Response(row["receipt_text"], media_type="text/plain; charset=utf-8",
+                            headers={"Content-Disposition":
+                                     f'attachment; filename="receipt-{upload_id[:8]}.txt"'})
+        return page(request, "portal_receipts.html", results=[row], refused=[])
+
+    @app.get("/office", response_class=HTMLResponse)
+    def office(request: Request, year: int | None = None):
+        user = need(request, "office")
+        years = [r["year"] for r in dp.published(
+            settings, "select distinct year from mart_submission_status where city_code = ? "
+                      "order by 1 desc", [user["city_code"]])]
+        year = year or (years[0] if years else None)
+        rows = dp.dispatch_list(settings, user["city_code"], year) if year else []
+        for r in rows:
+            r["reminder"] = dp.reminder(r, year)
+        missing = dp.missing_values(settings, user["city_code"], year) if year else []
+        return page(request, "portal_office.html", rows=rows, year=year, years=years,
+                    missing=missing)
+
+    @app.get("/office/export.xlsx")
+    def export(request: Request, year: int):
+        user = need(request, "office")
+        data = dp.dispatch_xlsx(dp.dispatch_list(settings, user["city_code"], year), year,
+                                dp.missing_values(settings, user["city_code"], year))
+        dp.audit(settings, user["username"], address(request), "export", str(year))
+        return Response(data, media_type="application/vnd.openxmlformats-officedocument."
+                                          "spreadsheetml.sheet",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="dispatch_{user["city_code"]}_{year}.xlsx"'})
+
+    return app
+
+
+def _retry_waiting(settings: Settings, stop: threading.Event) -> None:
+    """Take in the uploads that waited for a busy warehouse, and those a stopped portal left."""
+    while not stop.wait(RETRY_S):
+        try:
+            dp.take_in_pending(settings)
+        except Exception:       # noqa: BLE001 - logged; the next round tries again
+            log.exception("taking in waiting uploads failed")
+
+
+def main() -> int:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="the citycheck department portal")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int,
+                        default=int(os.environ.get("CITYCHECK_PORTAL_PORT", "8090")))
+    args = parser.parse_args()
+    # an upload waits only a moment for a warehouse a pipeline run holds, then is kept and
+    # taken in later (the clerk is told), rather than holding the page for long
+    os.environ.setdefault("CITYCHECK_WAREHOUSE_LOCK_WAIT", "3")
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+    dp.take_in_pending(settings)
+    stop = threading.Event()
+    threading.Thread(target=_retry_waiting, args=(settings, stop), daemon=True).start()
+    print(f"department portal on http://{args.host}:{args.port}/ (accounts: "
+          "`citycheck users add`)", flush=True)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    stop.set()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,469 @@
+"""The annual city health check report (一年一体检): one self-contained HTML page per city and
+year, made from the published marts only, and a PDF of it.
+
+    citycheck report --city 371000 --year 2023   one report
+    citycheck report                             every city-year whose published data changed
+                                                 (what the warehouse DAG runs after publishing)
+
+Every number on the page is read from a published mart and carries where it came from: a cell
+`<td data-mart="mart_indicator_scorecard" data-id="371002|…|2023" data-column="value">` holds
+that mart's row and column, rounded for reading (`number_text`); counts say which rows they
+count. `tests/test_report.py` reads the page and the marts and compares them, number by number.
+
+Charts are Vega-Lite specifications (Altair) rendered to SVG here (vl-convert), inlined: the
+page needs no JavaScript and no network, the browser draws the Chinese text with its CJK font,
+and the PDF (headless Chromium's print) has the same charts. Each chart has a text
+description, and the table beside it holds the same numbers (no chart is the only way in).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from citycheck import TEMPLATES_DIR
+from common.config import Settings
+
+AT_RISK = ("needs_acceleration", "limited_progress", "deterioration")
+FIVE_YEARS = 5
+FONT = "Noto Sans CJK SC"
+# The marts a report of (city, year) reads by year: it shows years up to its own.
+YEAR_MARTS = ("mart_indicator_scorecard", "mart_district_ranking", "mart_dimension_index",
+              "mart_submission_status", "mart_submission_missing_values",
+              "mart_plausibility_warnings")
+# ... and by city alone, and the labels and names of every city
+CITY_MARTS = ("mart_target_progress", "mart_quarantine")
+SHARED = ("dim_indicator", "dim_district", "dim_code_label")
+
+
+class ReportError(Exception):
+    """The report cannot be made (nothing published, no such city or year). Says what to do."""
+
+
+@dataclass
+class ReportResult:
+    html_path: Path
+    pdf_path: Path | None
+    pdf_note: str | None = None
+
+
+def number_text(value: float | None, digits: int = 2) -> str:
+    """How a mart's number is shown: rounded to `digits` decimals, trailing zeros dropped; a
+    missing value is a dash, never a zero."""
+    if value is None:
+        return "—"
+    text = f"{round(float(value), digits):,.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def query_rows(con, sql: str, params: list) -> list[dict]:
+    rel = con.execute(sql, params)
+    names = [d[0] for d in rel.description]
+    return [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
+
+
+def report_data(con, city: str, year: int) -> dict:
+    """Everything the page shows, from the published marts (a read-only connection to the
+    serving file)."""
+    city_row = query_rows(con, "select city_name_zh, city_name_en from dim_district where "
+                          "district_code = ? and is_current", [city])
+    if not city_row:
+        known = [r[0] for r in con.execute(
+            "select distinct city_code from mart_indicator_scorecard order by 1").fetchall()]
+        raise ReportError(f"no city {city} in the published data; published cities: "
+                          f"{', '.join(known) or 'none'}")
+    years = [r[0] for r in con.execute(
+        "select distinct year from mart_indicator_scorecard where city_code = ? order by 1",
+        [city]).fetchall()]
+    if year not in years:
+        raise ReportError(f"no published values for city {city} in {year}; years with values: "
+                          f"{', '.join(map(str, years)) or 'none'}")
+    publication = query_rows(con, "select * from publication", [])[0]
+    labels = {(r["code_type"], r["code"]): r for r in query_rows(
+        con, "select code_type, code, label_zh, label_en from dim_code_label", [])}
+
+    targets = query_rows(con, """
+        select s.scorecard_id, s.district_code, s.district_name_zh, s.is_city_total,
+               s.indicator_code, s.indicator_name_zh, s.indicator_name_en, s.unit, s.value,
+               s.comparator, s.target_value, s.target_met, s.target_basis, s.source_type,
+               s.source_id, s.source_row, i.indicator_type, src.source_name
+        from mart_indicator_scorecard as s
+        join dim_indicator as i using (indicator_code)
+        left join dim_source as src using (source_id)
+        where s.city_code = ? and s.year = ? and s.target_id is not null
+        order by s.is_city_total desc, s.indicator_code, s.district_code""", [city, year])
+    at_risk = query_rows(con, f"""
+        select p.target_id, p.district_code, d.district_name_zh, p.indicator_code,
+               p.indicator_name_zh, p.target_year, p.comparator, p.target_value,
+               p.assessed_year, p.assessed_value, p.progress_class
+        from mart_target_progress as p
+        join dim_district as d on d.district_key = p.district_key
+        where p.city_code = ? and p.target_year >= ? and p.progress_class in {AT_RISK}
+        order by p.target_year, p.indicator_code, p.district_code""", [city, year])
+    ranking = query_rows(con, """
+        select r.ranking_id, r.district_code, r.district_name_zh, r.score, r.rank_in_city,
+               r.districts_ranked, p.ranking_id as previous_id, p.score as previous_score,
+               p.rank_in_city as previous_rank
+        from mart_district_ranking as r
+        left join mart_district_ranking as p
+            on p.district_code = r.district_code and p.dimension_code = r.dimension_code
+            and p.year = r.year - 1
+        where r.city_code = ? and r.year = ? and r.dimension_code = 'overall'
+        order by r.rank_in_city nulls last, r.district_code""", [city, year])
+
+    city_values = query_rows(con, """
+        select s.scorecard_id, s.indicator_code, s.indicator_name_zh, s.indicator_name_en,
+               s.unit, s.direction, s.year, s.value, s.value_basis, s.target_value,
+               s.comparator, s.target_met, s.is_revised, s.quality_flag,
+               i.chc_dimension_code, i.chc_dimension_zh, i.chc_dimension_en, i.indicator_type,
+               i.department_code
+        from mart_indicator_scorecard as s
+        join dim_indicator as i using (indicator_code)
+        where s.city_code = ? and s.is_city_total
+        order by i.chc_dimension_code, s.indicator_code, s.year""", [city])
+    dimensions: dict[str, dict] = {}
+    for r in city_values:
+        code = r["chc_dimension_code"] or "other"
+        d = dimensions.setdefault(code, {
+            "code": code, "name_zh": r["chc_dimension_zh"] or "其他",
+            "name_en": r["chc_dimension_en"] or "Other", "indicators": {}, "trend": []})
+        ind = d["indicators"].setdefault(r["indicator_code"], {
+            "code": r["indicator_code"], "name_zh": r["indicator_name_zh"],
+            "name_en": r["indicator_name_en"], "unit": r["unit"],
+            "bottom_line": r["indicator_type"] == "bottom_line", "now": None, "before": None})
+        if r["year"] == year:
+            ind["now"] = r
+        elif r["year"] == year - 1:
+            ind["before"] = r
+        if r["value"] is not None and r["year"] <= year:
+            d["trend"].append({"indicator": r["indicator_name_zh"], "year": r["year"],
+                               "value": r["value"]})
+    for d in dimensions.values():
+        d["indicators"] = [i for i in d["indicators"].values() if i["now"] or i["before"]]
+
+    index = query_rows(con, """
+        select index_id, district_code, district_name_zh, dimension_code, dimension_name_zh,
+               dimension_name_en, score, coverage, score_status
+        from mart_dimension_index
+        where city_code = ? and year = ? and dimension_code <> 'overall'
+        order by dimension_code, district_code""", [city, year])
+    districts = sorted({(r["district_code"], r["district_name_zh"]) for r in index})
+    grid_rows = query_rows(con, """
+        select scorecard_id, district_code, district_name_zh, indicator_code, indicator_name_zh,
+               value, comparator, target_value, target_met
+        from mart_indicator_scorecard
+        where city_code = ? and year = ? and not is_city_total and target_id is not null
+        order by district_code, indicator_code""", [city, year])
+    # district x indicator: one row per district, one column per indicator with a target
+    grid = {"indicators": sorted({(r["indicator_code"], r["indicator_name_zh"])
+                                  for r in grid_rows}),
+            "districts": sorted({(r["district_code"], r["district_name_zh"])
+                                 for r in grid_rows}),
+            "cells": {(r["district_code"], r["indicator_code"]): r for r in grid_rows}}
+
+    first = year - FIVE_YEARS + 1
+    five = None
+    if first in years:
+        by_indicator: dict[str, dict] = {}
+        for r in city_values:
+            if r["year"] in (first, year):
+                by_indicator.setdefault(r["indicator_code"], {"indicator_code": r["indicator_code"],
+                                                              "name_zh": r["indicator_name_zh"],
+                                                              "unit": r["unit"]})[r["year"]] = r
+        five = {"first": first, "rows": [v for v in by_indicator.values()
+                                         if first in v and year in v],
+                # each district's dimension scores at both ends of the period
+                "index": query_rows(con, """
+                    select a.index_id as first_id, a.score as first_score, b.index_id,
+                           b.score, b.district_name_zh, b.dimension_name_zh
+                    from mart_dimension_index as b
+                    join mart_dimension_index as a
+                        on a.district_code = b.district_code
+                        and a.dimension_code = b.dimension_code and a.year = ?
+                    where b.city_code = ? and b.year = ?
+                    order by b.dimension_code = 'overall' desc, b.dimension_code,
+                             b.district_code""", [first, city, year]),
+                "progress": query_rows(con, """
+                    select p.target_id, p.district_code, d.district_name_zh,
+                           p.indicator_code, p.indicator_name_zh, p.target_year,
+                           p.comparator, p.target_value, p.base_year, p.base_value,
+                           p.assessed_year, p.assessed_value, p.progress_class
+                    from mart_target_progress as p
+                    join dim_district as d on d.district_key = p.district_key
+                    where p.city_code = ?
+                    order by p.target_year, p.indicator_code, p.district_code""", [city])}
+
+    quality = {
+        "status": query_rows(con, """
+            select status_id, department_code, department_name_zh, department_name_en,
+                   values_expected, values_present, values_reported_missing, values_missing,
+                   files_received, files_refused, records_rejected, last_received_at,
+                   submission_status
+            from mart_submission_status where city_code = ? and year = ?
+            order by department_code""", [city, year]),
+        "missing": query_rows(con, """
+            select missing_id, department_name_zh, district_name_zh, indicator_code,
+                   indicator_name_zh
+            from mart_submission_missing_values where city_code = ? and year = ?
+            order by department_code, indicator_code, district_code""", [city, year]),
+        "quarantine": query_rows(con, """
+            select quarantine_id, source_type, source_name, source_part, source_row,
+                   source_cell, field_name, indicator_text, district_text, value_text, reason
+            from mart_quarantine
+            where city_code = ? and (year_text is null or year_text = '' or
+                                     year_text like ? || '%')
+            order by received_at, source_name, source_row""", [city, str(year)]),
+        "revised": query_rows(con, """
+            select scorecard_id, district_name_zh, indicator_name_zh, value
+            from mart_indicator_scorecard
+            where city_code = ? and year = ? and is_revised order by 1""", [city, year]),
+        "warnings": query_rows(con, """
+            select warning_id, district_name_zh, indicator_name_zh, value, rule, message,
+                   source_file, cell
+            from mart_plausibility_warnings where city_code = ? and year = ?
+            order by indicator_code, district_code, rule""", [city, year]),
+        "sources": query_rows(con, """
+            select source_id, source_type, source_name, source_location, received_at,
+                   records_accepted, records_rejected
+            from dim_source
+            where source_id in (select source_id from mart_indicator_scorecard
+                                where city_code = ? and year = ?)
+            order by source_type, received_at, source_name""", [city, year]),
+    }
+    from citycheck.operations.freshness import due_date
+
+    due = due_date(year)
+    for s in quality["status"]:
+        received = s["last_received_at"]
+        s["on_time"] = None if received is None else received.date() <= due
+    quality["due"] = due
+    return {"city": city, "city_name_zh": city_row[0]["city_name_zh"],
+            "city_name_en": city_row[0]["city_name_en"], "year": year, "years": years,
+            "publication": publication, "labels": labels, "targets": targets,
+            "at_risk": at_risk, "ranking": ranking, "dimensions": list(dimensions.values()),
+            "index": index, "districts": districts, "grid": grid, "five": five,
+            "quality": quality}
+
+
+# -- charts ------------------------------------------------------------------------------------
+
+def _svg(chart) -> str:
+    import vl_convert
+
+    svg = vl_convert.vegalite_to_svg(chart.to_json())
+    return svg[svg.index("<svg"):]
+
+
+def _config(chart):
+    return chart.configure(font=FONT).configure_view(stroke=None)
+
+
+def ranking_chart(data: dict) -> str | None:
+    """Overall score by district, this year beside the year before."""
+    import altair as alt
+    import pandas as pd
+
+    rows = []
+    for r in data["ranking"]:
+        if r["score"] is not None:
+            rows.append({"区县": r["district_name_zh"], "年度": str(data["year"]),
+                         "得分": r["score"]})
+        if r["previous_score"] is not None:
+            rows.append({"区县": r["district_name_zh"], "年度": str(data["year"] - 1),
+                         "得分": r["previous_score"]})
+    if not rows:
+        return None
+    order = [r["district_name_zh"] for r in data["ranking"]]
+    chart = alt.Chart(pd.DataFrame(rows)).mark_bar().encode(
+        y=alt.Y("区县:N", sort=order, title=None),
+        yOffset=alt.YOffset("年度:N"),
+        x=alt.X("得分:Q", scale=alt.Scale(domain=[0, 100]), title="综合得分 overall score"),
+        color=alt.Color("年度:N", scale=alt.Scale(range=["#9ecae1", "#08519c"]),
+                        legend=alt.Legend(title="年度 year", orient="bottom")),
+    ).properties(width=420)
+    return _svg(_config(chart))
+
+
+def trend_chart(dimension: dict) -> str | None:
+    """Each indicator of a dimension over the years, the city as a whole (one small chart per
+    indicator: their units differ)."""
+    import altair as alt
+    import pandas as pd
+
+    if not dimension["trend"]:
+        return None
+    chart = alt.Chart(pd.DataFrame(dimension["trend"])).mark_line(point=True).encode(
+        x=alt.X("year:O", title=None),
+        y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+    ).properties(width=170, height=110).facet(
+        facet=alt.Facet("indicator:N", title=None, header=alt.Header(labelLimit=170)),
+        columns=3).resolve_scale(y="independent")
+    return _svg(_config(chart))
+
+
+def index_chart(data: dict) -> str | None:
+    """Each dimension's score by district (mart_dimension_index)."""
+    import altair as alt
+    import pandas as pd
+
+    rows = [{"维度": r["dimension_name_zh"], "区县": r["district_name_zh"], "得分": r["score"]}
+            for r in data["index"] if r["score"] is not None]
+    if not rows:
+        return None
+    chart = alt.Chart(pd.DataFrame(rows)).mark_bar(color="#2b8cbe").encode(
+        y=alt.Y("区县:N", title=None, sort="-x"),
+        x=alt.X("得分:Q", scale=alt.Scale(domain=[0, 100]), title=None),
+    ).properties(width=150, height=alt.Step(14)).facet(
+        facet=alt.Facet("维度:N", title=None), columns=3)
+    return _svg(_config(chart))
+
+
+# -- the page ---------------------------------------------------------------------------------
+
+def environment():
+    """The templates of the pages people read (citycheck/templates), numbers as number_text."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["num"] = number_text
+    return env
+
+
+def render(data: dict) -> str:
+    env = environment()
+
+    def label(code_type: str, code) -> str:
+        found = data["labels"].get((code_type, code))
+        return f"{found['label_zh']} {found['label_en']}" if found else (code or "—")
+
+    met = sum(1 for t in data["targets"] if t["target_met"] is True)
+    missed = [t for t in data["targets"] if t["target_met"] is False]
+    pending = sum(1 for t in data["targets"] if t["target_met"] is None)
+    return env.get_template("report.html").render(
+        **data, label=label, met=met, missed=missed, pending=pending,
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        charts={"ranking": ranking_chart(data), "index": index_chart(data),
+                "trends": {d["code"]: trend_chart(d) for d in data["dimensions"]}})
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def print_pdf(html: Path, pdf: Path) -> str | None:
+    """The page printed to PDF by headless Chromium; None, or why there is no PDF."""
+    browser = chromium()
+    if browser is None:
+        return ("no PDF: headless Chromium is not installed (`make setup` installs it; "
+                "apt-get install chromium fonts-noto-cjk)")
+    tmp = pdf.with_suffix(".pdf.tmp")
+    done = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+         f"--print-to-pdf={tmp}", html.resolve().as_uri()],
+        capture_output=True, text=True, timeout=180)
+    if done.returncode or not tmp.exists() or tmp.stat().st_size == 0:
+        tmp.unlink(missing_ok=True)
+        return f"no PDF: Chromium could not print the page ({done.stderr.strip()[-300:]})"
+    tmp.replace(pdf)
+    return None
+
+
+def write_report(settings: Settings, city: str, year: int, pdf: bool = True) -> ReportResult:
+    """Write reports/annual/<city>_<year>.html (and .pdf) from the current publication."""
+    from citycheck.serving.sql import open_publication
+
+    con = open_publication(settings)
+    try:
+        data = report_data(con, city, year)
+    finally:
+        con.close()
+    folder = settings.reports_dir / "annual"
+    folder.mkdir(parents=True, exist_ok=True)
+    html = folder / f"{city}_{year}.html"
+    tmp = html.with_suffix(".html.tmp")
+    tmp.write_text(render(data), encoding="utf-8")
+    tmp.replace(html)     # a reader never sees half a page
+    result = ReportResult(html, None)
+    if pdf:
+        result.pdf_note = print_pdf(html, html.with_suffix(".pdf"))
+        if result.pdf_note is None:
+            result.pdf_path = html.with_suffix(".pdf")
+    return result
+
+
+# -- every report that changed ------------------------------------------------------------
+
+def report_fingerprints(con) -> dict[str, str]:
+    """'<city>_<year>' -> a fingerprint of everything that city-year's report reads: the rows
+    of the marts by year up to that year, the city's other rows, the shared dimensions, and
+    this module and its template (a new citycheck writes every report again)."""
+    by_year = " union all ".join(
+        f"select city_code, year, sum(hash(t)::hugeint) as h from {m} as t group by all"
+        for m in YEAR_MARTS) + (
+        # the sources of a year's values (a new file adds a source: only its year's reports)
+        " union all select s.city_code, s.year, sum(hash(d)::hugeint) from (select distinct "
+        "city_code, year, source_id from mart_indicator_scorecard) as s join dim_source as d "
+        "using (source_id) group by all")
+    by_city = " union all ".join(
+        f"select city_code, sum(hash(t)::hugeint) as h from {m} as t group by all"
+        for m in CITY_MARTS)
+    shared = " + ".join(f"(select coalesce(sum(hash(t)::hugeint), 0) from {m} as t)"
+                        for m in SHARED)
+    code = hashlib.sha256(Path(__file__).read_bytes() + (
+        TEMPLATES_DIR / "report.html").read_bytes()).hexdigest()[:16]
+    rows = con.execute(f"""
+        with y as (select city_code, year, sum(h) as h from ({by_year}) group by all),
+             c as (select city_code, sum(h) as h from ({by_city}) group by all)
+        select y.city_code, y.year,
+               sum(y.h) over (partition by y.city_code order by y.year)
+               + coalesce(c.h, 0) + {shared}
+        from y left join c using (city_code)
+        where y.year in (select distinct year from mart_indicator_scorecard as s
+                         where s.city_code = y.city_code)""").fetchall()
+    return {f"{city}_{year}": f"{code}:{fp}" for city, year, fp in rows}
+
+
+def write_reports(settings: Settings, pdf: bool = True) -> list[ReportResult]:
+    """Write the report of every city and year whose published data changed since its report
+    was last written (reports/annual/manifest.json holds what each was written from)."""
+    from citycheck.serving.sql import open_publication
+
+    con = open_publication(settings)
+    try:
+        now = report_fingerprints(con)
+    finally:
+        con.close()
+    folder = settings.reports_dir / "annual"
+    manifest_path = folder / "manifest.json"
+    written = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
+    results, keys = [], []
+    for key in sorted(now):
+        city, year = key.split("_")
+        html = folder / f"{key}.html"
+        if written.get(key) == now[key] and html.exists() and (
+                not pdf or chromium() is None or html.with_suffix(".pdf").exists()):
+            continue
+        results.append(write_report(settings, city, int(year), pdf=False))
+        keys.append(key)
+    if pdf and results:
+        # Chromium's start is most of a PDF's time: print them side by side
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+            notes = list(pool.map(lambda r: print_pdf(r.html_path, r.html_path.with_suffix(
+                ".pdf")), results))
+        for r, note in zip(results, notes, strict=True):
+            r.pdf_note = note
+            r.pdf_path = None if note else r.html_path.with_suffix(".pdf")
+    written.update({key: now[key] for key in keys})
+    tmp = manifest_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(written, indent=1, sort_keys=True), "utf-8")
+    tmp.replace(manifest_path)
+    return results

@@ -1,0 +1,190 @@
+"""The indicator pages: a static site made from the published marts, written again after each
+publication (after Open SDG: a reporting-status home page and one page per indicator).
+
+    citycheck site        -> reports/site/index.html, reports/site/indicators/<code>.html
+
+- the home page: every indicator by city and year, reported (every value owed is there),
+  partly (some are missing), missing (none is there) or no data (no value, and none owed
+  that year) — in words and symbols, not colour alone — from fct_indicator_values and
+  mart_submission_missing_values;
+- an indicator's page: its values by district and year as a chart (SVG, no JavaScript) and a
+  table, its metadata (unit, direction, type, dimension, department, source documents), its
+  targets, and downloads of exactly the table: `<code>.csv` and `<code>.json`.
+
+Every number carries the mart row and column it shows, as in the annual report
+(citycheck/report.py); tests/test_site.py compares them with the marts.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from citycheck.serving.report import FONT, _svg, environment, query_rows
+from common.config import Settings
+
+STATUS = {"reported": ("●", "已报齐", "reported"), "partly": ("◐", "部分报送", "partly reported"),
+          "missing": ("○", "缺报", "missing"), None: ("–", "无数据", "no data")}
+DOWNLOAD_COLUMNS = ("scorecard_id", "city_code", "district_code", "district_name_zh", "year",
+                    "value", "value_basis", "unit", "source_type", "source_id")
+
+
+@dataclass
+class SiteResult:
+    index_path: Path
+    pages: int
+
+
+def status_of(reported: int, missing: int) -> str | None:
+    if reported and not missing:
+        return "reported"
+    if reported:
+        return "partly"
+    return "missing" if missing else None
+
+
+def site_data(con) -> dict:
+    indicators = query_rows(con, """
+        select i.*, d.department_name_zh, d.department_name_en
+        from dim_indicator as i left join dim_department as d using (department_code)
+        order by i.chc_dimension_code nulls last, i.indicator_code""", [])
+    counts = query_rows(con, """
+        with reported as (
+            select indicator_code, city_code, year, count(*) as n
+            from fct_indicator_values group by all),
+        missing as (
+            select indicator_code, city_code, year, count(*) as n
+            from mart_submission_missing_values group by all)
+        select indicator_code, city_code, year, coalesce(r.n, 0) as reported,
+               coalesce(m.n, 0) as missing
+        from reported as r full join missing as m using (indicator_code, city_code, year)
+        order by 1, 2, 3""", [])
+    cities = query_rows(con, """
+        select distinct d.city_code, d.city_name_zh, d.city_name_en
+        from dim_district as d
+        where d.is_current and d.city_code in (select city_code from fct_indicator_values
+                                               union select city_code
+                                               from mart_submission_missing_values)
+        order by 1""", [])
+    years = sorted({r["year"] for r in counts})
+    status = {(r["indicator_code"], r["city_code"], r["year"]):
+              {**r, "status": status_of(r["reported"], r["missing"])} for r in counts}
+    return {"indicators": indicators, "cities": cities, "years": years, "status": status,
+            "publication": query_rows(con, "select * from publication", [])[0]}
+
+
+def indicator_data(con, code: str) -> dict:
+    rows = query_rows(con, f"""
+        select {", ".join("s." + c for c in DOWNLOAD_COLUMNS)}, s.is_city_total,
+               s.target_value, s.comparator, s.target_met
+        from mart_indicator_scorecard as s
+        where s.indicator_code = ?
+        order by s.city_code, s.is_city_total desc, s.district_code, s.year""", [code])
+    targets = query_rows(con, """
+        select t.target_id, t.city_code, t.district_code, d.district_name_zh, t.target_year,
+               t.basis, t.base_year, t.comparator, t.target_value, t.target_text_zh,
+               t.source_document
+        from fct_indicator_targets as t
+        left join dim_district as d on d.district_key = t.district_key
+        where t.indicator_code = ? order by t.city_code, t.target_year, t.district_code""",
+                    [code])
+    return {"rows": rows, "targets": targets}
+
+
+def indicator_chart(rows: list[dict], name: str) -> str | None:
+    import altair as alt
+    import pandas as pd
+
+    points = [{"区县 district": r["district_name_zh"], "年度 year": r["year"], "数值": r["value"]}
+              for r in rows if r["value"] is not None]
+    if not points:
+        return None
+    chart = alt.Chart(pd.DataFrame(points)).mark_line(point=True).encode(
+        x=alt.X("年度 year:O", title=None),
+        y=alt.Y("数值:Q", title=name, scale=alt.Scale(zero=False)),
+        color=alt.Color("区县 district:N", legend=alt.Legend(orient="right", labelLimit=160)),
+        strokeDash=alt.StrokeDash("区县 district:N", legend=None),
+    ).properties(width=460, height=240)
+    return _svg(chart.configure(font=FONT).configure_view(stroke=None))
+
+
+def _table_text(rows: list[dict]) -> tuple[str, str]:
+    """The CSV and JSON downloads: exactly the rows of the page's table."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(DOWNLOAD_COLUMNS)
+    for r in rows:
+        writer.writerow(["" if r[c] is None else r[c] for c in DOWNLOAD_COLUMNS])
+    data = [{c: r[c] for c in DOWNLOAD_COLUMNS} for r in rows]
+    return out.getvalue(), json.dumps(data, ensure_ascii=False, indent=1)
+
+
+def write_site(settings: Settings) -> SiteResult:
+    """Write the whole site under reports/site (a new folder, then swapped in: a reader never
+    sees a half-written site)."""
+    from citycheck.serving.sql import open_publication
+
+    env = environment()
+    root = settings.reports_dir / "site"
+    tmp = settings.reports_dir / ".site.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "indicators").mkdir(parents=True)
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    con = open_publication(settings)
+    try:
+        site = site_data(con)
+        for ind in site["indicators"]:
+            data = indicator_data(con, ind["indicator_code"])
+            years = sorted({r["year"] for r in data["rows"]})
+            table: dict[tuple, dict] = {}
+            for r in data["rows"]:
+                table.setdefault((r["city_code"], r["district_code"]), {
+                    "city_code": r["city_code"], "district_name_zh": r["district_name_zh"],
+                    "is_city_total": r["is_city_total"], "by_year": {}})["by_year"][r["year"]] = r
+            csv_text, json_text = _table_text(data["rows"])
+            code = ind["indicator_code"]
+            (tmp / "indicators" / f"{code}.csv").write_text(csv_text, encoding="utf-8-sig")
+            (tmp / "indicators" / f"{code}.json").write_text(json_text, encoding="utf-8")
+            (tmp / "indicators" / f"{code}.html").write_text(env.get_template(
+                "site_indicator.html").render(
+                ind=ind, years=years, table=list(table.values()), targets=data["targets"],
+                status=site["status"], cities=site["cities"], all_years=site["years"],
+                STATUS=STATUS, publication=site["publication"], generated_at=generated,
+                chart=indicator_chart(data["rows"], ind["unit"] or "")), encoding="utf-8")
+        (tmp / "index.html").write_text(env.get_template("site_index.html").render(
+            **site, STATUS=STATUS, generated_at=generated), encoding="utf-8")
+    finally:
+        con.close()
+    old = settings.reports_dir / ".site.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if root.exists():
+        root.rename(old)
+    tmp.rename(root)
+    shutil.rmtree(old, ignore_errors=True)
+    return SiteResult(root / "index.html", len(site["indicators"]))
+
+
+def serve(settings: Settings, port: int = 8780) -> int:
+    """Serve reports/ (annual reports, indicator pages, validation reports) on 127.0.0.1
+    until interrupted: the standard library's file server, read-only, loopback only."""
+    import functools
+    import http.server
+
+    folder = settings.reports_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as httpd:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+        print(f"serving {folder} on {base} (Ctrl-C stops):\n"
+              f"  indicator pages  {base}/site/index.html\n"
+              f"  annual reports   {base}/annual/\n"
+              f"  validation       {base}/validation/latest.html", flush=True)
+        try:
+            httpd.serve_forever()
+        except KeyboardInterrupt:
+            pass
+    return 0

@@ -1,0 +1,68 @@
+"""The audit schema: what each build, validation and publication did, in the warehouse itself
+(both engines). Publishing reads it to refuse anything not built whole and validated."""
+from __future__ import annotations
+
+AUDIT_DDL = """
+create schema if not exists audit;
+create table if not exists audit.builds (
+    build_id varchar primary key, started_at timestamp, finished_at timestamp,
+    status varchar, nodes integer, failures varchar);
+-- what the build was made from (models, seeds, dbt version) and whether it rebuilt everything
+alter table audit.builds add column if not exists project_fingerprint varchar;
+alter table audit.builds add column if not exists full_refresh boolean;
+create table if not exists audit.validations (
+    build_id varchar, validated_at timestamp, success boolean, checks integer,
+    failed integer, report_path varchar);
+create table if not exists audit.validated_partitions (
+    build_id varchar, validated_at timestamp, suite varchar, suite_key varchar,
+    partition_value varchar, fingerprint varchar, checks integer, success boolean,
+    reused_from varchar);
+create table if not exists audit.publications (
+    publication_id varchar primary key, build_id varchar, published_at timestamp,
+    tables integer, total_rows bigint, parquet_dir varchar, serving_path varchar);
+-- What validation saw: one fingerprint per published mart (row count and the sum of row
+-- hashes). Publishing compares the marts against it: what is served is what was checked.
+create table if not exists audit.validated_marts (
+    build_id varchar, validated_at timestamp, table_name varchar, row_count bigint,
+    fingerprint varchar);
+-- What each publication holds, by the same fingerprints: the next publication carries a
+-- mart over from this one, instead of writing it again, when its fingerprint is unchanged.
+create table if not exists audit.publication_marts (
+    publication_id varchar, table_name varchar, row_count bigint, fingerprint varchar,
+    carried_from varchar);
+-- The same per year, for the marts with a year column: the next publication writes again
+-- only the years whose fingerprint changed.
+create table if not exists audit.publication_years (
+    publication_id varchar, table_name varchar, year integer, row_count bigint,
+    fingerprint varchar);
+"""
+
+
+class BuildIncomplete(Exception):
+    """The latest build did not complete: nothing can be validated or published from it."""
+
+
+def latest_build(con) -> tuple[str, str] | None:
+    """(build_id, status) of the build that last started: success, failed, or running (still
+    going, or killed before it finished)."""
+    con.execute(AUDIT_DDL)
+    return con.execute("select build_id, status from audit.builds "
+                       "order by started_at desc limit 1").fetchone()
+
+
+def refuse_unless_complete(build: tuple[str, str] | None, action: str) -> str:
+    """The latest build's id if it completed; else a one-line reason why `action` cannot go
+    on (raised as BuildIncomplete)."""
+    if build is None:
+        raise BuildIncomplete(f"nothing has been built yet, so nothing to {action}: run "
+                              "`citycheck build`")
+    build_id, status = build
+    if status == "running":
+        raise BuildIncomplete(f"build {build_id} did not finish (it is still running, or it was "
+                              f"stopped half-way), so nothing to {action}; the previous "
+                              "publication stays as it was. Run `citycheck build`")
+    if status != "success":
+        raise BuildIncomplete(f"the latest build {build_id} failed, so nothing to {action}; the "
+                              "previous publication stays as it was. Fix the build and run "
+                              "it again")
+    return build_id

@@ -1,0 +1,165 @@
+"""Build the warehouse with dbt (seeds, models and dbt tests), in-process via dbtRunner.
+
+Builds are incremental: the models that carry every value (int_observations_unioned,
+int_indicator_values_versioned) take in only the files and fetches they do not hold yet. A
+build is a full refresh (every model rebuilt from raw, seeds reloaded) when asked
+(`citycheck build --full-refresh`), when nothing has been built yet, or when the dbt project
+(models, macros, seeds, tests, dbt_project.yml) or dbt's version changed since the latest
+successful build: an incremental table made by other code or other reference data would not
+be what the code says. Otherwise the seeds, unchanged, are not loaded again.
+
+The dbt artifacts (manifest.json, run_results.json) go to <data dir>/dbt/target and stay
+there when dbt fails, so a failed build can be inspected. Each build is recorded in
+audit.builds; publishing requires the latest build to have passed validation.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from citycheck.warehouse.audit import AUDIT_DDL
+from common.config import Settings
+from common.engine import engine_for
+
+
+class BuildError(Exception):
+    """dbt failed. The message lists each failed model or test and dbt's reason."""
+
+
+@dataclass
+class BuildResult:
+    build_id: str
+    nodes: int
+    seconds: float
+    full_refresh: bool = True
+    why: str = ""          # why it was a full refresh, or "incremental"
+
+
+# What a build is made from: a change to any of these rebuilds every model from raw.
+PROJECT_PARTS = ("models", "macros", "seeds", "tests", "dbt_project.yml")
+
+
+def project_fingerprint(project_dir: Path) -> str:
+    """sha256 over the dbt project's models, macros, seeds, tests and dbt_project.yml (path
+    and bytes of every file) and dbt's version."""
+    import hashlib
+    from importlib.metadata import version
+
+    h = hashlib.sha256(f"dbt-core {version('dbt-core')}\n".encode())
+    for part in PROJECT_PARTS:
+        root = project_dir / part
+        files = sorted(root.rglob("*")) if root.is_dir() else [root]
+        for path in files:
+            if path.is_file():
+                h.update(str(path.relative_to(project_dir)).encode() + b"\0")
+                h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def full_refresh_reason(con, fingerprint: str, asked: bool) -> str | None:
+    """Why this build must rebuild everything, or None when it can be incremental: the
+    latest successful build was made from the same project, and so was every build started
+    since (a full refresh of other code killed half-way leaves tables of that code)."""
+    if asked:
+        return "asked for (--full-refresh)"
+    last = con.execute("select started_at, project_fingerprint from audit.builds "
+                       "where status = 'success' order by started_at desc limit 1").fetchone()
+    if last is None:
+        return "no earlier successful build"
+    other = con.execute("select count(*) from audit.builds where started_at >= ? and "
+                        "project_fingerprint is distinct from ?", [last[0], fingerprint]
+                        ).fetchone()[0]
+    if other:
+        return "the dbt project (models, seeds, macros, tests) or dbt changed"
+    return None
+
+
+def dbt_args(settings: Settings, command: list[str]) -> list[str]:
+    target = settings.data_dir / "dbt"
+    return [*command, "--no-use-colors", "--project-dir", str(settings.dbt_project_dir),
+            "--profiles-dir", str(settings.dbt_project_dir), "--target-path", str(target / "target"),
+            "--log-path", str(target / "logs")]
+
+
+def run_dbt(settings: Settings, command: list[str]):
+    """Invoke dbt in this process against the warehouse's engine: the profile
+    (dbt_project/profiles.yml) reads the target and its connection from the variables the
+    engine gives (Engine.dbt_env), set only for the duration of the call."""
+    from dbt.cli.main import dbtRunner
+
+    env = engine_for(settings).dbt_env()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    try:
+        return dbtRunner().invoke(dbt_args(settings, command))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def build(settings: Settings, select: str | None = None,
+          full_refresh: bool = False) -> BuildResult:
+    """`dbt build`: load seeds, build every model and run every dbt data test; incremental
+    unless a full refresh is asked for or needed (see the module's docstring). dbt's unit
+    tests (hand-made inputs for the model logic) check the code, not the data: they run in
+    `make test` (tests/test_dbt_unit_tests.py), not in every production build."""
+    settings.ensure_dirs()
+    build_id = uuid.uuid4().hex[:12]
+    started = datetime.now(UTC).replace(tzinfo=None)
+    engine = engine_for(settings)
+    fingerprint = project_fingerprint(settings.dbt_project_dir)
+    with engine.connect() as con:   # raw.* exists for the sources once it is open
+        con.execute(AUDIT_DDL)
+        why = full_refresh_reason(con, fingerprint, full_refresh)
+        # Recorded before dbt touches a model: a build that dies half-way stays "running",
+        # the latest build, and nothing can be validated or published until one completes.
+        con.execute("insert into audit.builds (build_id, started_at, status, "
+                    "project_fingerprint, full_refresh) values (?,?,'running',?,?)",
+                    [build_id, started, fingerprint, why is not None])
+    command = ["build", "--exclude-resource-type", "unit_test"]
+    if why is not None:
+        command += ["--full-refresh"] + (["--select", select] if select else [])
+    else:
+        # Seeds, and the models and tests made from seeds alone, are as the latest
+        # successful build left them: only what raw data feeds is built again.
+        command += ["--select", select or "source:raw+"]
+    res = run_dbt(settings, command)
+    finished = datetime.now(UTC).replace(tzinfo=None)
+    failures = []
+    nodes = 0
+    if res.result is not None and hasattr(res.result, "results"):
+        for r in res.result.results:
+            nodes += 1
+            if str(r.status).lower() in {"error", "fail", "runtimeerr"}:
+                failures.append(f"{r.node.unique_id}: {r.message}")
+    ok = res.success and not failures
+    with engine.connect() as con:
+        con.execute("update audit.builds set finished_at = ?, status = ?, nodes = ?, "
+                    "failures = ? where build_id = ?",
+                    [finished, "success" if ok else "failed", nodes,
+                     "\n".join(failures) or (str(res.exception) if res.exception else None),
+                     build_id])
+    if not ok:
+        detail = "\n  ".join(failures) or str(res.exception)
+        raise BuildError(f"dbt build failed ({len(failures)} failures); nothing will be "
+                         f"published. Artifacts: {settings.data_dir / 'dbt' / 'target'}\n  "
+                         f"{detail}")
+    return BuildResult(build_id, nodes, (finished - started).total_seconds(),
+                       full_refresh=why is not None, why=why or "incremental")
+
+
+def generate_docs(settings: Settings) -> Path:
+    """The analysts' data dictionary: `dbt docs generate --static`, one self-contained HTML
+    file (the usual index.html cannot load its JSON from a file:// URL)."""
+    res = run_dbt(settings, ["docs", "generate", "--static"])
+    target = settings.data_dir / "dbt" / "target"
+    if not res.success:
+        raise BuildError(f"dbt docs generate failed: {res.exception}; artifacts in {target}")
+    return target / "static_index.html"

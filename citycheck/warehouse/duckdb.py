@@ -1,0 +1,195 @@
+"""The DuckDB engine (the default): the warehouse is one file on this machine.
+
+It holds the append-only raw schema, dbt's models and the audit schema; DuckDB lets one
+process write it at a time, so every writer waits for the file (connect) and the Airflow
+pool that ingests and builds has one slot. Its publication is a folder of files
+(citycheck/warehouse/files.py).
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from citycheck.warehouse.raw import RAW_DDL
+from common.config import DEFAULT_DUCKDB_MEMORY_LIMIT, ConfigError, make_dir
+from common.engine import Engine, Landing, PublicationRequest, WarehouseBusy
+from common.faults import crash_point
+
+
+def init_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(RAW_DDL)
+    _migrate_submission_rows(con)
+
+
+def _migrate_submission_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses made before records had cells (one row = one record) get the two new
+    columns. Every row is kept: the table is copied, never trimmed."""
+    columns = {r[0] for r in con.execute(
+        "select column_name from information_schema.columns where table_schema = 'raw' "
+        "and table_name = 'submission_rows'").fetchall()}
+    if "record_number" in columns:
+        return
+    con.execute("begin transaction")
+    try:
+        con.execute("alter table raw.submission_rows rename to submission_rows_before_cells")
+        con.execute(RAW_DDL)
+        con.execute("""
+            insert into raw.submission_rows by name
+            select *, row_number() over (partition by file_hash order by sheet_name, row_number)
+                   as record_number, cast(null as varchar) as cell
+            from raw.submission_rows_before_cells""")
+        con.execute("drop table raw.submission_rows_before_cells")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse file. Writers must run inside the one-slot Airflow pool.
+
+    DuckDB gets the same memory limit as in dbt builds (CITYCHECK_DUCKDB_MEMORY_LIMIT, 2GB):
+    unbounded, publishing 40 million values took 20 GB of a 24 GB machine; bounded, DuckDB
+    spills to a temporary folder beside the file instead."""
+    if not read_only:
+        make_dir(path.parent)
+    # Another process may hold the file for a moment (the department portal landing one
+    # upload, a short task): wait for it a little, CITYCHECK_WAREHOUSE_LOCK_WAIT seconds
+    # (default 15), before saying it is busy.
+    deadline = time.monotonic() + float(os.environ.get("CITYCHECK_WAREHOUSE_LOCK_WAIT", "15"))
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() < deadline:
+                time.sleep(0.25)
+                continue
+            holder = re.search(r"PID (\d+)", str(exc))
+            raise WarehouseBusy(
+                f"the warehouse {path} is in use by another process"
+                f"{f' (PID {holder[1]})' if holder else ''}: DuckDB allows one writer. Wait "
+                "for that run to finish (or stop it), then try again") from None
+    # a setting, not connect(config=...): dbt opens the same file in this process
+    limit = os.environ.get("CITYCHECK_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT)
+    try:
+        con.execute("set memory_limit = ?", [limit])
+    except duckdb.Error:
+        con.close()
+        raise ConfigError(f"CITYCHECK_DUCKDB_MEMORY_LIMIT={limit!r} is not a memory size: "
+                          f"write one such as 2GB or 512MB (default "
+                          f"{DEFAULT_DUCKDB_MEMORY_LIMIT})") from None
+    try:
+        if not read_only:
+            init_raw_schema(con)
+        yield con
+    finally:
+        con.close()
+
+
+class DuckDBLanding(Landing):
+    """An intake batch judged and landed in the warehouse file itself, in one transaction:
+    the file's one writer at a time keeps batches in their order."""
+
+    def __init__(self, con) -> None:
+        self.con = con
+
+    def known_files(self, digests):
+        return {row[0]: row[1:] for row in self.con.execute(
+            "select file_hash, original_name, received_at, status, archived_path, city_code, "
+            "department_code, year from raw.submission_files where file_hash in "
+            "(select unnest(?))", [list(digests)]).fetchall()}
+
+    def receipt_hashes(self):
+        return [r[0] for r in self.con.execute(
+            "select file_hash from raw.submission_receipts").fetchall()]
+
+    def receipt_texts(self, digests):
+        return self.con.execute("select file_hash, receipt_json from raw.submission_receipts "
+                                "where file_hash in (select unnest(?))",
+                                [list(digests)]).fetchall()
+
+    def prepare(self, digests, groups, received) -> None:
+        """Every earlier row is in the file already, and its one writer keeps the order."""
+
+    def commit(self, digests) -> None:
+        crash_point("ingest.in_transaction")
+        self.con.execute("commit")
+
+    def rollback(self) -> None:
+        self.con.execute("rollback")
+
+
+class DuckDBEngine(Engine):
+    name = "duckdb"
+    one_writer = True
+    publishes_files = True
+
+    def describe(self) -> str:
+        return f"the DuckDB file {self.settings.warehouse_path}"
+
+    @contextmanager
+    def connect(self, read_only: bool = False):
+        with connect(self.settings.warehouse_path, read_only=read_only) as con:
+            yield con
+
+    @contextmanager
+    def landing(self):
+        with connect(self.settings.warehouse_path) as con:
+            yield DuckDBLanding(con)
+
+    def land(self, frames: dict) -> None:
+        with connect(self.settings.warehouse_path) as con:
+            con.execute("begin transaction")
+            try:
+                for table, frame in frames.items():
+                    con.register("incoming_frame", frame)
+                    con.execute(f"insert into raw.{table} by name select * from incoming_frame")
+                    con.unregister("incoming_frame")
+                con.execute("commit")
+            except Exception:
+                con.execute("rollback")
+                raise
+
+    def dbt_env(self) -> dict[str, str]:
+        return {"CITYCHECK_DBT_TARGET": "duckdb",
+                "CITYCHECK_DBT_DUCKDB_PATH": str(self.settings.warehouse_path)}
+
+    def row_hash(self, alias: str) -> str:
+        return f"hash({alias})::hugeint"
+
+    def publish(self, con, request: PublicationRequest):
+        from citycheck.warehouse.files import publish_files
+
+        return publish_files(con, self.settings, request)
+
+    def recover_publication(self, con) -> str | None:
+        from citycheck.warehouse.files import recover_publication
+
+        return recover_publication(con, self.settings)
+
+    def published_id(self) -> str | None:
+        from citycheck.warehouse.files import current_publication
+
+        return current_publication(self.settings)
+
+    def open_published(self):
+        """The serving file, read-only; None when nothing is published yet."""
+        path = self.settings.serving_path
+        if not path.exists():
+            return None
+        return duckdb.connect(str(path.resolve()), read_only=True)
+
+    def published_tables(self):
+        from citycheck.warehouse.files import published_summary
+
+        return iter(published_summary(self.settings))

@@ -1,0 +1,131 @@
+"""The raw schema: what intake lands, append-only, in either engine.
+
+Raw tables are written only by intake (extract/) and only ever appended to. dbt reads them as
+sources; nothing deletes or updates a raw row, so every published value can be traced back
+to the file row or fetched record it came from. The statements are DuckDB's; PostgreSQL
+takes them with one type spelled its way (pg_ddl).
+"""
+from __future__ import annotations
+
+RAW_DDL = """
+create schema if not exists raw;
+
+create table if not exists raw.submission_files (
+    file_hash        varchar primary key,  -- sha256 of the file's bytes: the idempotence key
+    original_name    varchar not null,
+    archived_path    varchar,
+    size_bytes       bigint,
+    received_at      timestamp not null,
+    city_code        varchar,
+    department_code  varchar,
+    year             integer,
+    layout           varchar,
+    status           varchar not null,     -- loaded | rejected
+    rows_read        integer not null,
+    rows_accepted    integer not null,
+    rows_rejected    integer not null,
+    rows_ignored     integer not null,
+    message          varchar
+);
+
+create table if not exists raw.submission_rows (
+    file_hash        varchar not null,
+    record_number    integer not null,     -- 1..n within the file: the unit of accounting
+    sheet_name       varchar,
+    row_number       integer not null,     -- as the department sees it: 1-based line or Excel row
+    cell             varchar,              -- the value's cell (E7); a wide row has one per district
+    status           varchar not null,     -- accepted | rejected | ignored
+    reason           varchar,              -- why rejected or ignored
+    error_column     varchar,              -- the column a rejection is about
+    indicator_text   varchar,
+    district_text    varchar,
+    year_text        varchar,
+    value_text       varchar,
+    unit_text        varchar,
+    flag_text        varchar,
+    note_text        varchar,              -- text that looked like a formula starts with '
+    indicator_code   varchar,              -- resolved at intake, null when rejected
+    district_code    varchar,
+    year             integer,
+    value            double,
+    is_missing       boolean,              -- a missing marker (blank, —, 无): no value, never zero
+    quality_flag     varchar,
+    loaded_at        timestamp not null,
+    primary key (file_hash, record_number)
+);
+
+-- The receipt each landed file got, written in the same transaction as its rows: a receipt
+-- file lost to a crash is written again from here (extract/submissions.py, recover_intake).
+create table if not exists raw.submission_receipts (
+    file_hash        varchar not null,
+    stem             varchar not null,     -- receipt (the file's own receipt)
+    receipt_json     varchar not null,
+    primary key (file_hash, stem)
+);
+
+-- Values accepted but implausible by a rule of seeds/plausibility_rules.csv, found when their
+-- file landed (extract/submissions.py) and written in the same transaction.
+create table if not exists raw.submission_warnings (
+    file_hash        varchar not null,
+    record_number    integer not null,
+    sheet_name       varchar,
+    cell             varchar,
+    indicator_code   varchar not null,
+    district_code    varchar not null,
+    year             integer not null,
+    rule             varchar not null,     -- decrease | yoy_factor | above_city_total
+    compared_with    double,               -- the year before's value, or the city's
+    message          varchar not null,     -- Chinese and English
+    primary key (file_hash, record_number, rule)
+);
+
+create table if not exists raw.open_data_fetches (
+    fetch_id         varchar primary key,
+    source_name      varchar not null,
+    url              varchar not null,     -- with secrets removed
+    http_status      integer,
+    bytes            bigint,
+    content_hash     varchar,
+    fetched_at       timestamp not null,
+    etag             varchar,
+    last_modified    varchar,
+    payload_path     varchar,
+    status           varchar not null,     -- loaded | unchanged | not_modified | failed
+    records          integer not null,
+    observations_accepted integer not null,
+    observations_rejected integer not null,
+    message          varchar
+);
+
+create table if not exists raw.open_data_observations (
+    fetch_id         varchar not null,
+    source_name      varchar not null,
+    record_number    integer not null,     -- position of the record in the fetched payload
+    field_name       varchar not null,     -- the payload field the value came from
+    record_json      varchar not null,
+    status           varchar not null,     -- accepted | rejected
+    reason           varchar,
+    indicator_code   varchar,
+    district_text    varchar,
+    district_code    varchar,
+    year_text        varchar,
+    year             integer,
+    value_text       varchar,
+    value            double,
+    loaded_at        timestamp not null,
+    primary key (fetch_id, record_number, field_name)
+);
+"""
+
+
+# The raw tables, in the order a batch lands them.
+SUBMISSION_TABLES = ("submission_files", "submission_rows", "submission_receipts",
+                     "submission_warnings")
+OPEN_DATA_TABLES = ("open_data_fetches", "open_data_observations")
+
+
+def pg_ddl(ddl: str = RAW_DDL) -> str:
+    """The same tables in PostgreSQL's words (double -> double precision)."""
+    import re
+
+    return re.sub(r"\bdouble\b(?! precision)", "double precision", ddl)

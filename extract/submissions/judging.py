@@ -1,0 +1,228 @@
+"""Judging a batch's records together, as SQL on the batch's DuckDB connection (the warehouse
+file, or the in-process one PostgreSQL's landing fills with the earlier rows it needs):
+their verdicts (extract/verdicts.py), which earlier values they correct, which break a
+plausibility rule, and which would withdraw a figure without a reason.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from common.reference import Reference
+from extract.submissions.receipts import Receipt
+from extract.submissions.records import fault_cell
+from extract.verdicts import Batch
+
+
+def judge(con, landings: list, ref: Reference) -> bool:
+    """Give every record of the batch its verdict at once (extract/verdicts.py), into the
+    temp table incoming_rows; count each file's verdicts on its receipt. False when the
+    batch has no rows."""
+    batch = Batch()
+    for x in landings:
+        if x.reading is not None and x.reading.entries:
+            batch.add(x.digest, x.reading.ctx, x.reading.entries, x.reading.value_units,
+                      x.item.received_at)
+    if not batch.files:
+        return False
+    batch.judge(con, ref)
+    by_hash = {x.digest: x for x in landings}
+    for digest, totals in batch.totals.items():
+        by_hash[digest].receipt.totals = totals
+    for digest, status, n in con.execute(
+            "select file_hash, status, count(*) from incoming_rows group by all").fetchall():
+        r = by_hash[digest].receipt
+        r.rows_read += n
+        setattr(r, f"rows_{status}", getattr(r, f"rows_{status}") + n)
+    for digest, number, sheet, row, cell, status, reason, column in con.execute(
+            "select file_hash, record_number, sheet_name, row_number, cell, status, reason, "
+            "error_column from incoming_rows where status <> 'accepted' "
+            "order by file_hash, record_number").fetchall():
+        x = by_hash[digest]
+        if status == "ignored":
+            x.receipt.ignored.append({"sheet": sheet, "row": row, "cell": cell,
+                                      "reason": reason})
+            continue
+        entry = x.reading.entries[number - 1]
+        fault = fault_cell(entry, column, reason) or cell
+        x.receipt.rejected.append({"sheet": sheet, "row": row, "cell": cell,
+                                   "fault_cell": fault, "column": column, "reason": reason,
+                                   "value": entry.cells.get(column, "") if column else ""})
+    return True
+
+
+def superseded(con, receipts: dict[str, Receipt]) -> list[tuple[str, int, str]]:
+    """Which accepted values of the batch replace a different value that arrived earlier:
+    from any source already in the warehouse, or from a file of the same batch received
+    before. Fills each receipt's `superseded` and `restated_unchanged`, and returns the
+    records that would replace a figure with a missing marker and give no reason (file hash,
+    record number, the reason they are rejected)."""
+    rows = con.execute("""
+        with incoming as (
+            select r.file_hash, r.record_number, r.indicator_code, r.district_code, r.year,
+                   r.value, r.sheet_name, r.cell, r.is_missing, r.note_text, f.received_at
+            from incoming_rows as r join incoming_files as f using (file_hash)
+            where r.status = 'accepted'
+        ),
+        keys as (select distinct indicator_code, district_code, year from incoming),
+        earlier as (
+            select r.indicator_code, r.district_code, r.year, r.value,
+                   f.original_name as origin, f.received_at
+            from raw.submission_rows as r
+            -- a semi join, not (a, b, c) in (select ...): 5x faster on a national warehouse
+            semi join keys using (indicator_code, district_code, year)
+            join raw.submission_files as f using (file_hash)
+            where r.status = 'accepted' and f.status = 'loaded'
+            union all
+            select i.indicator_code, i.district_code, i.year, i.value, f.original_name,
+                   i.received_at
+            from incoming as i join incoming_files as f using (file_hash)
+            union all
+            select o.indicator_code, o.district_code, o.year, o.value,
+                   'open data: ' || o.source_name, f.fetched_at
+            from raw.open_data_observations as o
+            semi join keys using (indicator_code, district_code, year)
+            join raw.open_data_fetches as f using (fetch_id)
+            where o.status = 'accepted' and f.status = 'loaded'
+        ),
+        latest as (
+            select i.file_hash, i.record_number,
+                   arg_max(e.value, e.received_at) as value,
+                   arg_max(e.origin, e.received_at) as origin,
+                   max(e.received_at) as received_at
+            from incoming as i
+            join earlier as e using (indicator_code, district_code, year)
+            where e.received_at < i.received_at
+            group by i.file_hash, i.record_number
+        )
+        select i.file_hash, i.indicator_code, i.district_code, i.year, i.value, l.value,
+               l.origin, strftime(l.received_at, '%Y-%m-%d %H:%M'),
+               i.value is not distinct from l.value, i.sheet_name, i.cell, i.record_number,
+               i.is_missing and coalesce(trim(i.note_text), '') = ''
+        from incoming as i
+        join latest as l using (file_hash, record_number)
+        order by i.file_hash, i.sheet_name, i.indicator_code, i.district_code, i.year
+    """).fetchall()
+    withdrawn = []
+    for (digest, ind, dist, year, value, old, origin, when, same, sheet, cell, record,
+         unexplained) in rows:
+        receipt = receipts[digest]
+        if same:
+            receipt.restated_unchanged += 1
+        elif unexplained and old is not None:
+            withdrawn.append((digest, record, (
+                f"reported missing, but {old:g} was reported earlier ({origin}, {when}); a "
+                "missing marker does not replace a figure unless the 备注 (note) column says "
+                "why. 已报数值不能以“无”覆盖，除非在备注栏说明原因")))
+        else:
+            receipt.superseded.append({
+                "indicator_code": ind, "district_code": dist, "year": year, "value": value,
+                "earlier_value": old, "earlier_file": origin, "earlier_received_at": when,
+                "sheet": sheet, "cell": cell})
+    return withdrawn
+
+
+def warn(con, ref: Reference, receipts: dict[str, Receipt]) -> None:
+    """Accepted values that break a plausibility rule (seeds/plausibility_rules.csv) stay
+    accepted and are flagged: one row each in raw.submission_warnings, in the batch's
+    transaction, and a line on the file's receipt. Compared with the latest value of the year
+    before (from any source, this batch included) and with the city's value that year."""
+    if not ref.plausibility_rules:
+        return
+    con.register("plausibility_rules", pd.DataFrame(ref.plausibility_rules))
+    try:
+        con.execute("""
+            insert into raw.submission_warnings
+            with incoming as (
+                select r.file_hash, r.record_number, r.sheet_name, r.cell, r.indicator_code,
+                       r.district_code, r.year, r.value, f.city_code, f.received_at
+                from incoming_rows as r join incoming_files as f using (file_hash)
+                semi join plausibility_rules as p using (indicator_code)
+                where r.status = 'accepted' and r.value is not null
+            ),
+            wanted as (  -- the figures compared with: the year before's, the city's
+                select distinct indicator_code, district_code, year - 1 as year from incoming
+                union
+                select distinct indicator_code, city_code, year from incoming
+            ),
+            known as (   -- those figures from every source, latest wins
+                select r.indicator_code, r.district_code, r.year, r.value, f.received_at
+                from raw.submission_rows as r
+                semi join wanted using (indicator_code, district_code, year)
+                join raw.submission_files as f using (file_hash)
+                where r.status = 'accepted' and f.status = 'loaded' and r.value is not null
+                union all
+                select o.indicator_code, o.district_code, o.year, o.value, f.fetched_at
+                from raw.open_data_observations as o
+                semi join wanted using (indicator_code, district_code, year)
+                join raw.open_data_fetches as f using (fetch_id)
+                where o.status = 'accepted' and f.status = 'loaded' and o.value is not null
+                union all
+                select indicator_code, district_code, year, value, received_at from incoming
+            ),
+            latest as (
+                select indicator_code, district_code, year,
+                       arg_max(value, received_at) as value
+                from known group by all
+            ),
+            compared as (
+                select i.*, p.rule, p.threshold,
+                       case when p.rule = 'above_city_total' then c.value else b.value end
+                           as other
+                from incoming as i
+                join plausibility_rules as p using (indicator_code)
+                left join latest as b on b.indicator_code = i.indicator_code
+                    and b.district_code = i.district_code and b.year = i.year - 1
+                left join latest as c on c.indicator_code = i.indicator_code
+                    and c.district_code = i.city_code and c.year = i.year
+                    and i.district_code <> i.city_code
+            )
+            select file_hash, record_number, sheet_name, cell, indicator_code, district_code,
+                   year, rule, other,
+                   case rule
+                   when 'decrease' then format(
+                       '累计值下降：{} 年为 {:g}，{} 年为 {:g} / a cumulative total went down: '
+                       '{:g} in {}, {:g} in {}', year - 1, other, year, value, other,
+                       year - 1, value, year)
+                   when 'yoy_factor' then format(
+                       '与上年相比变化超过 {:g} 倍：{} 年为 {:g}，{} 年为 {:g} / changed more than '
+                       '{:g}-fold on the year before: {:g} in {}, {:g} in {}', threshold,
+                       year - 1, other, year, value, threshold, other, year - 1, value, year)
+                   else format('区县值 {:g} 高于全市值 {:g} / the district''s {:g} is above the '
+                               'city''s {:g}', value, other, value, other)
+                   end
+            from compared
+            where other is not null and case rule
+                when 'decrease' then value < other
+                when 'yoy_factor' then value > 0 and other > 0
+                    and greatest(value / other, other / value) > threshold
+                else value > other end
+        """)
+        for digest, sheet, cell, ind, dist, year, rule, message in con.execute(
+                "select w.file_hash, w.sheet_name, w.cell, w.indicator_code, w.district_code, "
+                "w.year, w.rule, w.message from raw.submission_warnings as w "
+                "semi join incoming_files using (file_hash) "
+                "order by w.file_hash, w.record_number, w.rule").fetchall():
+            receipts[digest].warnings.append({
+                "sheet": sheet, "cell": cell, "indicator_code": ind, "district_code": dist,
+                "year": year, "rule": rule, "message": message})
+    finally:
+        con.unregister("plausibility_rules")
+
+
+def reject_withdrawals(con, receipts: dict[str, Receipt],
+                        withdrawn: list[tuple[str, int, str]]) -> None:
+    """A missing marker with no reason where a figure was reported before is rejected, not
+    landed over it: in the rows about to be inserted and on the file's receipt."""
+    for digest, record, reason in withdrawn:
+        sheet, row, cell, value = con.execute(
+            "update incoming_rows set status = 'rejected', reason = $reason, "
+            "error_column = 'value', indicator_code = null, district_code = null, "
+            "quality_flag = null, year = null, value = null, is_missing = false "
+            "where file_hash = $digest and record_number = $record "
+            "returning sheet_name, row_number, cell, value_text",
+            {"reason": reason, "digest": digest, "record": record}).fetchone()
+        receipt = receipts[digest]
+        receipt.rows_accepted -= 1
+        receipt.rows_rejected += 1
+        receipt.rejected.append({"sheet": sheet, "row": row, "cell": cell, "fault_cell": cell,
+                                 "column": "value", "reason": reason, "value": value})

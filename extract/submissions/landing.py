@@ -1,0 +1,345 @@
+"""Landing files: archive, read, judge and land each batch whole through the warehouse's
+engine (common/engine.py: Landing), then write the receipts and only then take the files
+out of the inbox. `recover_intake` finishes what a stopped batch left.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from common.config import Settings
+from common.engine import Landing, LandingConflict, engine_for
+from common.faults import crash_point
+from common.reference import Reference, load_reference
+from extract.submissions import judging
+from extract.submissions.archive import (
+    archive_dir,
+    file_sha256,
+    journal_dir,
+    store,
+    sync_folder,
+    write_atomic,
+)
+from extract.submissions.receipts import Receipt, summary, write_receipt
+from extract.submissions.records import FileContext, Reading, SubmissionError, read_file
+
+
+@dataclass
+class Submission:
+    """One file to ingest: where it is, when it arrived (UTC; it decides which version of a
+    value is the newest, whatever order files are ingested in), whether it leaves its folder
+    for the archive, and what the caller states about it (else read from the file)."""
+    path: Path
+    received_at: datetime
+    move: bool = False
+    department: str | None = None
+    city: str | None = None
+    year: int | None = None
+    original_name: str | None = None   # when `path` is not the name it was sent under
+
+    @property
+    def name(self) -> str:
+        return self.original_name or self.path.name
+
+
+@dataclass
+class Incoming:
+    """A file on its way in: what was read from it, before the batch's transaction."""
+    item: Submission
+    digest: str
+    size: int
+    receipt: Receipt
+    earlier: tuple | None = None     # the file's first arrival, when these bytes came before
+    archived: Path | None = None
+    stored: bool = False             # the archive copy was made by this attempt
+    reading: Reading | None = None   # what was read, when the file could be read
+    receipt_json: str | None = None  # the receipt as landed, written to the archive as is
+
+    @property
+    def ctx(self) -> FileContext | None:
+        return self.reading.ctx if self.reading else None
+
+
+def ingest_file(path: Path, settings: Settings, *, department: str | None = None,
+                city: str | None = None, year: int | None = None,
+                ref: Reference | None = None, move: bool = False,
+                received_at: datetime | None = None, landing: Landing | None = None
+                ) -> Receipt:
+    """Ingest one submission file into raw.*; archive it (moved when `move`, else copied);
+    write and return its receipt. `received_at` (UTC) is when the file arrived; default now.
+    `landing`: an open Landing of the warehouse's engine to use, else its own."""
+    received = received_at or datetime.now(UTC).replace(tzinfo=None)
+    item = Submission(Path(path), received, move, department, city, year)
+    return ingest_files([item], settings, ref=ref, landing=landing)[0]
+
+
+def ingest_files(items: list[Submission], settings: Settings, ref: Reference | None = None,
+                 landing: Landing | None = None) -> list[Receipt]:
+    """Ingest files in batches of settings.ingest_batch_files (CITYCHECK_INGEST_BATCH_FILES):
+    the files of a batch are read, each to its own verdicts, then landed in one transaction
+    with one lookup of earlier copies and earlier versions, so a file costs its reading, not
+    a round of queries. Receipts come back in the order of `items`.
+
+    Give `items` oldest first: a file is a duplicate of the first copy of its bytes.
+    (Reading in several processes was measured and is slower: sending the verdicts back
+    costs more than reading them; docs/performance.md.)"""
+    if landing is None:
+        with engine_for(settings).landing() as own:
+            return ingest_files(items, settings, ref, own)
+    ref = ref or load_reference(settings.seeds_dir)
+    settings.ensure_dirs()
+    size = max(1, settings.ingest_batch_files)
+    receipts: list[Receipt] = []
+    for start in range(0, len(items), size):
+        batch = items[start:start + size]
+        for attempt in range(3):
+            try:
+                receipts += _ingest_batch(batch, settings, ref, landing)
+                break
+            except LandingConflict:
+                # another process landed one of these files while this one read it: judged
+                # again, it is now a duplicate of what landed
+                if attempt == 2:
+                    raise
+    return receipts
+
+
+def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
+                  landing: Landing) -> list[Receipt]:
+    """Put each file into the archive (a hard link or a copy) and give its records their
+    verdicts; write the batch's journal; land the batch in one transaction with every
+    receipt; then write the receipt files, and only then take the files out of the inbox.
+    A process killed at any point loses nothing: before the commit the inbox still holds
+    every file (and `recover_intake` lands what the journal lists); after it, the warehouse
+    holds every record and receipt (docs/reliability.md)."""
+    landings = []
+    for item in items:
+        digest = file_sha256(item.path)
+        landings.append(Incoming(item, digest, item.path.stat().st_size, Receipt(
+            file_name=item.name, file_hash=digest,
+            received_at=item.received_at.isoformat(timespec="seconds") + "Z",
+            status="rejected", message="")))
+    known = landing.known_files([x.digest for x in landings])
+    first: dict[str, int] = {}
+    for i, x in enumerate(landings):
+        if x.digest not in known:
+            first.setdefault(x.digest, i)
+    reading = [landings[i] for i in first.values()]
+    journal = None
+    try:
+        for x in reading:
+            _read(x, settings, ref)
+        has_rows = judging.judge(landing.con, reading, ref)
+        for i, x in enumerate(landings):
+            if x.digest in known:
+                x.earlier = known[x.digest]
+            elif first[x.digest] != i:
+                y = landings[first[x.digest]]   # the same bytes twice in one batch
+                x.earlier = (y.item.name, y.item.received_at, y.receipt.status,
+                             y.receipt.archived_path, y.receipt.city_code,
+                             y.receipt.department_code, y.receipt.year)
+        journal = write_journal(settings, reading)
+        sync_folder(settings.archive_dir)  # archive and journal on disk before the warehouse commits
+        _land(landing, reading, ref, has_rows)
+    except Exception:
+        _forget(reading, journal)
+        raise
+    crash_point("ingest.after_commit")
+    for x in landings:
+        if x.earlier is None:
+            write_receipt(x.receipt, archive_dir(settings, x.digest), as_json=x.receipt_json)
+        elif not _same_submission(x, settings):
+            _duplicate(x, settings)
+    crash_point("ingest.before_remove")
+    for x in landings:
+        if x.item.move:
+            x.item.path.unlink(missing_ok=True)
+    if journal is not None:
+        journal.unlink(missing_ok=True)   # everything it lists is in the warehouse
+    return [x.receipt for x in landings]
+
+
+def _forget(reading: list[Incoming], journal: Path | None) -> None:
+    """The batch failed with an error its caller is told about, and nothing of it was
+    recorded: its journal goes, so that no later recovery lands what the caller was told was
+    not landed, and so do the archive copies it made. The originals are where they were (a
+    kill never gets here: then the journal is what recovery lands)."""
+    if journal is not None:
+        journal.unlink(missing_ok=True)
+    for x in reading:
+        if x.archived is not None and x.stored:
+            x.archived.unlink(missing_ok=True)
+
+
+def _same_submission(x: Incoming, settings: Settings) -> bool:
+    """These bytes were landed from this very file (same name, same arrival): a run that was
+    stopped after its commit left it in the inbox. It has its receipt; it is no duplicate."""
+    name, received = x.earlier[0], x.earlier[1]
+    if name == x.item.name and received == x.item.received_at:
+        stored = archive_dir(settings, x.digest) / "receipt.json"
+        if stored.exists():
+            x.receipt = Receipt(**json.loads(stored.read_text(encoding="utf-8")))
+        return True
+    return False
+
+
+def _duplicate(x: Incoming, settings: Settings) -> None:
+    name, received, status, archived_path, city, department, year = x.earlier
+    r = x.receipt
+    r.status = "duplicate"
+    r.message = (f"identical to '{name}' received {received:%Y-%m-%d %H:%M} (status {status}); "
+                 "nothing was loaded again")
+    r.archived_path = archived_path
+    r.city_code, r.department_code, r.year = city, department, year
+    # The first receipt stays as it was; this one goes beside it.
+    write_receipt(r, archive_dir(settings, x.digest),
+                  stem=f"duplicate-{x.item.received_at:%Y%m%dT%H%M%S}")
+
+
+def _read(x: Incoming, settings: Settings, ref: Reference) -> None:
+    """Copy the file into the archive, read it and cut it into records (no warehouse
+    access; the records are judged with the batch's, in judge)."""
+    item, receipt = x.item, x.receipt
+    archive = archive_dir(settings, x.digest)
+    archive.mkdir(parents=True, exist_ok=True)
+    if x.size > settings.max_file_bytes:
+        # Not read and not copied: a far too large file is refused on its size alone.
+        receipt.message = (f"the file is {x.size:,} bytes, over the limit of "
+                           f"{settings.max_file_bytes:,}; it was not read. Split it by year "
+                           "or district")
+    else:
+        crash_point("ingest.before_copy")
+        x.archived, x.stored = store(item.path, item.name, archive)
+        crash_point("ingest.after_copy")
+        try:
+            if x.size == 0:
+                raise SubmissionError("the file is empty: nothing to read. Send the "
+                                      "filled-in template")
+            x.reading = read_file(x.archived, ref, item.department, item.city, item.year,
+                                  max_unpacked_bytes=settings.max_unpacked_bytes)
+        except SubmissionError as exc:
+            receipt.message = str(exc)
+    receipt.archived_path = str(x.archived) if x.archived else None
+    if x.reading:
+        ctx, notes = x.reading.ctx, x.reading.notes
+        receipt.status = "loaded"
+        receipt.department_code, receipt.city_code, receipt.year = (
+            ctx.department_code, ctx.city_code, ctx.year)
+        receipt.template_version, receipt.layout = ctx.template_version, x.reading.layout
+        receipt.neutralised = notes["neutralised"]
+        receipt.footer, receipt.conflicts = notes["footer"], notes["conflicts"]
+        receipt.sheets = notes["sheets"]
+
+
+def _land(landing: Landing, landings: list[Incoming], ref: Reference, has_rows: bool) -> None:
+    """One transaction for the batch: which values each file corrects, its file row, its
+    records (the temp table incoming_rows, from judge) and its receipt. A file is loaded
+    whole or not at all, and so is the batch. The SQL runs on the landing's DuckDB
+    connection; the engine lands what it added (Landing.commit)."""
+    if not landings:
+        return
+    con = landing.con
+    con.execute("begin transaction")
+    try:
+        con.register("incoming_files", pd.DataFrame({
+            "file_hash": [x.digest for x in landings],
+            "original_name": [x.item.name for x in landings],
+            "city_code": [x.receipt.city_code for x in landings],
+            "received_at": [x.item.received_at for x in landings]}))
+        landing.prepare([x.digest for x in landings],
+                        [f"{x.ctx.city_code}:{x.ctx.department_code}" if x.ctx else None
+                         for x in landings],
+                        [(x.item.name, x.item.received_at) for x in landings])
+        if has_rows:
+            receipts = {x.digest: x.receipt for x in landings}
+            withdrawn = judging.superseded(con, receipts)
+            if withdrawn:
+                judging.reject_withdrawals(con, receipts, withdrawn)
+            judging.warn(con, ref, receipts)
+        for x in landings:
+            if x.ctx is not None:
+                x.receipt.message = summary(x.receipt)
+        con.executemany(
+            "insert into raw.submission_files values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [[x.digest, x.item.name, r.archived_path, x.size, x.item.received_at,
+              r.city_code, r.department_code, r.year, r.layout, r.status, r.rows_read,
+              r.rows_accepted, r.rows_rejected, r.rows_ignored, r.message]
+             for x in landings for r in [x.receipt]])
+        if has_rows:
+            con.execute("insert into raw.submission_rows by name select * from incoming_rows")
+        for x in landings:
+            x.receipt_json = json.dumps(x.receipt.to_dict(), ensure_ascii=False)
+        con.register("incoming_receipts", pd.DataFrame({
+            "file_hash": [x.digest for x in landings],
+            "receipt_json": [x.receipt_json for x in landings]}))
+        con.execute("insert into raw.submission_receipts select file_hash, 'receipt', "
+                    "receipt_json from incoming_receipts")
+        con.unregister("incoming_receipts")
+        landing.commit([x.digest for x in landings])
+    except BaseException:
+        landing.rollback()
+        raise
+    finally:
+        con.execute("drop table if exists incoming_rows")
+        con.unregister("incoming_files")
+
+
+def recover_intake(settings: Settings, landing: Landing | None = None,
+                   ref: Reference | None = None) -> list[Receipt]:
+    """Finish what a stopped intake left: every receipt the warehouse holds is written to the
+    archive if its file is missing, and every file archived with its journal entry but never
+    landed (the process died before its batch committed) is landed now from the archive.
+    Returns the receipts of the files it landed. Run before each inbox ingest; idempotent."""
+    if landing is None:
+        with engine_for(settings).landing() as own:
+            return recover_intake(settings, own, ref)
+    if not settings.archive_dir.exists():
+        return []
+    unwritten = [digest for digest in landing.receipt_hashes()
+                 if not (archive_dir(settings, digest) / "receipt.json").exists()]
+    for digest, text in landing.receipt_texts(unwritten) if unwritten else []:
+        write_receipt(Receipt(**json.loads(text)), archive_dir(settings, digest), as_json=text)
+    journals = sorted(journal_dir(settings).glob("*.json"))
+    if not journals:
+        return []
+    entries = [entry for journal in journals
+               for entry in json.loads(journal.read_text(encoding="utf-8"))]
+    landed = set(landing.known_files([e["digest"] for e in entries]))
+    orphans: dict[str, Submission] = {}
+    for entry in entries:
+        archived = settings.archive_dir / entry["archived"]
+        if (entry["digest"] in landed or entry["digest"] in orphans
+                or not archived.exists() or file_sha256(archived) != entry["digest"]):
+            continue
+        orphans[entry["digest"]] = Submission(
+            archived, datetime.fromisoformat(entry["received_at"]),
+            department=entry["department"], city=entry["city"], year=entry["year"],
+            original_name=entry["original_name"])
+    receipts = ingest_files(sorted(orphans.values(), key=lambda s: s.received_at), settings,
+                            ref=ref, landing=landing) if orphans else []
+    for journal in journals:   # every file they list is in the warehouse now
+        journal.unlink(missing_ok=True)
+    return receipts
+
+
+def write_journal(settings: Settings, reading: list[Incoming]) -> Path | None:
+    """One journal per batch, written once its files are in the archive and before the
+    warehouse commits: for each file, where it is archived, the name it was sent under, when
+    it arrived and what the caller stated. `recover_intake` lands from it whatever a killed
+    batch left unrecorded."""
+    entries = [{"digest": x.digest, "archived": str(x.archived.relative_to(settings.archive_dir)),
+                "original_name": x.item.name,
+                "received_at": x.item.received_at.isoformat(),
+                "department": x.item.department, "city": x.item.city, "year": x.item.year}
+               for x in reading if x.archived is not None]
+    if not entries:
+        return None
+    folder = journal_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{entries[0]['digest'][:12]}.json"
+    write_atomic(path, json.dumps(entries, ensure_ascii=False))
+    return path

@@ -1,0 +1,143 @@
+"""What a department gets back for each file: its receipt (.json for machines, .txt in Chinese
+and English for people), written beside the archived original.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from extract.submissions.archive import write_atomic
+
+
+@dataclass
+class Receipt:
+    file_name: str
+    file_hash: str
+    received_at: str
+    status: str                      # loaded | rejected | duplicate
+    message: str
+    department_code: str | None = None
+    city_code: str | None = None
+    year: int | None = None
+    layout: str | None = None        # long | wide
+    template_version: str | None = None
+    archived_path: str | None = None
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_rejected: int = 0
+    rows_ignored: int = 0
+    rejected: list[dict] = field(default_factory=list)
+    ignored: list[dict] = field(default_factory=list)
+    superseded: list[dict] = field(default_factory=list)
+    restated_unchanged: int = 0
+    totals: list[dict] = field(default_factory=list)
+    neutralised: list[dict] = field(default_factory=list)
+    footer: list[str] = field(default_factory=list)   # who filled it in, contact, date, notes
+    conflicts: list[str] = field(default_factory=list)  # file name vs header vs command line
+    warnings: list[dict] = field(default_factory=list)  # accepted, but implausible by a rule
+    # how each sheet was read: its layout, header rows and what each column is (see read_map)
+    sheets: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """The receipt's fields as they are (its lists hold plain dicts of JSON values):
+        not dataclasses.asdict, whose deep copy of every warning and rejection line cost
+        a third of intake at bench scale M."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def to_text(self) -> str:
+        """The receipt a person reads, in Chinese and English."""
+        status_zh = {"loaded": "已接收", "rejected": "已退回", "duplicate": "重复文件，未重复入库"}
+        lines = [
+            "数据报送回执 Submission receipt",
+            f"文件 File: {self.file_name}",
+            f"文件指纹 SHA-256: {self.file_hash}",
+            f"接收时间 Received: {self.received_at}",
+            f"部门 Department: {self.department_code or '-'}   城市 City: {self.city_code or '-'}"
+            f"   年度 Year: {self.year or '-'}   版式 Layout: {self.layout or '-'}",
+            f"结果 Result: {status_zh.get(self.status, self.status)} / {self.status}",
+            f"说明 Message: {self.message}",
+            f"读取记录 Records read: {self.rows_read} = 接收 accepted {self.rows_accepted}"
+            f" + 退回 rejected {self.rows_rejected} + 忽略 ignored {self.rows_ignored}",
+        ]
+        if self.layout == "wide":
+            lines.append("  (横表 wide layout: 每个区县单元格为一条记录 / one record per district cell)")
+        for m in self.sheets:
+            lines += ["", f"读取方式 How sheet '{m['sheet']}' was read: {m['layout']}, "
+                          f"表头 header row {m['header']}"]
+            lines += [f"  {letter}: {what}" for letter, what in m["columns"].items()]
+        if self.rejected:
+            lines += ["", "退回的记录 Rejected records (请修改后重新报送 / fix and send the file again):"]
+            for r in self.rejected:
+                at = r.get("fault_cell") or r["cell"]
+                of = (f"（数值单元格 value cell {r['cell']}）"
+                      if r["cell"] and at != r["cell"] else "")
+                lines.append(f"  工作表 sheet {r['sheet']} 第 {r['row']} 行 row, 单元格 cell "
+                             f"{at or '-'}{of}, 列 column {r['column'] or '-'}, 内容 text "
+                             f"'{r['value']}': {r['reason']}")
+        if self.superseded:
+            lines += ["", "更正的数值 Values this file corrects (the earlier version stays on record):"]
+            for r in self.superseded:
+                lines.append(f"  {r['indicator_code']} {r['district_code']} {r['year']}: "
+                             f"{_fmt(r['earlier_value'])} → {_fmt(r['value'])} "
+                             f"(原文件 earlier file {r['earlier_file']}, {r['earlier_received_at']})")
+        if self.restated_unchanged:
+            lines.append(f"与此前相同的数值 Values identical to the earlier version: "
+                         f"{self.restated_unchanged}")
+        if self.totals:
+            lines += ["", "合计核对 Totals checked against the sum of the districts:"]
+            for t in self.totals:
+                lines.append(f"  工作表 sheet {t['sheet']} 单元格 cell {t['cell']}: {t['verdict']}")
+        if self.neutralised:
+            lines += ["", "已中和的公式 Formulas neutralised (stored as text, never run):"]
+            for n in self.neutralised:
+                lines.append(f"  工作表 sheet {n['sheet']} 单元格 cell {n['cell']} ({n['column']}):"
+                             f" {n['text']}")
+        if self.warnings:
+            lines += ["", "合理性提示 Plausibility warnings (accepted; please check these values):"]
+            for w in self.warnings:
+                lines.append(f"  工作表 sheet {w['sheet']} 单元格 cell {w['cell']} "
+                             f"{w['indicator_code']} {w['district_code']} {w['year']}: "
+                             f"{w['message']}")
+        if self.conflicts:
+            lines += ["", "来源不一致 Where the file name and the file disagree:"]
+            lines += [f"  {text}" for text in self.conflicts]
+        if self.footer:
+            lines += ["", "表尾信息 Footer (kept as written):"]
+            lines += [f"  {text}" for text in self.footer]
+        if self.ignored:
+            lines += ["", "忽略的版式行 Ignored layout rows:"]
+            for r in self.ignored:
+                where = f"单元格 cell {r['cell']}" if r.get("cell") else f"第 {r['row']} 行 row"
+                lines.append(f"  工作表 sheet {r['sheet']} {where}: {r['reason']}")
+        return "\n".join(lines) + "\n"
+
+
+def _fmt(value) -> str:
+    return "—" if value is None else f"{value:g}"
+
+
+def summary(receipt: Receipt) -> str:
+    parts = [f"{receipt.rows_accepted} records accepted, {receipt.rows_rejected} rejected, "
+             f"{receipt.rows_ignored} layout rows ignored"]
+    if receipt.superseded:
+        parts.append(f"{len(receipt.superseded)} earlier values corrected")
+    mismatches = sum(t["mismatch"] for t in receipt.totals)
+    if mismatches:
+        parts.append(f"{mismatches} totals differ from the sum of the districts")
+    if receipt.neutralised:
+        parts.append(f"{len(receipt.neutralised)} formula-like cells neutralised")
+    if receipt.warnings:
+        parts.append(f"{len(receipt.warnings)} values accepted with a plausibility warning")
+    return "; ".join(parts)
+
+
+def write_receipt(receipt: Receipt, folder: Path, stem: str = "receipt",
+                  as_json: str | None = None) -> None:
+    """The receipt's .json (`as_json` when it was encoded already, as landed) and .txt."""
+    folder.mkdir(parents=True, exist_ok=True)
+    # one line: json's C encoder (indent= falls back to the pure-Python one, 3 s of intake at
+    # bench scale M); the receipt people read is the .txt beside it
+    write_atomic(folder / f"{stem}.json",
+                  as_json or json.dumps(receipt.to_dict(), ensure_ascii=False))
+    write_atomic(folder / f"{stem}.txt", receipt.to_text())
