@@ -40,9 +40,9 @@ class Settings:
     # elsewhere, to run the real pipeline on a synthetic province or country.
     dbt_project_dir: Path = DBT_PROJECT_DIR
     seeds_dir: Path = SEEDS_DIR
-    # Where dbt builds, validation reads and publishing swaps: "duckdb" (the file above) or
-    # "postgres" (the database named by pg_dsn; citycheck/postgres.py). Intake always lands
-    # in the DuckDB file's raw schema.
+    # The warehouse's engine (common/engine.py): "duckdb" (the file above) or "postgres" (the
+    # database named by pg_dsn), where intake lands, dbt builds, checks run and publication
+    # swaps.
     warehouse_target: str = "duckdb"
     pg_dsn: str | None = None
     # Files landed per transaction when a folder of files is ingested (ingest_files).
@@ -74,8 +74,10 @@ class Settings:
         )
 
     def ensure_dirs(self) -> None:
+        # not the warehouse's folder: the DuckDB engine makes it when it opens the file, and
+        # with PostgreSQL no DuckDB file is written at all
         for path in (self.inbox_dir, self.archive_dir, self.landing_dir,
-                     self.warehouse_path.parent, self.published_dir, self.reports_dir):
+                     self.published_dir, self.reports_dir):
             make_dir(path)
 
 

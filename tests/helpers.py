@@ -70,17 +70,28 @@ def pg_admin():
     return con
 
 
-def land_unknown_indicator(warehouse_path):
-    """An intake bug: an accepted value for an indicator that is not in the catalogue."""
-    con = duckdb.connect(str(warehouse_path))
-    con.execute("insert into raw.submission_files values ('bug', 'bug.csv', null, 1, now(), "
-                "'371000', 'water', 2023, 'long', 'loaded', 1, 1, 0, 0, 'simulated intake bug')")
-    con.execute("insert into raw.submission_rows by name select 'bug' as file_hash, "
-                "1 as record_number, 'bug.csv' as sheet_name, 2 as row_number, 'E2' as cell, "
-                "'accepted' as status, 'no_such_indicator' as indicator_code, "
-                "'371002' as district_code, 2023 as year, 1.0 as value, false as is_missing, "
-                "now() as loaded_at")
-    con.close()
+def land_unknown_indicator(where):
+    """An intake bug: an accepted value for an indicator that is not in the catalogue, landed
+    straight into raw.* of a DuckDB file (a path) or of the warehouse of `where` (Settings),
+    whichever its engine."""
+    from common.engine import engine_for
+
+    statements = [
+        "insert into raw.submission_files values ('bug', 'bug.csv', null, 1, now(), "
+        "'371000', 'water', 2023, 'long', 'loaded', 1, 1, 0, 0, 'simulated intake bug')",
+        "insert into raw.submission_rows (file_hash, record_number, sheet_name, row_number, "
+        "cell, status, indicator_code, district_code, year, value, is_missing, loaded_at) "
+        "values ('bug', 1, 'bug.csv', 2, 'E2', 'accepted', 'no_such_indicator', '371002', "
+        "2023, 1.0, false, now())"]
+    if isinstance(where, Path):
+        con = duckdb.connect(str(where))
+        for statement in statements:
+            con.execute(statement)
+        con.close()
+        return
+    with engine_for(where).connect() as con:
+        for statement in statements:
+            con.execute(statement)
 
 
 def parquet_files(settings: Settings, mart: str, publication_id: str | None = None

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from citycheck import department_portal as dp
+from citycheck.serving import department_portal as dp
 from common.config import SAMPLE_DIR
 from tests.browser import needs_chromium
 from tests.helpers import make_settings, query

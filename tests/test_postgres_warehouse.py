@@ -1,17 +1,22 @@
-"""The same dbt project, validation and publication on PostgreSQL (CITYCHECK_WAREHOUSE_TARGET=
-postgres), against the server on 127.0.0.1:5432: the published marts must equal the DuckDB
-ones value for value."""
-import dataclasses
+"""The whole pipeline on PostgreSQL (CITYCHECK_WAREHOUSE_TARGET=postgres), against the
+server on 127.0.0.1:5432: intake lands there, dbt builds there, validation and publication
+run there, no DuckDB file is written; and the published marts equal the DuckDB engine's
+value for value."""
 import math
+import re
+from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import pytest
 
 from citycheck.checks.validate import validate
+from citycheck.devtools.demo import stage_sample_submissions
+from citycheck.pipeline import run_all
 from citycheck.publication.publish import PublishRefused, publish
 from citycheck.warehouse.build import BuildError, build
 from extract.submissions import ingest_file
-from tests.helpers import land_unknown_indicator, query
+from tests.helpers import land_unknown_indicator, make_settings, query
 from tests.test_intake_real_world import write_csv
 
 psycopg2 = pytest.importorskip("psycopg2")
@@ -41,9 +46,10 @@ def _differences(table, key, duck, pg) -> list[str]:
     problems += [f"{table}: {k} only in PostgreSQL" for k in pg_by_key.keys() - duck_by_key.keys()]
     for k in duck_by_key.keys() & pg_by_key.keys():
         for column, a, b in zip(duck_columns, duck_by_key[k], pg_by_key[k], strict=True):
-            # when each warehouse's build ran: the one column that may differ, and must be set
-            if column == "built_at":
-                assert a is not None and b is not None, f"{table} {k}: built_at missing"
+            # when each run received, fetched, landed and built: the times may differ (the two
+            # warehouses ran one after the other), and must be set alike
+            if isinstance(a, datetime) or isinstance(b, datetime):
+                assert (a is None) == (b is None), f"{table} {k} {column}: {a!r}, {b!r}"
                 continue
             if not _same(a, b):
                 problems.append(f"{table} {k} {column}: DuckDB {a!r}, PostgreSQL {b!r}")
@@ -61,38 +67,89 @@ KEYS = {"mart_indicator_scorecard": "scorecard_id", "fct_indicator_values": "val
         "mart_plausibility_warnings": "warning_id", "dim_code_label": "label_id"}
 
 
+def _fetches(rows) -> dict:
+    """fetch_id -> what was fetched: a fetch's id is new on every fetch, so two warehouses
+    that fetched the same payload name it differently."""
+    return {fetch_id: f"{source}:{digest}" for fetch_id, source, digest in rows}
+
+
+def _named(rows, fetches) -> list[tuple]:
+    """Rows with every fetch id (alone, or inside an id such as open_data:<fetch>:field:n)
+    replaced by what was fetched, and the run's data folder by <data>."""
+    def name(v):
+        if not isinstance(v, str):
+            return v
+        v = PAYLOAD.sub("/<fetched>.", DATA_DIR.sub(r"<data>/\1/", v))
+        return FETCH_ID.sub(lambda m: fetches.get(m[0], m[0]), v)
+    return [tuple(name(v) for v in r) for r in rows]
+
+
+FETCH_ID = re.compile(r"\b[0-9a-f]{32}\b")
+DATA_DIR = re.compile(r"^/.*?/(archive|landing)/")
+PAYLOAD = re.compile(r"/\d{8}T\d{6}_[0-9a-f]{32}\.")     # a fetched payload's file name
+
+
 def _published_differences(built, pg_database, publication) -> list[str]:
-    """Every published mart, row by row: the DuckDB serving file against PostgreSQL."""
+    """Every published mart, row by row: the DuckDB serving file against PostgreSQL (open
+    data's sources compared by what was fetched, not by the fetch's id)."""
+    sql = "select fetch_id, source_name, content_hash from raw.open_data_fetches"
+    duck_fetches = _fetches(query(built.warehouse_path, sql))
+    pg_fetches = _fetches(_pg_rows(pg_database, sql)[1])
     problems = []
     for table, key in KEYS.items():
         con = duckdb.connect(str(built.serving_path), read_only=True)
         try:
             rel = con.execute(f"select * from main.{table}")
-            duck = ([d[0] for d in rel.description], rel.fetchall())
+            duck = ([d[0] for d in rel.description], _named(rel.fetchall(), duck_fetches))
         finally:
             con.close()
-        pg = _pg_rows(pg_database, f"select * from published.{table}")
+        columns, rows = _pg_rows(pg_database, f"select * from published.{table}")
+        pg = (columns, _named(rows, pg_fetches))
         assert len(pg[1]) == publication.tables[table] == len(duck[1]), table
         problems += _differences(table, key, duck, pg)
     return problems[:20]
 
 
-def test_the_warehouse_builds_validates_and_publishes_on_postgres_value_for_value(
-        built, pg_database, tmp_path):
-    settings = dataclasses.replace(built, warehouse_target="postgres", pg_dsn=pg_database)
-    result = build(settings)
-    assert result.nodes > 100  # seeds, models, dbt tests and unit tests, all on PostgreSQL
-    report = validate(settings)
-    assert report.checks > 50 and not report.failures
-    publication = publish(settings)
-    assert set(publication.tables) == set(KEYS)
+# Not a folder, for anyone (root included): nothing can be written under it.
+UNWRITABLE = Path("/dev/null/warehouse/citycheck.duckdb")
 
-    # the raw mirror holds every raw row intake landed
-    for table in ("submission_files", "submission_rows", "open_data_fetches",
-                  "open_data_observations"):
-        (duck,) = query(built.warehouse_path, f"select count(*) from raw.{table}")
-        assert _pg_rows(pg_database, f"select count(*) from raw.{table}")[1] == [duck]
 
+@pytest.fixture
+def on_postgres(pg_database, tmp_path, monkeypatch, portal_url):
+    """Settings for the PostgreSQL engine, with the DuckDB warehouse path unwritable."""
+    monkeypatch.setenv("CITYCHECK_WAREHOUSE_TARGET", "postgres")
+    monkeypatch.setenv("CITYCHECK_PG_DSN", pg_database)
+    monkeypatch.setenv("CITYCHECK_WAREHOUSE", str(UNWRITABLE))
+    return make_settings(tmp_path / "pg", monkeypatch, portal_url)
+
+
+def _duckdb_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.suffix in {".duckdb", ".wal"}]
+
+
+def test_the_whole_pipeline_runs_on_postgres_and_publishes_what_duckdb_publishes(
+        built, on_postgres, pg_database, tmp_path):
+    settings = on_postgres
+    stage_sample_submissions(settings)
+    summary = run_all(settings)   # ingest, fetch, freshness, build, validate, publish
+    assert summary.validation.success and not summary.validation.failures
+    assert [r.status for r in summary.receipts].count("loaded") >= 10
+    assert summary.publication.tables and set(summary.publication.tables) == set(KEYS)
+    # no DuckDB file anywhere: the warehouse, the checks and the publication are PostgreSQL
+    assert not _duckdb_files(tmp_path / "pg") and not UNWRITABLE.parent.exists()
+
+    # intake landed in PostgreSQL what it landed in the DuckDB file from the same files
+    for table, key in (("submission_files", "file_hash, status, rows_read, rows_accepted, "
+                                            "rows_rejected, rows_ignored, message"),
+                       ("submission_rows", "file_hash, record_number, status, reason, "
+                                           "indicator_code, district_code, year, value"),
+                       ("submission_warnings", "file_hash, record_number, rule, message"),
+                       ("open_data_observations", "source_name, record_number, field_name, "
+                                                  "status, value")):
+        duck = sorted(query(built.warehouse_path, f"select {key} from raw.{table}"))
+        assert sorted(_pg_rows(pg_database, f"select {key} from raw.{table}")[1]) == duck, table
+
+    publication = summary.publication
     assert not _published_differences(built, pg_database, publication)
     # the star schema's keys, declared on this path too (tests/test_bi_reflection.py)
     _, rows = _pg_rows(pg_database, "select contype, count(*) from pg_constraint c join "
@@ -117,8 +174,9 @@ def test_the_warehouse_builds_validates_and_publishes_on_postgres_value_for_valu
     for year, value in (("2023", "97.1"), ("2019", "95.5")):
         rows = [["填报部门", "water"], ["城市", "371000"], ["年度", year], [],
                 ["指标代码", "区县名称", "数值"], ["sewage_treatment_rate_pct", "环翠区", value]]
-        name = f"fix{year}.csv"
-        assert ingest_file(write_csv(tmp_path / name, rows), built).status == "loaded"
+        path = write_csv(tmp_path / f"fix{year}.csv", rows)
+        assert ingest_file(path, settings).status == "loaded"
+        assert ingest_file(path, built).status == "loaded"
     for engine in (settings, built):   # dbt-duckdb keeps its connection open: DuckDB last
         assert build(engine).full_refresh is False
         assert not validate(engine).failures
@@ -128,17 +186,19 @@ def test_the_warehouse_builds_validates_and_publishes_on_postgres_value_for_valu
                                     "where indicator_code = 'sewage_treatment_rate_pct' and "
                                     "district_code = '371002' and year in (2019, 2023)")
     assert sorted(rows) == [(2019, 95.5), (2023, 97.1)]
+    assert not _duckdb_files(tmp_path / "pg")
 
 
-def test_a_build_that_fails_on_postgres_leaves_the_publication_as_it_was(built, pg_database):
-    settings = dataclasses.replace(built, warehouse_target="postgres", pg_dsn=pg_database)
-    build(settings)
-    validate(settings)
-    publish(settings)
+def test_a_build_that_fails_on_postgres_leaves_the_publication_as_it_was(on_postgres,
+                                                                        pg_database):
+    settings = on_postgres
+    stage_sample_submissions(settings)
+    run_all(settings)
     _, before = _pg_rows(pg_database, "select * from published.fct_indicator_values "
                                       "order by value_id")
+    assert before
 
-    land_unknown_indicator(built.warehouse_path)
+    land_unknown_indicator(settings)
     with pytest.raises(BuildError, match="nothing will be published"):
         build(settings)
     with pytest.raises(PublishRefused, match="failed"):

@@ -553,10 +553,12 @@ class PostgresLanding(Landing):
         path = Path(self.tmp.name) / f"{table}.csv"
         with open(path, "wb") as fh:
             cur.copy_expert(f"copy ({sql}) to stdout with (format csv, header true)", fh)
+        columns = ", ".join(f"'{name}': '{kind}'" for name, kind in self.con.execute(
+            "select column_name, data_type from information_schema.columns where "
+            "table_schema = 'raw' and table_name = ? order by ordinal_position",
+            [table]).fetchall())
         self.con.execute(f"insert into raw.{table} select * from read_csv(?, header = true, "
-                         f"columns = (select map_from_entries(list((column_name, data_type) "
-                         f"order by ordinal_position)) from information_schema.columns where "
-                         f"table_schema = 'raw' and table_name = '{table}'))", [str(path)])
+                         f"columns = {{{columns}}})", [str(path)])
         path.unlink()
 
     def commit(self, digests) -> None:

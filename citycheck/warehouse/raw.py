@@ -125,7 +125,10 @@ OPEN_DATA_TABLES = ("open_data_fetches", "open_data_observations")
 
 
 def pg_ddl(ddl: str = RAW_DDL) -> str:
-    """The same tables in PostgreSQL's words (double -> double precision)."""
+    """The same tables in PostgreSQL's words: double precision, and text for varchar (the
+    type dbt-postgres gives the models' text columns: with character varying in raw, an
+    incremental model would see its columns change type between builds)."""
     import re
 
-    return re.sub(r"\bdouble\b(?! precision)", "double precision", ddl)
+    ddl = re.sub(r"\bdouble\b(?! precision)", "double precision", ddl)
+    return re.sub(r"\bvarchar\b", "text", ddl)

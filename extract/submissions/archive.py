@@ -35,9 +35,9 @@ def archive_dir(settings: Settings, digest: str) -> Path:
 def store(path: Path, name: str, archive: Path) -> tuple[Path, bool]:
     """Put the file `path`, sent as `name`, into its archive folder under that name: a hard
     link where the archive shares the inbox's file system (no bytes copied), else a copy.
-    Never a move: until the batch is committed the inbox keeps the file. Returns (archived path, whether this call
-    made it). A kill half-way through a copy leaves bytes whose sha256 is not the folder's
-    name: recovery never lands them, and the next attempt writes them again."""
+    Never a move: until the batch is committed the inbox keeps the file. Returns (archived
+    path, whether this call made it). A kill half-way through a copy leaves bytes whose
+    sha256 is not the folder's name: recovery never lands them, and the next attempt writes them again."""
     archived = archive / safe_name(name)
     if archived.exists() and (path.resolve() == archived.resolve()
                               or archived.stat().st_size == path.stat().st_size):
