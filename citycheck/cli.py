@@ -65,11 +65,18 @@ def print_intake(settings: Settings, out=None) -> None:
 
 def print_published(settings: Settings, out=None) -> None:
     out = out or sys.stdout
-    from citycheck.publication.publish import parquet_location, published_summary
+    from citycheck.publication.publish import parquet_location
+    from common.engine import engine_for
 
-    rows = published_summary(settings)
+    engine = engine_for(settings)
+    rows = list(engine.published_tables())
     if not rows:
         print("Nothing is published yet.", file=out)
+        return
+    if not engine.publishes_files:
+        print(f"\nPublished marts (schema published in {engine.describe()}):", file=out)
+        for name, n in rows:
+            print(f"  {name:<32} {n:>7} rows", file=out)
         return
     print(f"\nPublished marts ({settings.serving_path}):", file=out)
     for name, n in rows:
@@ -351,7 +358,7 @@ def _command(args) -> int:
 
         return portal_main()
     elif args.command == "users":
-        from citycheck import department_portal as dp
+        from citycheck.serving import department_portal as dp
 
         if args.action == "list":
             for u in dp.list_users(settings):

@@ -33,6 +33,7 @@ def test_a_mistake_is_one_clear_line(settings, env, args, expected):
 def test_a_second_writer_is_told_who_holds_the_warehouse(settings):
     import os
 
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     holder = duckdb.connect(str(settings.warehouse_path))   # another run, writing
     try:
         # it waits that long for the holder to let go (tests/test_warehouse_lock.py), then says
@@ -45,6 +46,7 @@ def test_a_second_writer_is_told_who_holds_the_warehouse(settings):
 def test_an_unexpected_failure_points_at_the_log_with_the_traceback(settings):
     """An error citycheck did not foresee (here a damaged warehouse file) is two lines; the
     traceback is in the log they name."""
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     settings.warehouse_path.write_bytes(b"not a database" * 1000)
     err = _said(cli(settings, "ingest"))
     log = settings.data_dir / "logs" / "citycheck-cli.log"

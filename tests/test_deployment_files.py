@@ -32,7 +32,8 @@ def test_mounted_paths_exist_and_env_names_are_the_projects():
         source = volume.split(":")[0]
         if source.startswith("./"):
             assert (ROOT / source).is_dir(), volume
-    code = "\n".join(p.read_text() for p in (ROOT / "citycheck").glob("*.py"))
+    code = "\n".join(p.read_text() for folder in ("citycheck", "common", "extract")
+                     for p in (ROOT / folder).rglob("*.py"))
     code += (ROOT / "extract" / "sources.yml").read_text()
     for name in env:
         if name.startswith("CITYCHECK_"):

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from citycheck import TEMPLATES_DIR
-from citycheck import department_portal as dp
+from citycheck.serving import department_portal as dp
 from common.config import Settings
 
 log = logging.getLogger(__name__)

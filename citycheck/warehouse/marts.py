@@ -24,11 +24,11 @@ def published_marts(settings: Settings) -> list[str]:
     return sorted(names)
 
 
-def fingerprints(con, schema: str, tables: list[str], row_hash: str
+def fingerprints(con, schema: str, tables: list[str], row_hash: str = "hash(t)::hugeint"
                  ) -> dict[str, tuple[int, str]]:
     """table -> (rows, fingerprint): the row count and the sum of the rows' hashes
-    (`row_hash`, the engine's: Engine.row_hash("t")). Equal fingerprints mean the same rows
-    (as a multiset), whatever their physical order."""
+    (`row_hash`, the engine's: Engine.row_hash("t"); DuckDB's unless told). Equal
+    fingerprints mean the same rows (as a multiset), whatever their physical order."""
     found = {}
     for t in tables:
         n, total = con.execute(f'select count(*), coalesce(sum({row_hash}), 0) '

@@ -16,7 +16,13 @@ load nothing the second time.
 """
 from extract.reading import SUPPORTED_SUFFIXES
 from extract.submissions.archive import file_sha256, safe_name
-from extract.submissions.inbox import inbox_item, ingest_inbox, ingest_inbox_file, list_inbox
+from extract.submissions.inbox import (
+    inbox_item,
+    ingest_inbox,
+    ingest_inbox_file,
+    list_inbox,
+    queue_inbox,
+)
 from extract.submissions.landing import (
     Submission,
     ingest_file,
@@ -33,5 +39,5 @@ from extract.submissions.records import (
 
 __all__ = ["SUPPORTED_SUFFIXES", "FileContext", "Receipt", "Submission", "SubmissionError",
            "file_sha256", "inbox_item", "ingest_file", "ingest_files", "ingest_inbox",
-           "ingest_inbox_file", "interpret", "list_inbox", "queue_inbox", "read_file", "recover_intake",
-           "safe_name", "write_receipt"]
+           "ingest_inbox_file", "interpret", "list_inbox", "queue_inbox", "read_file",
+           "recover_intake", "safe_name", "write_receipt"]
