@@ -86,6 +86,11 @@ class Landing(ABC):
         values in con's temp table incoming_rows visible in con's raw schema. Raises
         LandingConflict when one of `digests` landed meanwhile."""
 
+    def done(self, received: list[tuple[str, object]]) -> None:
+        """These files (name, received_at) were dealt with, landed or not: no later file
+        waits for them (Engine.queue). Nothing to do with one writer."""
+        return
+
     @abstractmethod
     def commit(self, digests: list[str]) -> None:
         """Land the rows the batch added to con's raw tables (those of `digests`), whole."""

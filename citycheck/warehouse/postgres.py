@@ -596,6 +596,14 @@ class PostgresLanding(Landing):
             self.pg.autocommit = True
         self.con.execute("rollback")
 
+    def done(self, received) -> None:
+        if not received:
+            return
+        with self.pg.cursor() as cur:
+            cur.execute("delete from intake.queue where (name, received_at) in (select * from "
+                        "unnest(%s::text[], %s::timestamp[]))",
+                        [[n for n, _ in received], [a for _, a in received]])
+
 
 class PostgresEngine(Engine):
     name = "postgres"

@@ -59,12 +59,14 @@ def superseded(con, receipts: dict[str, Receipt]) -> list[tuple[str, int, str]]:
     rows = con.execute("""
         with incoming as (
             select r.file_hash, r.record_number, r.indicator_code, r.district_code, r.year,
-                   r.value, r.sheet_name, r.cell, r.is_missing, r.note_text, f.received_at
+                   r.value, r.sheet_name, r.cell, f.received_at, f.original_name,
+                   r.is_missing and coalesce(trim(r.note_text), '') = '' as unexplained
             from incoming_rows as r join incoming_files as f using (file_hash)
             where r.status = 'accepted'
         ),
         keys as (select distinct indicator_code, district_code, year from incoming),
-        earlier as (
+        -- every earlier version that is accepted whatever the batch holds
+        settled as (
             select r.indicator_code, r.district_code, r.year, r.value,
                    f.original_name as origin, f.received_at
             from raw.submission_rows as r
@@ -73,9 +75,8 @@ def superseded(con, receipts: dict[str, Receipt]) -> list[tuple[str, int, str]]:
             join raw.submission_files as f using (file_hash)
             where r.status = 'accepted' and f.status = 'loaded'
             union all
-            select i.indicator_code, i.district_code, i.year, i.value, f.original_name,
-                   i.received_at
-            from incoming as i join incoming_files as f using (file_hash)
+            select indicator_code, district_code, year, value, original_name, received_at
+            from incoming where not unexplained
             union all
             select o.indicator_code, o.district_code, o.year, o.value,
                    'open data: ' || o.source_name, f.fetched_at
@@ -84,20 +85,37 @@ def superseded(con, receipts: dict[str, Receipt]) -> list[tuple[str, int, str]]:
             join raw.open_data_fetches as f using (fetch_id)
             where o.status = 'accepted' and f.status = 'loaded'
         ),
-        latest as (
+        -- an unexplained missing marker of the batch is refused when the latest settled
+        -- version before it is a figure; the rest are versions for the files after them,
+        -- so that a batch judges each file as if it had landed alone, in its turn
+        refused as (
+            select i.file_hash, i.record_number
+            from incoming as i
+            join settled as e using (indicator_code, district_code, year)
+            where i.unexplained and e.received_at < i.received_at
+            group by i.file_hash, i.record_number
+            having arg_max({'value': e.value}, e.received_at).value is not null
+        ),
+        earlier as (
+            select * from settled
+            union all
+            select indicator_code, district_code, year, value, original_name, received_at
+            from incoming anti join refused using (file_hash, record_number)
+            where unexplained
+        ),
+        latest as (   -- the whole latest row (arg_max of a bare value skips nulls)
             select i.file_hash, i.record_number,
-                   arg_max(e.value, e.received_at) as value,
-                   arg_max(e.origin, e.received_at) as origin,
-                   max(e.received_at) as received_at
+                   arg_max({'value': e.value, 'origin': e.origin,
+                            'received_at': e.received_at}, e.received_at) as l
             from incoming as i
             join earlier as e using (indicator_code, district_code, year)
             where e.received_at < i.received_at
             group by i.file_hash, i.record_number
         )
-        select i.file_hash, i.indicator_code, i.district_code, i.year, i.value, l.value,
-               l.origin, strftime(l.received_at, '%Y-%m-%d %H:%M'),
-               i.value is not distinct from l.value, i.sheet_name, i.cell, i.record_number,
-               i.is_missing and coalesce(trim(i.note_text), '') = ''
+        select i.file_hash, i.indicator_code, i.district_code, i.year, i.value, l.l.value,
+               l.l.origin, strftime(l.l.received_at, '%Y-%m-%d %H:%M'),
+               i.value is not distinct from l.l.value, i.sheet_name, i.cell,
+               i.record_number, i.unexplained
         from incoming as i
         join latest as l using (file_hash, record_number)
         order by i.file_hash, i.sheet_name, i.indicator_code, i.district_code, i.year
@@ -125,7 +143,8 @@ def warn(con, ref: Reference, receipts: dict[str, Receipt]) -> None:
     """Accepted values that break a plausibility rule (seeds/plausibility_rules.csv) stay
     accepted and are flagged: one row each in raw.submission_warnings, in the batch's
     transaction, and a line on the file's receipt. Compared with the latest value of the year
-    before (from any source, this batch included) and with the city's value that year."""
+    before (from any source, this batch included) and with the city's value that year, as
+    known when the file arrived."""
     if not ref.plausibility_rules:
         return
     con.register("plausibility_rules", pd.DataFrame(ref.plausibility_rules))
@@ -159,10 +178,24 @@ def warn(con, ref: Reference, receipts: dict[str, Receipt]) -> None:
                 union all
                 select indicator_code, district_code, year, value, received_at from incoming
             ),
-            latest as (
-                select indicator_code, district_code, year,
-                       arg_max(value, received_at) as value
-                from known group by all
+            -- the latest of each as known when the file arrived: a batch holds later
+            -- files too, and a file is judged as if landed alone, in its turn
+            year_before as (
+                select i.file_hash, i.record_number, arg_max(k.value, k.received_at) as value
+                from incoming as i
+                join known as k on k.indicator_code = i.indicator_code
+                    and k.district_code = i.district_code and k.year = i.year - 1
+                    and k.received_at <= i.received_at
+                group by all
+            ),
+            city_that_year as (
+                select i.file_hash, i.record_number, arg_max(k.value, k.received_at) as value
+                from incoming as i
+                join known as k on k.indicator_code = i.indicator_code
+                    and k.district_code = i.city_code and k.year = i.year
+                    and k.received_at <= i.received_at
+                where i.district_code <> i.city_code
+                group by all
             ),
             compared as (
                 select i.*, p.rule, p.threshold,
@@ -170,11 +203,8 @@ def warn(con, ref: Reference, receipts: dict[str, Receipt]) -> None:
                            as other
                 from incoming as i
                 join plausibility_rules as p using (indicator_code)
-                left join latest as b on b.indicator_code = i.indicator_code
-                    and b.district_code = i.district_code and b.year = i.year - 1
-                left join latest as c on c.indicator_code = i.indicator_code
-                    and c.district_code = i.city_code and c.year = i.year
-                    and i.district_code <> i.city_code
+                left join year_before as b using (file_hash, record_number)
+                left join city_that_year as c using (file_hash, record_number)
             )
             select file_hash, record_number, sheet_name, cell, indicator_code, district_code,
                    year, rule, other,

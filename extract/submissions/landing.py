@@ -145,9 +145,16 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
         journal = write_journal(settings, reading)
         sync_folder(settings.archive_dir)  # archive and journal on disk before the warehouse commits
         _land(landing, reading, ref, has_rows)
+    except LandingConflict:
+        # judged again at once: keep the archive copies (another process may have landed
+        # the same bytes from them), only the journal goes
+        _forget([], journal)
+        raise
     except Exception:
         _forget(reading, journal)
+        landing.done([(x.item.name, x.item.received_at) for x in landings])
         raise
+    landing.done([(x.item.name, x.item.received_at) for x in landings])
     crash_point("ingest.after_commit")
     for x in landings:
         if x.earlier is None:
