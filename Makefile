@@ -32,7 +32,7 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 $(AIRFLOW_HOME)/.migrated: $(BIN)/.installed
 	@mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/migrate.log; exit 1)
-	$(BIN)/airflow pools set citycheck_warehouse 1 "DuckDB allows one writer: every task that writes the warehouse" > /dev/null
+	$(BIN)/airflow pools set citycheck_warehouse $$($(BIN)/citycheck pool-slots) "tasks that write the warehouse (citycheck pool-slots)" > /dev/null
 	@touch $@
 
 # Headless Chromium and CJK fonts for the browser tests of the pages citycheck writes. Installed

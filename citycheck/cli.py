@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-alert", action="store_true", help="report only, post no alert")
     sub.add_parser("docs", help="generate the data dictionary (dbt docs, one HTML file)")
+    sub.add_parser("pool-slots", help="how many processes may write the warehouse at once: "
+                                      "the Airflow pool's slots (1 for DuckDB)")
     p = sub.add_parser("bench", help="benchmark the pipeline on synthetic data (docs/performance.md)")
     p.add_argument("--scale", nargs="+", default=["S"], choices=["S", "M", "L", "XL"])
     p.add_argument("--resume", action="store_true",
@@ -300,6 +302,10 @@ def _command(args) -> int:
                 print(f"  {name:<32} {n:>7} rows")
         else:
             print_published(settings)
+    elif args.command == "pool-slots":
+        from common.engine import engine_for
+
+        print(engine_for(settings).writer_slots())
     elif args.command == "published":
         from citycheck.publication.recovery import publication_state
 

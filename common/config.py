@@ -47,6 +47,9 @@ class Settings:
     pg_dsn: str | None = None
     # Files landed per transaction when a folder of files is ingested (ingest_files).
     ingest_batch_files: int = 500
+    # Where the inbox, archive, landing zone and published Parquet live when not in the local
+    # folders above: any fsspec URL (CITYCHECK_STORAGE_URL; common/storage.py).
+    storage_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -71,7 +74,18 @@ class Settings:
             warehouse_target=warehouse_target(env.get("CITYCHECK_WAREHOUSE_TARGET")),
             pg_dsn=env.get("CITYCHECK_PG_DSN") or None,
             ingest_batch_files=_positive_int("CITYCHECK_INGEST_BATCH_FILES", 500),
+            storage_url=env.get("CITYCHECK_STORAGE_URL") or None,
         )
+
+    def storage(self, area: str):
+        """The Storage of `area` (inbox, archive, landing, published): under
+        CITYCHECK_STORAGE_URL when set, else the local folder."""
+        from common.storage import Storage
+
+        if self.storage_url:
+            return Storage(f"{self.storage_url.rstrip('/')}/{area}")
+        return Storage({"inbox": self.inbox_dir, "archive": self.archive_dir,
+                        "landing": self.landing_dir, "published": self.published_dir}[area])
 
     def ensure_dirs(self) -> None:
         # not the warehouse's folder: the DuckDB engine makes it when it opens the file, and

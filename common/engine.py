@@ -12,6 +12,7 @@ The interface is small, and it is all a step may know about the engine:
     landing()            one intake batch: judge its records, then land them, whole or not
     land(frames)         append rows to raw tables in one transaction (open data)
     queue(items)         the files listed for intake: they land in their order
+    writer_slots()       how many processes may write at once (the Airflow pool)
     dbt_env()            the variables dbt_project/profiles.yml reads for this engine
     row_hash             SQL summing rows into the fingerprints checks and publication compare
     publish(...)         put a validated build's marts where readers read them, atomically
@@ -148,6 +149,12 @@ class Engine(ABC):
     @abstractmethod
     def land(self, frames: dict) -> None:
         """Append DataFrames to raw tables (table name -> rows) in one transaction."""
+
+    @abstractmethod
+    def writer_slots(self) -> int:
+        """How many processes may write at once: the slots of the Airflow pool that ingests
+        and builds (WAREHOUSE_POOL), set from here by `make setup`, `make airflow-up` and
+        docker-compose (`citycheck pool-slots`)."""
 
     def queue(self, items: list[tuple[str, object]]) -> None:
         """The files listed for intake, (name, received_at), replacing the previous list:

@@ -14,7 +14,6 @@ import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
 
@@ -381,11 +380,11 @@ def fetch_source(source: Source, settings: Settings, client: HttpClient | None =
         result.message = "payload identical to the last one loaded; nothing added"
         _record_fetch(settings, result, fetched_at, meta, content_hash, None, [])
         return result
-    landing = settings.landing_dir / "open_data" / source.name
-    landing.mkdir(parents=True, exist_ok=True)
+    landing = settings.storage("landing")   # the landing zone: a folder or a URL
     suffix = {"csv": ".csv", "xlsx": ".xlsx"}.get(source.kind, ".json")
-    payload_path = landing / f"{fetched_at:%Y%m%dT%H%M%S}_{fetch_id}{suffix}"
-    payload_path.write_bytes(payload)
+    key = f"open_data/{source.name}/{fetched_at:%Y%m%dT%H%M%S}_{fetch_id}{suffix}"
+    landing.write_bytes(key, payload)
+    payload_path = (landing.shown(key), len(payload))
     obs = observations(source, records, ref)
     result.accepted = sum(o["status"] == "accepted" for o in obs)
     result.rejected = len(obs) - result.accepted
@@ -397,14 +396,17 @@ def fetch_source(source: Source, settings: Settings, client: HttpClient | None =
 
 
 def _record_fetch(settings: Settings, result: FetchResult, fetched_at: datetime, meta: dict,
-                  content_hash: str | None, payload_path: Path | None, obs: list[dict]) -> None:
+                  content_hash: str | None, payload_path: tuple[str, int] | None,
+                  obs: list[dict]) -> None:
+    """The fetch (`payload_path`: where its payload was kept and its size) and its
+    observations, landed in one transaction."""
     frames = {"open_data_fetches": pd.DataFrame([{
         "fetch_id": result.fetch_id, "source_name": result.source, "url": result.url,
         "http_status": meta.get("status"),
-        "bytes": payload_path.stat().st_size if payload_path else None,
+        "bytes": payload_path[1] if payload_path else None,
         "content_hash": content_hash, "fetched_at": fetched_at, "etag": meta.get("etag"),
         "last_modified": meta.get("last_modified"),
-        "payload_path": str(payload_path) if payload_path else None, "status": result.status,
+        "payload_path": payload_path[0] if payload_path else None, "status": result.status,
         "records": result.records, "observations_accepted": result.accepted,
         "observations_rejected": result.rejected, "message": result.message}])}
     if obs:

@@ -20,10 +20,13 @@ def test_scale_out_services_are_all_there():
         assert services[name]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
 
 
-def test_init_creates_the_writer_pool_the_dags_use():
+def test_init_creates_the_writer_pool_the_dags_use_sized_by_the_engine():
     from common.config import WAREHOUSE_POOL
 
-    assert f"pools set {WAREHOUSE_POOL} 1" in COMPOSE["services"]["airflow-init"]["command"]
+    # the slots come from the engine the deployment configures (1 for DuckDB, N for
+    # PostgreSQL): `citycheck pool-slots`, the one place that decides it
+    command = COMPOSE["services"]["airflow-init"]["command"]
+    assert f"pools set {WAREHOUSE_POOL} $$(citycheck pool-slots)" in command   # $$: a $ for bash
 
 
 def test_mounted_paths_exist_and_env_names_are_the_projects():

@@ -224,10 +224,12 @@ def up(cfg: StackConfig, out=print) -> None:
     airflow = str(Path(sys.executable).with_name("airflow"))
     out(f"migrating the metadata database {_redact(cfg.metadata_url)} ...")
     _run([airflow, "db", "migrate"], env, cfg.home / "logs" / "migrate.log")
-    from common.config import WAREHOUSE_POOL
+    from common.config import WAREHOUSE_POOL, Settings
+    from common.engine import engine_for
 
-    _run([airflow, "pools", "set", WAREHOUSE_POOL, "1",
-          "DuckDB allows one writer: every task that writes the warehouse"], env,
+    engine = engine_for(Settings.from_env())
+    _run([airflow, "pools", "set", WAREHOUSE_POOL, str(engine.writer_slots()),
+          f"tasks that write the warehouse ({engine.describe()})"], env,
          cfg.home / "logs" / "pools.log")
     started = {}
     for name, cmd in cfg.services().items():

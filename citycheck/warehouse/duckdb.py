@@ -160,6 +160,10 @@ class DuckDBEngine(Engine):
                 con.execute("rollback")
                 raise
 
+    def writer_slots(self) -> int:
+        """One: DuckDB lets one process write the file."""
+        return 1
+
     def dbt_env(self) -> dict[str, str]:
         return {"CITYCHECK_DBT_TARGET": "duckdb",
                 "CITYCHECK_DBT_DUCKDB_PATH": str(self.settings.warehouse_path)}

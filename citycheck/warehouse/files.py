@@ -107,6 +107,13 @@ def publish_files(con, settings, request: PublicationRequest) -> PublicationOutc
             f"to it ({exc}); they still see the previous one. Free the space and run "
             "`citycheck recover`") from exc
     crash_point("publish.switched")
+    try:
+        mirror(settings, publication_id)
+    except Exception as exc:   # noqa: BLE001 - any failure of the remote store, reported
+        raise PublishRefused(
+            f"publication {publication_id} is served here, but copying its Parquet to "
+            f"{settings.storage('published').shown()} failed ({str(exc).splitlines()[0]}); "
+            "readers there keep the previous one. `citycheck recover` copies it") from exc
     _clean(con, settings)
     result.serving_path = settings.serving_path
     result.parquet_dir = settings.published_dir / "parquet"
@@ -349,6 +356,22 @@ def _link(path: Path, target: str) -> None:
     os.replace(tmp, path)
 
 
+def mirror(settings: Settings, publication_id: str) -> None:
+    """With CITYCHECK_STORAGE_URL, the publication's Parquet set goes there too, for readers
+    on other machines: publications/<id>/parquet/… first, then the object `current` (the id)
+    is replaced, in one put. Readers that follow `current` see a whole publication. Writing a
+    file that is there already is skipped, so this finishes what an interrupted call left
+    (recover_publication calls it)."""
+    if not settings.storage_url:
+        return
+    remote = settings.storage("published")
+    if remote.exists("current") and remote.read_text("current").strip() == publication_id:
+        return
+    remote.put_tree(_publications(settings) / publication_id / "parquet",
+                    f"publications/{publication_id}/parquet")
+    remote.write_text("current", publication_id + "\n")
+
+
 def current_publication(settings: Settings) -> str | None:
     """The publication readers get now: the folder `current` points at."""
     link = settings.published_dir / "current"
@@ -377,6 +400,7 @@ def recover_publication(con, settings: Settings) -> str | None:
                 _stage(con, settings, PUBLISHED_SCHEMA, tables, publication_id, build_id)
         if (_publications(settings) / publication_id).is_dir():
             _switch(settings, publication_id)
+            mirror(settings, publication_id)
     _clean(con, settings)
     return row[0] if row else None
 

@@ -681,6 +681,18 @@ class PostgresEngine(Engine):
             finally:
                 raw.autocommit = True
 
+    def writer_slots(self) -> int:
+        """CITYCHECK_WRITER_SLOTS (default 4): as many ingest tasks as the workers run at
+        once land side by side; builds still run one at a time (the warehouse DAG has one
+        active run)."""
+        from common.config import ConfigError
+
+        text = os.environ.get("CITYCHECK_WRITER_SLOTS", "4")
+        if not text.strip().isdigit() or int(text) < 1:
+            raise ConfigError(f"CITYCHECK_WRITER_SLOTS={text!r} is not a positive whole "
+                              "number (default 4)")
+        return int(text)
+
     def dbt_env(self) -> dict[str, str]:
         return {"CITYCHECK_DBT_TARGET": "postgres", **dbt_env(self.dsn)}
 

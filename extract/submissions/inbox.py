@@ -7,46 +7,81 @@ before its mapped ingest tasks.
 """
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from common.config import Settings
 from common.engine import engine_for
 from common.reference import Reference
+from common.storage import Storage
 from extract.submissions.landing import Submission, ingest_files, recover_intake
 from extract.submissions.receipts import Receipt
 
-
-def list_inbox(settings: Settings) -> list[Path]:
-    """Files waiting in the inbox, oldest first. Hidden and partly written files (.part,
-    .tmp, ~$ lock files of an open Excel) are left until they are complete."""
-    settings.inbox_dir.mkdir(parents=True, exist_ok=True)
-    files = [p for p in settings.inbox_dir.iterdir()
-             if p.is_file() and not p.name.startswith((".", "~$"))
-             and p.suffix.lower() not in {".part", ".tmp", ".crdownload"}]
-    return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
+WAITING = {".part", ".tmp", ".crdownload"}
 
 
-def queue_inbox(settings: Settings) -> list[Path]:
+def list_inbox(settings: Settings) -> list:
+    """Files waiting in the inbox, oldest first: paths for a local inbox, URLs for one in
+    object storage (CITYCHECK_STORAGE_URL). Hidden and partly written files (.part, .tmp,
+    ~$ lock files of an open Excel) are left until they are complete."""
+    inbox = settings.storage("inbox")
+    inbox.makedirs("")
+    keys = [k for k in inbox.files("")
+            if not k.startswith((".", "~$")) and Path(k).suffix.lower() not in WAITING]
+    keys.sort(key=lambda k: (inbox.modified(k), k))
+    return [inbox.path(k) if inbox.plain else inbox.shown(k) for k in keys]
+
+
+def queue_inbox(settings: Settings) -> list:
     """list_inbox, and the list given to the engine as the order files land in
     (Engine.queue)."""
-    paths = list_inbox(settings)
-    items = [inbox_item(p) for p in paths]
-    engine_for(settings).queue([(x.name, x.received_at) for x in items])
-    return paths
+    entries = list_inbox(settings)
+    inbox = settings.storage("inbox")
+    engine_for(settings).queue([(_name(e), inbox.modified(_key(inbox, e))) for e in entries])
+    return entries
 
 
-def ingest_inbox_file(path: Path, settings: Settings, ref: Reference | None = None
-                      ) -> Receipt:
-    """Ingest one file from the inbox; it leaves the inbox for the archive. It was received
-    when it landed in the inbox (its modification time there), not when a task got to it:
-    mapped ingest tasks may run in any order."""
-    return ingest_files([inbox_item(Path(path))], settings, ref=ref)[0]
+def ingest_inbox_file(entry, settings: Settings, ref: Reference | None = None) -> Receipt:
+    """Ingest one file from the inbox (a path or URL list_inbox gave); it leaves the inbox
+    for the archive. It was received when it landed in the inbox (its modification time
+    there), not when a task got to it: mapped ingest tasks may run in any order."""
+    with inbox_items(settings, [entry]) as items:
+        return ingest_files(items, settings, ref=ref)[0]
 
 
 def inbox_item(path: Path) -> Submission:
     arrived = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
     return Submission(path, arrived, move=True)
+
+
+def _name(entry) -> str:
+    return str(entry).rstrip("/").rsplit("/", 1)[-1]
+
+
+def _key(inbox: Storage, entry) -> str:
+    return _name(entry) if inbox.plain else inbox.key_of(str(entry))
+
+
+@contextmanager
+def inbox_items(settings: Settings, entries: list) -> Iterator[list[Submission]]:
+    """Submissions for inbox entries. A file in object storage is read from a local copy
+    for as long as the block runs, and removed from the inbox once landed."""
+    inbox = settings.storage("inbox")
+    if inbox.plain:
+        yield [inbox_item(Path(e)) for e in entries]
+        return
+    with tempfile.TemporaryDirectory(prefix="citycheck-inbox-") as tmp:
+        items = []
+        for i, entry in enumerate(entries):
+            key = _key(inbox, entry)
+            local = Path(tmp) / str(i) / _name(entry)
+            inbox.download(key, local)
+            items.append(Submission(local, inbox.modified(key), move=True,
+                                    source=(inbox, key)))
+        yield items
 
 
 def ingest_inbox(settings: Settings) -> list[Receipt]:
@@ -55,6 +90,6 @@ def ingest_inbox(settings: Settings) -> list[Receipt]:
     engine = engine_for(settings)
     with engine.landing() as landing:
         recovered = recover_intake(settings, landing)
-        paths = queue_inbox(settings)
-        return recovered + ingest_files([inbox_item(p) for p in paths], settings,
-                                        landing=landing)
+        entries = queue_inbox(settings)
+        with inbox_items(settings, entries) as items:
+            return recovered + ingest_files(items, settings, landing=landing)

@@ -5,6 +5,8 @@ out of the inbox. `recover_intake` finishes what a stopped batch left.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,15 +17,9 @@ from common.config import Settings
 from common.engine import Landing, LandingConflict, engine_for
 from common.faults import crash_point
 from common.reference import Reference, load_reference
+from common.storage import Storage
 from extract.submissions import judging
-from extract.submissions.archive import (
-    archive_dir,
-    file_sha256,
-    journal_dir,
-    store,
-    sync_folder,
-    write_atomic,
-)
+from extract.submissions.archive import JOURNAL, archive_key, file_sha256, safe_name
 from extract.submissions.receipts import Receipt, summary, write_receipt
 from extract.submissions.records import FileContext, Reading, SubmissionError, read_file
 
@@ -40,6 +36,9 @@ class Submission:
     city: str | None = None
     year: int | None = None
     original_name: str | None = None   # when `path` is not the name it was sent under
+    # where the file waits when that is not `path` (an inbox in object storage: `path` is a
+    # local copy), removed from there once landed when `move`
+    source: tuple[Storage, str] | None = None
 
     @property
     def name(self) -> str:
@@ -54,7 +53,7 @@ class Incoming:
     size: int
     receipt: Receipt
     earlier: tuple | None = None     # the file's first arrival, when these bytes came before
-    archived: Path | None = None
+    archived: str | None = None      # its key in the archive (common/storage.py)
     stored: bool = False             # the archive copy was made by this attempt
     reading: Reading | None = None   # what was read, when the file could be read
     receipt_json: str | None = None  # the receipt as landed, written to the archive as is
@@ -116,6 +115,7 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
     A process killed at any point loses nothing: before the commit the inbox still holds
     every file (and `recover_intake` lands what the journal lists); after it, the warehouse
     holds every record and receipt (docs/reliability.md)."""
+    archive = settings.storage("archive")
     landings = []
     for item in items:
         digest = file_sha256(item.path)
@@ -132,7 +132,7 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
     journal = None
     try:
         for x in reading:
-            _read(x, settings, ref)
+            _read(x, settings, archive, ref)
         has_rows = judging.judge(landing.con, reading, ref)
         for i, x in enumerate(landings):
             if x.digest in known:
@@ -142,59 +142,62 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
                 x.earlier = (y.item.name, y.item.received_at, y.receipt.status,
                              y.receipt.archived_path, y.receipt.city_code,
                              y.receipt.department_code, y.receipt.year)
-        journal = write_journal(settings, reading)
-        sync_folder(settings.archive_dir)  # archive and journal on disk before the warehouse commits
+        journal = write_journal(archive, reading)
+        archive.sync()   # archive and journal stored before the warehouse commits
         _land(landing, reading, ref, has_rows)
     except LandingConflict:
         # judged again at once: keep the archive copies (another process may have landed
         # the same bytes from them), only the journal goes
-        _forget([], journal)
+        _forget(archive, [], journal)
         raise
     except Exception:
-        _forget(reading, journal)
+        _forget(archive, reading, journal)
         landing.done([(x.item.name, x.item.received_at) for x in landings])
         raise
     landing.done([(x.item.name, x.item.received_at) for x in landings])
     crash_point("ingest.after_commit")
     for x in landings:
         if x.earlier is None:
-            write_receipt(x.receipt, archive_dir(settings, x.digest), as_json=x.receipt_json)
-        elif not _same_submission(x, settings):
-            _duplicate(x, settings)
+            write_receipt(x.receipt, archive, archive_key(x.digest), as_json=x.receipt_json)
+        elif not _same_submission(x, archive):
+            _duplicate(x, archive)
     crash_point("ingest.before_remove")
     for x in landings:
         if x.item.move:
+            if x.item.source is not None:
+                storage, key = x.item.source
+                storage.remove(key)
             x.item.path.unlink(missing_ok=True)
     if journal is not None:
-        journal.unlink(missing_ok=True)   # everything it lists is in the warehouse
+        archive.remove(journal)   # everything it lists is in the warehouse
     return [x.receipt for x in landings]
 
 
-def _forget(reading: list[Incoming], journal: Path | None) -> None:
+def _forget(archive: Storage, reading: list[Incoming], journal: str | None) -> None:
     """The batch failed with an error its caller is told about, and nothing of it was
     recorded: its journal goes, so that no later recovery lands what the caller was told was
     not landed, and so do the archive copies it made. The originals are where they were (a
     kill never gets here: then the journal is what recovery lands)."""
     if journal is not None:
-        journal.unlink(missing_ok=True)
+        archive.remove(journal)
     for x in reading:
         if x.archived is not None and x.stored:
-            x.archived.unlink(missing_ok=True)
+            archive.remove(x.archived)
 
 
-def _same_submission(x: Incoming, settings: Settings) -> bool:
+def _same_submission(x: Incoming, archive: Storage) -> bool:
     """These bytes were landed from this very file (same name, same arrival): a run that was
     stopped after its commit left it in the inbox. It has its receipt; it is no duplicate."""
     name, received = x.earlier[0], x.earlier[1]
     if name == x.item.name and received == x.item.received_at:
-        stored = archive_dir(settings, x.digest) / "receipt.json"
-        if stored.exists():
-            x.receipt = Receipt(**json.loads(stored.read_text(encoding="utf-8")))
+        stored = f"{archive_key(x.digest)}/receipt.json"
+        if archive.exists(stored):
+            x.receipt = Receipt(**json.loads(archive.read_text(stored)))
         return True
     return False
 
 
-def _duplicate(x: Incoming, settings: Settings) -> None:
+def _duplicate(x: Incoming, archive: Storage) -> None:
     name, received, status, archived_path, city, department, year = x.earlier
     r = x.receipt
     r.status = "duplicate"
@@ -203,16 +206,15 @@ def _duplicate(x: Incoming, settings: Settings) -> None:
     r.archived_path = archived_path
     r.city_code, r.department_code, r.year = city, department, year
     # The first receipt stays as it was; this one goes beside it.
-    write_receipt(r, archive_dir(settings, x.digest),
+    write_receipt(r, archive, archive_key(x.digest),
                   stem=f"duplicate-{x.item.received_at:%Y%m%dT%H%M%S}")
 
 
-def _read(x: Incoming, settings: Settings, ref: Reference) -> None:
+def _read(x: Incoming, settings: Settings, archive: Storage, ref: Reference) -> None:
     """Copy the file into the archive, read it and cut it into records (no warehouse
     access; the records are judged with the batch's, in judge)."""
     item, receipt = x.item, x.receipt
-    archive = archive_dir(settings, x.digest)
-    archive.mkdir(parents=True, exist_ok=True)
+    archive.makedirs(archive_key(x.digest))
     if x.size > settings.max_file_bytes:
         # Not read and not copied: a far too large file is refused on its size alone.
         receipt.message = (f"the file is {x.size:,} bytes, over the limit of "
@@ -220,17 +222,21 @@ def _read(x: Incoming, settings: Settings, ref: Reference) -> None:
                            "or district")
     else:
         crash_point("ingest.before_copy")
-        x.archived, x.stored = store(item.path, item.name, archive)
+        # never a move: until the batch is committed the inbox keeps the file. A kill
+        # half-way through a copy leaves bytes whose sha256 is not the folder's name:
+        # recovery never lands them, and the next attempt writes them again.
+        x.archived = f"{archive_key(x.digest)}/{safe_name(item.name)}"
+        x.stored = archive.put_file(item.path, x.archived)
         crash_point("ingest.after_copy")
         try:
             if x.size == 0:
                 raise SubmissionError("the file is empty: nothing to read. Send the "
                                       "filled-in template")
-            x.reading = read_file(x.archived, ref, item.department, item.city, item.year,
+            x.reading = read_file(item.path, ref, item.department, item.city, item.year,
                                   max_unpacked_bytes=settings.max_unpacked_bytes)
         except SubmissionError as exc:
             receipt.message = str(exc)
-    receipt.archived_path = str(x.archived) if x.archived else None
+    receipt.archived_path = archive.shown(x.archived) if x.archived else None
     if x.reading:
         ctx, notes = x.reading.ctx, x.reading.notes
         receipt.status = "loaded"
@@ -304,49 +310,57 @@ def recover_intake(settings: Settings, landing: Landing | None = None,
     if landing is None:
         with engine_for(settings).landing() as own:
             return recover_intake(settings, own, ref)
-    if not settings.archive_dir.exists():
+    archive = settings.storage("archive")
+    if not archive.exists(""):
         return []
     unwritten = [digest for digest in landing.receipt_hashes()
-                 if not (archive_dir(settings, digest) / "receipt.json").exists()]
+                 if not archive.exists(f"{archive_key(digest)}/receipt.json")]
     for digest, text in landing.receipt_texts(unwritten) if unwritten else []:
-        write_receipt(Receipt(**json.loads(text)), archive_dir(settings, digest), as_json=text)
-    journals = sorted(journal_dir(settings).glob("*.json"))
+        write_receipt(Receipt(**json.loads(text)), archive, archive_key(digest), as_json=text)
+    journals = sorted(k for k in archive.files(JOURNAL) if k.endswith(".json"))
     if not journals:
         return []
-    entries = [entry for journal in journals
-               for entry in json.loads(journal.read_text(encoding="utf-8"))]
+    entries = [entry for journal in journals for entry in json.loads(archive.read_text(journal))]
     landed = set(landing.known_files([e["digest"] for e in entries]))
-    orphans: dict[str, Submission] = {}
-    for entry in entries:
-        archived = settings.archive_dir / entry["archived"]
-        if (entry["digest"] in landed or entry["digest"] in orphans
-                or not archived.exists() or file_sha256(archived) != entry["digest"]):
-            continue
-        orphans[entry["digest"]] = Submission(
-            archived, datetime.fromisoformat(entry["received_at"]),
-            department=entry["department"], city=entry["city"], year=entry["year"],
-            original_name=entry["original_name"])
-    receipts = ingest_files(sorted(orphans.values(), key=lambda s: s.received_at), settings,
-                            ref=ref, landing=landing) if orphans else []
+    receipts = []
+    with tempfile.TemporaryDirectory(prefix="citycheck-recover-") as tmp:
+        orphans: dict[str, Submission] = {}
+        for entry in entries:
+            if entry["digest"] in landed or entry["digest"] in orphans \
+                    or not archive.exists(entry["archived"]):
+                continue
+            with archive.local_copy(entry["archived"]) as copy:
+                if file_sha256(copy) != entry["digest"]:
+                    continue          # a copy a kill cut short: the inbox still has the file
+                local = copy
+                if not archive.plain:
+                    local = Path(tmp) / entry["digest"] / copy.name
+                    local.parent.mkdir()
+                    shutil.copyfile(copy, local)
+            orphans[entry["digest"]] = Submission(
+                local, datetime.fromisoformat(entry["received_at"]),
+                department=entry["department"], city=entry["city"], year=entry["year"],
+                original_name=entry["original_name"])
+        if orphans:
+            receipts = ingest_files(sorted(orphans.values(), key=lambda s: s.received_at),
+                                    settings, ref=ref, landing=landing)
     for journal in journals:   # every file they list is in the warehouse now
-        journal.unlink(missing_ok=True)
+        archive.remove(journal)
     return receipts
 
 
-def write_journal(settings: Settings, reading: list[Incoming]) -> Path | None:
+def write_journal(archive: Storage, reading: list[Incoming]) -> str | None:
     """One journal per batch, written once its files are in the archive and before the
     warehouse commits: for each file, where it is archived, the name it was sent under, when
     it arrived and what the caller stated. `recover_intake` lands from it whatever a killed
-    batch left unrecorded."""
-    entries = [{"digest": x.digest, "archived": str(x.archived.relative_to(settings.archive_dir)),
+    batch left unrecorded. Returns its key."""
+    entries = [{"digest": x.digest, "archived": x.archived,
                 "original_name": x.item.name,
                 "received_at": x.item.received_at.isoformat(),
                 "department": x.item.department, "city": x.item.city, "year": x.item.year}
                for x in reading if x.archived is not None]
     if not entries:
         return None
-    folder = journal_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{entries[0]['digest'][:12]}.json"
-    write_atomic(path, json.dumps(entries, ensure_ascii=False))
-    return path
+    key = f"{JOURNAL}/{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{entries[0]['digest'][:12]}.json"
+    archive.write_text(key, json.dumps(entries, ensure_ascii=False))
+    return key

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 
-from extract.submissions.archive import write_atomic
+from common.storage import Storage
 
 
 @dataclass
@@ -132,12 +131,12 @@ def summary(receipt: Receipt) -> str:
     return "; ".join(parts)
 
 
-def write_receipt(receipt: Receipt, folder: Path, stem: str = "receipt",
+def write_receipt(receipt: Receipt, archive: Storage, folder: str, stem: str = "receipt",
                   as_json: str | None = None) -> None:
-    """The receipt's .json (`as_json` when it was encoded already, as landed) and .txt."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """The receipt's .json (`as_json` when it was encoded already, as landed) and .txt, in
+    the archive's `folder`, each written whole."""
     # one line: json's C encoder (indent= falls back to the pure-Python one, 3 s of intake at
     # bench scale M); the receipt people read is the .txt beside it
-    write_atomic(folder / f"{stem}.json",
-                  as_json or json.dumps(receipt.to_dict(), ensure_ascii=False))
-    write_atomic(folder / f"{stem}.txt", receipt.to_text())
+    archive.write_text(f"{folder}/{stem}.json",
+                       as_json or json.dumps(receipt.to_dict(), ensure_ascii=False))
+    archive.write_text(f"{folder}/{stem}.txt", receipt.to_text())
