@@ -157,7 +157,7 @@ def main() -> int:
     started = time.monotonic()
     ok = run_demo(settings, args.years)
     if ok:
-        from citycheck.cli import print_intake, print_published
+        from citycheck.serving.summary import print_intake, print_published
 
         print_intake(settings)
         print_published(settings)
