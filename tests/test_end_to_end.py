@@ -147,8 +147,8 @@ def test_the_warehouse_dag_writes_the_annual_reports_after_publishing(demo):
 
 def test_the_run_summary_says_what_layout_rows_are_where_receipts_are_and_what_passed(
         demo, capsys):
-    from citycheck.serving.summary import print_intake
     from citycheck.devtools.demo import print_validation
+    from citycheck.serving.summary import print_intake
 
     print_intake(demo)
     print_validation(demo)
