@@ -70,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
                                       "the Airflow pool's slots (1 for DuckDB)")
     p = sub.add_parser("bench", help="benchmark the pipeline on synthetic data (docs/performance.md)")
     p.add_argument("--scale", nargs="+", default=["S"], choices=["S", "M", "L", "XL"])
+    p.add_argument("--engine", choices=["duckdb", "postgres"], default="duckdb",
+                   help="postgres: intake with --workers processes and the build on "
+                        "PostgreSQL (CITYCHECK_BENCH_PG_ADMIN_DSN), instead of the whole "
+                        "pipeline against pandas and DuckDB")
+    p.add_argument("--workers", nargs="+", type=int, default=[1, 2],
+                   help="intake processes to measure (--engine postgres)")
     p.add_argument("--resume", action="store_true",
                    help="go on from the first unfinished stage of the last run of the scale")
     p = sub.add_parser("template", help="write the .xlsx template a department fills in")
@@ -265,6 +271,11 @@ def _command(args) -> int:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json
               else "\n".join(report.lines()))
         return 0 if report.ok else 3
+    elif args.command == "bench" and args.engine == "postgres":
+        from citycheck.devtools.bench_postgres import print_postgres_result, run_postgres_bench
+
+        for scale in args.scale:
+            print_postgres_result(run_postgres_bench(scale, args.workers))
     elif args.command == "bench":
         from citycheck.devtools.bench import print_result, run_bench, write_results
 

@@ -17,6 +17,7 @@ The interface is small, and it is all a step may know about the engine:
     row_hash             SQL summing rows into the fingerprints checks and publication compare
     publish(...)         put a validated build's marts where readers read them, atomically
     recover_publication  finish a publication a stopped process left half-done
+    read_latest()        read the latest build (the dispatch list)
     published_id()       which publication readers get now
     open_published()     read what is published
 
@@ -177,6 +178,12 @@ class Engine(ABC):
     @abstractmethod
     def recover_publication(self, con) -> str | None:
         """Finish a publication a stopped process left half-done; the one now served."""
+
+    @abstractmethod
+    def read_latest(self) -> tuple[object, str, str]:
+        """A read-only connection on the latest build (the dispatch list reads it even when
+        validation refused to publish it): (connection, the marts' schema prefix, where it
+        reads, for people). FileNotFoundError when nothing was built."""
 
     @abstractmethod
     def published_id(self) -> str | None:

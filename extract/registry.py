@@ -36,7 +36,7 @@ class Source:
     sheet: str | None = None                  # xlsx: the sheet to read (default the first)
     timeout: dict = field(default_factory=dict)   # {connect: s, read: s}
     retries: int | None = None
-    # no successful fetch for this long: the source is overdue (citycheck/freshness.py)
+    # no successful fetch for this long: the source is overdue (citycheck/operations/freshness.py)
     stale_after_hours: int = 48
 
     def __post_init__(self) -> None:

@@ -1,6 +1,6 @@
 """Record verdicts, set-based: every record of a batch of files judged at once, in DuckDB.
 
-Reading a file (extract/submissions.py `read_file`, extract/layout.py) cuts each sheet into
+Reading a file (extract/submissions/ `read_file`, extract/layout.py) cuts each sheet into
 records, layout rows and totals. This module gives all the records of a batch their verdicts
 together:
 

@@ -1,5 +1,5 @@
 """Helpers of the fault-injection tests: run the real CLI in a process of its own, killed at a
-named point (citycheck/faults.py) or failing a write, and read what a user would find."""
+named point (common/faults.py) or failing a write, and read what a user would find."""
 from __future__ import annotations
 
 import hashlib

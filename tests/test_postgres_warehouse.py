@@ -157,6 +157,24 @@ def test_the_whole_pipeline_runs_on_postgres_and_publishes_what_duckdb_publishes
                                     "n.nspname = 'published' group by contype")
     assert dict(rows) == {"p": len(KEYS), "f": 8}
 
+    # what people read comes from PostgreSQL too: the dispatch list, the indicator pages, the
+    # annual report, equal to what the DuckDB engine shows
+    from citycheck.serving.report import write_reports
+    from citycheck.serving.site import write_site
+    from citycheck.serving.status import load_status
+
+    def untimed(lists):   # when each run received its files differs
+        return [[{k: v for k, v in row.items() if not isinstance(v, datetime)} for row in rows]
+                for rows in lists]
+
+    status, missing, reported, origin = load_status(settings, 2023)
+    assert "PostgreSQL" in origin and status
+    assert untimed((status, missing, reported)) == untimed(load_status(built, 2023)[:3])
+    assert write_site(settings).pages > 10
+    (report,) = [r for r in write_reports(settings, pdf=False) if r.html_path.name ==
+                 "371000_2023.html"]
+    assert "威海市" in report.html_path.read_text("utf-8")
+
     # the figure analysts know from the seed documents, through PostgreSQL
     _, rows = _pg_rows(pg_database, "select value, target_met from published.mart_indicator_"
                                     "scorecard where indicator_code = 'sewage_treatment_rate_pct'"

@@ -2,7 +2,7 @@
 
 Suites live in expectations/*.json, one per dataset: GX suite files whose meta.citycheck
 says which data to validate (docs/validation.md). By default each expectation is evaluated as
-SQL where the data is, with GX's meaning (citycheck/expectations_sql.py): GX 1.x has no
+SQL where the data is, with GX's meaning (citycheck/checks/expectations_sql.py): GX 1.x has no
 working DuckDB data source, and reading each partition into pandas for GX cost more than the
 build. `CITYCHECK_VALIDATION_ENGINE=gx` (and any suite holding an expectation type the SQL
 engine does not know) validates with the GX Core API on a pandas DataFrame of each suite's
@@ -105,7 +105,7 @@ def _jsonable(value):
 
 def engine() -> str:
     """sql (default): each suite's expectations as SQL where the data is, with GX's meaning
-    (citycheck/expectations_sql.py); gx: Great Expectations on pandas frames, one partition at
+    (citycheck/checks/expectations_sql.py); gx: Great Expectations on pandas frames, one partition at
     a time. A suite with an expectation type the SQL engine does not know always goes to GX."""
     chosen = os.environ.get("CITYCHECK_VALIDATION_ENGINE", "sql").strip().lower()
     if chosen not in ("sql", "gx"):

@@ -5,7 +5,7 @@ most incident tools accept one through a small relay, or directly).
 
 Every DAG task has `task_failure_alert` as its on-failure callback (after its last retry);
 the warehouse DAG also alerts when a department or an open-data source is overdue
-(citycheck/freshness.py). Without the variable, alerts are only logged. Posting never raises:
+(citycheck/operations/freshness.py). Without the variable, alerts are only logged. Posting never raises:
 an alert that cannot be delivered is logged, and the task's own failure stays what it was.
 """
 from __future__ import annotations

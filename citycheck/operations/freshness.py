@@ -13,7 +13,7 @@ and the `check_freshness` task of the warehouse DAG, which alerts before every b
 - **open-data sources**: a source with no successful fetch (loaded, unchanged or not modified)
   for `stale_after_hours` (extract/sources.yml, default 48) is overdue.
 
-Overdue owners and stale tables are posted as one alert (citycheck/alerts.py). Freshness never
+Overdue owners and stale tables are posted as one alert (citycheck/operations/alerts.py). Freshness never
 fails a run: old data is still worth publishing, and the alert says what is missing.
 """
 from __future__ import annotations

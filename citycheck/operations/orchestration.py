@@ -24,7 +24,7 @@ PUBLISHED_MARTS = Asset("citycheck://published/marts", group="citycheck")
 DEFAULT_ARGS = {
     "owner": "citycheck-data-engineering",
     "retries": 0,
-    # after the last retry: a JSON alert to CITYCHECK_ALERT_WEBHOOK_URL (citycheck/alerts.py)
+    # after the last retry: a JSON alert to CITYCHECK_ALERT_WEBHOOK_URL (citycheck/operations/alerts.py)
     "on_failure_callback": task_failure_alert,
 }
 # Extraction talks to the outside world: retry with exponential backoff.

@@ -7,7 +7,7 @@ from datetime import datetime
 # The first reporting year of the programmes: backfills can replay any year since (with
 # catchup off, the scheduler itself never creates past runs).
 START_DATE = datetime(2019, 1, 1)
-# The annual review: the day after the submission deadline (citycheck/freshness.py).
+# The annual review: the day after the submission deadline (citycheck/operations/freshness.py).
 ANNUAL_REVIEW_CRON = "0 6 1 4 *"
 # Runs whose logical date says which year to review (DagRunType values).
 ANNUAL_RUN_TYPES = ("scheduled", "backfill")

@@ -6,7 +6,7 @@ Copies every table of the read-only serving copy (what `citycheck publish` last 
 validated) into the schema `published` of the database named by CITYCHECK_PG_DSN, in one
 transaction: the tables are built in a schema of their own, then swapped for `published`
 (PostgreSQL DDL is transactional, so readers see the old publication or the new one, never a
-mix; the swap renames schemas, so it waits for no reader: citycheck/postgres.py). A role
+mix; the swap renames schemas, so it waits for no reader: citycheck/warehouse/postgres.py). A role
 that can only read (CITYCHECK_PG_READER_ROLE, default citycheck_reader) is granted
 SELECT on it; BI tools connect as that role.
 """
@@ -83,7 +83,7 @@ def publish_postgres(settings: Settings, dsn: str | None = None,
 
 
 def publish_everywhere(settings: Settings) -> tuple:
-    """`citycheck publish`: the DuckDB publication (citycheck/publish.py) and, when
+    """`citycheck publish`: the DuckDB publication (citycheck/publication/publish.py) and, when
     CITYCHECK_PG_DSN names a database (DuckDB target), its copy in PostgreSQL as the same
     publication's last step. PostgreSQL cannot commit with DuckDB: if the copy fails, the
     publication is served from the DuckDB file and Parquet, PostgreSQL keeps the previous one,

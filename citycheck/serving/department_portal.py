@@ -334,11 +334,12 @@ def history(settings: Settings, user: dict) -> list[dict]:
 def published(settings: Settings, sql: str, params: list) -> list[dict]:
     """Rows of the current publication as dicts; none before anything is published."""
     from citycheck.serving.report import query_rows
-    from citycheck.serving.sql import open_publication
+    from citycheck.serving.sql import NothingPublished, open_publication
 
-    if not settings.serving_path.exists():
+    try:
+        con = open_publication(settings)
+    except NothingPublished:
         return []
-    con = open_publication(settings)
     try:
         return query_rows(con, sql, params)
     finally:

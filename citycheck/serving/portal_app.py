@@ -1,4 +1,4 @@
-"""The department portal's web application (FastAPI); the logic is citycheck/department_portal.py.
+"""The department portal's web application (FastAPI); the logic is citycheck/serving/department_portal.py.
 
     .venv/bin/python -m citycheck.serving.portal_app [--port 8090]      (make portal)
 """

@@ -12,7 +12,7 @@ publication (after Open SDG: a reporting-status home page and one page per indic
   targets, and downloads of exactly the table: `<code>.csv` and `<code>.json`.
 
 Every number carries the mart row and column it shows, as in the annual report
-(citycheck/report.py); tests/test_site.py compares them with the marts.
+(citycheck/serving/report.py); tests/test_site.py compares them with the marts.
 """
 from __future__ import annotations
 

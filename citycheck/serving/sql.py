@@ -26,14 +26,17 @@ class NothingPublished(Exception):
 
 
 def open_publication(settings: Settings):
-    """The serving file, read-only (what readers, the reports, the pages and the portal read);
-    NothingPublished when there is none yet."""
-    import duckdb
+    """What is published, read-only, as a DuckDB connection (what readers, the reports, the
+    pages and the portal read): the serving file, or a snapshot of PostgreSQL's `published`
+    schema (Engine.open_published); NothingPublished when there is none yet."""
+    from common.engine import engine_for
 
-    if not settings.serving_path.exists():
-        raise NothingPublished(f"nothing is published yet ({settings.serving_path}): run "
+    engine = engine_for(settings)
+    con = engine.open_published()
+    if con is None:
+        raise NothingPublished(f"nothing is published yet in {engine.describe()}: run "
                                "`make run` or `citycheck run` first")
-    return duckdb.connect(str(settings.serving_path.resolve()), read_only=True)
+    return con
 
 
 def run_statements(con, text: str, out) -> bool:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import sys
 
-import duckdb
-
 from common.config import Settings
+from common.engine import engine_for
 
 COLUMNS = ("city_code, city_name_zh, year, department_code, department_name_zh, values_expected, "
            "values_present, values_reported_missing, values_missing, files_received, "
@@ -20,20 +19,8 @@ COLUMNS = ("city_code, city_name_zh, year, department_code, department_name_zh, 
            "submission_status")
 
 
-def _open(settings: Settings) -> tuple[duckdb.DuckDBPyConnection, str, str]:
-    if settings.warehouse_path.exists():
-        origin = f"latest build ({settings.warehouse_path})"
-        try:
-            return duckdb.connect(str(settings.warehouse_path), read_only=True), "marts.", origin
-        except duckdb.ConnectionException:
-            # this process already holds the file (dbt ran in it): share its configuration
-            return duckdb.connect(str(settings.warehouse_path)), "marts.", origin
-        except duckdb.IOException:
-            pass  # another process is writing: read the publication instead
-    if settings.serving_path.exists():
-        con = duckdb.connect(str(settings.serving_path), read_only=True)
-        return con, "", f"published copy ({settings.serving_path}; the warehouse is busy)"
-    raise FileNotFoundError("nothing has been built yet: run `citycheck run` (or `make run`)")
+def _open(settings: Settings):
+    return engine_for(settings).read_latest()
 
 
 def load_status(settings: Settings, year: int, city: str | None = None

@@ -181,6 +181,23 @@ class DuckDBEngine(Engine):
 
         return recover_publication(con, self.settings)
 
+    def read_latest(self):
+        path, serving = self.settings.warehouse_path, self.settings.serving_path
+        if path.exists():
+            origin = f"latest build ({path})"
+            try:
+                return duckdb.connect(str(path), read_only=True), "marts.", origin
+            except duckdb.ConnectionException:
+                # this process already holds the file (dbt ran in it): share its configuration
+                return duckdb.connect(str(path)), "marts.", origin
+            except duckdb.IOException:
+                pass  # another process is writing: read the publication instead
+        if serving.exists():
+            con = duckdb.connect(str(serving), read_only=True)
+            return con, "", f"published copy ({serving}; the warehouse is busy)"
+        raise FileNotFoundError("nothing has been built yet: run `citycheck run` (or "
+                                "`make run`)")
+
     def published_id(self) -> str | None:
         from citycheck.warehouse.files import current_publication
 

@@ -195,7 +195,7 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
             for t in there - set(tables):
                 con.execute(f'drop table serving_copy.main."{t}"')
             if "mart_indicator_scorecard" in tables:
-                # district rows and city totals apart, for BI sums (citycheck/star.py)
+                # district rows and city totals apart, for BI sums (citycheck/warehouse/star.py)
                 for view, sql in VIEWS.items():
                     con.execute(f"create or replace view serving_copy.main.{view} as {sql}")
                     con.execute(f"comment on view serving_copy.main.{view} is "

@@ -102,6 +102,17 @@ class PgConnection:
     def fetchall(self):
         return self.cursor.fetchall()
 
+    @property
+    def description(self):
+        return self.cursor.description
+
+    def executemany(self, sql: str, rows) -> PgConnection:
+        self.cursor.executemany(sql.replace("%", "%%").replace("?", "%s"), rows)
+        return self
+
+    def close(self) -> None:
+        self.raw.close()
+
     def df(self):
         import pandas as pd
 
@@ -291,7 +302,7 @@ def timed_out(exc: Exception, raw, schema: str, what: str) -> str:
 
 def declare_star(cur, schema: str, tables: list[str], project_dir: Path) -> None:
     """Primary and foreign keys on the published marts (from the YAML's unique/not_null and
-    relationships tests, citycheck/star.py), and the scorecard's district and city views, so a
+    relationships tests, citycheck/warehouse/star.py), and the scorecard's district and city views, so a
     BI tool reflects the star schema. A key the rows break refuses the publication."""
     from citycheck.warehouse.star import VIEW_COMMENTS, VIEWS, star_keys
 
@@ -708,8 +719,24 @@ class PostgresEngine(Engine):
         """Nothing to finish: a publication commits in one transaction."""
         return self.published_id()
 
+    def read_latest(self):
+        import psycopg2
+
+        try:
+            raw = psycopg2.connect(self.dsn, connect_timeout=10)
+        except psycopg2.OperationalError as exc:
+            raise WarehouseUnavailable(f"cannot connect to PostgreSQL ({shown_dsn(self.dsn)}): "
+                                       f"{str(exc).strip()}") from None
+        raw.set_session(readonly=True, autocommit=True)
+        con = PgConnection(raw)
+        if con.execute("select to_regclass('marts.mart_submission_status')").fetchone()[0] \
+                is None:
+            raw.close()
+            raise FileNotFoundError("nothing has been built yet: run `citycheck run`")
+        return con, "marts.", f"latest build ({self.describe()})"
+
     def published_id(self) -> str | None:
-        con = self.open_published()
+        con = self._published()
         if con is None:
             return None
         try:
@@ -719,6 +746,58 @@ class PostgresEngine(Engine):
             con.raw.close()
 
     def open_published(self):
+        """An in-process DuckDB holding the published schema as it is now (one read-only
+        transaction): the reports, pages and SQL prompt speak DuckDB's SQL on either engine.
+        None before the first publication."""
+        import duckdb
+        import psycopg2
+
+        from citycheck.warehouse.star import VIEWS
+
+        kinds = {"text": "VARCHAR", "integer": "INTEGER", "bigint": "BIGINT",
+                 "smallint": "SMALLINT", "double precision": "DOUBLE", "real": "FLOAT",
+                 "numeric": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
+                 "timestamp without time zone": "TIMESTAMP",
+                 "timestamp with time zone": "TIMESTAMPTZ"}
+        try:
+            pg = psycopg2.connect(self.dsn, connect_timeout=10)
+        except psycopg2.OperationalError as exc:
+            raise WarehouseUnavailable(f"cannot connect to PostgreSQL ({shown_dsn(self.dsn)}): "
+                                       f"{str(exc).strip()}") from None
+        local = duckdb.connect(":memory:")
+        try:
+            pg.set_session(readonly=True, isolation_level="REPEATABLE READ")
+            with pg.cursor() as cur, tempfile.TemporaryDirectory() as tmp:
+                cur.execute("select table_name, column_name, data_type from "
+                            "information_schema.columns where table_schema = 'published' "
+                            "and table_name in (select table_name from "
+                            "information_schema.tables where table_schema = 'published' and "
+                            "table_type = 'BASE TABLE') order by table_name, ordinal_position")
+                tables: dict[str, list[tuple[str, str]]] = {}
+                for table, column, kind in cur.fetchall():
+                    tables.setdefault(table, []).append((column, kinds.get(kind, "VARCHAR")))
+                if "publication" not in tables:
+                    local.close()
+                    return None
+                for table, columns in tables.items():
+                    path = Path(tmp) / f"{table}.csv"
+                    with open(path, "wb") as fh:
+                        cur.copy_expert(f"copy published.{quote(table)} to stdout with "
+                                        "(format csv, header true)", fh)
+                    spec = ", ".join(f"'{c}': '{k}'" for c, k in columns)
+                    local.execute(f"create table main.{quote(table)} as select * from "
+                                  f"read_csv(?, header = true, columns = {{{spec}}})",
+                                  [str(path)])
+            if "mart_indicator_scorecard" in tables:
+                for view, sql in VIEWS.items():
+                    local.execute(f"create view {view} as {sql}")
+        finally:
+            pg.close()
+        return local
+
+    def _published(self):
+        """A read-only PostgreSQL connection on schema `published`, None before the first
+        publication."""
         import psycopg2
 
         raw = psycopg2.connect(self.dsn, connect_timeout=10)
@@ -733,7 +812,7 @@ class PostgresEngine(Engine):
         return con
 
     def published_tables(self):
-        con = self.open_published()
+        con = self._published()
         if con is None:
             return iter(())
         try:

@@ -55,7 +55,7 @@ create table if not exists raw.submission_rows (
 );
 
 -- The receipt each landed file got, written in the same transaction as its rows: a receipt
--- file lost to a crash is written again from here (extract/submissions.py, recover_intake).
+-- file lost to a crash is written again from here (extract/submissions/, recover_intake).
 create table if not exists raw.submission_receipts (
     file_hash        varchar not null,
     stem             varchar not null,     -- receipt (the file's own receipt)
@@ -64,7 +64,7 @@ create table if not exists raw.submission_receipts (
 );
 
 -- Values accepted but implausible by a rule of seeds/plausibility_rules.csv, found when their
--- file landed (extract/submissions.py) and written in the same transaction.
+-- file landed (extract/submissions/) and written in the same transaction.
 create table if not exists raw.submission_warnings (
     file_hash        varchar not null,
     record_number    integer not null,

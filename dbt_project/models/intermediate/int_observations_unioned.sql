@@ -1,7 +1,7 @@
 -- Every accepted value from both intake paths, with where it came from and when it arrived.
 -- Incremental: raw files and fetches never change once landed, so a build appends the values
 -- of the files and fetches this table does not hold yet (docs/performance.md). A change to
--- the models or seeds makes citycheck rebuild it in full (citycheck/build.py).
+-- the models or seeds makes citycheck rebuild it in full (citycheck/warehouse/build.py).
 {{ config(materialized='incremental', incremental_strategy='append') }}
 
 with submitted as (

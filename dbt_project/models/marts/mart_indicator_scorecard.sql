@@ -6,7 +6,7 @@
 -- whose roll-up is not what this table shows (a population reaches weighted means).
 -- A recomputed row that comes out exactly as this table holds it keeps its built_at: a
 -- correction to 2023 recomputes every year of its city and indicator, and only the rows that
--- changed are new, so publication rewrites only the years that changed (citycheck/publish.py).
+-- changed are new, so publication rewrites only the years that changed (citycheck/publication/publish.py).
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
