@@ -16,7 +16,8 @@ EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 SAMPLE_DIR = PROJECT_ROOT / "data" / "sample"
 SOURCES_FILE = PROJECT_ROOT / "extract" / "sources.yml"
 
-# The Airflow pool every warehouse-writing task uses: DuckDB allows one writer process.
+# The Airflow pool every warehouse-writing task uses, sized by the engine (Engine.writer_slots:
+# one for DuckDB's one writer process, CITYCHECK_WRITER_SLOTS for PostgreSQL).
 WAREHOUSE_POOL = "citycheck_warehouse"
 # DuckDB's memory limit unless CITYCHECK_DUCKDB_MEMORY_LIMIT says otherwise: every citycheck
 # connection and dbt's (dbt_project/profiles.yml repeats it: Jinja cannot import it).

@@ -124,8 +124,6 @@ class Engine(ABC):
     """Where the warehouse lives (see the module's docstring)."""
 
     name: ClassVar[str]
-    # Writers take turns: the Airflow pool that ingests and builds has one slot.
-    one_writer: ClassVar[bool]
     # A publication written as files (serving DuckDB file and Parquet), which a PostgreSQL
     # database can receive a copy of (citycheck/publication/publish_postgres.py).
     publishes_files: ClassVar[bool]

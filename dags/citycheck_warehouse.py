@@ -1,6 +1,7 @@
 """The warehouse: build with dbt, validate with Great Expectations, publish.
 
-    check_freshness -> dbt_build -> validate -> publish  (all in the one-slot warehouse pool)
+    check_freshness -> dbt_build -> validate -> publish  (all in the warehouse pool: one slot
+    for DuckDB; one run at a time, whatever the engine)
                                                     -> reports  (annual reports and indicator
                                                                  pages; reads the publication only)
 

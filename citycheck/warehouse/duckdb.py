@@ -131,7 +131,6 @@ class DuckDBLanding(Landing):
 
 class DuckDBEngine(Engine):
     name = "duckdb"
-    one_writer = True
     publishes_files = True
 
     def describe(self) -> str:

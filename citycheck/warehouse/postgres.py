@@ -395,6 +395,12 @@ create table if not exists intake.queue (
     listed_at    timestamptz not null default now(),
     primary key (name, received_at)
 );
+-- what a batch reads of the earlier rows: those of its values (PostgresLanding._history),
+-- found by index rather than by scanning raw for every batch
+create index if not exists submission_rows_by_value on raw.submission_rows
+    (indicator_code, district_code, year) where status = 'accepted';
+create index if not exists open_data_observations_by_value on raw.open_data_observations
+    (indicator_code, district_code, year) where status = 'accepted';
 """
 _READY: set[str] = set()   # DSNs whose raw, intake and audit schemas this process has made
 
@@ -618,7 +624,6 @@ class PostgresLanding(Landing):
 
 class PostgresEngine(Engine):
     name = "postgres"
-    one_writer = False
     publishes_files = False
 
     def __init__(self, settings) -> None:
