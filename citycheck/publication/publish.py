@@ -9,7 +9,7 @@ what to publish; the warehouse's engine publishes it all at once (Engine.publish
 - DuckDB: a folder of files per publication (serving DuckDB file and Parquet, only what
   changed written again), switched by one symlink (citycheck/warehouse/files.py);
 - PostgreSQL: a schema swapped for `published` in one transaction
-  (citycheck/warehouse/postgres.py).
+  (citycheck/warehouse/pg_publication.py).
 
 A process stopped anywhere is finished by the engine's recover_publication, run at the start
 of every publish and by `citycheck recover`. docs/reliability.md lists each fault and the

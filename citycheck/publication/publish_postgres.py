@@ -6,7 +6,7 @@ Copies every table of the read-only serving copy (what `citycheck publish` last 
 validated) into the schema `published` of the database named by CITYCHECK_PG_DSN, in one
 transaction: the tables are built in a schema of their own, then swapped for `published`
 (PostgreSQL DDL is transactional, so readers see the old publication or the new one, never a
-mix; the swap renames schemas, so it waits for no reader: citycheck/warehouse/postgres.py). A role
+mix; the swap renames schemas, so it waits for no reader: citycheck/warehouse/pg_publication.py). A role
 that can only read (CITYCHECK_PG_READER_ROLE, default citycheck_reader) is granted
 SELECT on it; BI tools connect as that role.
 """
@@ -19,13 +19,8 @@ from dataclasses import dataclass, field
 import duckdb
 
 from citycheck.publication.publish import PublishRefused
-from citycheck.warehouse.postgres import (
-    DEFAULT_READER_ROLE,
-    drop_retired,
-    replace_schema,
-    shown_dsn,
-    timed_out,
-)
+from citycheck.warehouse.pg_connection import DEFAULT_READER_ROLE, shown_dsn
+from citycheck.warehouse.pg_publication import drop_retired, replace_schema, timed_out
 from common.config import Settings
 
 SCHEMA = "published"

@@ -2,7 +2,7 @@
 
 A column tested `unique` and `not_null` is its mart's primary key; a `relationships` test is a
 foreign key. dbt checks both on every build; PostgreSQL publications declare them
-(citycheck/warehouse/postgres.py `declare_keys`), so a BI tool reflects the joins instead of a person
+(citycheck/warehouse/pg_publication.py `declare_star`), so a BI tool reflects the joins instead of a person
 defining them by hand.
 """
 from __future__ import annotations
