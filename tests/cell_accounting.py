@@ -100,29 +100,43 @@ def unaccounted(con: duckdb.DuckDBPyConnection, file_hash: str) -> list[str]:
     return missing
 
 
-def unaccounted_in(warehouse: Path) -> dict[str, list[str]]:
-    """Every loaded file in a warehouse whose filled cells are not all accounted for."""
-    if not warehouse.exists():
+def unaccounted_in(where) -> dict[str, list[str]]:
+    """Every loaded file in a warehouse (a DuckDB file's path, or Settings of either engine)
+    whose filled cells are not all accounted for."""
+    from common.config import Settings
+
+    if isinstance(where, Settings):
+        if where.warehouse_target == "duckdb":
+            return unaccounted_in(where.warehouse_path)
+        from common.engine import engine_for
+
+        with engine_for(where).connect() as con:
+            return _unaccounted(con)
+    if not where.exists():
         return {}
     try:
         try:
-            con = duckdb.connect(str(warehouse), read_only=True)
+            con = duckdb.connect(str(where), read_only=True)
         except duckdb.ConnectionException:    # dbt, in this process, still holds it read-write
-            con = duckdb.connect(str(warehouse))
+            con = duckdb.connect(str(where))
     except duckdb.IOException:
         return {}      # a test damaged or locked the file on purpose: it checks something else
     try:
-        if not con.execute("select count(*) from information_schema.tables where "
-                           "table_schema = 'raw' and table_name = 'submission_receipts'"
-                           ).fetchone()[0]:
-            return {}
-        found = {}
-        for (file_hash, name) in con.execute(
-                "select file_hash, original_name from raw.submission_files "
-                "where status = 'loaded' order by received_at").fetchall():
-            missing = unaccounted(con, file_hash)
-            if missing:
-                found[name] = missing
-        return found
+        return _unaccounted(con)
     finally:
         con.close()
+
+
+def _unaccounted(con) -> dict[str, list[str]]:
+    if not con.execute("select count(*) from information_schema.tables where "
+                       "table_schema = 'raw' and table_name = 'submission_receipts'"
+                       ).fetchone()[0]:
+        return {}
+    found = {}
+    for (file_hash, name) in con.execute(
+            "select file_hash, original_name from raw.submission_files "
+            "where status = 'loaded' order by received_at").fetchall():
+        missing = unaccounted(con, file_hash)
+        if missing:
+            found[name] = missing
+    return found

@@ -51,8 +51,21 @@ def portal_url():
 
 
 @pytest.fixture
-def settings(tmp_path, monkeypatch, portal_url) -> Settings:
+def settings(request, tmp_path, monkeypatch, portal_url) -> Settings:
+    """A data dir of the test's own; on the PostgreSQL engine (a database of its own) for the
+    tests marked both_engines, which run once on each."""
+    if getattr(request, "param", "duckdb") == "postgres":
+        monkeypatch.setenv("CITYCHECK_WAREHOUSE_TARGET", "postgres")
+        monkeypatch.setenv("CITYCHECK_PG_DSN", request.getfixturevalue("pg_database"))
     return make_settings(tmp_path / "data", monkeypatch, portal_url)
+
+
+def pytest_generate_tests(metafunc):
+    """`pytestmark = pytest.mark.both_engines`: the module's tests that use `settings` run
+    on the DuckDB engine and on the PostgreSQL one."""
+    if metafunc.definition.get_closest_marker("both_engines") and \
+            "settings" in metafunc.fixturenames:
+        metafunc.parametrize("settings", ["duckdb", "postgres"], indirect=True)
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +76,7 @@ def every_cell_accounted_for(request):
             if name in request.fixturenames]
     yield
     for s in used:
-        found = unaccounted_in(s.warehouse_path)
+        found = unaccounted_in(s)
         assert not found, f"filled cells intake did not account for: {found}"
 
 

@@ -25,10 +25,18 @@ def sample_rows(indicator_code: str, year: int) -> dict[str, float]:
     return found
 
 
-def query(path: Path, sql: str, params=None):
-    """Query a DuckDB file. The published serving copy is opened read-only, as BI tools do; the
-    pipeline's own warehouse with the pipeline's configuration (dbt keeps a connection to it
-    open in this process, and DuckDB refuses a second one configured differently)."""
+def query(path, sql: str, params=None):
+    """Query a DuckDB file, or the warehouse of Settings whichever its engine (`?` for
+    parameters either way). The published serving copy is opened read-only, as BI tools do;
+    the pipeline's own warehouse with the pipeline's configuration (dbt keeps a connection to
+    it open in this process, and DuckDB refuses a second one configured differently)."""
+    if isinstance(path, Settings):
+        if path.warehouse_target == "duckdb":
+            return query(path.warehouse_path, sql, params)
+        from common.engine import engine_for
+
+        with engine_for(path).connect() as pg:
+            return [tuple(r) for r in pg.execute(sql, params).fetchall()]
     con = duckdb.connect(str(path), read_only=path.parent.name != "warehouse")
     try:
         return con.execute(sql, params or []).fetchall()

@@ -14,6 +14,8 @@ from extract.submissions import Submission, ingest_files, ingest_inbox
 from tests.helpers import make_settings, query
 from tests.test_intake_real_world import CANTEENS, civil_affairs, reconciled, write_csv
 
+pytestmark = pytest.mark.both_engines  # conftest.py: each test on DuckDB and on PostgreSQL
+
 T0 = datetime(2024, 3, 1, 9, 0)  # UTC, naive as the warehouse keeps it
 
 
@@ -67,7 +69,7 @@ def test_one_batch_or_one_file_at_a_time_gives_the_same_receipts(tmp_path, monke
     assert [(s["district_code"], s["earlier_value"], s["value"], s["earlier_file"])
             for s in correction.superseded] == [("371002", 1234.0, 1240.0, "v1.csv")]
     assert "no data table found" in notes.message
-    stored = query(settings.warehouse_path, "select original_name, status, rows_read from "
+    stored = query(settings, "select original_name, status, rows_read from "
                    "raw.submission_files order by received_at")
     assert stored == [("v1.csv", "loaded", 9), ("v2.csv", "loaded", 9),
                       ("notes.csv", "rejected", 0)]
@@ -109,8 +111,8 @@ def test_a_batch_that_cannot_be_landed_leaves_every_file_in_the_inbox(settings, 
     with pytest.raises(OSError, match="No space left"):
         ingest_inbox(settings)
     assert {p.name: p.read_bytes() for p in settings.inbox_dir.iterdir()} == before
-    assert query(settings.warehouse_path, "select count(*) from raw.submission_files") == [(0,)]
-    assert query(settings.warehouse_path, "select count(*) from raw.submission_rows") == [(0,)]
+    assert query(settings, "select count(*) from raw.submission_files") == [(0,)]
+    assert query(settings, "select count(*) from raw.submission_rows") == [(0,)]
     assert not [p for p in settings.archive_dir.rglob("*") if p.suffix == ".csv"]
 
     monkeypatch.setattr(judging, "superseded", real_superseded)

@@ -4,11 +4,14 @@ accounts for every cell). Files are made the way clerks make them."""
 from __future__ import annotations
 
 import openpyxl
+import pytest
 
 from extract.submissions import ingest_file
 from extract.xlsx import column_letters
 from tests.helpers import query
 from tests.test_intake_real_world import accepted_values, reconciled, write_csv, write_xlsx
+
+pytestmark = pytest.mark.both_engines  # conftest.py: each test on DuckDB and on PostgreSQL
 
 WIDE_META = [["威海市2023年城市管理情况统计表"], ["填报单位：", "市城市管理局"], ["年度：", "2023"],
              ["城市：", "威海市"]]
@@ -46,7 +49,7 @@ def test_a_wide_heading_is_never_skipped_quietly(settings, tmp_path):
     assert "单元格 cell F5（数值单元格 value cell F6）" in text and "'荣城市'" in text
     # every filled cell of the data rows: a text of a record, a record's value, or 序号
     judged = {r["cell"] for r in receipt.rejected} | {
-        c for (c,) in query(settings.warehouse_path, "select cell from raw.submission_rows "
+        c for (c,) in query(settings, "select cell from raw.submission_rows "
                                                      "where status = 'accepted'")}
     value_cells = {c for c in _filled_cells(path, 6) if c[0] in "DEFGH"}
     assert value_cells <= judged
@@ -105,7 +108,7 @@ def test_the_blank_template_is_refused_and_overwrites_nothing(settings, tmp_path
         row[4].value = 95 + i * 0.5
     wb.save(filled)
     assert ingest_file(filled, settings).status == "loaded"
-    before = query(settings.warehouse_path, "select count(*), count(value) from "
+    before = query(settings, "select count(*), count(value) from "
                                             "raw.submission_rows where status = 'accepted'")
 
     blank = write_template(tmp_path / "371000_water_2023.xlsx", "water", 2023, "371000")
@@ -113,7 +116,7 @@ def test_the_blank_template_is_refused_and_overwrites_nothing(settings, tmp_path
     assert receipt.status == "rejected"
     assert "did you send the blank template?" in receipt.message
     assert "空白模板" in receipt.to_text()
-    assert query(settings.warehouse_path, "select count(*), count(value) from "
+    assert query(settings, "select count(*), count(value) from "
                                           "raw.submission_rows where status = 'accepted'") == before
 
 
@@ -142,7 +145,7 @@ def test_a_missing_marker_replaces_a_figure_only_with_a_reason(settings, tmp_pat
     (rejected,) = bare.rejected
     assert rejected["cell"] == "C6" and "98.1 was reported earlier (v1.csv" in rejected["reason"]
     assert (bare.rows_accepted, bare.rows_rejected) == (1, 1)
-    assert query(settings.warehouse_path, "select count(*) from raw.submission_rows where "
+    assert query(settings, "select count(*) from raw.submission_rows where "
                                           "file_hash = ? and status = 'accepted' and "
                                           "district_code = '371002'", [bare.file_hash]) == [(0,)]
     explained = ingest_file(write_csv(tmp_path / "v3.csv",
@@ -195,7 +198,7 @@ def test_implausible_values_are_accepted_with_a_warning(settings, tmp_path):
     assert jump["cell"] == "C6" and "91.3 in 2022, 1234.5 in 2023" in jump["message"]
     assert "合理性提示 Plausibility warnings" in receipt.to_text()
     assert "3 values accepted with a plausibility warning" in receipt.message
-    assert query(settings.warehouse_path, "select count(*) from raw.submission_warnings "
+    assert query(settings, "select count(*) from raw.submission_warnings "
                                           "where file_hash = ?", [receipt.file_hash]) == [(3,)]
 
 

@@ -12,6 +12,8 @@ from tests.clerk_files import LAYOUTS, render
 from tests.helpers import query
 from tests.test_intake_real_world import reconciled
 
+pytestmark = pytest.mark.both_engines  # conftest.py: each test on DuckDB and on PostgreSQL
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -23,7 +25,7 @@ def test_a_file_as_clerks_make_it_gets_a_receipt_right_to_the_cell(settings, tmp
     reconciled(receipt)
     assert (receipt.rows_accepted, receipt.rows_rejected, receipt.rows_ignored) == \
         clerk_file.counts, receipt.to_text()
-    rows = query(settings.warehouse_path,
+    rows = query(settings,
                  "select cell, row_number, status, value, is_missing, reason "
                  "from raw.submission_rows where file_hash = ?", [receipt.file_hash])
     by_cell = {r[0]: r for r in rows if r[0]}

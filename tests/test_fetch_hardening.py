@@ -21,6 +21,8 @@ from tests.test_open_data_resilience import (
     quick,
 )
 
+pytestmark = pytest.mark.both_engines  # conftest.py: each test on DuckDB and on PostgreSQL
+
 
 @pytest.fixture
 def portal():
@@ -36,7 +38,7 @@ def other_host():
 
 
 def _failed_fetches(settings) -> list[tuple]:
-    return query(settings.warehouse_path, "select source_name, message from "
+    return query(settings, "select source_name, message from "
                                           "raw.open_data_fetches where status = 'failed'")
 
 
@@ -72,7 +74,7 @@ def test_a_redirect_loop_is_recorded_and_the_other_sources_are_still_fetched(
     monkeypatch.setattr(open_data, "load_sources", lambda: [looping, good])
     with pytest.raises(FetchError, match="redirected more than 10 times"):
         fetch_all(settings)
-    assert query(settings.warehouse_path, "select source_name, status from "
+    assert query(settings, "select source_name, status from "
                                           "raw.open_data_fetches order by 1") == [
         ("test_good", "loaded"), ("test_loop", "failed")]
     assert "redirect loop" in _failed_fetches(settings)[0][1]

@@ -18,6 +18,8 @@ import pytest
 from extract.submissions import ingest_file
 from tests.helpers import query
 
+pytestmark = pytest.mark.both_engines  # conftest.py: each test on DuckDB and on PostgreSQL
+
 META = [["填报部门 Department", "housing"], ["城市 City", "371000"], ["年度 Year", "2023年"], []]
 LONG_HEADER = ["指标代码 indicator_code", "指标名称 indicator_name", "区县代码 district_code",
                "区县名称 district_name", "数值 value", "单位 unit", "质量标记 quality_flag",
@@ -36,7 +38,7 @@ def reconciled(receipt) -> None:
 
 
 def accepted_values(settings, receipt) -> dict[tuple[str, str], float | None]:
-    rows = query(settings.warehouse_path,
+    rows = query(settings,
                  "select indicator_code, district_code, value from raw.submission_rows "
                  "where file_hash = ? and status = 'accepted'", [receipt.file_hash])
     return {(r[0], r[1]): r[2] for r in rows}
@@ -87,10 +89,10 @@ def test_every_format_and_encoding_reads_the_same(settings, tmp_path, name, writ
         ("community_canteens", "371082"): 30.0,     # 约30: accepted, flagged estimated
         ("community_canteens", "371083"): None,     # — : missing, never zero
     }
-    flags = dict(query(settings.warehouse_path, "select district_code, quality_flag from "
+    flags = dict(query(settings, "select district_code, quality_flag from "
                        "raw.submission_rows where quality_flag is not null"))
     assert flags == {"371082": "estimated"}
-    (missing,) = query(settings.warehouse_path, "select is_missing, value from raw.submission_rows"
+    (missing,) = query(settings, "select is_missing, value from raw.submission_rows"
                        " where district_code = '371083'")
     assert missing == (True, None)
 
@@ -119,7 +121,7 @@ def test_numbers_as_written_and_missing_markers(settings, tmp_path, text, expect
     receipt = ingest_file(write_csv(tmp_path / "n.csv", rows), settings)
     reconciled(receipt)
     assert receipt.rows_accepted == 2
-    (row,) = query(settings.warehouse_path, "select value, is_missing from raw.submission_rows "
+    (row,) = query(settings, "select value, is_missing from raw.submission_rows "
                    "where status = 'accepted' and district_code = '371002'")
     assert row == (expected, expected is None)
 
@@ -207,7 +209,7 @@ def test_wide_layout_indicators_as_rows_districts_as_columns(settings, tmp_path)
                for r in receipt.rejected)
     (total,) = [t for t in receipt.totals if t["cell"] == "K6"]
     assert total["verdict"].startswith("totals 14: not checked (some district values")
-    cells = query(settings.warehouse_path, "select cell from raw.submission_rows where "
+    cells = query(settings, "select cell from raw.submission_rows where "
                   "district_code = '371003' and status = 'accepted'")
     assert cells == [("E6",)]
 
@@ -219,8 +221,8 @@ def _refused(settings, path, fragment):
     assert receipt.status == "rejected", receipt.to_text()
     assert fragment in receipt.message
     assert receipt.rows_read == 0
-    assert query(settings.warehouse_path, "select count(*) from raw.submission_rows") == [(0,)]
-    assert query(settings.warehouse_path, "select status from raw.submission_files") == [
+    assert query(settings, "select count(*) from raw.submission_rows") == [(0,)]
+    assert query(settings, "select status from raw.submission_files") == [
         ("rejected",)]
     archive = settings.archive_dir / receipt.file_hash[:2] / receipt.file_hash
     saved = json.loads((archive / "receipt.json").read_text(encoding="utf-8"))
@@ -340,7 +342,7 @@ def test_formula_in_a_text_column_is_neutralised_and_reported(settings, tmp_path
     reconciled(receipt)
     notes = {n["cell"]: n for n in receipt.neutralised}
     assert notes["H6"]["text"] == "'" + link and notes["H8"]["text"] == "'@SUM(1+1)"
-    stored = dict(query(settings.warehouse_path, "select cell, note_text from "
+    stored = dict(query(settings, "select cell, note_text from "
                         "raw.submission_rows where note_text <> ''"))
     assert stored == {"E6": "'" + link, "E8": "'@SUM(1+1)"}
     # a formula in the value column has no saved result in this file: rejected, not guessed

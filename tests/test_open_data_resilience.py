@@ -15,6 +15,8 @@ from extract.registry import Source
 from tests.helpers import query
 from tests.scripted_portal import Reply, ScriptedPortal
 
+pytestmark = pytest.mark.both_engines  # conftest.py: each test on DuckDB and on PostgreSQL
+
 DISTRICTS = ["环翠区", "文登区", "荣成市", "乳山市", "高区", "经区", "临港区"]
 ROWS = [{"地区": d, "年份": "2023", "常住人口（万人）": 30.0 + i} for i, d in enumerate(DISTRICTS)]
 BODY = {"data": {"items": ROWS, "pages": 1}}
@@ -58,7 +60,7 @@ def sleeps():
 
 def fetched_rows(settings, status=None):
     sql = "select status, count(*) from raw.open_data_fetches group by 1 order by 1"
-    return dict(query(settings.warehouse_path, sql))
+    return dict(query(settings, sql))
 
 
 # -- timeouts, retries, rate limits ------------------------------------------------------
@@ -71,7 +73,7 @@ def test_read_timeout_is_retried_then_fails_clearly(settings, portal):
         fetch_source(source, settings, client=quick(read_timeout=0.2))
     assert len(portal.requests_to("/slow")) == 3
     assert fetched_rows(settings) == {"failed": 1}
-    assert query(settings.warehouse_path, "select count(*) from raw.open_data_observations") == [
+    assert query(settings, "select count(*) from raw.open_data_observations") == [
         (0,)]
 
 
@@ -132,9 +134,9 @@ def test_304_adds_nothing_and_records_that_nothing_changed(settings, portal):
     sent = portal.requests_to("/bulletin.csv")[1].headers
     assert sent["If-None-Match"] == etag and sent["If-Modified-Since"] == modified
     assert fetched_rows(settings) == {"loaded": 1, "not_modified": 1}
-    assert query(settings.warehouse_path, "select count(*) from raw.open_data_observations") == [
+    assert query(settings, "select count(*) from raw.open_data_observations") == [
         (7,)]
-    (manifest,) = query(settings.warehouse_path, "select http_status, etag, payload_path from "
+    (manifest,) = query(settings, "select http_status, etag, payload_path from "
                         "raw.open_data_fetches where status = 'not_modified'")
     assert manifest == (304, etag, None)
 
@@ -175,7 +177,7 @@ def test_a_cursor_that_never_advances_fails_the_fetch(settings, portal):
     with pytest.raises(FetchError, match="the cursor did not advance after page 2 \\('2021'"):
         fetch_source(source, settings, client=quick())
     assert len(portal.requests_to("/api")) == 2
-    assert query(settings.warehouse_path, "select count(*) from raw.open_data_observations") == [
+    assert query(settings, "select count(*) from raw.open_data_observations") == [
         (0,)]
 
 
@@ -232,7 +234,7 @@ def test_xlsx_download(settings, portal, tmp_path):
     source = population_source(portal.url + "/p.xlsx", kind="xlsx", records_path=None)
     result = fetch_source(source, settings, client=quick())
     assert (result.status, result.accepted) == ("loaded", 7)
-    assert query(settings.warehouse_path, "select value from raw.open_data_observations where "
+    assert query(settings, "select value from raw.open_data_observations where "
                  "district_code = '371002'") == [(30.0,)]
 
 
@@ -243,7 +245,7 @@ def _everything_written(settings, caplog) -> str:
     parts = [caplog.text]
     for table in ("open_data_fetches", "open_data_observations"):
         parts += [json.dumps(r, default=str, ensure_ascii=False)
-                  for r in query(settings.warehouse_path, f"select * from raw.{table}")]
+                  for r in query(settings, f"select * from raw.{table}")]
     parts += [p.read_text("utf-8", errors="replace")
               for p in settings.landing_dir.rglob("*") if p.is_file()]
     return "\n".join(parts)

@@ -2,10 +2,13 @@
 import csv
 
 import openpyxl
+import pytest
 
 from common.reference import load_reference
 from extract.submissions import ingest_file, interpret, safe_name
 from tests.helpers import query
+
+pytestmark = pytest.mark.both_engines  # conftest.py: each test on DuckDB and on PostgreSQL
 
 HEADER = ["指标代码 indicator_code", "指标名称 indicator_name", "区县代码 district_code",
           "区县名称 district_name", "数值 value", "单位 unit", "质量标记 quality_flag", "备注 note"]
@@ -63,7 +66,7 @@ def test_same_bytes_twice_load_once_and_get_a_receipt(settings, tmp_path):
     renamed.write_bytes(path.read_bytes())
     second = ingest_file(renamed, settings)
     assert (first.status, second.status) == ("loaded", "duplicate")
-    assert query(settings.warehouse_path, "select count(*) from raw.submission_rows") == [(2,)]
+    assert query(settings, "select count(*) from raw.submission_rows") == [(2,)]
     archive = settings.archive_dir / first.file_hash[:2] / first.file_hash
     assert (archive / "receipt.json").exists() and list(archive.glob("duplicate-*.txt"))
     text = (archive / "receipt.txt").read_text(encoding="utf-8")
@@ -76,7 +79,7 @@ def test_file_without_a_table_is_rejected_with_what_to_do(settings, tmp_path):
     receipt = ingest_file(path, settings)
     assert receipt.status == "rejected" and "no data table found" in receipt.message
     assert receipt.rows_read == 0
-    assert query(settings.warehouse_path, "select count(*) from raw.submission_rows") == [(0,)]
+    assert query(settings, "select count(*) from raw.submission_rows") == [(0,)]
 
 
 def test_archived_name_cannot_leave_the_archive():

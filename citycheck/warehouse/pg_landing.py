@@ -117,6 +117,9 @@ class PostgresLanding(Landing):
         city's, into con's raw tables (emptied first: con serves one batch at a time)."""
         for table in (*SUBMISSION_TABLES, *OPEN_DATA_TABLES):
             self.con.execute(f"delete from raw.{table}")
+        if not self.con.execute("select count(*) from duckdb_tables() where temporary and "
+                                "table_name = 'incoming_rows'").fetchone()[0]:
+            return      # no file of the batch had records to judge
         keys = self.con.execute("""
             select distinct indicator_code, district_code, year from incoming_rows
             where status = 'accepted'
