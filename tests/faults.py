@@ -49,11 +49,10 @@ def sha256(path: Path) -> str:
 
 
 def warehouse(settings: Settings, sql: str, params=None) -> list[tuple]:
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
+    """Rows of the warehouse of `settings`, whichever its engine."""
+    from tests.helpers import query
+
+    return query(settings, sql, params)
 
 
 def served_fingerprints(settings: Settings) -> dict[str, tuple[int, str]]:

@@ -77,6 +77,7 @@ def _assert_each_file_landed_once(settings, digests: dict[str, str], clean: dict
     assert list((settings.archive_dir / ".journal").glob("*")) == []  # all of it landed
 
 
+@pytest.mark.both_engines
 @pytest.mark.parametrize("point", ["ingest.before_copy:25", "ingest.after_copy:25",
                                    "ingest.in_transaction:2", "ingest.after_commit:2",
                                    "ingest.before_remove:2"])
@@ -90,6 +91,7 @@ def test_a_batch_killed_anywhere_loses_no_file(settings, clean_receipts, point):
     _assert_each_file_landed_once(settings, digests, clean_receipts)
 
 
+@pytest.mark.both_engines
 @pytest.mark.parametrize("point", ["ingest.before_copy", "ingest.after_copy",
                                    "ingest.in_transaction", "ingest.after_commit",
                                    "ingest.before_remove"])
@@ -101,6 +103,7 @@ def test_one_inbox_file_killed_anywhere_is_not_lost(settings, clean_receipts, po
     _assert_each_file_landed_once(settings, digests, clean_receipts)
 
 
+@pytest.mark.both_engines
 @pytest.mark.parametrize("point", ["ingest.in_transaction", "ingest.after_commit"])
 def test_a_file_handed_to_ingest_is_landed_by_recover(settings, clean_receipts, tmp_path, point):
     """`citycheck ingest FILE` killed after the file was archived: `citycheck recover` lands it
