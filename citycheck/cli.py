@@ -115,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--missing", action="store_true", help="also list every missing value")
     p.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    from common import progress
+
+    progress.to_terminal(sys.stderr)    # long steps say where they are, on a terminal only
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -31,6 +31,7 @@ from citycheck import TEMPLATES_DIR
 from citycheck.checks.expectations_sql import Outcome, supports
 from citycheck.checks.expectations_sql import run as run_sql
 from citycheck.warehouse.audit import AUDIT_DDL, BuildIncomplete, latest_build, refuse_unless_complete
+from common import progress
 from common.config import EXPECTATIONS_DIR, Settings
 from common.engine import engine_for
 
@@ -207,7 +208,9 @@ def validate(settings: Settings, years: list[int] | None = None,
         report = ValidationReport(build_id=build_id, success=True)
         stamp = datetime.now(UTC).replace(tzinfo=None)
         partitions_seen = 0
-        for suite in suites:
+        for number, suite in enumerate(suites, 1):
+            progress.update(f"  validation: suite {number} of {len(suites)}, {suite.name}",
+                            force=True)
             key = suite_key(suite, checks.engines[suite.name])
             passed = {
                 (part, fingerprint): (n, origin) for part, fingerprint, n, origin in con.execute(
@@ -257,6 +260,7 @@ def validate(settings: Settings, years: list[int] | None = None,
                                      for e in o.examples]})
                 _record(con, report.build_id, stamp, suite.name, key, part, fingerprint,
                         len(outcomes), len(report.failures) == failed_before, None)
+        progress.finish()
         if years and not partitions_seen:
             # an annual review of a year nothing arrived for is not a pass
             report.failures.append({

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from citycheck.warehouse.audit import AUDIT_DDL
+from common import progress
 from common.config import Settings
 from common.engine import engine_for
 
@@ -84,7 +85,25 @@ def dbt_args(settings: Settings, command: list[str]) -> list[str]:
             "--log-path", str(target / "logs")]
 
 
-def run_dbt(settings: Settings, command: list[str]):
+class _NodeProgress:
+    """dbt's finished nodes, counted by kind, as one progress line (common/progress.py)."""
+
+    def __init__(self) -> None:
+        self.done: dict[str, int] = {}
+
+    def __call__(self, event) -> None:
+        if event.info.name != "NodeFinished":
+            return
+        node = event.data.node_info
+        kind = {"model": "models", "test": "tests", "seed": "seeds",
+                "unit_test": "unit tests", "exposure": "exposures"}.get(node.resource_type,
+                                                                         node.resource_type)
+        self.done[kind] = self.done.get(kind, 0) + 1
+        counts = ", ".join(f"{n} {k}" for k, n in self.done.items())
+        progress.update(f"  dbt build: {counts} done (last: {node.node_name})")
+
+
+def run_dbt(settings: Settings, command: list[str], callbacks: list | None = None):
     """Invoke dbt in this process against the warehouse's engine: the profile
     (dbt_project/profiles.yml) reads the target and its connection from the variables the
     engine gives (Engine.dbt_env), set only for the duration of the call."""
@@ -95,7 +114,7 @@ def run_dbt(settings: Settings, command: list[str]):
     os.environ.update(env)
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     try:
-        return dbtRunner().invoke(dbt_args(settings, command))
+        return dbtRunner(callbacks=callbacks or []).invoke(dbt_args(settings, command))
     finally:
         for k, v in saved.items():
             if v is None:
@@ -130,7 +149,10 @@ def build(settings: Settings, select: str | None = None,
         # Seeds, and the models and tests made from seeds alone, are as the latest
         # successful build left them: only what raw data feeds is built again.
         command += ["--select", select or "source:raw+"]
-    res = run_dbt(settings, command)
+    # at a terminal one progress line stands for dbt's line per node (in dbt.log either way)
+    res = run_dbt(settings, (["--quiet"] if progress.active() else []) + command,
+                  callbacks=[_NodeProgress()])
+    progress.finish()
     finished = datetime.now(UTC).replace(tzinfo=None)
     failures = []
     nodes = 0

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from common import progress
 from common.config import Settings
 from common.engine import Landing, LandingConflict, engine_for
 from common.faults import crash_point
@@ -97,18 +98,22 @@ def ingest_files(items: list[Submission], settings: Settings, ref: Reference | N
         batch = items[start:start + size]
         for attempt in range(3):
             try:
-                receipts += _ingest_batch(batch, settings, ref, landing)
+                receipts += _ingest_batch(batch, settings, ref, landing, (start, len(items)))
+                accepted = sum(r.rows_accepted for r in receipts)
+                progress.update(f"  intake: {len(receipts)} of {len(items)} files landed, "
+                                f"{accepted:,} values accepted", force=True)
                 break
             except LandingConflict:
                 # another process landed one of these files while this one read it: judged
                 # again, it is now a duplicate of what landed
                 if attempt == 2:
                     raise
+    progress.finish()
     return receipts
 
 
 def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
-                  landing: Landing) -> list[Receipt]:
+                  landing: Landing, place: tuple[int, int] = (0, 0)) -> list[Receipt]:
     """Put each file into the archive (a hard link or a copy) and give its records their
     verdicts; write the batch's journal; land the batch in one transaction with every
     receipt; then write the receipt files, and only then take the files out of the inbox.
@@ -131,7 +136,8 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
     reading = [landings[i] for i in first.values()]
     journal = None
     try:
-        for x in reading:
+        for number, x in enumerate(reading, place[0] + 1):
+            progress.update(f"  intake: reading file {number} of {place[1]} ({x.item.name})")
             _read(x, settings, archive, ref)
         has_rows = judging.judge(landing.con, reading, ref)
         for i, x in enumerate(landings):
