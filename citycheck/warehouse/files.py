@@ -206,6 +206,10 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
                             "'mart_indicator_scorecard' and comment is not null").fetchall():
                         con.execute(f"comment on column serving_copy.main.{view}.{column} is "
                                     f"{literal(text)}")
+            # SQLAlchemy's PostgreSQL reflection, which duckdb-engine 0.17 inherits, casts to
+            # REGCLASS when a BI tool asks for keys: with the name defined, the question gets
+            # an answer (no keys: DuckDB's pg_catalog lists no indexes) instead of an error
+            con.execute("create type if not exists serving_copy.main.regclass as varchar")
             con.execute("create table serving_copy.main.publication as select ? as "
                         "publication_id, ? as build_id, current_timestamp as published_at",
                         [publication_id, build_id])
