@@ -349,3 +349,23 @@ def test_an_upload_kept_but_never_listed_is_still_taken_in(sample_warehouse, tmp
     row = dp.upload_row(settings, "kept0001")
     assert row["status"] == "loaded" and row["receipt_text"].startswith("数据报送回执")
     assert not folder.exists()
+
+
+def test_a_reader_switches_the_pages_to_english_or_chinese_and_the_choice_is_kept(portal):
+    _, base = portal
+    s, token = _login(base, "water_clerk")
+    both = s.get(f"{base}/").text                       # until they choose: both languages
+    assert "报送数据" in both and "Send figures" in both and '<html lang="zh-CN">' in both
+    english = s.get(f"{base}/?lang=en").text
+    assert "Send figures" in english and "报送数据" not in english
+    assert '<html lang="en">' in english
+    assert "Send figures" in s.get(f"{base}/").text    # kept for the next pages
+    # the receipt stays the bilingual document it is in the archive; the page around it
+    # speaks the reader's language
+    r = _upload(s, base, token, ("en.csv", _csv([["sewage_treatment_rate_pct", "环翠区", "99.1"]])))
+    assert "Download the receipt" in r.text and "下载回执" not in r.text
+    assert "数据报送回执 Submission receipt" in r.text
+    chinese = s.get(f"{base}/?lang=zh").text
+    assert "报送数据" in chinese and "Send figures" not in chinese
+    # the login page too, before anyone logs in
+    assert "User name" not in requests.get(f"{base}/login?lang=zh").text

@@ -39,6 +39,9 @@ def _secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+# The page languages a reader can choose (the portal_macros.html `t` macro).
+LANGUAGES = ("zh", "en", "both")
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     app = FastAPI(title="citycheck department portal", docs_url=None, redoc_url=None,
@@ -56,9 +59,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
               name="reports")
 
     def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
-        return TEMPLATES.TemplateResponse(request, name, {
-            "user": current(request), "csrf": csrf_token(request), **context},
+        """A page in the language the reader chose: ?lang=zh|en|both (kept in a cookie for
+        the next pages); Chinese with English alongside until they choose."""
+        asked = request.query_params.get("lang")
+        lang = asked if asked in LANGUAGES else request.cookies.get("lang")
+        lang = lang if lang in LANGUAGES else "both"
+        response = TEMPLATES.TemplateResponse(request, name, {
+            "user": current(request), "csrf": csrf_token(request), "lang": lang, **context},
             status_code=status)
+        if asked in LANGUAGES:
+            response.set_cookie("lang", asked, max_age=365 * 24 * 3600, samesite="strict",
+                                httponly=True)
+        return response
 
     def current(request: Request) -> dict | None:
         name = request.session.get("user")
