@@ -101,7 +101,9 @@ def ingest_files(items: list[Submission], settings: Settings, ref: Reference | N
                 receipts += _ingest_batch(batch, settings, ref, landing, (start, len(items)))
                 accepted = sum(r.rows_accepted for r in receipts)
                 progress.update(f"  intake: {len(receipts)} of {len(items)} files landed, "
-                                f"{accepted:,} values accepted", force=True)
+                                f"{accepted:,} values accepted" if len(items) > 1 else
+                                f"  intake: {items[0].name} landed, {accepted:,} values "
+                                "accepted", force=True)
                 break
             except LandingConflict:
                 # another process landed one of these files while this one read it: judged
@@ -137,7 +139,8 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
     journal = None
     try:
         for number, x in enumerate(reading, place[0] + 1):
-            progress.update(f"  intake: reading file {number} of {place[1]} ({x.item.name})")
+            progress.update(f"  intake: reading file {number} of {place[1]} ({x.item.name})"
+                            if place[1] > 1 else f"  intake: reading {x.item.name}")
             _read(x, settings, archive, ref)
         has_rows = judging.judge(landing.con, reading, ref)
         for i, x in enumerate(landings):
