@@ -20,7 +20,10 @@ class Browser:
     def __init__(self, width: int = 1200, height: int = 900) -> None:
         from websockets.sync.client import connect
 
-        self._profile = tempfile.TemporaryDirectory(prefix="citycheck-chromium-")
+        # Chromium may still write its profile while it exits: a leftover file in the temp
+        # folder is no test failure
+        self._profile = tempfile.TemporaryDirectory(prefix="citycheck-chromium-",
+                                                    ignore_cleanup_errors=True)
         self.proc = subprocess.Popen(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
              "--remote-debugging-port=0", f"--user-data-dir={self._profile.name}",

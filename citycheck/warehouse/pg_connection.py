@@ -12,7 +12,6 @@ from citycheck.warehouse.raw import RAW_DDL, pg_ddl
 from common.engine import WarehouseUnavailable
 
 log = logging.getLogger(__name__)
-PostgresUnavailable = WarehouseUnavailable   # the name earlier code and tests use
 
 DEFAULT_READER_ROLE = "citycheck_reader"
 log = logging.getLogger(__name__)
@@ -32,7 +31,7 @@ def shown_dsn(dsn: str) -> str:
 
 def require_dsn(dsn: str | None) -> str:
     if not dsn:
-        raise PostgresUnavailable(
+        raise WarehouseUnavailable(
             "no PostgreSQL database named: set CITYCHECK_PG_DSN, e.g. "
             "'host=127.0.0.1 port=5432 dbname=citycheck user=citycheck'")
     return dsn
@@ -58,8 +57,6 @@ class PgConnection:
     """A psycopg2 connection that answers like a DuckDB one for the few calls the audit,
     validation and publish code make: execute(sql, params) with `?` placeholders, then
     fetchone() / fetchall() / df()."""
-
-    engine = "postgres"
 
     def __init__(self, raw):
         self.raw = raw
@@ -104,7 +101,7 @@ def connect(dsn: str) -> Iterator[PgConnection]:
     try:
         raw = psycopg2.connect(dsn, connect_timeout=10)
     except psycopg2.OperationalError as exc:
-        raise PostgresUnavailable(f"cannot connect to PostgreSQL ({shown_dsn(dsn)}): "
+        raise WarehouseUnavailable(f"cannot connect to PostgreSQL ({shown_dsn(dsn)}): "
                                   f"{str(exc).strip()}") from None
     raw.autocommit = True
     try:
@@ -134,7 +131,7 @@ create index if not exists open_data_observations_by_value on raw.open_data_obse
 _READY: set[str] = set()   # DSNs whose raw, intake and audit schemas this process has made
 
 
-def _ensure_schemas(raw, dsn: str) -> None:
+def ensure_schemas(raw, dsn: str) -> None:
     """raw.*, intake.* and audit.* exist: made once per process, under a lock (concurrent
     `create table if not exists` can fail on PostgreSQL's catalog)."""
     if dsn in _READY:
@@ -153,10 +150,19 @@ def _ensure_schemas(raw, dsn: str) -> None:
     _READY.add(dsn)
 
 
-def _copy_in(cur, table: str, columns: list[str], path: Path) -> None:
-    """COPY a CSV written by DuckDB (header, every value quoted, NULL bare) into `table`."""
+def copy_raw_rows(duck, cur, table: str, folder: Path, where: str = "",
+                  params: list | None = None) -> None:
+    """Append the rows of a DuckDB connection's raw.<table> (those `where` keeps) to
+    PostgreSQL's raw.<table>, inside the caller's transaction: through a CSV DuckDB writes
+    (header, every value quoted, NULL bare, so empty strings and NULLs stay apart) and COPY.
+    The tables have the same columns on both sides (citycheck/warehouse/raw.py)."""
+    columns = [r[0] for r in duck.execute(
+        "select column_name from information_schema.columns where table_schema = 'raw' "
+        "and table_name = ? order by ordinal_position", [table]).fetchall()]
+    path = folder / f"{table}.csv"
+    duck.execute(f"copy (select * from raw.{table} {where}) to '{path}' "
+                 "(format csv, header true, force_quote *)", params or [])
     with open(path, "rb") as fh:
-        cur.copy_expert(f"copy {table} ({', '.join(quote(c) for c in columns)}) from stdin "
-                        "with (format csv, header true)", fh)
-
-
+        cur.copy_expert(f"copy raw.{quote(table)} ({', '.join(quote(c) for c in columns)}) "
+                        "from stdin with (format csv, header true)", fh)
+    path.unlink()

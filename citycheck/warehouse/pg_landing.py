@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from citycheck.warehouse.pg_connection import _copy_in, _ensure_schemas, shown_dsn
+from citycheck.warehouse.pg_connection import copy_raw_rows, ensure_schemas, shown_dsn
 from citycheck.warehouse.raw import OPEN_DATA_TABLES, RAW_DDL, SUBMISSION_TABLES
 from common.engine import Landing, LandingConflict, WarehouseUnavailable
 from common.faults import crash_point
@@ -36,7 +36,7 @@ class PostgresLanding(Landing):
             raise WarehouseUnavailable(f"cannot connect to PostgreSQL ({shown_dsn(self.dsn)}): "
                                        f"{str(exc).strip()}") from None
         self.pg.autocommit = True
-        _ensure_schemas(self.pg, self.dsn)
+        ensure_schemas(self.pg, self.dsn)
         self.con = duckdb.connect(":memory:")
         self.con.execute(RAW_DDL)
         self.tmp = tempfile.TemporaryDirectory(prefix="citycheck-landing-")
@@ -169,16 +169,9 @@ class PostgresLanding(Landing):
     def commit(self, digests) -> None:
         cur = self.pg.cursor()
         try:
-            for table in SUBMISSION_TABLES:
-                columns = [r[0] for r in self.con.execute(
-                    "select column_name from information_schema.columns where table_schema = "
-                    "'raw' and table_name = ? order by ordinal_position", [table]).fetchall()]
-                path = Path(self.tmp.name) / f"{table}.csv"
-                self.con.execute(f"copy (select * from raw.{table} where file_hash in (select "
-                                 f"unnest(?))) to '{path}' (format csv, header true, "
-                                 "force_quote *)", [list(digests)])
-                _copy_in(cur, f"raw.{table}", columns, path)
-                path.unlink()
+            for table in SUBMISSION_TABLES:    # what the batch added, not the history
+                copy_raw_rows(self.con, cur, table, Path(self.tmp.name),
+                              "where file_hash in (select unnest(?))", [list(digests)])
             cur.execute("delete from intake.queue where (name, received_at) in (select * from "
                         "unnest(%s::text[], %s::timestamp[]))",
                         [[n for n, _ in self.mine], [a for _, a in self.mine]])

@@ -25,10 +25,10 @@ from pathlib import Path
 
 from citycheck.warehouse.pg_connection import (
     PgConnection,
-    _copy_in,
-    _ensure_schemas,
     connect,
+    copy_raw_rows,
     dbt_env,
+    ensure_schemas,
     quote,
     require_dsn,
     shown_dsn,
@@ -59,7 +59,7 @@ class PostgresEngine(Engine):
     def connect(self, read_only: bool = False):
         with connect(self.dsn) as con:
             if not read_only:
-                _ensure_schemas(con.raw, self.dsn)
+                ensure_schemas(con.raw, self.dsn)
             yield con
 
     @contextmanager
@@ -75,7 +75,7 @@ class PostgresEngine(Engine):
         import psycopg2
 
         with connect(self.dsn) as con, tempfile.TemporaryDirectory() as tmp:
-            _ensure_schemas(con.raw, self.dsn)
+            ensure_schemas(con.raw, self.dsn)
             local = duckdb.connect(":memory:")
             local.execute(RAW_DDL)
             raw = con.raw
@@ -86,14 +86,7 @@ class PostgresEngine(Engine):
                         local.register("incoming_frame", frame)
                         local.execute(f"insert into raw.{table} by name "
                                       "select * from incoming_frame")
-                        columns = [r[0] for r in local.execute(
-                            "select column_name from information_schema.columns where "
-                            "table_schema = 'raw' and table_name = ? order by ordinal_position",
-                            [table]).fetchall()]
-                        path = Path(tmp) / f"{table}.csv"
-                        local.execute(f"copy raw.{table} to '{path}' "
-                                      "(format csv, header true, force_quote *)")
-                        _copy_in(cur, f"raw.{table}", columns, path)
+                        copy_raw_rows(local, cur, table, Path(tmp))
             except psycopg2.Error as exc:
                 raise WarehouseUnavailable(f"PostgreSQL refused the rows, nothing landed: "
                                            f"{str(exc).strip()}") from None
@@ -105,7 +98,7 @@ class PostgresEngine(Engine):
         """Files listed for intake (name, received_at), replacing the previous list: each
         lands after the older ones of its city and department (PostgresLanding.prepare)."""
         with connect(self.dsn) as con:
-            _ensure_schemas(con.raw, self.dsn)
+            ensure_schemas(con.raw, self.dsn)
             raw = con.raw
             raw.autocommit = False
             try:

@@ -28,20 +28,24 @@ def list_inbox(settings: Settings) -> list:
     object storage (CITYCHECK_STORAGE_URL). Hidden and partly written files (.part, .tmp,
     ~$ lock files of an open Excel) are left until they are complete."""
     inbox = settings.storage("inbox")
+    return [inbox.path(k) if inbox.plain else inbox.shown(k) for k, _ in _waiting(inbox)]
+
+
+def _waiting(inbox: Storage) -> list[tuple[str, datetime]]:
+    """(key, arrival) of each complete file in the inbox, oldest first: one look at each."""
     inbox.makedirs("")
-    keys = [k for k in inbox.files("")
-            if not k.startswith((".", "~$")) and Path(k).suffix.lower() not in WAITING]
-    keys.sort(key=lambda k: (inbox.modified(k), k))
-    return [inbox.path(k) if inbox.plain else inbox.shown(k) for k in keys]
+    found = [(k, inbox.modified(k)) for k in inbox.files("")
+             if not k.startswith((".", "~$")) and Path(k).suffix.lower() not in WAITING]
+    return sorted(found, key=lambda f: (f[1], f[0]))
 
 
 def queue_inbox(settings: Settings) -> list:
     """list_inbox, and the list given to the engine as the order files land in
     (Engine.queue)."""
-    entries = list_inbox(settings)
     inbox = settings.storage("inbox")
-    engine_for(settings).queue([(_name(e), inbox.modified(_key(inbox, e))) for e in entries])
-    return entries
+    waiting = _waiting(inbox)
+    engine_for(settings).queue([(_name(k), arrived) for k, arrived in waiting])
+    return [inbox.path(k) if inbox.plain else inbox.shown(k) for k, _ in waiting]
 
 
 def ingest_inbox_file(entry, settings: Settings, ref: Reference | None = None) -> Receipt:
