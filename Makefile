@@ -15,7 +15,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help setup run test lint clean lock sample-data bench airflow-up airflow-down airflow-status bi-check portal
+.PHONY: help setup run test lint clean lock sample-data bench airflow-up airflow-down airflow-status airflow-ui bi-check portal
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ test: setup  ## the whole test suite
 
 bench: setup  ## benchmark scales S and M against pandas and DuckDB (SCALES="S M L" for more)
 	$(BIN)/citycheck bench --scale $(or $(SCALES),S M)
+
+airflow-ui: setup  ## the Airflow UI on what make run did (runs, task states, task logs): http://127.0.0.1:8088
+	$(BIN)/python -m citycheck.devtools.airflow_ui
 
 airflow-up: setup  ## start Airflow for real: PostgreSQL metadata, Celery on Redis, WORKERS=2 (docs/operations.md)
 	$(BIN)/python -m citycheck.operations.stack up --workers $(or $(WORKERS),2)

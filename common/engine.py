@@ -165,6 +165,14 @@ class Engine(ABC):
     def dbt_env(self) -> dict[str, str]:
         """The environment dbt_project/profiles.yml reads: target and connection."""
 
+    def held_for_dbt(self) -> AbstractContextManager:
+        """A context kept around a dbt invocation in this process. Where the warehouse has one
+        writer at a time, it keeps the writer's place from before dbt connects until dbt is
+        done, so another process cannot take it in between. Elsewhere it does nothing."""
+        from contextlib import nullcontext
+
+        return nullcontext()
+
     @abstractmethod
     def row_hash(self, alias: str) -> str:
         """SQL: a number hashing the whole row `alias`, summed into fingerprints."""

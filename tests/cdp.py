@@ -75,6 +75,12 @@ class Browser:
     def fill(self, selector: str, value: str) -> None:
         self.js(f"document.querySelector({json.dumps(selector)}).value = {json.dumps(value)}")
 
+    def type_into(self, selector: str, value: str) -> None:
+        """Type as a person would (focus, then key input): for pages whose scripts (React)
+        ignore a value set from outside."""
+        self.js(f"document.querySelector({json.dumps(selector)}).focus()")
+        self.send("Input.insertText", text=value)
+
     def choose_file(self, selector: str, path: Path) -> None:
         root = self.send("DOM.getDocument")["root"]["nodeId"]
         node = self.send("DOM.querySelector", nodeId=root, selector=selector)["nodeId"]

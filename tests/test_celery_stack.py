@@ -229,6 +229,8 @@ def test_a_dropped_file_is_published_by_the_celery_stack(stack_env):
         "portal_fix.csv", "城市,371000\n年度,2023\n\n指标代码,区县名称,数值\n"
                           "sewage_treatment_rate_pct,乳山市,97.7\n".encode()))])
     assert 'data-status="loaded"' in upload.text, upload.text[-2000:]
+    upload_id = re.search(r'data-upload="(\w+)"', upload.text)[1]
+    assert f'data-history="{upload_id}" data-published="no"' in clerk.get(f"{portal}/").text
     deadline = time.monotonic() + RUN_TIMEOUT
     new_runs = []
     while time.monotonic() < deadline:
@@ -242,6 +244,10 @@ def test_a_dropped_file_is_published_by_the_celery_stack(stack_env):
     assert query(settings.serving_path, "select value from mart_indicator_scorecard where "
                  "indicator_code = 'sewage_treatment_rate_pct' and year = 2023 and "
                  "district_name_zh = '乳山市'") == [(97.7,)]
+    # the clerk's page now counts it in the publication
+    home = clerk.get(f"{portal}/").text
+    assert f'data-history="{upload_id}" data-published="yes"' in home
+    assert f'data-pending="{upload_id}"' not in home
 
     stopped = _stack(stack_env, "down")
     assert stopped.returncode == 0 and "stopped worker-2" in stopped.stdout

@@ -137,7 +137,29 @@ def test_a_clerk_uploads_and_reads_the_receipt_at_once_and_no_other_department_c
                         f"raw.submission_files where file_hash = '{row['file_hash']}'")
     assert Path(archived[0]).exists() and archived[1] == 1
     assert s.get(f"{base}/receipts/{upload_id}?download=1").text.startswith("数据报送回执")
-    assert "fix.csv" in s.get(f"{base}/").text                  # in the history
+    # the home page: in the history, named as landed but not yet in the publication, and the
+    # department's indicators for the newest year as the publication counts them
+    home = s.get(f"{base}/").text
+    assert f'data-history="{upload_id}" data-published="no"' in home
+    assert f'data-pending="{upload_id}"' in home and "fix.csv" in home
+    counted = {code: (int(present), int(none), int(owed), int(warned)) for code, present, none,
+               owed, warned in (x.split("|") for x in re.findall(r'data-indicator="([^"]+)"',
+                                                                  home))}
+    assert set(counted) == {c for (c,) in query(settings.serving_path, "select indicator_code "
+                                                "from dim_indicator where department_code = "
+                                                "'water'")}
+    for code, present, none in query(settings.serving_path, """
+            select i.indicator_code, count(*) filter (where not f.is_missing),
+                   count(*) filter (where f.is_missing)
+            from dim_indicator as i left join fct_indicator_values as f
+              on f.indicator_code = i.indicator_code and f.city_code = '371000'
+             and f.year = 2023
+            where i.department_code = 'water' group by 1"""):
+        assert counted[code][:2] == (present, none), code
+    assert counted["sewage_treatment_rate_pct"][2] == 1      # the fixture's one owed value
+    assert sum(c[3] for c in counted.values()) == query(
+        settings.serving_path, "select count(*) from mart_plausibility_warnings where "
+        "department_code = 'water' and city_code = '371000' and year = 2023")[0][0]
 
     other, _ = _login(base, "housing_clerk")
     r = other.get(f"{base}/receipts/{upload_id}")
@@ -302,6 +324,14 @@ def test_a_clerk_logs_in_uploads_and_reads_the_receipt_in_a_real_browser(portal,
         assert re.search(r"读取记录 Records read: \d+ = 接收 accepted \d+", text)
         browser.screenshot(tmp_path / "receipt.png")
         assert shows_something(tmp_path / "receipt.png") and not browser.console_errors
+        # back home: the file in the history, the department's indicators listed
+        browser.goto(f"{base}/")
+        browser.wait_for("document.querySelector('[data-history]')")
+        assert sample.name in browser.js(
+            "document.querySelector('[data-history]').innerText")
+        assert browser.js("document.querySelectorAll('[data-indicator]').length") > 0
+        browser.screenshot(tmp_path / "home.png")
+        assert shows_something(tmp_path / "home.png") and not browser.console_errors
     finally:
         browser.close()
 

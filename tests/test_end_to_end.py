@@ -8,6 +8,7 @@ import pytest
 from citycheck.devtools.demo import run_demo
 from citycheck.publication.publish import parquet_location
 from common.config import SAMPLE_DIR
+from tests.browser import needs_chromium
 from tests.helpers import query, sample_rows
 
 pytestmark = pytest.mark.airflow
@@ -15,10 +16,19 @@ pytestmark = pytest.mark.airflow
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, airflow_db, portal_url):
+    import os
+    import subprocess
+    import sys
+
     from tests.helpers import make_settings
 
     settings = make_settings(tmp_path_factory.mktemp("e2e") / "data")
-    assert run_demo(settings), "a DAG run did not succeed"
+    # as `make run` runs it: a process of its own, its output its own (not pytest's capture)
+    proc = subprocess.run([sys.executable, "-m", "citycheck.devtools.demo"],
+                          env=os.environ.copy(), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, "a DAG run did not succeed:\n" + proc.stdout[-3000:] + \
+        proc.stderr[-3000:]
+    assert "pipeline finished in" in proc.stdout
     return settings
 
 
@@ -157,3 +167,108 @@ def test_the_run_summary_says_what_layout_rows_are_where_receipts_are_and_what_p
     assert f"{demo.archive_dir}/<sha256[:2]>/<sha256>/receipt.txt" in out
     assert any((demo.archive_dir).glob("*/*/receipt.txt"))
     assert "passed" in out and "checks" in out and "latest.html" in out
+
+
+def _first_run_task_logs(dag_id: str) -> list[tuple]:
+    """(task instance, its log) for each task of the DAG's first run (the fixture's make
+    run), as Airflow's log reader (the one behind the UI's Logs tab) gives it."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.log.log_reader import TaskLogReader
+    from airflow.utils.session import create_session
+
+    reader = TaskLogReader()
+    with create_session() as session:
+        run = (session.query(DagRun).filter(DagRun.dag_id == dag_id)
+               .order_by(DagRun.run_after).first())
+        out = []
+        for ti in session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id,
+                                                     TaskInstance.run_id == run.run_id):
+            logs, _ = reader.read_log_chunks(ti, ti.try_number, {})
+            out.append((ti, "\n".join(m.event for m in logs)))
+        session.expunge_all()
+        return out
+
+
+def test_each_task_of_the_run_has_its_own_log_where_airflow_reads_it(demo):
+    """dag.test() writes no task log files; make run writes each task's part of its output
+    where Airflow's reader looks, so the UI (make airflow-ui) shows it."""
+    ingests = [(ti, text) for ti, text in _first_run_task_logs("citycheck_submissions")
+               if ti.task_id == "ingest"]
+    assert len(ingests) == len(list((SAMPLE_DIR / "submissions").iterdir()))
+    for ti, text in ingests:
+        assert f"starting task_id=ingest map_index={ti.map_index}\n" in text + "\n", ti
+        assert text.count("[DAG TEST] starting task_id=") == 1    # this task's part only
+        assert "receipt for " in text and "Done. Returned value was:" in text
+    tasks = {ti.task_id: text for ti, text in _first_run_task_logs("citycheck_warehouse")}
+    assert "Done. PASS=" in tasks["dbt_build"]
+    assert "checks passed" in tasks["validate"]
+    assert all(text.count("[DAG TEST] starting task_id=") == 1 for text in tasks.values())
+
+
+@pytest.fixture(scope="module")
+def airflow_ui(demo, tmp_path_factory):
+    """make airflow-ui: the api-server alone on the run's metadata."""
+    import os
+    import socket
+
+    from citycheck.devtools import airflow_ui as ui
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = Path(os.environ["AIRFLOW_HOME"])
+    proc = ui.start(home, port, tmp_path_factory.mktemp("ui") / "api-server.log")
+    try:
+        yield f"http://127.0.0.1:{port}", ui.USER, ui.password(home)
+    finally:
+        ui.stop(proc)
+
+
+def test_make_airflow_ui_serves_the_task_logs_of_the_run(airflow_ui):
+    import urllib.parse
+
+    import requests
+
+    base, user, password = airflow_ui
+    token = requests.post(f"{base}/auth/token", json={"username": user, "password": password},
+                          timeout=10).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    (ti,) = [ti for ti, _ in _first_run_task_logs("citycheck_warehouse")
+             if ti.task_id == "dbt_build"]
+    run = urllib.parse.quote(ti.run_id, safe="")
+    r = requests.get(f"{base}/api/v2/dags/citycheck_warehouse/dagRuns/{run}/taskInstances/"
+                     f"dbt_build/logs/{ti.try_number}", headers=headers, timeout=30)
+    assert r.status_code == 200, r.text[:500]
+    events = [m["event"] for m in r.json()["content"]]
+    assert any("Done. PASS=" in e for e in events)
+    # each record carries its level, so the UI can filter by it
+    assert any(m.get("level") == "info" for m in r.json()["content"])
+    assert requests.get(f"{base}/api/v2/dags", timeout=10).status_code == 401   # not open
+
+
+@needs_chromium
+def test_the_airflow_ui_shows_a_task_log_in_a_real_browser(airflow_ui, tmp_path):
+    import urllib.parse
+
+    from tests.browser import shows_something
+    from tests.cdp import Browser
+
+    base, user, password = airflow_ui
+    (ti,) = [ti for ti, _ in _first_run_task_logs("citycheck_warehouse")
+             if ti.task_id == "validate"]
+    browser = Browser(width=1400, height=900)
+    try:
+        browser.goto(f"{base}/")
+        browser.wait_for("document.querySelector('input[name=password]')")
+        browser.type_into("input[name=username]", user)
+        browser.type_into("input[name=password]", password)
+        browser.click("button[type=submit]")
+        browser.wait_for("!location.pathname.startsWith('/auth')")
+        browser.goto(f"{base}/dags/citycheck_warehouse/runs/"
+                     f"{urllib.parse.quote(ti.run_id, safe='')}/tasks/validate")
+        browser.wait_for("document.body.innerText.includes('checks passed')", seconds=60)
+        browser.screenshot(tmp_path / "task-log.png")
+        assert shows_something(tmp_path / "task-log.png")
+    finally:
+        browser.close()

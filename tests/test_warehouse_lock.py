@@ -52,3 +52,39 @@ def test_a_writer_held_longer_is_a_clear_error_naming_the_process(warehouse, mon
     finally:
         holder.kill()
         holder.wait(timeout=10)
+
+
+def test_a_build_keeps_the_warehouse_from_its_first_look_until_dbt_is_done(
+        sample_warehouse, tmp_path, monkeypatch):
+    """A portal upload arriving just as dbt connects used to take the file first and fail the
+    build. Now another process trying to write at that moment finds the file held, and the
+    build publishes as usual."""
+    import shutil
+
+    from dbt.cli.main import dbtRunner
+
+    from citycheck.warehouse.build import build
+    from tests.helpers import make_settings, query
+
+    data = tmp_path / "data"
+    shutil.copytree(sample_warehouse, data, symlinks=True)
+    settings = make_settings(data, monkeypatch)
+    attempts = []
+    invoke = dbtRunner.invoke
+
+    def another_writer_first(self, args, **kw):
+        # the moment between build's first look and dbt's own connection
+        proc = subprocess.Popen([sys.executable, "-c", HOLD, str(settings.warehouse_path), "5"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        said = proc.stdout.readline().strip()
+        attempts.append((said, proc.stderr.read() if not said else ""))
+        proc.kill()
+        proc.wait(timeout=10)
+        return invoke(self, args, **kw)
+
+    monkeypatch.setattr(dbtRunner, "invoke", another_writer_first)
+    result = build(settings)
+    (said, error), = attempts
+    assert said == "" and "lock" in error.lower(), (said, error)
+    assert query(settings.warehouse_path, "select status from audit.builds where build_id = "
+                 f"'{result.build_id}'") == [("success",)]

@@ -75,8 +75,18 @@ def run_dag(dag, conf: dict | None, log_path: Path) -> str:
     doing = DOING.get(dag.dag_id, "fetching open data from the demo portal")
     if sys.stdout.isatty():     # a person watching: say what is going on, then overwrite it
         print(f"  {dag.dag_id:<36} running: {doing} ...", end="\r", flush=True)
-    with output_to(log_path):
-        run = dag.test(run_conf=conf or {})
+    # this DAG's output on its own first, for the task logs the Airflow UI shows
+    # (make airflow-ui), then appended to the run's log file
+    output = log_path.with_name(f".{log_path.stem}.{dag.dag_id}.part")
+    output.unlink(missing_ok=True)
+    try:
+        with output_to(output):
+            run = dag.test(run_conf=conf or {})
+            _write_task_logs(output)
+        with open(log_path, "ab") as log, open(output, "rb") as part:
+            shutil.copyfileobj(part, log)
+    finally:
+        output.unlink(missing_ok=True)
     state = str(getattr(run, "state", run))
     from common import progress
 
@@ -84,6 +94,19 @@ def run_dag(dag, conf: dict | None, log_path: Path) -> str:
     print(f"  {dag.dag_id:<36} {state:<8} {time.monotonic() - started:6.1f} s  ({doing})"
           + (" " * 8 if sys.stdout.isatty() else ""), flush=True)
     return state
+
+
+def _write_task_logs(output: Path) -> None:
+    """The task logs the Airflow UI shows; a failure here costs the UI its logs, not the run."""
+    import logging
+
+    from citycheck.devtools.task_logs import write_task_logs
+
+    try:
+        write_task_logs(output)
+    except Exception as exc:        # noqa: BLE001 - said in the run's log, the run goes on
+        logging.getLogger(__name__).warning("task logs for the Airflow UI not written: %s",
+                                            exc)
 
 
 def stage_sample_submissions(settings: Settings, sample_dir: Path = SAMPLE_DIR) -> int:

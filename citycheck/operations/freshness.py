@@ -100,11 +100,15 @@ def last_year_due(today: date, deadline: str | None = None) -> int:
 def table_freshness(settings: Settings) -> tuple[list[TableFreshness], str | None]:
     """`dbt source freshness` on the raw tables that declare a threshold."""
     from citycheck.warehouse.build import run_dbt
+    from common.engine import WarehouseBusy
 
     target = settings.data_dir / "dbt" / "target"
     output = target / "sources.json"   # where dbt writes it under our --target-path
     output.unlink(missing_ok=True)
-    res = run_dbt(settings, ["--quiet", "source", "freshness"])
+    try:
+        res = run_dbt(settings, ["--quiet", "source", "freshness"])
+    except WarehouseBusy as exc:
+        return [], str(exc)
     if not output.exists():
         return [], f"dbt source freshness did not run: {res.exception}"
     results = json.loads(output.read_text(encoding="utf-8"))["results"]

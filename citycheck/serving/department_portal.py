@@ -354,6 +354,54 @@ def department_status(settings: Settings, user: dict) -> list[dict]:
         order by year desc""", [user["city_code"], user["department_code"]])
 
 
+def indicator_status(settings: Settings, user: dict, year: int) -> list[dict]:
+    """Each indicator the clerk's department answers for, in one year, as the publication
+    holds it: district values present, reported missing (无, with a reason), still owed, and
+    accepted with a plausibility warning."""
+    return published(settings, """
+        with present as (
+            select indicator_code, count(*) filter (where not is_missing) as present,
+                   count(*) filter (where is_missing) as reported_missing
+            from fct_indicator_values where city_code = $city and year = $year
+            group by indicator_code),
+        owed as (
+            select indicator_code, count(*) as missing from mart_submission_missing_values
+            where city_code = $city and year = $year and department_code = $department
+            group by indicator_code),
+        warned as (
+            select indicator_code, count(*) as warned from mart_plausibility_warnings
+            where city_code = $city and year = $year and department_code = $department
+            group by indicator_code)
+        select i.indicator_code, i.indicator_name_zh, i.indicator_name_en, i.unit,
+               coalesce(p.present, 0) as present,
+               coalesce(p.reported_missing, 0) as reported_missing,
+               coalesce(o.missing, 0) as missing, coalesce(w.warned, 0) as warned
+        from dim_indicator as i
+        left join present as p using (indicator_code)
+        left join owed as o using (indicator_code)
+        left join warned as w using (indicator_code)
+        where i.department_code = $department
+        order by i.indicator_code""",
+        {"city": user["city_code"], "year": year, "department": user["department_code"]})
+
+
+def publication_state(settings: Settings, user: dict) -> tuple[str | None, set[str]]:
+    """When the current publication was made, and which of the department's files it holds
+    (their SHA-256): an upload whose hash is not among them lands in the next publication."""
+    when = published(settings, "select cast(timezone('UTC', max(published_at)) as "
+                               "varchar) as at from publication", []) if _has_table(settings, "publication") \
+        else []
+    files = published(settings, "select source_id from dim_source where source_type = "
+                                "'submission' and source_owner = ? and city_code = ?",
+                      [user["department_code"], user["city_code"]])
+    return ((when[0]["at"] if when else None), {f["source_id"] for f in files})
+
+
+def _has_table(settings: Settings, table: str) -> bool:
+    return bool(published(settings, "select 1 from information_schema.tables where "
+                                    "table_name = ?", [table]))
+
+
 def dispatch_list(settings: Settings, city: str, year: int) -> list[dict]:
     return published(settings, """
         select department_code, department_name_zh, department_name_en, submission_status,

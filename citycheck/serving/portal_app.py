@@ -150,12 +150,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return RedirectResponse("/login", status_code=303)
 
     @app.get("/", response_class=HTMLResponse)
-    def home(request: Request):
+    def home(request: Request, year: int | None = None):
         user = need(request)
         if user["role"] == "office":
             return RedirectResponse("/office", status_code=303)
-        return page(request, "portal_clerk.html", status_rows=dp.department_status(settings, user),
-                    uploads=dp.history(settings, user))
+        status_rows = dp.department_status(settings, user)
+        years = [s["year"] for s in status_rows]
+        year = year if year in years else (years[0] if years else None)
+        published_at, published_files = dp.publication_state(settings, user)
+        uploads = dp.history(settings, user)
+        for u in uploads:   # loaded, but after the build the publication was made from
+            u["pending"] = u["status"] == "loaded" and u["file_hash"] not in published_files
+        named = dp.published(settings, "select department_name_zh, department_name_en from "
+                                       "dim_department where department_code = ?",
+                             [user["department_code"]])
+        return page(request, "portal_clerk.html", status_rows=status_rows, year=year,
+                    department=named[0] if named else None,
+                    years=years, published_at=published_at, uploads=uploads,
+                    pending=[u for u in uploads if u["pending"]],
+                    indicators=dp.indicator_status(settings, user, year) if year else [])
 
     @app.get("/template")
     def template(request: Request, year: int):

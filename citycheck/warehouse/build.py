@@ -109,12 +109,14 @@ def run_dbt(settings: Settings, command: list[str], callbacks: list | None = Non
     engine gives (Engine.dbt_env), set only for the duration of the call."""
     from dbt.cli.main import dbtRunner
 
-    env = engine_for(settings).dbt_env()
+    engine = engine_for(settings)
+    env = engine.dbt_env()
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     try:
-        return dbtRunner(callbacks=callbacks or []).invoke(dbt_args(settings, command))
+        with engine.held_for_dbt():     # one writer: dbt's place is kept until it is done
+            return dbtRunner(callbacks=callbacks or []).invoke(dbt_args(settings, command))
     finally:
         for k, v in saved.items():
             if v is None:

@@ -163,6 +163,13 @@ class DuckDBEngine(Engine):
         """One: DuckDB lets one process write the file."""
         return 1
 
+    def held_for_dbt(self):
+        # An open connection holds the file's lock for this process: dbt-duckdb, connecting
+        # in the same process, shares the database instance, and a department portal's upload
+        # arriving meanwhile waits (then retries) instead of taking the file between
+        # build's first look and dbt's connect, which failed the build.
+        return connect(self.settings.warehouse_path)
+
     def dbt_env(self) -> dict[str, str]:
         return {"CITYCHECK_DBT_TARGET": "duckdb",
                 "CITYCHECK_DBT_DUCKDB_PATH": str(self.settings.warehouse_path)}
