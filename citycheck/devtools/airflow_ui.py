@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(os.environ.get("AIRFLOW_HOME", "var/airflow")).resolve()
     log_path = home / "logs" / "api-server-ui.log"
     proc = start(home, args.port, log_path)
+    # stopped by Ctrl-C or by a SIGTERM alike: the api-server (a session of its own) goes too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"Airflow UI on the runs of `make run`: http://127.0.0.1:{args.port}\n"
           f"  user {USER}, password {password(home)} (kept in {home / 'passwords.json'})\n"
           f"  task logs: open a DAG, a run, a task, then Logs. Server log: {log_path}\n"
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         while proc.poll() is None:
             time.sleep(1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         if proc.poll() is None:
