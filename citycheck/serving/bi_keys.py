@@ -2,18 +2,19 @@
 
 duckdb-engine 0.17 (the newest in the registry) inherits SQLAlchemy's PostgreSQL reflection,
 which finds primary and foreign keys through `pg_catalog.pg_index`. DuckDB lists no index
-there, so a BI tool or notebook asking `Inspector.get_pk_constraint` gets none, even for
-the primary keys the serving file declares (upstream: Mause/duckdb_engine#594). Where
-citycheck is installed (an analyst's notebook, a tool installed beside it), ask for the plugin
-in the URL and the keys are read from DuckDB's own catalog instead:
+there, so a BI tool or notebook asking `Inspector.get_pk_constraint` gets none, even for keys a
+DuckDB file declares (upstream: Mause/duckdb_engine#594). Where citycheck is installed (an
+analyst's notebook, a tool installed beside it), ask for the plugin in the URL:
 
     duckdb:////path/to/published/citycheck.duckdb?plugin=citycheck_keys
     (with connect_args={"read_only": True}; docs/bi.md)
 
-- primary keys: `duckdb_constraints()`, as each publication declares them;
-- foreign keys: those DuckDB declares, and the star schema's joins (the marts' dbt
-  `relationships` tests, citycheck/warehouse/star.py), where both tables are in the file.
-  The serving file does not declare these: DuckDB would then refuse to rewrite a dimension.
+and the inspector answers with the star schema's keys, the ones PostgreSQL publications
+declare: each mart's primary key (the column its dbt tests call unique and not null) and the
+joins (its `relationships` tests), citycheck/warehouse/star.py — for the tables in the file.
+Keys DuckDB itself declares (`duckdb_constraints()`) are answered too. The serving file
+declares none: the index each would build cost a quarter of publication time at bench scale M
+(docs/performance.md), and foreign keys would stop a publication from rewriting a dimension.
 
 Registered under SQLAlchemy's `sqlalchemy.plugins` entry points (pyproject.toml). Other
 dialects are left as they are.
@@ -29,28 +30,42 @@ def _schema(schema: str | None) -> str:
     return schema or "main"
 
 
-def get_pk_constraint(connection, table_name: str, schema: str | None = None, **kw) -> dict:
-    row = connection.exec_driver_sql(
-        "select constraint_column_names, constraint_name from duckdb_constraints() where "
-        "constraint_type = 'PRIMARY KEY' and table_name = ? and schema_name = ? and "
-        "database_name = current_database()", (table_name, _schema(schema))).fetchone()
-    return {"constrained_columns": list(row[0]) if row else [], "name": None}
+def _tables(connection, schema: str | None) -> set[str]:
+    return {r[0] for r in connection.exec_driver_sql(
+        "select table_name from duckdb_tables() where schema_name = ? and database_name = "
+        "current_database()", (_schema(schema),))}
 
 
-def get_foreign_keys(connection, table_name: str, schema: str | None = None, **kw) -> list:
+def _star():
     from citycheck.warehouse.star import star_keys
     from common.config import DBT_PROJECT_DIR
 
-    tables = {r[0] for r in connection.exec_driver_sql(
-        "select table_name from duckdb_tables() where schema_name = ? and database_name = "
-        "current_database()", (_schema(schema),))}
+    return star_keys(DBT_PROJECT_DIR)
+
+
+def get_pk_constraint(connection, table_name: str, schema: str | None = None, **kw) -> dict:
+    row = connection.exec_driver_sql(
+        "select constraint_column_names from duckdb_constraints() where constraint_type = "
+        "'PRIMARY KEY' and table_name = ? and schema_name = ? and database_name = "
+        "current_database()", (table_name, _schema(schema))).fetchone()
+    if row:
+        return {"constrained_columns": list(row[0]), "name": None}
+    keys, _ = _star()
+    columns = []
+    if table_name in keys and table_name in _tables(connection, schema):
+        columns = [keys[table_name]]
+    return {"constrained_columns": columns, "name": None}
+
+
+def get_foreign_keys(connection, table_name: str, schema: str | None = None, **kw) -> list:
+    tables = _tables(connection, schema)
     declared = [(list(cols), ref, list(ref_cols)) for cols, ref, ref_cols in
                 connection.exec_driver_sql(
                     "select constraint_column_names, referenced_table, "
                     "referenced_column_names from duckdb_constraints() where constraint_type "
                     "= 'FOREIGN KEY' and table_name = ? and schema_name = ? and "
                     "database_name = current_database()", (table_name, _schema(schema)))]
-    _, joins = star_keys(DBT_PROJECT_DIR)
+    _, joins = _star()
     declared += [([column], ref, [ref_column]) for mart, column, ref, ref_column in joins
                  if mart == table_name and ref in tables and table_name in tables
                  and ([column], ref, [ref_column]) not in declared]

@@ -194,7 +194,6 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
                     con.execute(statement)
             for t in there - set(tables):
                 con.execute(f'drop table serving_copy.main."{t}"')
-            declare_primary_keys(con, settings, "serving_copy", tables)
             if "mart_indicator_scorecard" in tables:
                 # district rows and city totals apart, for BI sums (citycheck/warehouse/star.py)
                 for view, sql in VIEWS.items():
@@ -234,23 +233,6 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
                              f"{root} ({what}); nothing changed, the previous publication is "
                              "still served") from exc
     return final, years
-
-
-def declare_primary_keys(con, settings: Settings, catalog: str, tables) -> None:
-    """Each mart's primary key (star_keys: the column dbt tests unique and not null), declared
-    in the serving file where it is not yet: tools that read DuckDB's catalog (JDBC and ODBC
-    clients, `duckdb_constraints()`, SQLAlchemy with citycheck's `citycheck_keys` plugin) find
-    the keys, and DuckDB refuses a duplicate at publication. No foreign keys: DuckDB would then
-    refuse to drop or rewrite a dimension, which a publication does."""
-    from citycheck.warehouse.star import star_keys
-
-    keys, _ = star_keys(settings.dbt_project_dir)
-    declared = {r[0] for r in con.execute(
-        "select table_name from duckdb_constraints() where database_name = ? and "
-        "constraint_type = 'PRIMARY KEY'", [catalog]).fetchall()}
-    for t in tables:
-        if t in keys and t not in declared:
-            con.execute(f'alter table {catalog}.main."{t}" add primary key ("{keys[t]}")')
 
 
 def parquet_location(folder: Path, table: str) -> Path:
