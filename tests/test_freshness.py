@@ -59,4 +59,10 @@ def test_without_a_webhook_the_cli_says_so_in_one_short_line(built, monkeypatch)
     assert len(warnings) == 1, proc.stderr
     assert "CITYCHECK_ALERT_WEBHOOK_URL" in warnings[0] and "overdue" in warnings[0]
     assert len(warnings[0]) < 300 and "{" not in warnings[0]
-    assert proc.returncode == 3 and "OVERDUE department" in proc.stdout
+    assert proc.returncode == 3
+    # the report is a table: a header, then one aligned row per late department
+    lines = proc.stdout.splitlines()
+    header = next(line for line in lines if "what is late" in line)
+    late = [line for line in lines if line.startswith("OVERDUE")]
+    assert late and all(line.index("department") == header.index("kind") for line in late)
+    assert all(line[header.index("what is late"):].startswith("owes ") for line in late)

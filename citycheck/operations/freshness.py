@@ -61,15 +61,18 @@ class FreshnessReport:
         return not self.overdue and not self.stale_tables and self.problem is None
 
     def lines(self) -> list[str]:
-        out = []
-        for t in self.tables:
-            age = f"{t.age_hours / 24:.1f} days ago" if t.age_hours is not None else "never"
-            out.append(f"raw.{t.table}: {t.status} (last {age})")
+        """The report as aligned tables: the raw tables' freshness, then what is overdue."""
+        out = _aligned(["raw table", "freshness", "last loaded"],
+                       [[f"raw.{t.table}", t.status,
+                         f"{t.age_hours / 24:.1f} days ago" if t.age_hours is not None
+                         else "never"] for t in self.tables])
         if self.problem:
             out.append(f"table freshness not checked: {self.problem}")
-        for o in self.overdue:
-            city = f" [{o.city_code}]" if o.city_code else ""
-            out.append(f"OVERDUE {o.kind} {o.owner}{city}: {o.detail}")
+        if self.overdue:
+            out.append("")
+            out += _aligned(["", "kind", "owner", "city", "what is late"],
+                            [["OVERDUE", o.kind, o.owner, o.city_code or "-", o.detail]
+                             for o in self.overdue])
         if self.ok:
             out.append("every department and open-data source is up to date")
         return out
@@ -78,6 +81,15 @@ class FreshnessReport:
         return {"checked_at": self.checked_at, "ok": self.ok, "problem": self.problem,
                 "tables": [asdict(t) for t in self.tables],
                 "overdue": [asdict(o) for o in self.overdue]}
+
+
+def _aligned(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Rows under a header, each column as wide as its widest cell (the last left ragged)."""
+    if not rows:
+        return []
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    return [("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False))
+             + "  " + str(r[-1])).rstrip() for r in [header, *rows]]
 
 
 def due_date(year: int, deadline: str | None = None) -> date:
