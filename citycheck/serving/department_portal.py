@@ -31,7 +31,8 @@ import sqlite3
 import threading
 import time
 import uuid
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -330,35 +331,63 @@ def history(settings: Settings, user: dict) -> list[dict]:
 
 
 # -- what the publication says ---------------------------------------------------------------
+# A page's queries share one connection (`reading`): on the PostgreSQL engine each opening
+# copies the published schema into memory.
 
-def published(settings: Settings, sql: str, params: list) -> list[dict]:
-    """Rows of the current publication as dicts; none before anything is published."""
+@contextmanager
+def reading(settings: Settings) -> Iterator[Callable[[str, list | dict], list[dict]]]:
+    """`rows(sql, params)` over the current publication, one connection for all of a page's
+    queries; it answers no rows before anything is published."""
     from citycheck.serving.report import query_rows
     from citycheck.serving.sql import NothingPublished, open_publication
 
     try:
         con = open_publication(settings)
     except NothingPublished:
-        return []
+        yield lambda sql, params: []
+        return
     try:
-        return query_rows(con, sql, params)
+        yield lambda sql, params: query_rows(con, sql, params)
     finally:
         con.close()
 
 
-def department_status(settings: Settings, user: dict) -> list[dict]:
-    return published(settings, """
+def published(settings: Settings, sql: str, params: list) -> list[dict]:
+    """Rows of the current publication as dicts; none before anything is published."""
+    with reading(settings) as rows:
+        return rows(sql, params)
+
+
+def clerk_view(settings: Settings, user: dict, year: int | None = None) -> dict:
+    """What the clerk's page shows from the publication: the department's name, its status by
+    year, each indicator in `year` (default the newest), when the publication was made and
+    which of the department's files it holds."""
+    with reading(settings) as rows:
+        status = department_status(rows, user)
+        years = [s["year"] for s in status]
+        year = year if year in years else (years[0] if years else None)
+        named = rows("select department_name_zh, department_name_en from dim_department "
+                     "where department_code = ?", [user["department_code"]])
+        published_at, files = publication_state(rows, user)
+        return {"status_rows": status, "years": years, "year": year,
+                "department": named[0] if named else None, "published_at": published_at,
+                "published_files": files,
+                "indicators": indicator_status(rows, user, year) if year else []}
+
+
+def department_status(rows, user: dict) -> list[dict]:
+    return rows("""
         select year, submission_status, values_expected, values_present, values_missing,
                files_received, files_refused, records_rejected, last_received_at
         from mart_submission_status where city_code = ? and department_code = ?
         order by year desc""", [user["city_code"], user["department_code"]])
 
 
-def indicator_status(settings: Settings, user: dict, year: int) -> list[dict]:
+def indicator_status(rows, user: dict, year: int) -> list[dict]:
     """Each indicator the clerk's department answers for, in one year, as the publication
     holds it: district values present, reported missing (无, with a reason), still owed, and
     accepted with a plausibility warning."""
-    return published(settings, """
+    return rows("""
         with present as (
             select indicator_code, count(*) filter (where not is_missing) as present,
                    count(*) filter (where is_missing) as reported_missing
@@ -385,25 +414,33 @@ def indicator_status(settings: Settings, user: dict, year: int) -> list[dict]:
         {"city": user["city_code"], "year": year, "department": user["department_code"]})
 
 
-def publication_state(settings: Settings, user: dict) -> tuple[str | None, set[str]]:
+def publication_state(rows, user: dict) -> tuple[str | None, set[str]]:
     """When the current publication was made, and which of the department's files it holds
     (their SHA-256): an upload whose hash is not among them lands in the next publication."""
-    when = published(settings, "select cast(timezone('UTC', max(published_at)) as "
-                               "varchar) as at from publication", []) if _has_table(settings, "publication") \
-        else []
-    files = published(settings, "select source_id from dim_source where source_type = "
-                                "'submission' and source_owner = ? and city_code = ?",
-                      [user["department_code"], user["city_code"]])
+    when = []
+    if rows("select 1 from information_schema.tables where table_name = 'publication'", []):
+        when = rows("select cast(timezone('UTC', max(published_at)) as varchar) as at "
+                    "from publication", [])
+    files = rows("select source_id from dim_source where source_type = 'submission' and "
+                 "source_owner = ? and city_code = ?",
+                 [user["department_code"], user["city_code"]])
     return ((when[0]["at"] if when else None), {f["source_id"] for f in files})
 
 
-def _has_table(settings: Settings, table: str) -> bool:
-    return bool(published(settings, "select 1 from information_schema.tables where "
-                                    "table_name = ?", [table]))
+def office_view(settings: Settings, city: str, year: int | None = None) -> dict:
+    """The office's dispatch list for `year` (default the newest), read through one
+    connection: the years there are, each department's row, every value still missing."""
+    with reading(settings) as rows:
+        years = [r["year"] for r in rows("select distinct year from mart_submission_status "
+                                         "where city_code = ? order by 1 desc", [city])]
+        year = year or (years[0] if years else None)
+        return {"years": years, "year": year,
+                "rows": dispatch_list(rows, city, year) if year else [],
+                "missing": missing_values(rows, city, year) if year else []}
 
 
-def dispatch_list(settings: Settings, city: str, year: int) -> list[dict]:
-    return published(settings, """
+def dispatch_list(rows, city: str, year: int) -> list[dict]:
+    return rows("""
         select department_code, department_name_zh, department_name_en, submission_status,
                values_expected, values_present, values_missing, files_received,
                files_refused, records_rejected, last_received_at
@@ -411,8 +448,8 @@ def dispatch_list(settings: Settings, city: str, year: int) -> list[dict]:
         order by submission_status = 'complete', department_code""", [city, year])
 
 
-def missing_values(settings: Settings, city: str, year: int) -> list[dict]:
-    return published(settings, """
+def missing_values(rows, city: str, year: int) -> list[dict]:
+    return rows("""
         select department_code, department_name_zh, district_code, district_name_zh,
                indicator_code, indicator_name_zh
         from mart_submission_missing_values where city_code = ? and year = ?

@@ -154,21 +154,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         user = need(request)
         if user["role"] == "office":
             return RedirectResponse("/office", status_code=303)
-        status_rows = dp.department_status(settings, user)
-        years = [s["year"] for s in status_rows]
-        year = year if year in years else (years[0] if years else None)
-        published_at, published_files = dp.publication_state(settings, user)
+        view = dp.clerk_view(settings, user, year)
+        published_files = view.pop("published_files")
         uploads = dp.history(settings, user)
         for u in uploads:   # loaded, but after the build the publication was made from
             u["pending"] = u["status"] == "loaded" and u["file_hash"] not in published_files
-        named = dp.published(settings, "select department_name_zh, department_name_en from "
-                                       "dim_department where department_code = ?",
-                             [user["department_code"]])
-        return page(request, "portal_clerk.html", status_rows=status_rows, year=year,
-                    department=named[0] if named else None,
-                    years=years, published_at=published_at, uploads=uploads,
-                    pending=[u for u in uploads if u["pending"]],
-                    indicators=dp.indicator_status(settings, user, year) if year else [])
+        return page(request, "portal_clerk.html", uploads=uploads,
+                    pending=[u for u in uploads if u["pending"]], **view)
 
     @app.get("/template")
     def template(request: Request, year: int):
@@ -239,22 +231,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/office", response_class=HTMLResponse)
     def office(request: Request, year: int | None = None):
         user = need(request, "office")
-        years = [r["year"] for r in dp.published(
-            settings, "select distinct year from mart_submission_status where city_code = ? "
-                      "order by 1 desc", [user["city_code"]])]
-        year = year or (years[0] if years else None)
-        rows = dp.dispatch_list(settings, user["city_code"], year) if year else []
-        for r in rows:
-            r["reminder"] = dp.reminder(r, year)
-        missing = dp.missing_values(settings, user["city_code"], year) if year else []
-        return page(request, "portal_office.html", rows=rows, year=year, years=years,
-                    missing=missing)
+        view = dp.office_view(settings, user["city_code"], year)
+        for r in view["rows"]:
+            r["reminder"] = dp.reminder(r, view["year"])
+        return page(request, "portal_office.html", **view)
 
     @app.get("/office/export.xlsx")
     def export(request: Request, year: int):
         user = need(request, "office")
-        data = dp.dispatch_xlsx(dp.dispatch_list(settings, user["city_code"], year), year,
-                                dp.missing_values(settings, user["city_code"], year))
+        view = dp.office_view(settings, user["city_code"], year)
+        data = dp.dispatch_xlsx(view["rows"], year, view["missing"])
         dp.audit(settings, user["username"], address(request), "export", str(year))
         return Response(data, media_type="application/vnd.openxmlformats-officedocument."
                                           "spreadsheetml.sheet",
