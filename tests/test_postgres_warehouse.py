@@ -170,6 +170,21 @@ def test_the_whole_pipeline_runs_on_postgres_and_publishes_what_duckdb_publishes
     status, missing, reported, origin = load_status(settings, 2023)
     assert "PostgreSQL" in origin and status
     assert untimed((status, missing, reported)) == untimed(load_status(built, 2023)[:3])
+    # ... and the department portal's pages (one snapshot of the publication per page)
+    from citycheck.serving.department_portal import clerk_view, office_view
+
+    clerk = {"city_code": "371000", "department_code": "water"}
+    on_pg, on_duckdb = clerk_view(settings, clerk, 2023), clerk_view(built, clerk, 2023)
+    assert on_pg["indicators"] and on_pg["published_files"]
+    for key in ("years", "year", "department", "published_files"):
+        assert on_pg[key] == on_duckdb[key], key
+    assert untimed((on_pg["status_rows"], on_pg["indicators"])) == untimed(
+        (on_duckdb["status_rows"], on_duckdb["indicators"]))
+    office, office_duckdb = office_view(settings, "371000", 2023), office_view(built, "371000",
+                                                                                2023)
+    assert office["rows"] and office["years"] == office_duckdb["years"]
+    assert untimed((office["rows"], office["missing"])) == untimed(
+        (office_duckdb["rows"], office_duckdb["missing"]))
     assert write_site(settings).pages > 10
     (report,) = [r for r in write_reports(settings, pdf=False) if r.html_path.name ==
                  "371000_2023.html"]
