@@ -88,5 +88,6 @@ class DuckDBKeys(CreateEnginePlugin):
         dialect.get_pk_constraint = get_pk_constraint
         dialect.get_foreign_keys = get_foreign_keys
         for name in ("get_multi_pk_constraint", "get_multi_foreign_keys"):
-            setattr(dialect, name, functools.partial(getattr(default.DefaultDialect, name),
-                                                     dialect))
+            if hasattr(default.DefaultDialect, name):   # SQLAlchemy 2 (1.4 has no multi forms)
+                setattr(dialect, name, functools.partial(getattr(default.DefaultDialect, name),
+                                                         dialect))
