@@ -82,7 +82,11 @@ class DuckDBKeys(CreateEnginePlugin):
 
     def engine_created(self, engine) -> None:
         dialect = engine.dialect
-        if dialect.name != "duckdb":
+        try:
+            from duckdb_engine import Dialect as DuckDBDialect
+        except ImportError:         # no duckdb-engine here: no DuckDB engine to help
+            return
+        if not isinstance(dialect, DuckDBDialect):
             return
         # this engine's dialect only; the multi-table forms call these once per table
         dialect.get_pk_constraint = get_pk_constraint
