@@ -272,3 +272,20 @@ def test_the_airflow_ui_shows_a_task_log_in_a_real_browser(airflow_ui, tmp_path)
         assert shows_something(tmp_path / "task-log.png")
     finally:
         browser.close()
+
+
+def test_make_airflow_ui_says_so_when_its_port_is_taken(airflow_db, tmp_path):
+    """Another server on the port would answer the health check for the UI's own, which
+    could not start: it says which port, and how to choose another, before starting."""
+    import socket
+
+    from citycheck.devtools import airflow_ui as ui
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit, match=f"port {port} on 127.0.0.1 is in use.*"
+                                             "CITYCHECK_AIRFLOW_UI_PORT"):
+            ui.start(airflow_db, port, tmp_path / "api-server.log")
+    assert not (tmp_path / "api-server.log").exists()     # nothing was started

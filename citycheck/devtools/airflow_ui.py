@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -50,6 +51,14 @@ def start(home: Path, port: int, log_path: Path) -> subprocess.Popen:
 
     if not (home / "airflow.db").exists():
         raise SystemExit(f"no Airflow metadata in {home}: run `make run` first")
+    # another server on the port would answer the health check for ours
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise SystemExit(f"port {port} on 127.0.0.1 is in use (an Airflow UI started "
+                             "earlier?): stop that, or choose another port with "
+                             "CITYCHECK_AIRFLOW_UI_PORT=… or --port …") from None
     password(home)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     airflow = str(Path(sys.executable).with_name("airflow"))
