@@ -21,10 +21,6 @@ def to_terminal(stream) -> None:
     _stream = stream if stream is not None and stream.isatty() else None
 
 
-def quiet() -> None:
-    to_terminal(None)
-
-
 def active() -> bool:
     """Whether progress is shown (a person at a terminal): chatty tools may then be quiet."""
     return _stream is not None

@@ -122,3 +122,13 @@ def parquet_digest(settings: Settings, mart: str) -> str:
     for name, path in parquet_files(settings, mart).items():
         h.update(name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (for a server a test starts, or one it must not
+    find)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -10,7 +10,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from tests.helpers import PG_ADMIN_DSN, pg_admin, query
+from tests.helpers import PG_ADMIN_DSN, free_port, pg_admin, query
 
 REDIS_URL = os.environ.get("CITYCHECK_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 RUN_TIMEOUT = 300
@@ -32,12 +31,6 @@ CORRECTION = """威海市2023年城市污水处理率（更正）
 指标名称,单位,环翠区,文登区,荣成市,乳山市,高区,经区,临港区
 城市污水处理率,%,99.1,97.5,96.0,96.4,99.3,97.1,98.8
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _redis_or_skip(url: str):
@@ -68,8 +61,8 @@ def stack_env(sample_warehouse, tmp_path, portal_url):
                CITYCHECK_AIRFLOW_DB=(f"postgresql+psycopg2://{host.get('user', 'postgres')}@"
                                      f"{host.get('host', '127.0.0.1')}:{host.get('port', 5432)}/{db}"),
                CITYCHECK_CELERY_BROKER=f"{REDIS_URL}/{redis_db}",
-               CITYCHECK_AIRFLOW_PORT=str(_free_port()),
-               CITYCHECK_PORTAL_PORT=str(_free_port()),
+               CITYCHECK_AIRFLOW_PORT=str(free_port()),
+               CITYCHECK_PORTAL_PORT=str(free_port()),
                CITYCHECK_PORTAL_URL=portal_url)
     yield env
     subprocess.run([sys.executable, "-m", "citycheck.operations.stack", "down"], env=env,

@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,18 +22,12 @@ import requests
 from citycheck.serving import department_portal as dp
 from common.config import SAMPLE_DIR
 from tests.browser import needs_chromium
-from tests.helpers import make_settings, query
+from tests.helpers import free_port, make_settings, query
 
 PASSWORD = {"water_clerk": "water-pass-2023", "housing_clerk": "housing-pass-2023",
             "office": "office-pass-2023", "careless": "careless-pass-2023",
             "zibo_office": "zibo-office-pass-2023"}
 MAX_BYTES = 200_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(data: Path, port: int, **env) -> subprocess.Popen:
@@ -75,7 +68,7 @@ def portal(sample_warehouse, tmp_path_factory):
                         "district_name_zh, indicator_code, indicator_name_zh) values ('m1', "
                         "'371000', 2023, 'water', '市水务局', '371002', '环翠区', "
                         "'sewage_treatment_rate_pct', '城市污水处理率')")
-        port = _free_port()
+        port = free_port()
         proc = _start(data, port)
         try:
             yield settings, f"http://127.0.0.1:{port}"
@@ -279,7 +272,7 @@ def test_an_upload_survives_the_portal_being_killed_during_intake(sample_warehou
     shutil.copytree(sample_warehouse, data, symlinks=True)
     settings = make_settings(data, monkeypatch)
     dp.add_user(settings, "water_clerk", "clerk", "371000", "water", PASSWORD["water_clerk"])
-    port = _free_port()
+    port = free_port()
     proc = _start(data, port, CITYCHECK_CRASH_AT="ingest.after_copy")
     s, token = _login(f"http://127.0.0.1:{port}", "water_clerk")
     with pytest.raises(requests.ConnectionError):    # killed (SIGKILL) inside the intake

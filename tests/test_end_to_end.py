@@ -210,14 +210,12 @@ def test_each_task_of_the_run_has_its_own_log_where_airflow_reads_it(demo):
 def airflow_ui(demo, tmp_path_factory):
     """make airflow-ui: the api-server alone on the run's metadata."""
     import os
-    import socket
 
     from citycheck.devtools import airflow_ui as ui
+    from tests.helpers import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     home = Path(os.environ["AIRFLOW_HOME"])
+    port = free_port()
     proc = ui.start(home, port, tmp_path_factory.mktemp("ui") / "api-server.log")
     try:
         yield f"http://127.0.0.1:{port}", ui.USER, ui.password(home)

@@ -12,7 +12,7 @@ import pytest
 from extract.http import FetchError, HttpClient
 from extract.open_data import fetch_source
 from extract.registry import Source
-from tests.helpers import query
+from tests.helpers import free_port, query
 from tests.scripted_portal import Reply, ScriptedPortal
 
 pytestmark = pytest.mark.both_engines  # conftest.py: each test on DuckDB and on PostgreSQL
@@ -301,14 +301,11 @@ def test_a_portal_that_ignores_the_page_parameter_is_caught(settings, portal):
 def test_a_local_portal_that_is_not_running_is_named_in_one_line_at_once(settings, monkeypatch):
     """After `make run` the demo portal is gone: `citycheck run` says what to start instead of
     retrying for a minute and printing a wall of warnings."""
-    import socket
     import time
 
     from tests.faults import cli
 
-    with socket.socket() as s:          # a loopback port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()          # a loopback port nobody listens on
     started = time.monotonic()
     proc = cli(settings, "fetch", env={"CITYCHECK_PORTAL_URL": f"http://127.0.0.1:{port}"})
     assert time.monotonic() - started < 15

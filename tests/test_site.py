@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import requests
 
 from citycheck.serving.site import write_site
 from tests.browser import console_errors, load, needs_chromium, shows_something
+from tests.helpers import free_port
 from tests.test_report import Numbers, _shown
 
 
@@ -121,9 +121,7 @@ def test_the_pages_read_in_a_browser_and_are_served_on_loopback(built, tmp_path)
     assert "城市污水处理率" in dom and "<svg" in dom and 'role="img"' in dom
     assert shows_something(tmp_path / "indicator.png") and not console_errors(log)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "citycheck.cli", "serve", "--port", str(port)],
         env={**__import__("os").environ, "CITYCHECK_DATA_DIR": str(built.data_dir)},

@@ -10,9 +10,7 @@ in $AIRFLOW_HOME/passwords.json (0600); both are printed when the UI is up. Boun
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -27,14 +25,9 @@ READY_TIMEOUT_S = 120
 
 def password(home: Path) -> str:
     """The UI user's password: made on first use, kept where Airflow reads it."""
-    path = home / "passwords.json"
-    if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({USER: secrets.token_urlsafe(12)}))
-        tmp.chmod(0o600)
-        tmp.replace(path)
-    return json.loads(path.read_text())[USER]
+    from citycheck.operations.stack import user_password
+
+    return user_password(home, USER)
 
 
 def environment(home: Path, port: int) -> dict[str, str]:

@@ -19,6 +19,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from common import progress
 from common.config import PROJECT_ROOT, SAMPLE_DIR, Settings
 
 DAGS_DIR = PROJECT_ROOT / "dags"
@@ -88,8 +89,6 @@ def run_dag(dag, conf: dict | None, log_path: Path) -> str:
     finally:
         output.unlink(missing_ok=True)
     state = str(getattr(run, "state", run))
-    from common import progress
-
     progress.finish()
     print(f"  {dag.dag_id:<36} {state:<8} {time.monotonic() - started:6.1f} s  ({doing})"
           + (" " * 8 if sys.stdout.isatty() else ""), flush=True)
@@ -132,8 +131,6 @@ def run_demo(settings: Settings, years: str = "", sample_dir: Path = SAMPLE_DIR)
     order = (["citycheck_submissions"]
              + sorted(d for d in dags if d.startswith("citycheck_open_data_"))
              + ["citycheck_warehouse"])
-    from common import progress
-
     if sys.stdout.isatty():    # the tasks' progress to the terminal, their logs to the file
         progress.to_terminal(os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1))
     with Portal(data_dir=sample_dir / "portal") as url, _env("CITYCHECK_PORTAL_URL", url):

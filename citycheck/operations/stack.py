@@ -45,6 +45,20 @@ API_USER = "citycheck"
 READY_TIMEOUT = 180
 
 
+def user_password(home: Path, user: str) -> str:
+    """`user`'s password in `home`/passwords.json, the file Airflow's simple auth manager
+    reads (AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE): made on first use, mode 0600,
+    written whole or not at all."""
+    path = home / "passwords.json"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({user: secrets.token_urlsafe(16)}))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return json.loads(path.read_text())[user]
+
+
 class StackError(Exception):
     """The stack could not be started or stopped; the message says which part and why."""
 
@@ -116,12 +130,7 @@ class StackConfig:
 
     def api_password(self) -> str:
         """The API user's password (written on first use; the passwords file Airflow reads)."""
-        path = self.home / "passwords.json"
-        if not path.exists():
-            self.home.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({API_USER: secrets.token_urlsafe(16)}))
-            path.chmod(0o600)
-        return json.loads(path.read_text())[API_USER]
+        return user_password(self.home, API_USER)
 
     def services(self) -> dict[str, list[str]]:
         airflow = str(Path(sys.executable).with_name("airflow"))

@@ -36,7 +36,9 @@ def _tables(connection, schema: str | None) -> set[str]:
         "current_database()", (_schema(schema),))}
 
 
+@functools.lru_cache(maxsize=1)
 def _star():
+    """The star schema's keys, read once per process (an inspector asks table by table)."""
     from citycheck.warehouse.star import star_keys
     from common.config import DBT_PROJECT_DIR
 

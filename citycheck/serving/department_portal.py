@@ -352,12 +352,6 @@ def reading(settings: Settings) -> Iterator[Callable[[str, list | dict], list[di
         con.close()
 
 
-def published(settings: Settings, sql: str, params: list) -> list[dict]:
-    """Rows of the current publication as dicts; none before anything is published."""
-    with reading(settings) as rows:
-        return rows(sql, params)
-
-
 def clerk_view(settings: Settings, user: dict, year: int | None = None) -> dict:
     """What the clerk's page shows from the publication: the department's name, its status by
     year, each indicator in `year` (default the newest), when the publication was made and

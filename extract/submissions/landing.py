@@ -94,12 +94,14 @@ def ingest_files(items: list[Submission], settings: Settings, ref: Reference | N
     settings.ensure_dirs()
     size = max(1, settings.ingest_batch_files)
     receipts: list[Receipt] = []
+    accepted = 0        # values accepted so far, for the progress line
     for start in range(0, len(items), size):
         batch = items[start:start + size]
         for attempt in range(3):
             try:
-                receipts += _ingest_batch(batch, settings, ref, landing, (start, len(items)))
-                accepted = sum(r.rows_accepted for r in receipts)
+                landed = _ingest_batch(batch, settings, ref, landing, (start, len(items)))
+                receipts += landed
+                accepted += sum(r.rows_accepted for r in landed)
                 progress.update(f"  intake: {len(receipts)} of {len(items)} files landed, "
                                 f"{accepted:,} values accepted" if len(items) > 1 else
                                 f"  intake: {items[0].name} landed, {accepted:,} values "
