@@ -12,7 +12,9 @@
     citycheck docs                the data dictionary (dbt docs) as one HTML file
     citycheck bench --scale S     the benchmark (S, M, L, XL) against pandas and DuckDB
     citycheck template            the .xlsx template a department fills in
-    citycheck status --year YYYY  the dispatch list: who still owes which values
+    citycheck status [--year YYYY] the dispatch list: each round, who still owes which values
+    citycheck round list|open|close   the reporting rounds (open early, close when complete)
+    citycheck review list|confirm|return|answer   values held for the office's review
     citycheck sql ["select …"]    SQL on the published data, read-only (a prompt without a query)
     citycheck report --city C --year Y   the annual city health check report (HTML and PDF)
     citycheck site                the indicator pages (reporting status, one page per indicator)
@@ -30,7 +32,7 @@ import logging
 import sys
 from pathlib import Path
 
-from citycheck.serving.summary import print_intake, print_published
+from citycheck.serving.summary import print_intake, print_published, print_rounds
 from common.config import Settings, parse_years
 
 
@@ -109,11 +111,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--role", choices=["clerk", "office"], default="clerk")
     p.add_argument("--department", help="a clerk's department code, e.g. water")
     p.add_argument("--city", default="371000")
-    p = sub.add_parser("status", help="the dispatch list: values expected, received, missing")
-    p.add_argument("--year", type=int, required=True)
+    p = sub.add_parser("status", help="the dispatch list: each round's values expected, "
+                                      "received, owed, held, returned")
+    p.add_argument("--year", type=int, help="the round's reporting year (default: the year in "
+                                            "collection of each city)")
     p.add_argument("--city", help="city code (default: every city)")
     p.add_argument("--missing", action="store_true", help="also list every missing value")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("round", help="the reporting rounds: list them, open one early, close one "
+                                     "(docs/operations.md, Running a round)")
+    p.add_argument("action", choices=["list", "open", "close"])
+    p.add_argument("--city", help="city code (list: default every city; open, close: required)")
+    p.add_argument("--year", type=int, help="the round's reporting year (open, close)")
+    p.add_argument("--as", dest="actor", metavar="USER",
+                   help="the office account acting (a portal account: citycheck users add NAME "
+                        "--role office); open and close need it")
+    p.add_argument("--deadline", help="open: the round's due date, YYYY-MM-DD (default the "
+                                      "programme's)")
+    p.add_argument("--reason", default="", help="why (reopening a closed round needs one)")
+    p.add_argument("--override", metavar="REASON",
+                   help="close although values are still owed, held or returned; they are "
+                        "recorded as left missing, with this reason")
+    p.add_argument("--no-publish", action="store_true",
+                   help="record the step only; the next run publishes it (default: build, "
+                        "validate and publish at once)")
+    p = sub.add_parser("review", help="values held for review: list them; confirm or return one "
+                                      "(the office), answer one (the department)")
+    p.add_argument("action", choices=["list", "confirm", "return", "answer"])
+    p.add_argument("item", nargs="?", help="the review item, as `citycheck review list` shows it")
+    p.add_argument("--city"), p.add_argument("--year", type=int)
+    p.add_argument("--as", dest="actor", metavar="USER",
+                   help="the account acting: an office account (confirm, return) or the "
+                        "department's clerk (answer)")
+    p.add_argument("--reason", default="", help="why: the department and the record read it")
     args = parser.parse_args(argv)
     from common import progress
 
@@ -134,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 EXPECTED = ("BuildError", "BuildIncomplete", "ValidationFailed", "PublishRefused",
             "FetchError", "SubmissionError", "TemplateError", "WarehouseUnavailable",
             "ConfigError", "WarehouseBusy", "FileNotFoundError", "NothingPublished",
-            "ReportError", "PortalError", "LandingConflict")
+            "ReportError", "PortalError", "LandingConflict", "RoundRefused")
 
 
 def _failed(args, exc: Exception) -> int:
@@ -197,6 +227,7 @@ def _command(args) -> int:
         print("\nFreshness:\n  " + "\n  ".join(s.freshness.lines()))
         print_intake(settings)
         print_published(settings)
+        print_rounds(settings)
     elif args.command == "sql":
         from citycheck.serving.sql import main as sql_main
 
@@ -230,8 +261,12 @@ def _command(args) -> int:
         v = validate(settings, years=parse_years(args.year))
         kept = (f"; {len(v.reused)} unchanged partitions kept their earlier verdict"
                 if v.reused else "")
-        print(f"build {v.build_id}: all {v.checks} checks passed{kept}\n"
-              f"  report: {v.html_path}\n  machine-readable: {v.report_path}")
+        print(f"build {v.build_id}: all {v.checks - len(v.notices)} blocking checks passed"
+              f"{kept}")
+        for n in v.notices:
+            print(f"  reported, not blocking: {n['suite']} [{n['partition'] or 'all'}] "
+                  f"{n['unexpected_count'] or ''} rows ({n['why']})")
+        print(f"  report: {v.html_path}\n  machine-readable: {v.report_path}")
     elif args.command == "publish" and args.target == "postgres":
         from citycheck.publication.publish_postgres import publish_postgres
 
@@ -346,11 +381,129 @@ def _command(args) -> int:
         from citycheck.serving.status import print_status
 
         return print_status(settings, args.year, args.city, args.missing, args.json)
+    elif args.command == "round":
+        return _round(settings, args)
+    elif args.command == "review":
+        return _review(settings, args)
     elif args.command == "recover":
         from citycheck.publication.recovery import recover
 
         for line in recover(settings):
             print(line)
+    return 0
+
+
+def _actor(settings: Settings, name: str | None, needed: str) -> dict:
+    """The portal account `--as` names: who acts, with which role, for which city."""
+    from citycheck.serving import department_portal as dp
+    from citycheck.warehouse.rounds import RoundRefused
+
+    if not name:
+        raise RoundRefused(f"say who acts: --as USER, {needed} (an account of the department "
+                           "portal: `citycheck users add NAME --role office --city CODE`)")
+    user = dp.find_user(settings, name)
+    if user is None or user["disabled"]:
+        raise RoundRefused(f"no active portal account {name}: `citycheck users list` shows them")
+    return user
+
+
+def _publish_now(settings: Settings) -> None:
+    from citycheck.checks.validate import validate
+    from citycheck.publication.publish_postgres import publish_everywhere
+    from citycheck.warehouse.build import build
+
+    build(settings)
+    validate(settings)
+    p, _ = publish_everywhere(settings)
+    print(f"published as {p.publication_id}")
+
+
+def _round(settings: Settings, args) -> int:
+    from citycheck.operations import rounds as rv
+    from citycheck.warehouse.rounds import RoundRefused
+
+    if args.action == "list":
+        con, prefix, origin = _latest(settings)
+        try:
+            from citycheck.serving.status import _reader
+
+            found = rv.rounds(_reader(con), prefix, args.city)
+        finally:
+            con.close()
+        print(f"报送轮次 Reporting rounds — from the {origin}")
+        print(f"  {'city':<8}{'year':<6}{'state':<12}{'due':<12}{'complete':>9}{'owed':>6}"
+              f"{'held':>6}{'returned':>9}  closed")
+        for r in found:
+            closed = f"{r['closed_at']:%Y-%m-%d} by {r['closed_by']}" if r["closed_at"] else ""
+            print(f"  {r['city_code']:<8}{r['year']:<6}{r['round_state']:<12}"
+                  f"{str(r['due_on']):<12}{r['completeness_pct'] or 0:>8g}%"
+                  f"{r['values_missing']:>6}{r['values_held']:>6}{r['values_returned']:>9}  "
+                  f"{closed}")
+        return 0
+    if not args.city or args.year is None:
+        raise RoundRefused(f"`citycheck round {args.action}` needs --city and --year")
+    actor = _actor(settings, args.actor, "an office account of the city")
+    if args.action == "open":
+        from datetime import date
+
+        deadline = None
+        if args.deadline:
+            try:
+                deadline = date.fromisoformat(args.deadline)
+            except ValueError:
+                raise RoundRefused(f"--deadline {args.deadline!r} is not a date like "
+                                   "2025-03-31") from None
+        done = rv.open_round(settings, args.city, args.year, actor, deadline, args.reason)
+    else:
+        done = rv.close_round(settings, args.city, args.year, actor, args.reason, args.override)
+    print(done.message)
+    for m in done.left_missing[:50]:
+        print(f"  left {m['value_state']}: {m['department_code']} {m['indicator_code']} "
+              f"{m['district_code']}")
+    if not args.no_publish:
+        _publish_now(settings)
+    return 0
+
+
+def _latest(settings: Settings):
+    from common.engine import engine_for
+
+    return engine_for(settings).read_latest()
+
+
+def _review(settings: Settings, args) -> int:
+    from citycheck.operations import rounds as rv
+    from citycheck.serving.status import _reader
+    from citycheck.warehouse.rounds import STATE_ZH, RoundRefused
+
+    if args.action == "list":
+        con, prefix, origin = _latest(settings)
+        try:
+            rows = _reader(con)
+            cities = [args.city] if args.city else sorted(
+                {r["city_code"] for r in rv.rounds(rows, prefix)})
+            items = [i for c in cities for i in rv.review_queue(rows, prefix, c, args.year)]
+        finally:
+            con.close()
+        print(f"审核队列 Review queue — from the {origin}: {len(items)} open")
+        for i in items:
+            value = "—" if i["value"] is None else f"{i['value']:g}"
+            shown = "" if i["published_value"] is None else \
+                f" (published meanwhile: {i['published_value']:g})"
+            print(f"  {i['file_hash'][:12]}:{i['record_number']:<5} {i['review_state']:<9}"
+                  f"{STATE_ZH[i['review_state']]:<6} {i['city_code']} {i['year']} "
+                  f"{i['department_code']:<18} {i['indicator_code']} {i['district_code']} "
+                  f"= {value}{shown}")
+            print(f"      {i['last_review_reason'] or i['held_because']}")
+        return 0
+    if not args.item:
+        raise RoundRefused(f"`citycheck review {args.action}` needs the item, as `citycheck "
+                           "review list` shows it")
+    actor = _actor(settings, args.actor, "an office account (confirm, return) or the "
+                                         "department's clerk (answer)")
+    item = rv.review(settings, args.item, args.action, actor, args.reason)
+    print(f"{args.item}: now {item['state']} ({STATE_ZH[item['state']]}); published after the "
+          "next run (`citycheck run`, or the warehouse DAG)")
     return 0
 
 

@@ -67,6 +67,21 @@ class Indicator:
 
 
 @dataclass(frozen=True)
+class Programme:
+    """A city's programme and the calendar of its reporting rounds: the round of reporting
+    year Y opens on `round_opens` (month-day) of Y + 1 and is due on `round_deadline` of Y + 1
+    (None: CITYCHECK_SUBMISSION_DEADLINE), for every Y from first_year to last_year."""
+    code: str
+    city_code: str
+    name_zh: str
+    name_en: str
+    first_year: int
+    last_year: int | None
+    round_opens: str
+    round_deadline: str | None
+
+
+@dataclass(frozen=True)
 class Resolution:
     code: str | None
     reason: str | None = None
@@ -93,9 +108,20 @@ class Reference:
         # (a reference without the file, such as the benchmark's, has no rules)
         self.plausibility_rules = [
             {"indicator_code": r["indicator_code"], "rule": r["rule"],
-             "threshold": _float(r["threshold"])}
+             "threshold": _float(r["threshold"]), "action": r.get("action") or "inform"}
             for r in (_read("plausibility_rules.csv", seeds_dir)
                       if (seeds_dir / "plausibility_rules.csv").exists() else [])]
+        # city -> its programme and the calendar of its reporting rounds (seeds/programmes.csv;
+        # a reference without the file, such as the benchmark's, runs no rounds)
+        self.programmes: dict[str, Programme] = {
+            r["city_code"]: Programme(
+                code=r["programme_code"], city_code=r["city_code"], name_zh=r["name_zh"],
+                name_en=r["name_en"], first_year=int(r["first_year"]),
+                last_year=int(r["last_year"]) if r["last_year"].strip() else None,
+                round_opens=r["round_opens"].strip() or "01-01",
+                round_deadline=r["round_deadline"].strip() or None)
+            for r in (_read("programmes.csv", seeds_dir)
+                      if (seeds_dir / "programmes.csv").exists() else [])}
         # code -> every version of the unit (a rename that keeps its code adds a version);
         # `districts` is the latest version, `district(code, year)` the one valid in a year.
         self.district_versions: dict[str, list[District]] = {}

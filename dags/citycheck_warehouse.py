@@ -8,13 +8,16 @@
 check_freshness alerts (CITYCHECK_ALERT_WEBHOOK_URL) when a department or an open-data source
 is overdue, and never stops the build: old data is still worth publishing.
 
-Runs when new raw data lands (asset events from the submissions and open-data DAGs), by
-hand, and once a year after the submission deadline (1 April, 06:00 Beijing time): the annual
-review of the reporting year just due. The reporting years validated are the `years`
-parameter if given; else, for the annual and backfill runs, the year before the logical date
-(the run of 2024-04-01 reviews 2023); else (asset-triggered and manual runs have no logical
-date) every loaded year. A failed validation fails the run and publishes nothing; the previous
-publication stays as it was.
+Runs when new raw data lands (asset events from the submissions and open-data DAGs), when a
+round opens or closes or a held value is reviewed (the rounds DAG, the portal), by hand, and
+once a year after the submission deadline (1 April, 06:00 Beijing time): the annual review of
+the reporting year just due. Every run publishes every valid year: a round still collecting
+is published as provisional, with its completeness; what is still owed is reported by
+validation, never a reason to publish nothing (docs/validation.md). The reporting years
+under review are the `years` parameter if given; else, for the annual and backfill runs, the
+year before the logical date (the run of 2024-04-01 reviews 2023); else (asset-triggered and
+manual runs have no logical date) every loaded year. A failed check (an invalid value, not a
+missing one) fails the run and publishes nothing; the previous publication stays as it was.
 
 Re-running a past year is idempotent: every build starts from the append-only raw schema, so
 the same raw data gives the same publication, with no duplicates:
@@ -29,6 +32,7 @@ from citycheck.operations.orchestration import (
     DEFAULT_ARGS,
     PUBLISHED_MARTS,
     RAW_OPEN_DATA,
+    RAW_ROUNDS,
     RAW_SUBMISSIONS,
     START_DATE,
     TIMEZONE,
@@ -40,7 +44,7 @@ from citycheck.operations.orchestration import (
     dag_id="citycheck_warehouse",
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable(ANNUAL_REVIEW_CRON, timezone=TIMEZONE),
-        assets=(RAW_SUBMISSIONS | RAW_OPEN_DATA)),
+        assets=(RAW_SUBMISSIONS | RAW_OPEN_DATA | RAW_ROUNDS)),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -72,13 +76,22 @@ def citycheck_warehouse():
 
     @task(pool=WAREHOUSE_POOL)
     def validate(built: dict, params=None, logical_date=None, dag_run=None) -> dict:
+        import logging
+
+        from citycheck.checks.validate import ValidationFailed
         from citycheck.checks.validate import validate as run_validation
         from citycheck.operations.orchestration import years_to_validate
         from common.config import Settings
 
-        report = run_validation(Settings.from_env(),
-                                years=years_to_validate(params.get("years"), logical_date,
-                                                        getattr(dag_run, "run_type", None)))
+        try:
+            report = run_validation(Settings.from_env(),
+                                    years=years_to_validate(params.get("years"), logical_date,
+                                                            getattr(dag_run, "run_type", None)))
+        except ValidationFailed as exc:
+            # each failed check in one line, before Airflow's traceback
+            for line in str(exc).splitlines():
+                logging.getLogger("citycheck.validate").error(line)
+            raise
         # the page people read, in the task log (a failure's message names it too)
         print(f"validation report: {report.html_path} ({report.checks} checks passed)")
         return {"build_id": report.build_id, "checks": report.checks,

@@ -24,6 +24,9 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# The date the programmes' calendar reads (common/calendar.py): the rounds open by the same
+# calendar in every run of the suite (Weihai 2019-2025, Zibo 2020-2022), whatever the day.
+os.environ.setdefault("CITYCHECK_TODAY", "2026-12-06")
 
 from citycheck.devtools.demo_portal import Portal  # noqa: E402
 from common.config import SAMPLE_DIR, Settings  # noqa: E402

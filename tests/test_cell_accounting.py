@@ -181,47 +181,54 @@ def _parks(year: int, values: dict[str, str]) -> list[list]:
             *[["pocket_parks_cum", d, v] for d, v in values.items()]]
 
 
-def test_implausible_values_are_accepted_with_a_warning(settings, tmp_path):
+def test_implausible_values_are_accepted_and_held_for_review(settings, tmp_path):
     """pocket_parks_cum is cumulative and a sum of districts (seeds/plausibility_rules.csv):
-    a fall, a more than threefold jump and a district above the city are flagged, not
-    refused."""
+    a fall, a more than threefold jump and a district above the city are flagged and held for
+    the office's review (the rules' action is hold), not refused."""
     ingest_file(write_csv(tmp_path / "2022.csv", _parks(
         2022, {"环翠区": "91.3", "文登区": "40", "荣成市": "30", "威海市": "500"})), settings)
     receipt = ingest_file(write_csv(tmp_path / "2023.csv", _parks(
         2023, {"环翠区": "1,234.5", "文登区": "35", "荣成市": "31", "威海市": "520"})), settings)
     reconciled(receipt)
     assert receipt.rows_accepted == 4 and receipt.rows_rejected == 0
-    rules = {(w["district_code"], w["rule"]) for w in receipt.warnings}
-    assert rules == {("371002", "yoy_factor"), ("371002", "above_city_total"),
-                     ("371003", "decrease")}
+    rules = {(w["district_code"], w["rule"], w["action"]) for w in receipt.warnings}
+    assert rules == {("371002", "yoy_factor", "hold"), ("371002", "above_city_total", "hold"),
+                     ("371003", "decrease", "hold")}
     jump = next(w for w in receipt.warnings if w["rule"] == "yoy_factor")
     assert jump["cell"] == "C6" and "91.3 in 2022, 1234.5 in 2023" in jump["message"]
-    assert "合理性提示 Plausibility warnings" in receipt.to_text()
-    assert "3 values accepted with a plausibility warning" in receipt.message
-    assert query(settings, "select count(*) from raw.submission_warnings "
-                                          "where file_hash = ?", [receipt.file_hash]) == [(3,)]
+    assert jump["review_item_id"].startswith(f"{receipt.file_hash}:")
+    assert "待核实，暂不发布 Held for review" in receipt.to_text()
+    assert "2 values held for the office's review" in receipt.message
+    assert query(settings, "select count(*) from raw.submission_warnings where file_hash = ? "
+                           "and action = 'hold'", [receipt.file_hash]) == [(3,)]
 
 
 def test_the_office_sees_open_warnings_and_a_passing_correction_clears_one(built, tmp_path):
-    """The published marts flag each current value accepted with a warning; a correction
-    that passes the rules takes it off the office's list."""
+    """A rule whose action is inform publishes the value with its warning (the published
+    marts flag it for the office); a correction that passes the rules takes it off the
+    list."""
     from citycheck.warehouse.build import build
+
+    def parking(value: str) -> list[list]:
+        return [["填报部门", "housing"], ["城市", "371000"], ["年度", "2023"], [],
+                ["指标代码", "区县名称", "数值"], ["new_parking_spaces", "环翠区", value]]
 
     def open_warnings() -> dict[str, str]:
         return dict(query(built.warehouse_path,
                           "select district_code, message from marts.mart_plausibility_warnings "
-                          "where indicator_code = 'pocket_parks_cum' and year = 2020"))
+                          "where indicator_code = 'new_parking_spaces' and year = 2023"))
 
-    before = open_warnings()
-    assert "371002" in before and "9 in 2019, 30 in 2020" in before["371002"]
-    assert query(built.warehouse_path, "select plausibility_warning is not null from "
+    jump = ingest_file(write_csv(tmp_path / "jump.csv", parking("2500")), built)
+    assert [w["action"] for w in jump.warnings] == ["inform"]
+    build(built)
+    assert "528 in 2022, 2500 in 2023" in open_warnings()["371002"]
+    assert query(built.warehouse_path, "select value, plausibility_warning is not null from "
                                        "marts.fct_indicator_values where value_id = "
-                                       "'371002|pocket_parks_cum|2020'") == [(True,)]
-    fixed = ingest_file(write_csv(tmp_path / "fix.csv", _parks(2020, {"环翠区": "12"})), built)
+                                       "'371002|new_parking_spaces|2023'") == [(2500.0, True)]
+    fixed = ingest_file(write_csv(tmp_path / "fix.csv", parking("600")), built)
     assert fixed.warnings == [] and fixed.status == "loaded"
     build(built)
-    after = open_warnings()
-    assert "371002" not in after and set(after) == set(before) - {"371002"}
+    assert "371002" not in open_warnings()
 
 
 def test_what_the_clerk_could_not_see_is_rejected_not_stored(settings, tmp_path):

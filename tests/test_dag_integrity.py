@@ -8,7 +8,7 @@ from common.config import WAREHOUSE_POOL
 DAG_FILES = sorted((Path(__file__).resolve().parents[1] / "dags").glob("*.py"))
 # Tasks that only read (they never open the warehouse file for writing).
 # tasks that read the inbox or the publication and write no warehouse: outside the pool
-READ_ONLY_TASKS = {"list_inbox", "reports"}
+READ_ONLY_TASKS = {"list_inbox", "reports", "any_opened", "announce"}
 
 
 def _bag(path: Path):
@@ -57,7 +57,8 @@ def test_warehouse_dag_is_triggered_by_raw_data_and_yearly_and_takes_years():
     dag = load_dags()["citycheck_warehouse"]
     condition = dag.timetable.asset_condition  # AssetAny: either asset triggers a run
     uris = {asset.uri for asset in condition.objects}
-    assert {"citycheck://warehouse/raw/submissions", "citycheck://warehouse/raw/open_data"} <= uris
+    assert {"citycheck://warehouse/raw/submissions", "citycheck://warehouse/raw/open_data",
+            "citycheck://warehouse/raw/rounds"} <= uris
     # ... and the annual review after the deadline, which backfills can replay year by year
     assert dag.timetable.timetable.expression == "0 6 1 4 *"
     assert "years" in dag.params
@@ -76,3 +77,14 @@ def test_warehouse_dag_is_triggered_by_raw_data_and_yearly_and_takes_years():
 
     for task in dag.tasks:  # whoever is on call hears of any failure
         assert task.on_failure_callback, task.task_id
+
+
+def test_the_rounds_dag_opens_rounds_daily_and_announces_only_what_it_opened():
+    from citycheck.devtools.demo import load_dags
+
+    dag = load_dags()["citycheck_rounds"]
+    assert dag.timetable.expression == "0 7 * * *"
+    announce = dag.get_task("announce")
+    assert [o.uri for o in announce.outlets] == ["citycheck://warehouse/raw/rounds"]
+    assert dag.get_task("any_opened").upstream_task_ids == {"open_due_rounds"}
+    assert dag.get_task("remind").pool == WAREHOUSE_POOL

@@ -125,7 +125,11 @@ CODED = {"progress_class": [("mart_target_progress", "progress_class")],
          "submission_status": [("mart_submission_status", "submission_status")],
          "unit_level": [("dim_district", "unit_level")],
          "source_type": [("dim_source", "source_type")],
-         "plausibility_rule": [("mart_plausibility_warnings", "rule")]}
+         "plausibility_rule": [("mart_plausibility_warnings", "rule")],
+         "review_state": [("fct_indicator_values", "review_state"),
+                          ("mart_review_queue", "review_state")],
+         "round_state": [("mart_rounds", "round_state")],
+         "value_state": [("mart_round_values", "value_state")]}
 
 
 def test_every_code_users_see_has_a_chinese_and_an_english_label(built):

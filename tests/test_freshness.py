@@ -15,12 +15,19 @@ def test_the_year_due_follows_the_deadline(monkeypatch):
 
 
 def test_nothing_is_overdue_while_the_latest_year_is_in(built, webhook):
-    # the sample holds 2019-2023; on 2024-03-01 the last year due is 2022
+    # the sample holds Weihai's 2019-2023; on 2024-03-01 the last year due is 2022, and
+    # Weihai owes nothing. Zibo's 2022 round (due 2023-03-31) still lacks the education
+    # bureau's figures and one of the commerce bureau's: those two are chased.
     report = check_freshness(built, today=date(2024, 3, 1))
-    assert report.ok, report.lines()
+    assert [o for o in report.overdue if o.city_code == "371000"] == []
+    late = {o.owner: o for o in report.overdue}
+    assert set(late) == {"education", "commerce"}
+    assert late["education"].detail == "owes 2022: 22 values; 336 days overdue"
+    assert late["commerce"].detail == "owes 2022: 1 values; 336 days overdue"
     assert {t.table: t.status for t in report.tables} == {
         "open_data_fetches": "pass", "submission_files": "pass"}
-    assert webhook == []
+    (alert,) = webhook
+    assert {o["owner"] for o in alert["overdue"]} == {"education", "commerce"}
 
 
 def test_overdue_departments_and_a_stale_source_are_named_in_one_alert(built, webhook):
@@ -32,12 +39,13 @@ def test_overdue_departments_and_a_stale_source_are_named_in_one_alert(built, we
     report = check_freshness(built, today=date(2025, 5, 1))   # 2024's figures were due 03-31
     overdue = {(o.kind, o.owner): o for o in report.overdue}
     water = overdue[("department", "water")]
-    assert water.city_code == "371000" and water.last_received == "2023"
-    assert "owes 2024" in water.detail
+    assert water.city_code == "371000" and water.last_received == "2024"
+    assert water.detail == "owes 2024: 7 values; 31 days overdue"
     # the statistics bureau is fed by its API, and is judged by what that delivered
-    assert overdue[("department", "statistics")].last_received == "2023"
-    # a city of the reference data nothing was received for is not chased
-    assert all(o.city_code == "371000" for o in report.overdue)
+    assert "owes 2024" in overdue[("department", "statistics")].detail
+    # every city with a programme is chased, whatever it has sent
+    assert {o.city_code for o in report.overdue if o.kind == "department"} == {
+        "371000", "370300"}
     stale = overdue[("open_data_source", "weihai_statistics_population")]
     assert "limit 48 h" in stale.detail
     assert {t.table: t.status for t in report.tables}["open_data_fetches"] == "warn"

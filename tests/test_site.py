@@ -81,33 +81,38 @@ def test_every_page_holds_the_published_numbers_and_its_downloads_the_same(built
         reported = dict(((i, c, y), n) for i, c, y, n in con.execute(
             "select indicator_code, city_code, year, count(*) from fct_indicator_values "
             "group by all").fetchall())
+        missing = dict(((i, c, y), n) for i, c, y, n in con.execute(
+            "select indicator_code, city_code, year, count(*) "
+            "from mart_submission_missing_values group by all").fetchall())
         assert len(status.cells) >= len(codes) * 5
         for cell in status.cells:
             key = (cell["data-indicator"], cell["data-city"], int(cell["data-year"]))
             assert int(cell["data-reported"]) == reported.get(key, 0), key
-            expected = "reported" if reported.get(key) else "no_data"   # none missing here
+            assert int(cell["data-missing"]) == missing.get(key, 0), key
+            expected = ("partly" if reported.get(key) and missing.get(key) else
+                        "reported" if reported.get(key) else
+                        "missing" if missing.get(key) else "no_data")
             assert cell["data-status"] == expected, key
     finally:
         con.close()
 
 
 def test_a_missing_value_makes_an_indicator_partly_reported(built):
-    """A value owed but absent: the indicator is partly reported that year, and says how
-    many are missing."""
-    con = duckdb.connect(str(built.serving_path))
-    con.execute("create or replace table mart_submission_missing_values as select * from "
-                "mart_submission_missing_values limit 0")
-    con.execute("insert into mart_submission_missing_values (missing_id, city_code, year, "
-                "department_code, district_code, indicator_code) values ('x', '371000', 2022, "
-                "'water', '371002', 'sewage_treatment_rate_pct')")
-    con.close()
+    """Zibo's commerce bureau sent 10 of its 11 units' 2022 night-economy figures: the
+    indicator is partly reported that year, and says how many are missing; Weihai's 2025
+    round, with nothing received, shows every indicator missing."""
     site = write_site(built)
     status = Statuses()
     status.feed(site.index_path.read_text(encoding="utf-8"))
-    (cell,) = [c for c in status.cells if c["data-indicator"] == "sewage_treatment_rate_pct"
-               and c["data-year"] == "2022"]
+    (cell,) = [c for c in status.cells if c["data-indicator"] == "night_economy_clusters"
+               and c["data-city"] == "370300" and c["data-year"] == "2022"]
     assert cell["data-status"] == "partly" and cell["data-missing"] == "1"
+    assert cell["data-reported"] == "10"
     assert re.search(r"◐ 部分报送 \(1\)", site.index_path.read_text(encoding="utf-8"))
+    weihai_2025 = [c for c in status.cells if c["data-city"] == "371000"
+                   and c["data-year"] == "2025"]
+    assert weihai_2025 and all(c["data-status"] in ("missing", "no_data") for c in weihai_2025)
+    assert any(c["data-status"] == "missing" for c in weihai_2025)
 
 
 @needs_chromium

@@ -35,7 +35,12 @@ def test_a_failed_validation_reads_in_the_browser_as_it_is_in_the_json(built, tm
     assert "371002" in dom and "140.0" in dom               # the example row
     # every check of the JSON is a row of the page: one per expectation, one per kept partition
     assert dom.count("<tr>") - dom.count("<thead><tr>") == len(report["results"])
-    assert dom.count("✘ 未通过 failed") == sum(not r["success"] for r in report["results"])
+    assert dom.count("✘ 未通过 failed") == sum(not r["success"] and r.get("blocking", True)
+                                              for r in report["results"])
+    # what is still owed (report only) is listed apart, and said not to block
+    assert dom.count("ℹ 仅报告 reported, not blocking") == sum(
+        not r["success"] and r.get("blocking") is False for r in report["results"]) > 0
+    assert dom.count('class="reported-check"') == len(report["notices"])
     assert shows_something(tmp_path / "wide.png") and not console_errors(log)
     _, log = load(page, tmp_path / "phone.png", width=390, height=844)
     assert shows_something(tmp_path / "phone.png") and not console_errors(log)

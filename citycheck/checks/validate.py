@@ -52,6 +52,9 @@ class Suite:
     example_columns: list[str]
     expectations: list[dict]
     path: Path
+    # False: the suite reports (completeness, what is still owed) but never stops a
+    # publication; a year with values still owed is published as provisional
+    blocking: bool = True
 
 
 @dataclass
@@ -66,18 +69,32 @@ class ValidationReport:
     # every expectation's verdict on every partition (a kept partition: one line)
     results: list[dict] = field(default_factory=list)
     html_path: str | None = None
+    # failed checks of report-only suites (what is still owed): in the report, not blocking
+    notices: list[dict] = field(default_factory=list)
 
     def describe(self) -> str:
-        lines = [f"{len(self.failures)} of {self.checks} checks failed on build {self.build_id}:"]
-        for f in self.failures:
-            part = f" [{f['partition']}]" if f["partition"] else ""
-            why = f" ({f['why']})" if f.get("why") else ""
-            lines.append(f"- {f['suite']}{part}: {f['expectation']} {f['kwargs']}{why}: "
-                         f"{f['unexpected_count']} unexpected rows")
-            for example in f["examples"]:
-                lines.append(f"    e.g. {example}")
-        lines.append(f"Report: {self.html_path or self.report_path}")
+        """One line per failed check, first: the year, the suite, the check, how many rows and
+        the first of them; then where the report is."""
+        lines = [failure_line(f) for f in self.failures]
+        lines.append(f"{len(self.failures)} of {self.checks} checks failed on build "
+                     f"{self.build_id}; nothing was published, the previous publication stays. "
+                     f"Report: {self.html_path or self.report_path}")
         return "\n".join(lines)
+
+
+def failure_line(f: dict) -> str:
+    """A failed check in one line: 'validation failed [year=2024] suite: check (why): N rows,
+    e.g. {...}'."""
+    part = f" [{f['partition']}]" if f["partition"] else ""
+    what = ", ".join(f"{k}={v}" for k, v in f["kwargs"].items()
+                     if k in ("column", "column_list", "column_A", "column_B", "years"))
+    why = f" ({f['why']})" if f.get("why") else ""
+    rows = ("" if f["unexpected_count"] is None
+            else f": {f['unexpected_count']} row{'s' if f['unexpected_count'] != 1 else ''}")
+    example = f", e.g. {json.dumps(f['examples'][0], ensure_ascii=False, default=str)}" \
+        if f["examples"] else ""
+    return (f"validation failed{part} {f['suite']}: {f['expectation']}"
+            f"{f' ({what})' if what else ''}{why}{rows}{example}")
 
 
 def load_suites(directory: Path = EXPECTATIONS_DIR) -> list[Suite]:
@@ -90,7 +107,8 @@ def load_suites(directory: Path = EXPECTATIONS_DIR) -> list[Suite]:
             suites.append(Suite(name=data["name"], description=data.get("notes", ""),
                                 sql=batch["sql"], partition_by=batch.get("partition_by"),
                                 example_columns=batch.get("example_columns", []),
-                                expectations=data["expectations"], path=path))
+                                expectations=data["expectations"], path=path,
+                                blocking=batch.get("blocking", True)))
         except KeyError as exc:
             raise ValueError(f"{path}: missing {exc} (see docs/validation.md)") from None
     return suites
@@ -242,28 +260,30 @@ def validate(settings: Settings, years: list[int] | None = None,
                             earlier[0], True, earlier[1])
                     continue
                 outcomes = checks.run(suite, con, sql, params)
-                failed_before = len(report.failures)
+                failed_before = len(report.failures) + len(report.notices)
                 for o in outcomes:
                     report.checks += 1
                     report.results.append({"suite": suite.name, "partition": label,
                                            "expectation": o.type, "kwargs": o.kwargs,
                                            "success": o.success,
                                            "unexpected_count": o.unexpected_count,
-                                           "kept_from": None})
+                                           "blocking": suite.blocking, "kept_from": None})
                     if o.success:
                         continue
-                    report.failures.append({
+                    (report.failures if suite.blocking else report.notices).append({
                         "suite": suite.name, "partition": label, "expectation": o.type,
                         "kwargs": o.kwargs, "why": o.why,
                         "unexpected_count": o.unexpected_count,
                         "examples": [{k: _jsonable(v) for k, v in e.items()}
                                      for e in o.examples]})
                 _record(con, report.build_id, stamp, suite.name, key, part, fingerprint,
-                        len(outcomes), len(report.failures) == failed_before, None)
+                        len(outcomes),
+                        len(report.failures) + len(report.notices) == failed_before, None)
         progress.finish()
         if years and not partitions_seen:
-            # an annual review of a year nothing arrived for is not a pass
-            report.failures.append({
+            # an annual review of a year nothing arrived for: said in the report, and by
+            # freshness; the year's round shows it owed (not a reason to publish nothing)
+            report.notices.append({
                 "suite": "all suites", "partition": None,
                 "expectation": "values_loaded_for_the_years_asked",
                 "kwargs": {"years": years},
@@ -277,6 +297,7 @@ def validate(settings: Settings, years: list[int] | None = None,
         report.report_path = str(path)
         document = {"build_id": report.build_id, "success": report.success,
                     "checks": report.checks, "failures": report.failures,
+                    "notices": report.notices,
                     "reused": report.reused, "engines": checks.engines,
                     "suites": [s.name for s in suites], "validated_at": stamp.isoformat(),
                     "results": report.results}

@@ -68,6 +68,7 @@ def _env(name: str, value: str):
 
 # What each DAG does, said before it runs (its task logs go to the log file).
 DOING = {"citycheck_submissions": "reading each department file, writing its receipt",
+         "citycheck_rounds": "opening the rounds the calendar has reached, reminding who is late",
          "citycheck_warehouse": "dbt build, validation, publication, reports and pages"}
 
 
@@ -130,7 +131,7 @@ def run_demo(settings: Settings, years: str = "", sample_dir: Path = SAMPLE_DIR)
         dags = load_dags()
     order = (["citycheck_submissions"]
              + sorted(d for d in dags if d.startswith("citycheck_open_data_"))
-             + ["citycheck_warehouse"])
+             + ["citycheck_rounds", "citycheck_warehouse"])
     if sys.stdout.isatty():    # the tasks' progress to the terminal, their logs to the file
         progress.to_terminal(os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1))
     with Portal(data_dir=sample_dir / "portal") as url, _env("CITYCHECK_PORTAL_URL", url):
@@ -155,10 +156,10 @@ def run_demo(settings: Settings, years: str = "", sample_dir: Path = SAMPLE_DIR)
     site = settings.reports_dir / "site" / "index.html"
     if site.exists():
         print(f"indicator pages (open in a browser): {site}")
-    annual = sorted((settings.reports_dir / "annual").glob("*.html"))
+    annual = sorted((settings.reports_dir / "annual").glob("*_*.html"))
     if annual:
-        print(f"annual city health check reports (HTML and PDF): {annual[-1]}"
-              + (f" and {len(annual) - 1} more in {annual[-1].parent}" if len(annual) > 1 else ""))
+        print(f"annual city health check reports, {len(annual)} (HTML and PDF), listed in "
+              f"{settings.reports_dir / 'annual' / 'index.html'}")
     print("serve them all on 127.0.0.1: .venv/bin/citycheck serve")
     return True
 
@@ -184,15 +185,17 @@ def main() -> int:
     started = time.monotonic()
     ok = run_demo(settings, args.years)
     if ok:
-        from citycheck.serving.summary import print_intake, print_published
+        from citycheck.serving.summary import print_intake, print_published, print_rounds
 
         print_intake(settings)
         print_published(settings)
         print_validation(settings)
+        print_rounds(settings)
         print(f"\npipeline finished in {time.monotonic() - started:.1f} s. Next:\n"
               "  .venv/bin/citycheck sql                   SQL on what was published (a prompt)\n"
               "  .venv/bin/citycheck serve                 the reports and pages on 127.0.0.1\n"
-              "  .venv/bin/citycheck status --year 2023    who still owes which values")
+              "  .venv/bin/citycheck status --missing      each round: who still owes which values\n"
+              "  make portal                               the department portal (docs/portal.md)")
     return 0 if ok else 1
 
 

@@ -5,11 +5,11 @@ and the `check_freshness` task of the warehouse DAG, which alerts before every b
 
 - **raw tables**: `dbt source freshness` on the raw schema (thresholds in
   dbt_project/models/staging/_raw__sources.yml): when was anything last received or fetched;
-- **departments**: each department of each city's programme owes one reporting year's figures
-  by the deadline (CITYCHECK_SUBMISSION_DEADLINE, month-day, default 03-31 of the next year).
-  A department whose latest accepted value (from a file, or from open data for departments a
-  portal feeds) is for an earlier year than the last one due is overdue, with the years it has
-  not sent. Cities nothing was ever received for are not live yet and are not chased;
+- **departments**: every round of every city's programme that is past its due date and not
+  closed (mart_rounds; the deadline is the programme's, else CITYCHECK_SUBMISSION_DEADLINE,
+  default 03-31 of the next year): a department that still owes values there, or has
+  returned ones to correct, is overdue, with the years, how many values and how many days.
+  A city nothing was ever received from is chased like any other;
 - **open-data sources**: a source with no successful fetch (loaded, unchanged or not modified)
   for `stale_after_hours` (extract/sources.yml, default 48) is overdue.
 
@@ -19,13 +19,12 @@ fails a run: old data is still worth publishing, and the alert says what is miss
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from common.calendar import DEADLINE_ENV, due_date, last_year_due  # noqa: F401 - re-exported
+from common.calendar import today as calendar_today
 from common.config import Settings
-
-DEADLINE_ENV = "CITYCHECK_SUBMISSION_DEADLINE"
 
 
 @dataclass
@@ -92,23 +91,6 @@ def _aligned(header: list[str], rows: list[list[str]]) -> list[str]:
              + "  " + str(r[-1])).rstrip() for r in [header, *rows]]
 
 
-def due_date(year: int, deadline: str | None = None) -> date:
-    """When the figures of reporting year `year` are due: the deadline (month-day,
-    CITYCHECK_SUBMISSION_DEADLINE, default 03-31) of the next year."""
-    deadline = deadline or os.environ.get(DEADLINE_ENV, "03-31")
-    try:
-        month, day = (int(p) for p in deadline.split("-"))
-        return date(year + 1, month, day)
-    except ValueError:
-        raise ValueError(f"{DEADLINE_ENV}={deadline!r} is not a month-day like 03-31") from None
-
-
-def last_year_due(today: date, deadline: str | None = None) -> int:
-    """The latest reporting year whose figures were due by `today`: year Y is due on the
-    deadline (month-day) of year Y + 1."""
-    return today.year - 1 if today > due_date(today.year - 1, deadline) else today.year - 2
-
-
 def table_freshness(settings: Settings) -> tuple[list[TableFreshness], str | None]:
     """`dbt source freshness` on the raw tables that declare a threshold."""
     from citycheck.warehouse.build import run_dbt
@@ -133,45 +115,36 @@ def table_freshness(settings: Settings) -> tuple[list[TableFreshness], str | Non
     return sorted(tables, key=lambda t: t.table), None
 
 
-def overdue_departments(con, settings: Settings, today: date) -> list[Overdue]:
-    from common.reference import load_reference
+def overdue_departments(con, today: date) -> tuple[list[Overdue], str | None]:
+    """Every department that owes values (or has returned ones to answer) in a round past
+    its due date and not closed, per city, from the latest build's mart_submission_status
+    (the rounds' one definition, citycheck/operations/rounds.py). (overdue, why it could not
+    be read)."""
+    from citycheck.operations.rounds import days_overdue, overdue_by_department
 
-    ref = load_reference(settings.seeds_dir)
-    due = last_year_due(today)
-    # the latest year each department delivered any accepted value for, from a file or from
-    # open data (the statistics bureau, say, is fed by its API, not by files)
-    latest: dict[tuple[str, str], int] = {}
-    delivered = con.execute(
-        "select f.city_code, r.indicator_code, max(r.year) from raw.submission_rows r "
-        "join raw.submission_files f using (file_hash) where f.status = 'loaded' and "
-        "r.status = 'accepted' group by 1, 2 union all "
-        "select null, o.indicator_code, max(o.year) from raw.open_data_observations o "
-        "where o.status = 'accepted' and o.district_code is not null group by 2").fetchall()
-    live_cities = set()
-    for city, indicator, year in delivered:
-        ind = ref.indicators.get(indicator)
-        if ind is None:
-            continue
-        cities = [city] if city else [c for c, codes in ref.city_indicators.items()
-                                      if indicator in codes]
-        for c in cities:
-            live_cities.add(c)
-            key = (c, ind.department_code)
-            latest[key] = max(latest.get(key, year), year)
+    def rows(sql, params):
+        cur = con.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    try:
+        late = overdue_by_department(rows, "marts.", today)
+    except Exception as exc:     # noqa: BLE001 - no build yet, or one made before rounds
+        return [], f"the rounds are not built yet ({str(exc).splitlines()[0]}): run `citycheck build`"
+    by_owner: dict[tuple[str, str], list[dict]] = {}
+    for r in late:
+        by_owner.setdefault((r["city_code"], r["department_code"]), []).append(r)
     out = []
-    # a city nothing was ever received for is not live on the platform yet: nobody is chased
-    for city, codes in sorted((c, v) for c, v in ref.city_indicators.items() if c in live_cities):
-        departments = sorted({ref.indicators[c].department_code for c in codes
-                              if c in ref.indicators})
-        for dep in departments:
-            last = latest.get((city, dep))
-            if last is not None and last >= due:
-                continue
-            first_missing = (last + 1) if last is not None else due
-            missing = ", ".join(str(y) for y in range(first_missing, due + 1))
-            out.append(Overdue("department", dep, city, str(last) if last else None,
-                               f"owes {missing}; latest delivered: {last or 'none'}"))
-    return out
+    for (city, dep), years in sorted(by_owner.items()):
+        owed = sum(r["values_missing"] for r in years)
+        returned = sum(r["values_returned"] for r in years)
+        worst = max(days_overdue(r["due_on"], today) for r in years)
+        back = f", {returned} returned to correct" if returned else ""
+        out.append(Overdue(
+            "department", dep, city, ", ".join(str(r["year"]) for r in years),
+            f"owes {', '.join(str(r['year']) for r in years)}: {owed} values{back}; "
+            f"{worst} days overdue"))
+    return out, None
 
 
 def overdue_sources(con, now: datetime) -> list[Overdue]:
@@ -199,12 +172,15 @@ def check_freshness(settings: Settings, today: date | None = None,
     from common.engine import engine_for
 
     now = datetime.now(UTC).replace(tzinfo=None)
-    today = today or now.date()
+    today = today or calendar_today()
     report = FreshnessReport(checked_at=now.isoformat(timespec="seconds"))
     settings.ensure_dirs()
     with engine_for(settings).connect() as con:
-        report.overdue = overdue_departments(con, settings, today) + overdue_sources(con, now)
+        departments, unread = overdue_departments(con, today)
+        report.overdue = departments + overdue_sources(con, now)
     report.tables, report.problem = table_freshness(settings)
+    if unread:
+        report.problem = "; ".join(p for p in (report.problem, unread) if p)
     if alert and not report.ok:
         from citycheck.operations.alerts import post_alert
 

@@ -18,6 +18,9 @@ from common.config import WAREHOUSE_POOL
 # Emitted when new raw data has landed; the warehouse DAG is scheduled on either.
 RAW_SUBMISSIONS = Asset("citycheck://warehouse/raw/submissions", group="citycheck")
 RAW_OPEN_DATA = Asset("citycheck://warehouse/raw/open_data", group="citycheck")
+# Emitted when a round opened, closed or reopened, or a review step was taken (the calendar's
+# daily task, the portal): the warehouse DAG builds and publishes what changed.
+RAW_ROUNDS = Asset("citycheck://warehouse/raw/rounds", group="citycheck")
 # Emitted when a validated build has been published (for downstream consumers).
 PUBLISHED_MARTS = Asset("citycheck://published/marts", group="citycheck")
 
@@ -37,5 +40,5 @@ EXTRACT_ARGS = {
 
 
 __all__ = ["ANNUAL_REVIEW_CRON", "TIMEZONE", "years_to_validate",
-           "RAW_SUBMISSIONS", "RAW_OPEN_DATA", "PUBLISHED_MARTS", "START_DATE", "DEFAULT_ARGS",
+           "RAW_SUBMISSIONS", "RAW_OPEN_DATA", "RAW_ROUNDS", "PUBLISHED_MARTS", "START_DATE", "DEFAULT_ARGS",
            "EXTRACT_ARGS", "WAREHOUSE_POOL"]

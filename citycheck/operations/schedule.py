@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from common.calendar import TIMEZONE  # the programmes' time zone: schedules are read in it
+
+__all__ = ["ANNUAL_REVIEW_CRON", "ANNUAL_RUN_TYPES", "START_DATE", "TIMEZONE",
+           "years_to_validate"]
+
 # The first reporting year of the programmes: backfills can replay any year since (with
 # catchup off, the scheduler itself never creates past runs).
 START_DATE = datetime(2019, 1, 1)
@@ -11,8 +16,6 @@ START_DATE = datetime(2019, 1, 1)
 ANNUAL_REVIEW_CRON = "0 6 1 4 *"
 # Runs whose logical date says which year to review (DagRunType values).
 ANNUAL_RUN_TYPES = ("scheduled", "backfill")
-# The programmes' time zone: schedules and the year of a logical date are read in it.
-TIMEZONE = "Asia/Shanghai"
 
 
 def years_to_validate(years_param: str | None, logical_date, run_type: str | None = None

@@ -56,6 +56,13 @@ create table if not exists uploads (
     upload_id text primary key, username text not null, department_code text,
     city_code text not null, file_name text not null, received_at text not null,
     status text not null, file_hash text, receipt_json text, receipt_text text);
+-- what the office and the clerks did in a round (review steps, opening and closing rounds),
+-- kept here too so the pages can say which are not published yet (step_id: the review id or
+-- round event id in the warehouse)
+create table if not exists actions (
+    step_id text primary key, username text not null, city_code text not null,
+    department_code text, kind text not null, subject text not null, detail text,
+    at text not null);
 """
 
 
@@ -146,6 +153,12 @@ def list_users(settings: Settings) -> list[dict]:
         return [dict(r) for r in con.execute(
             "select username, role, department_code, city_code, disabled, created_at "
             "from users order by username")]
+
+
+def find_user(settings: Settings, username: str) -> dict | None:
+    with closing(db(settings)) as con:
+        row = con.execute("select * from users where username = ?", [username]).fetchone()
+    return dict(row) if row else None
 
 
 def check_login(settings: Settings, username: str, password: str, address: str
@@ -270,8 +283,9 @@ def take_in(settings: Settings, upload_id: str) -> dict:
     return upload_row(settings, upload_id)
 
 
-def announce(reason: str) -> str | None:
-    """Tell Airflow that raw submissions landed — an asset event on RAW_SUBMISSIONS through
+def announce(reason: str, asset: str = "submissions") -> str | None:
+    """Tell Airflow that raw submissions landed (or, asset="rounds", that a round or review
+    step was recorded) — an asset event on RAW_SUBMISSIONS (RAW_ROUNDS) through
     its REST API — so the warehouse DAG runs as it does after the submissions DAG. Configured
     by the environment the Airflow stack gives its services (AIRFLOW__API__BASE_URL, the simple
     auth manager's user and passwords file: `make airflow-up`); elsewhere nothing is sent.
@@ -286,8 +300,9 @@ def announce(reason: str) -> str | None:
     passwords = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
     if not (base and users and passwords and Path(passwords).exists()):
         return "no Airflow API configured: the warehouse DAG runs on its schedule or by hand"
-    from citycheck.operations.orchestration import RAW_SUBMISSIONS
+    from citycheck.operations.orchestration import RAW_ROUNDS, RAW_SUBMISSIONS
 
+    target = RAW_ROUNDS if asset == "rounds" else RAW_SUBMISSIONS
     user = users.split(",")[0].split(":")[0]
     try:
         token = requests.post(f"{base}/auth/token", timeout=10, json={
@@ -295,10 +310,10 @@ def announce(reason: str) -> str | None:
             "password": json.loads(Path(passwords).read_text())[user]}).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         found = requests.get(f"{base}/api/v2/assets", headers=headers, timeout=10,
-                             params={"uri_pattern": RAW_SUBMISSIONS.uri}).json()["assets"]
-        asset = next(a for a in found if a["uri"] == RAW_SUBMISSIONS.uri)
+                             params={"uri_pattern": target.uri}).json()["assets"]
+        known = next(a for a in found if a["uri"] == target.uri)
         r = requests.post(f"{base}/api/v2/assets/events", headers=headers, timeout=10,
-                          json={"asset_id": asset["id"], "extra": {"portal": reason}})
+                          json={"asset_id": known["id"], "extra": {"portal": reason}})
         r.raise_for_status()
         return None
     except Exception as exc:        # noqa: BLE001 - the upload has landed; say why, go on
@@ -353,42 +368,64 @@ def reading(settings: Settings) -> Iterator[Callable[[str, list | dict], list[di
 
 
 def clerk_view(settings: Settings, user: dict, year: int | None = None) -> dict:
-    """What the clerk's page shows from the publication: the department's name, its status by
-    year, each indicator in `year` (default the newest), when the publication was made and
-    which of the department's files it holds."""
+    """What the clerk's page shows from the publication: the department's name, its rounds
+    (the year in collection by default), each indicator in `year`, the values the office
+    returned or holds, when the publication was made and which of the department's files it
+    holds (every file received, through the portal or the inbox)."""
+    from citycheck.operations import rounds as rv
+
+    city, department = user["city_code"], user["department_code"]
     with reading(settings) as rows:
+        round_rows = rv.rounds(rows, "", city)
         status = department_status(rows, user)
-        years = [s["year"] for s in status]
-        year = year if year in years else (years[0] if years else None)
+        years = sorted({r["year"] for r in round_rows} | {s["year"] for s in status},
+                       reverse=True)
+        year = year if year in years else rv.year_in_collection(round_rows) or (
+            years[0] if years else None)
         named = rows("select department_name_zh, department_name_en from dim_department "
-                     "where department_code = ?", [user["department_code"]])
+                     "where department_code = ?", [department])
         published_at, files = publication_state(rows, user)
         return {"status_rows": status, "years": years, "year": year,
+                "round": next((r for r in round_rows if r["year"] == year), None),
                 "department": named[0] if named else None, "published_at": published_at,
                 "published_files": files,
-                "indicators": indicator_status(rows, user, year) if year else []}
+                "indicators": indicator_status(rows, user, year) if year else [],
+                "in_review": rv.review_queue(rows, "", city, None, department),
+                "published_steps": published_steps(rows),
+                "received_files": received_files(rows, user)}
 
 
 def department_status(rows, user: dict) -> list[dict]:
-    return rows("""
+    from citycheck.operations.rounds import days_overdue
+
+    found = rows("""
         select year, submission_status, values_expected, values_present, values_missing,
-               files_received, files_refused, records_rejected, last_received_at
+               values_held, values_returned, due_on, files_received, files_refused,
+               records_rejected, last_received_at
         from mart_submission_status where city_code = ? and department_code = ?
         order by year desc""", [user["city_code"], user["department_code"]])
+    for r in found:
+        r["days_overdue"] = (days_overdue(r["due_on"])
+                             if r["values_missing"] or r["values_returned"] else 0)
+    return found
 
 
 def indicator_status(rows, user: dict, year: int) -> list[dict]:
     """Each indicator the clerk's department answers for, in one year, as the publication
-    holds it: district values present, reported missing (无, with a reason), still owed, and
-    accepted with a plausibility warning."""
+    holds it: district values present, reported missing (无, with a reason), still owed, held
+    for review, returned, and accepted with a plausibility warning."""
     return rows("""
         with present as (
             select indicator_code, count(*) filter (where not is_missing) as present,
                    count(*) filter (where is_missing) as reported_missing
             from fct_indicator_values where city_code = $city and year = $year
             group by indicator_code),
-        owed as (
-            select indicator_code, count(*) as missing from mart_submission_missing_values
+        states as (
+            select indicator_code,
+                   count(*) filter (where value_state = 'owed') as missing,
+                   count(*) filter (where value_state in ('held', 'answered')) as held,
+                   count(*) filter (where value_state = 'returned') as returned
+            from mart_round_values
             where city_code = $city and year = $year and department_code = $department
             group by indicator_code),
         warned as (
@@ -398,10 +435,11 @@ def indicator_status(rows, user: dict, year: int) -> list[dict]:
         select i.indicator_code, i.indicator_name_zh, i.indicator_name_en, i.unit,
                coalesce(p.present, 0) as present,
                coalesce(p.reported_missing, 0) as reported_missing,
-               coalesce(o.missing, 0) as missing, coalesce(w.warned, 0) as warned
+               coalesce(o.missing, 0) as missing, coalesce(o.held, 0) as held,
+               coalesce(o.returned, 0) as returned, coalesce(w.warned, 0) as warned
         from dim_indicator as i
         left join present as p using (indicator_code)
-        left join owed as o using (indicator_code)
+        left join states as o using (indicator_code)
         left join warned as w using (indicator_code)
         where i.department_code = $department
         order by i.indicator_code""",
@@ -421,68 +459,102 @@ def publication_state(rows, user: dict) -> tuple[str | None, set[str]]:
     return ((when[0]["at"] if when else None), {f["source_id"] for f in files})
 
 
+def received_files(rows, user: dict) -> list[dict]:
+    """Every file of the department the publication knows of (dim_source), however it came:
+    the portal, or the inbox folder."""
+    return rows("""
+        select source_id as file_hash, source_name as file_name, received_at,
+               source_status as status, records_accepted, records_rejected, message
+        from dim_source where source_type = 'submission' and source_owner = ? and city_code = ?
+        order by received_at desc limit 200""", [user["department_code"], user["city_code"]])
+
+
+def published_steps(rows) -> set[str]:
+    """The ids of the review steps and round events the publication holds."""
+    return {r["id"] for r in rows("select review_step_id as id from fct_value_reviews union all "
+                                  "select event_id from fct_round_events", [])}
+
+
 def office_view(settings: Settings, city: str, year: int | None = None) -> dict:
-    """The office's dispatch list for `year` (default the newest), read through one
-    connection: the years there are, each department's row, every value still missing."""
+    """The office's view of its rounds, read through one connection: every round, and for
+    `year` (default the year in collection) each department's row, every value not settled,
+    the review queue and the reminders."""
+    from citycheck.operations import rounds as rv
+
     with reading(settings) as rows:
-        years = [r["year"] for r in rows("select distinct year from mart_submission_status "
-                                         "where city_code = ? order by 1 desc", [city])]
-        year = year or (years[0] if years else None)
-        return {"years": years, "year": year,
-                "rows": dispatch_list(rows, city, year) if year else [],
-                "missing": missing_values(rows, city, year) if year else []}
+        round_rows = rv.rounds(rows, "", city)
+        years = [r["year"] for r in round_rows]
+        year = year if year in years else rv.year_in_collection(round_rows)
+        chosen = next((r for r in round_rows if r["year"] == year), None)
+        view = {"rounds": round_rows, "years": years, "year": year, "round": chosen,
+                "rows": [], "missing": [], "queue": [], "published_steps": set()}
+        if chosen is None:
+            return view
+        chosen["days_overdue"] = rv.days_overdue(chosen["due_on"]) if (
+            chosen["round_state"] != "closed" and chosen["values_missing"]) else 0
+        view["rows"] = rv.departments(rows, "", city, year)
+        for r in view["rows"]:
+            r["reminder"] = rv.reminder_text(r, year)
+        view["missing"] = rv.round_values(rows, "", city, year)
+        view["queue"] = rv.review_queue(rows, "", city, year)
+        view["published_steps"] = published_steps(rows)
+        return view
 
 
-def dispatch_list(rows, city: str, year: int) -> list[dict]:
-    return rows("""
-        select department_code, department_name_zh, department_name_en, submission_status,
-               values_expected, values_present, values_missing, files_received,
-               files_refused, records_rejected, last_received_at
-        from mart_submission_status where city_code = ? and year = ?
-        order by submission_status = 'complete', department_code""", [city, year])
+def record_action(settings: Settings, user: dict, step_id: str, kind: str, subject: str,
+                  detail: str = "") -> None:
+    with closing(db(settings)) as con:
+        con.execute("insert into actions values (?,?,?,?,?,?,?,?)",
+                    [step_id, user["username"], user["city_code"], user.get("department_code"),
+                     kind, subject, detail, _now()])
 
 
-def missing_values(rows, city: str, year: int) -> list[dict]:
-    return rows("""
-        select department_code, department_name_zh, district_code, district_name_zh,
-               indicator_code, indicator_name_zh
-        from mart_submission_missing_values where city_code = ? and year = ?
-        order by department_code, district_code, indicator_code""", [city, year])
-
-
-def reminder(row: dict, year: int) -> str | None:
-    if row["submission_status"] == "complete":
-        return None
-    owed = row["values_missing"]
-    return (f"{row['department_name_zh']}：请于本周内报送{year}年度城市体检指标数据，目前尚缺"
-            f"{owed}项数值。如已报送，请在部门填报门户查看回执。 "
-            f"{row['department_name_en']}: please send your {year} city health check figures "
-            f"this week; {owed} values are still missing. If you have sent them, see the "
-            "receipt in the department portal.")
+def recent_actions(settings: Settings, user: dict, published: set[str]) -> list[dict]:
+    """The account's city's (office) or department's (clerk) actions the publication does not
+    hold yet: recorded, shown in the tables after the next run."""
+    with closing(db(settings)) as con:
+        if user["role"] == "office":
+            found = con.execute("select * from actions where city_code = ? order by at desc "
+                                "limit 100", [user["city_code"]]).fetchall()
+        else:
+            found = con.execute("select * from actions where city_code = ? and "
+                                "department_code = ? order by at desc limit 100",
+                                [user["city_code"], user["department_code"]]).fetchall()
+    return [dict(r) for r in found if r["step_id"] not in published]
 
 
 def dispatch_xlsx(rows: list[dict], year: int, missing: list[dict] = ()) -> bytes:
+    """The office's export of one round: a sheet of the departments (the dispatch list) and
+    a sheet of every value not settled (owed, held, returned, answered), with days overdue."""
     import io
 
     import openpyxl
+
+    from citycheck.warehouse.rounds import STATE_ZH
 
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.title = f"{year}报送情况"
     sheet.append(["部门代码 Department code", "部门 Department", "状态 Status",
-                  "应报 Expected", "已报 Present", "缺报 Missing", "收到文件 Files",
-                  "拒收文件 Refused", "拒收记录 Rows rejected", "最近报送 Last received"])
+                  "应报 Expected", "已报 Present", "缺报 Owed", "待核实 Held",
+                  "已退回 Returned", "逾期天数 Days overdue", "截止日期 Due",
+                  "收到文件 Files", "拒收文件 Refused", "拒收记录 Rows rejected",
+                  "最近报送 Last received"])
     for r in rows:
         sheet.append([r["department_code"], r["department_name_zh"], r["submission_status"],
                       r["values_expected"], r["values_present"], r["values_missing"],
-                      r["files_received"], r["files_refused"], r["records_rejected"],
-                      str(r["last_received_at"] or "")])
-    detail = book.create_sheet(f"{year}缺报明细")
+                      r["values_held"], r["values_returned"], r["days_overdue"],
+                      str(r["due_on"] or ""), r["files_received"], r["files_refused"],
+                      r["records_rejected"], str(r["last_received_at"] or "")])
+    detail = book.create_sheet(f"{year}未结清明细")
     detail.append(["部门代码 Department code", "部门 Department", "区县代码 District code",
-                   "区县 District", "指标代码 Indicator code", "指标 Indicator"])
+                   "区县 District", "指标代码 Indicator code", "指标 Indicator",
+                   "状态 State", "状态（中文）", "逾期天数 Days overdue", "审核理由 Review reason"])
     for m in missing:
         detail.append([m["department_code"], m["department_name_zh"], m["district_code"],
-                       m["district_name_zh"], m["indicator_code"], m["indicator_name_zh"]])
+                       m["district_name_zh"], m["indicator_code"], m["indicator_name_zh"],
+                       m["value_state"], STATE_ZH.get(m["value_state"], ""), m["days_overdue"],
+                       m.get("review_reason") or ""])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

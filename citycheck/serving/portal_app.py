@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 import hmac
+import json
 import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -41,6 +43,35 @@ def _secret(settings: Settings) -> str:
 
 # The page languages a reader can choose (the portal_macros.html `t` macro).
 LANGUAGES = ("zh", "en", "both")
+# Every status a page shows, in Chinese and English (the `st` macro of portal_macros.html)
+STATUS_TEXT = {
+    "loaded": ("已接收", "loaded"), "rejected": ("已退回", "rejected"),
+    "duplicate": ("重复文件", "duplicate"), "waiting": ("排队中", "waiting"),
+    "complete": ("已报齐", "complete"), "incomplete": ("未报齐", "incomplete"),
+    "not_submitted": ("未报送", "not submitted"), "in_review": ("审核中", "in review"),
+    "open": ("已开启", "open"), "collecting": ("收集中", "collecting"),
+    "closed": ("已关闭", "closed"), "owed": ("未报", "owed"), "received": ("已报", "received"),
+    "reported_missing": ("报送为无", "reported missing"), "held": ("待核实", "held"),
+    "returned": ("已退回部门", "returned"), "answered": ("部门已答复", "answered"),
+    "confirmed": ("已确认", "confirmed"), "confirm": ("确认", "confirm"),
+    "return": ("退回", "return"), "answer": ("答复", "answer"),
+    "round_opened": ("开启轮次", "round opened"), "round_reopened": ("重新开启轮次", "round reopened"),
+    "round_closed": ("关闭轮次", "round closed"),
+}
+
+
+def outcome(row: dict) -> str:
+    """How a receipt reads at a glance (its box's colour): ok (every record taken), partial
+    (loaded, but some records rejected or held for review), bad (refused), wait, dup."""
+    if row.get("status") == "waiting":
+        return "wait"
+    if row.get("status") == "duplicate":
+        return "dup"
+    if row.get("status") != "loaded":
+        return "bad"
+    receipt = json.loads(row.get("receipt_json") or "{}")
+    held = any(w.get("action") == "hold" for w in receipt.get("warnings") or [])
+    return "partial" if receipt.get("rows_rejected") or held else "ok"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
@@ -65,8 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lang = asked if asked in LANGUAGES else request.cookies.get("lang")
         lang = lang if lang in LANGUAGES else "both"
         response = TEMPLATES.TemplateResponse(request, name, {
-            "user": current(request), "csrf": csrf_token(request), "lang": lang, **context},
-            status_code=status)
+            "user": current(request), "csrf": csrf_token(request), "lang": lang,
+            "STATUS_TEXT": STATUS_TEXT, "flash": request.session.pop("flash", None),
+            **context}, status_code=status)
         if asked in LANGUAGES:
             response.set_cookie("lang", asked, max_age=365 * 24 * 3600, samesite="strict",
                                 httponly=True)
@@ -159,7 +191,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         uploads = dp.history(settings, user)
         for u in uploads:   # loaded, but after the build the publication was made from
             u["pending"] = u["status"] == "loaded" and u["file_hash"] not in published_files
-        return page(request, "portal_clerk.html", uploads=uploads,
+            u["via"] = "portal"
+        through_portal = {u["file_hash"] for u in uploads}
+        for f in view.pop("received_files"):     # sent to the inbox folder, not the portal
+            if f["file_hash"] not in through_portal:
+                uploads.append({**f, "upload_id": None, "username": None, "pending": False,
+                                "via": "inbox", "received_at": str(f["received_at"])[:19]})
+        uploads.sort(key=lambda u: str(u["received_at"]), reverse=True)
+        actions = dp.recent_actions(settings, user, view.pop("published_steps"))
+        return page(request, "portal_clerk.html", uploads=uploads, actions=actions,
                     pending=[u for u in uploads if u["pending"]], **view)
 
     @app.get("/template")
@@ -209,7 +249,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dp.audit(settings, user["username"], address(request), "upload",
                      f"{row['file_name']} {row['status']} {row.get('file_hash') or ''}")
             results.append(row)
-        return page(request, "portal_receipts.html", results=results, refused=problems)
+        return page(request, "portal_receipts.html", results=_with_review(results),
+                    refused=problems)
 
     @app.get("/receipts/{upload_id}")
     def receipt(request: Request, upload_id: str, download: int = 0):
@@ -226,26 +267,123 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return Response(row["receipt_text"], media_type="text/plain; charset=utf-8",
                             headers={"Content-Disposition":
                                      f'attachment; filename="receipt-{upload_id[:8]}.txt"'})
-        return page(request, "portal_receipts.html", results=[row], refused=[])
+        return page(request, "portal_receipts.html", results=_with_review([row]), refused=[])
 
     @app.get("/office", response_class=HTMLResponse)
     def office(request: Request, year: int | None = None):
         user = need(request, "office")
         view = dp.office_view(settings, user["city_code"], year)
-        for r in view["rows"]:
-            r["reminder"] = dp.reminder(r, view["year"])
-        return page(request, "portal_office.html", **view)
+        actions = dp.recent_actions(settings, user, view.pop("published_steps"))
+        return page(request, "portal_office.html", actions=actions, **view)
 
     @app.get("/office/export.xlsx")
     def export(request: Request, year: int):
         user = need(request, "office")
         view = dp.office_view(settings, user["city_code"], year)
+        if view["year"] != year:
+            raise HTTPException(404, f"no {year} round of city {user['city_code']}")
         data = dp.dispatch_xlsx(view["rows"], year, view["missing"])
         dp.audit(settings, user["username"], address(request), "export", str(year))
         return Response(data, media_type="application/vnd.openxmlformats-officedocument."
                                           "spreadsheetml.sheet",
                         headers={"Content-Disposition":
                                  f'attachment; filename="dispatch_{user["city_code"]}_{year}.xlsx"'})
+
+    def _with_review(rows: list[dict]) -> list[dict]:
+        """Each receipt with its outcome and, from the publication, where the values it had
+        held for review stand now (held, returned with the office's reason, answered)."""
+        hashes = [r["file_hash"] for r in rows if r.get("file_hash")]
+        items: dict[str, list[dict]] = {}
+        if hashes:
+            with dp.reading(settings) as read:
+                for i in read("select * from mart_review_queue where file_hash in (select "
+                              "unnest(?))", [hashes]):
+                    items.setdefault(i["file_hash"], []).append(i)
+        return [{**r, "outcome": outcome(r), "review": items.get(r.get("file_hash"), [])}
+                for r in rows]
+
+    def act(request: Request, user: dict, step: Callable[[], str], kind: str, subject: str,
+            back: str, detail: str = "") -> RedirectResponse:
+        """Take one round or review step in the warehouse (one writer: the uploads' lock),
+        record it beside the portal's history, announce it to Airflow, and go back with a
+        message; a refusal is shown as said."""
+        from citycheck.warehouse.rounds import RoundRefused
+        from common.engine import WarehouseBusy
+
+        try:
+            with dp._INGEST:
+                step_id = step()
+        except RoundRefused as exc:
+            request.session["flash"] = {"error": str(exc)}
+            dp.audit(settings, user["username"], address(request), f"{kind}_refused",
+                     f"{subject}: {exc}")
+            return RedirectResponse(back, status_code=303)
+        except WarehouseBusy:
+            request.session["flash"] = {"error": "仓库正忙（数据处理运行中），请一分钟后重试 The "
+                                                 "warehouse is busy (a run is writing): try "
+                                                 "again in a minute; nothing was recorded"}
+            return RedirectResponse(back, status_code=303)
+        dp.record_action(settings, user, step_id, kind, subject, detail)
+        dp.audit(settings, user["username"], address(request), kind, f"{subject} {detail}")
+        why_not = dp.announce(f"{user['username']}: {kind} {subject}", asset="rounds")
+        request.session["flash"] = {"ok": "已记录，下次数据发布后在各表中显示 Recorded; the tables "
+                                          "show it after the next publication"
+                                          + ("" if why_not is None else f" ({why_not})")}
+        return RedirectResponse(back, status_code=303)
+
+    @app.post("/office/review")
+    def office_review(request: Request, item: str = Form(""), action: str = Form(""),
+                      reason: str = Form(""), seen: str = Form(""), year: int = Form(0),
+                      csrf: str = Form("")):
+        from citycheck.operations import rounds as rv
+
+        user = need(request, "office")
+        check_csrf(request, csrf)
+        if action not in ("confirm", "return"):
+            raise HTTPException(400, "unknown action")
+        return act(request, user, lambda: rv.review(
+            settings, item, action, user, reason, seen or None)["last_review_id"],
+            action, item, f"/office?year={year}#queue", reason)
+
+    @app.post("/answer")
+    def clerk_answer(request: Request, item: str = Form(""), reason: str = Form(""),
+                     seen: str = Form(""), csrf: str = Form("")):
+        from citycheck.operations import rounds as rv
+
+        user = need(request, "clerk")
+        check_csrf(request, csrf)
+        return act(request, user, lambda: rv.review(
+            settings, item, "answer", user, reason, seen or None)["last_review_id"],
+            "answer", item, "/#returned", reason)
+
+    @app.post("/office/round")
+    def office_round(request: Request, action: str = Form(""), year: int = Form(0),
+                     reason: str = Form(""), override: str = Form(""),
+                     deadline: str = Form(""), csrf: str = Form("")):
+        from datetime import date
+
+        from citycheck.operations import rounds as rv
+        from citycheck.warehouse.rounds import RoundRefused
+
+        user = need(request, "office")
+        check_csrf(request, csrf)
+        city = user["city_code"]
+        if action == "close":
+            def step() -> str:
+                return rv.close_round(settings, city, year, user, reason,
+                                      override or None).event_id
+        elif action == "open":
+            def step() -> str:
+                try:
+                    due = date.fromisoformat(deadline) if deadline else None
+                except ValueError:
+                    raise RoundRefused(f"{deadline!r} is not a date like 2025-03-31 "
+                                       "截止日期格式不对") from None
+                return rv.open_round(settings, city, year, user, due, reason).event_id
+        else:
+            raise HTTPException(400, "unknown action")
+        return act(request, user, step, f"round_{action}", str(year), f"/office?year={year}",
+                   override or reason)
 
     return app
 

@@ -35,7 +35,7 @@ FONT = "Noto Sans CJK SC"
 # The marts a report of (city, year) reads by year: it shows years up to its own.
 YEAR_MARTS = ("mart_indicator_scorecard", "mart_district_ranking", "mart_dimension_index",
               "mart_submission_status", "mart_submission_missing_values",
-              "mart_plausibility_warnings")
+              "mart_plausibility_warnings", "mart_rounds", "mart_review_queue")
 # ... and by city alone, and the labels and names of every city
 CITY_MARTS = ("mart_target_progress", "mart_quarantine")
 SHARED = ("dim_indicator", "dim_district", "dim_code_label")
@@ -84,6 +84,10 @@ def report_data(con, city: str, year: int) -> dict:
         raise ReportError(f"no published values for city {city} in {year}; years with values: "
                           f"{', '.join(map(str, years)) or 'none'}")
     publication = query_rows(con, "select * from publication", [])[0]
+    # the year's round: a report of a round not closed is provisional, with its completeness
+    found = query_rows(con, "select * from mart_rounds where city_code = ? and year = ?",
+                       [city, year])
+    round_row = found[0] if found else None
     labels = {(r["code_type"], r["code"]): r for r in query_rows(
         con, "select code_type, code, label_zh, label_en from dim_code_label", [])}
 
@@ -222,6 +226,11 @@ def report_data(con, city: str, year: int) -> dict:
             select scorecard_id, district_name_zh, indicator_name_zh, value
             from mart_indicator_scorecard
             where city_code = ? and year = ? and is_revised order by 1""", [city, year]),
+        "review": query_rows(con, """
+            select review_item_id, district_name_zh, indicator_name_zh, value, published_value,
+                   review_state, held_because
+            from mart_review_queue where city_code = ? and year = ?
+            order by indicator_code, district_code""", [city, year]),
         "warnings": query_rows(con, """
             select warning_id, district_name_zh, indicator_name_zh, value, rule, message,
                    source_file, cell
@@ -235,7 +244,7 @@ def report_data(con, city: str, year: int) -> dict:
                                 where city_code = ? and year = ?)
             order by source_type, received_at, source_name""", [city, year]),
     }
-    from citycheck.operations.freshness import due_date
+    from common.calendar import due_date
 
     due = due_date(year)
     for s in quality["status"]:
@@ -244,6 +253,7 @@ def report_data(con, city: str, year: int) -> dict:
     quality["due"] = due
     return {"city": city, "city_name_zh": city_row[0]["city_name_zh"],
             "city_name_en": city_row[0]["city_name_en"], "year": year, "years": years,
+            "round": round_row,
             "publication": publication, "labels": labels, "targets": targets,
             "at_risk": at_risk, "ranking": ranking, "dimensions": list(dimensions.values()),
             "index": index, "districts": districts, "grid": grid, "five": five,
@@ -466,4 +476,43 @@ def write_reports(settings: Settings, pdf: bool = True) -> list[ReportResult]:
     tmp = manifest_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(written, indent=1, sort_keys=True), "utf-8")
     tmp.replace(manifest_path)
+    write_index(settings)
     return results
+
+
+def write_index(settings: Settings) -> Path:
+    """reports/annual/index.html: every annual report written, by city and year, final or
+    provisional (its round closed or not), with its PDF."""
+    from citycheck.serving.sql import open_publication
+
+    folder = settings.reports_dir / "annual"
+    folder.mkdir(parents=True, exist_ok=True)
+    con = open_publication(settings)
+    try:
+        rounds = {(r["city_code"], r["year"]): r for r in query_rows(
+            con, "select city_code, year, round_state, completeness_pct, is_provisional "
+                 "from mart_rounds", [])}
+        cities = {r["city_code"]: r for r in query_rows(
+            con, "select distinct city_code, city_name_zh, city_name_en from dim_district "
+                 "where is_current", [])}
+        publication = query_rows(con, "select * from publication", [])[0]
+    finally:
+        con.close()
+    reports = []
+    for html in sorted(folder.glob("*_*.html")):
+        city, _, year = html.stem.partition("_")
+        if not year.isdigit():
+            continue
+        reports.append({"city": cities.get(city, {"city_code": city, "city_name_zh": city,
+                                                  "city_name_en": ""}),
+                        "year": int(year), "html": html.name,
+                        "pdf": html.with_suffix(".pdf").name
+                        if html.with_suffix(".pdf").exists() else None,
+                        "round": rounds.get((city, int(year)))})
+    page = folder / "index.html"
+    tmp = page.with_suffix(".html.tmp")
+    tmp.write_text(environment().get_template("report_index.html").render(
+        reports=reports, publication=publication,
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")), encoding="utf-8")
+    tmp.replace(page)
+    return page

@@ -73,7 +73,12 @@ def site_data(con) -> dict:
     years = sorted({r["year"] for r in counts})
     status = {(r["indicator_code"], r["city_code"], r["year"]):
               {**r, "status": status_of(r["reported"], r["missing"])} for r in counts}
+    # rounds not closed: their values are provisional
+    provisional = {(r["city_code"], r["year"]): r for r in query_rows(
+        con, "select city_code, city_name_zh, year, completeness_pct from mart_rounds "
+             "where is_provisional order by city_code, year", [])}
     return {"indicators": indicators, "cities": cities, "years": years, "status": status,
+            "provisional": provisional,
             "publication": query_rows(con, "select * from publication", [])[0]}
 
 
@@ -92,7 +97,16 @@ def indicator_data(con, code: str) -> dict:
         left join dim_district as d on d.district_key = t.district_key
         where t.indicator_code = ? order by t.city_code, t.target_year, t.district_code""",
                     [code])
-    return {"rows": rows, "targets": targets}
+    # values whose newer version waits for the office's review: shown as under review
+    review = query_rows(con, """
+        select q.city_code, q.district_code, q.district_name_zh, q.year, q.review_state,
+               f.value_id
+        from mart_review_queue as q
+        left join fct_indicator_values as f
+            on f.district_code = q.district_code and f.indicator_code = q.indicator_code
+            and f.year = q.year
+        where q.indicator_code = ?""", [code])
+    return {"rows": rows, "targets": targets, "review": review}
 
 
 def indicator_chart(rows: list[dict], name: str) -> str | None:
@@ -145,6 +159,11 @@ def write_site(settings: Settings) -> SiteResult:
                 table.setdefault((r["city_code"], r["district_code"]), {
                     "city_code": r["city_code"], "district_name_zh": r["district_name_zh"],
                     "is_city_total": r["is_city_total"], "by_year": {}})["by_year"][r["year"]] = r
+            for q in data["review"]:
+                row = table.setdefault((q["city_code"], q["district_code"]), {
+                    "city_code": q["city_code"], "district_name_zh": q["district_name_zh"],
+                    "is_city_total": False, "by_year": {}})
+                row.setdefault("under_review", set()).add(q["year"])
             csv_text, json_text = _table_text(data["rows"])
             code = ind["indicator_code"]
             (tmp / "indicators" / f"{code}.csv").write_text(csv_text, encoding="utf-8-sig")
@@ -153,6 +172,7 @@ def write_site(settings: Settings) -> SiteResult:
                 "site_indicator.html").render(
                 ind=ind, years=years, table=list(table.values()), targets=data["targets"],
                 status=site["status"], cities=site["cities"], all_years=site["years"],
+                provisional=site["provisional"],
                 STATUS=STATUS, publication=site["publication"], generated_at=generated,
                 chart=indicator_chart(data["rows"], ind["unit"] or "")), encoding="utf-8")
         (tmp / "index.html").write_text(env.get_template("site_index.html").render(

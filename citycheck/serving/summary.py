@@ -61,3 +61,24 @@ def print_published(settings: Settings, out=None) -> None:
           "read_only=True).sql('select district_name_zh, indicator_code, year, value, target_value, "
           "target_met, rank_in_city from mart_indicator_scorecard where target_id is not null "
           "order by year, indicator_code, rank_in_city'))\"", file=out)
+
+
+def print_rounds(settings: Settings, out=None) -> None:
+    """Where each reporting round stands in the publication, and what the office runs next."""
+    out = out or sys.stdout
+    from citycheck.operations.rounds import days_overdue, rounds
+    from citycheck.serving.department_portal import reading
+
+    with reading(settings) as rows:
+        found = rounds(rows, "")
+    if not found:
+        return
+    print("\nReporting rounds (报送轮次; docs/operations.md, \"Running a round\"):", file=out)
+    for r in sorted(found, key=lambda r: (r["city_code"], r["year"])):
+        late = days_overdue(r["due_on"]) if r["round_state"] != "closed" else 0
+        owes = (f"{r['values_missing']} owed, {r['values_held']} held for review"
+                + (f", {late} days overdue" if late and r["values_missing"] else ""))
+        print(f"  {r['city_name_en']:<7} {r['year']}  {r['round_state']:<10} "
+              f"{r['completeness_pct'] or 0:>5g} % complete  {owes}", file=out)
+    print("  who owes what: .venv/bin/citycheck status --missing   held values: "
+          ".venv/bin/citycheck review list", file=out)

@@ -10,6 +10,9 @@ create table if not exists audit.builds (
 -- what the build was made from (models, seeds, dbt version) and whether it rebuilt everything
 alter table audit.builds add column if not exists project_fingerprint varchar;
 alter table audit.builds add column if not exists full_refresh boolean;
+-- how many rows the raw tables held when the build started (raw_row_count): a round is
+-- judged on a build that holds everything landed (citycheck/operations/rounds.py)
+alter table audit.builds add column if not exists raw_rows bigint;
 create table if not exists audit.validations (
     build_id varchar, validated_at timestamp, success boolean, checks integer,
     failed integer, report_path varchar);
@@ -36,6 +39,15 @@ create table if not exists audit.publication_years (
     publication_id varchar, table_name varchar, year integer, row_count bigint,
     fingerprint varchar);
 """
+
+
+# Raw tables only grow: their total row count says whether anything landed since a build began.
+RAW_COUNTED = ("submission_files", "open_data_fetches", "value_reviews")
+
+
+def raw_row_count(con) -> int:
+    counts = " + ".join(f"(select count(*) from raw.{t})" for t in RAW_COUNTED)
+    return int(con.execute(f"select {counts}").fetchone()[0])
 
 
 class BuildIncomplete(Exception):

@@ -20,10 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from citycheck.warehouse.audit import AUDIT_DDL
+from citycheck.warehouse.audit import AUDIT_DDL, raw_row_count
+from citycheck.warehouse.rounds import open_due_rounds
 from common import progress
+from common.calendar import today
 from common.config import Settings
 from common.engine import engine_for
+from common.reference import load_reference
 
 
 class BuildError(Exception):
@@ -138,12 +141,14 @@ def build(settings: Settings, select: str | None = None,
     fingerprint = project_fingerprint(settings.dbt_project_dir)
     with engine.connect() as con:   # raw.* exists for the sources once it is open
         con.execute(AUDIT_DDL)
+        # the rounds the programmes' calendar has reached by today owe their values from now
+        open_due_rounds(con, load_reference(settings.seeds_dir), today())
         why = full_refresh_reason(con, fingerprint, full_refresh)
         # Recorded before dbt touches a model: a build that dies half-way stays "running",
         # the latest build, and nothing can be validated or published until one completes.
         con.execute("insert into audit.builds (build_id, started_at, status, "
-                    "project_fingerprint, full_refresh) values (?,?,'running',?,?)",
-                    [build_id, started, fingerprint, why is not None])
+                    "project_fingerprint, full_refresh, raw_rows) values (?,?,'running',?,?,?)",
+                    [build_id, started, fingerprint, why is not None, raw_row_count(con)])
     command = ["build", "--exclude-resource-type", "unit_test"]
     if why is not None:
         command += ["--full-refresh"] + (["--select", select] if select else [])

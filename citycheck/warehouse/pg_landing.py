@@ -115,8 +115,11 @@ class PostgresLanding(Landing):
         """The earlier rows the batch's judgement reads (extract/submissions: what each value
         supersedes, the plausibility rules): those of its values, the year before and the
         city's, into con's raw tables (emptied first: con serves one batch at a time)."""
-        for table in (*SUBMISSION_TABLES, *OPEN_DATA_TABLES):
+        for table in (*SUBMISSION_TABLES, *OPEN_DATA_TABLES, "round_events"):
             self.con.execute(f"delete from raw.{table}")
+        # the rounds' events, whole (a few per city and year): records for a closed round
+        # are refused (extract/submissions/judging.py)
+        self._pull(cur, "round_events", "select * from raw.round_events")
         if not self.con.execute("select count(*) from duckdb_tables() where temporary and "
                                 "table_name = 'incoming_rows'").fetchone()[0]:
             return      # no file of the batch had records to judge

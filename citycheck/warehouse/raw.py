@@ -78,6 +78,44 @@ create table if not exists raw.submission_warnings (
     message          varchar not null,     -- Chinese and English
     primary key (file_hash, record_number, rule)
 );
+-- hold: the value waits for the office's review before it is published (a rule of
+-- seeds/plausibility_rules.csv says so, or intake marked the cell as doubtful); inform: it is
+-- published with the warning. Null in warehouses made before review existed: inform.
+alter table raw.submission_warnings add column if not exists action varchar;
+
+-- The reporting rounds (programme x city x reporting year): every change of a round's state,
+-- appended by the calendar (citycheck/warehouse/rounds.py) and by the office
+-- (`citycheck round open|close`, the portal). dbt derives each round's state from them.
+create table if not exists raw.round_events (
+    event_id         varchar primary key,
+    programme_code   varchar not null,
+    city_code        varchar not null,
+    year             integer not null,     -- the reporting year the round collects
+    event            varchar not null,     -- opened | closed | reopened
+    due_on           date,                 -- opened, reopened: the deadline of the round
+    recorded_at      timestamp not null,   -- UTC
+    recorded_by      varchar not null,     -- an account, or calendar
+    reason           varchar,
+    detail           varchar               -- JSON: what a close with override left missing
+);
+
+-- The office's review of values held at intake, and the departments' answers: appended by
+-- `citycheck review` and the portal. A version is the raw row (file_hash, record_number).
+create table if not exists raw.value_reviews (
+    review_id        varchar primary key,
+    file_hash        varchar not null,
+    record_number    integer not null,
+    city_code        varchar not null,
+    indicator_code   varchar not null,
+    district_code    varchar not null,
+    year             integer not null,
+    action           varchar not null,     -- confirm | return | answer
+    recorded_at      timestamp not null,   -- UTC
+    recorded_by      varchar not null,     -- the account
+    role             varchar not null,     -- office | clerk
+    reason           varchar not null,
+    previous_review  varchar               -- the review this one followed (null: the hold)
+);
 
 create table if not exists raw.open_data_fetches (
     fetch_id         varchar primary key,
@@ -122,6 +160,8 @@ create table if not exists raw.open_data_observations (
 SUBMISSION_TABLES = ("submission_files", "submission_rows", "submission_receipts",
                      "submission_warnings")
 OPEN_DATA_TABLES = ("open_data_fetches", "open_data_observations")
+# Written by the office and the departments, not by intake.
+ROUND_TABLES = ("round_events", "value_reviews")
 
 
 def pg_ddl(ddl: str = RAW_DDL) -> str:

@@ -142,15 +142,17 @@ def superseded(con, receipts: dict[str, Receipt]) -> list[tuple[str, int, str]]:
 def warn(con, ref: Reference, receipts: dict[str, Receipt]) -> None:
     """Accepted values that break a plausibility rule (seeds/plausibility_rules.csv) stay
     accepted and are flagged: one row each in raw.submission_warnings, in the batch's
-    transaction, and a line on the file's receipt. Compared with the latest value of the year
-    before (from any source, this batch included) and with the city's value that year, as
-    known when the file arrived."""
+    transaction, and a line on the file's receipt. The rule's action says what follows: hold
+    (the value waits for the office's review and is not published until confirmed) or inform
+    (published with the warning). Compared with the latest value of the year before (from any
+    source, this batch included) and with the city's value that year, as known when the file
+    arrived."""
     if not ref.plausibility_rules:
         return
     con.register("plausibility_rules", pd.DataFrame(ref.plausibility_rules))
     try:
         con.execute("""
-            insert into raw.submission_warnings
+            insert into raw.submission_warnings by name
             with incoming as (
                 select r.file_hash, r.record_number, r.sheet_name, r.cell, r.indicator_code,
                        r.district_code, r.year, r.value, f.city_code, f.received_at
@@ -198,7 +200,7 @@ def warn(con, ref: Reference, receipts: dict[str, Receipt]) -> None:
                 group by all
             ),
             compared as (
-                select i.*, p.rule, p.threshold,
+                select i.*, p.rule, p.threshold, p.action,
                        case when p.rule = 'above_city_total' then c.value else b.value end
                            as other
                 from incoming as i
@@ -207,7 +209,7 @@ def warn(con, ref: Reference, receipts: dict[str, Receipt]) -> None:
                 left join city_that_year as c using (file_hash, record_number)
             )
             select file_hash, record_number, sheet_name, cell, indicator_code, district_code,
-                   year, rule, other,
+                   year, rule, other as compared_with, action,
                    case rule
                    when 'decrease' then format(
                        '累计值下降：{} 年为 {:g}，{} 年为 {:g} / a cumulative total went down: '
@@ -219,7 +221,7 @@ def warn(con, ref: Reference, receipts: dict[str, Receipt]) -> None:
                        year - 1, other, year, value, threshold, other, year - 1, value, year)
                    else format('区县值 {:g} 高于全市值 {:g} / the district''s {:g} is above the '
                                'city''s {:g}', value, other, value, other)
-                   end
+                   end as message
             from compared
             where other is not null and case rule
                 when 'decrease' then value < other
@@ -227,16 +229,52 @@ def warn(con, ref: Reference, receipts: dict[str, Receipt]) -> None:
                     and greatest(value / other, other / value) > threshold
                 else value > other end
         """)
-        for digest, sheet, cell, ind, dist, year, rule, message in con.execute(
+        for digest, sheet, cell, ind, dist, year, rule, message, action, number in con.execute(
                 "select w.file_hash, w.sheet_name, w.cell, w.indicator_code, w.district_code, "
-                "w.year, w.rule, w.message from raw.submission_warnings as w "
+                "w.year, w.rule, w.message, w.action, w.record_number "
+                "from raw.submission_warnings as w "
                 "semi join incoming_files using (file_hash) "
                 "order by w.file_hash, w.record_number, w.rule").fetchall():
             receipts[digest].warnings.append({
                 "sheet": sheet, "cell": cell, "indicator_code": ind, "district_code": dist,
-                "year": year, "rule": rule, "message": message})
+                "year": year, "rule": rule, "message": message, "action": action,
+                "review_item_id": f"{digest}:{number}" if action == "hold" else None})
     finally:
         con.unregister("plausibility_rules")
+
+
+def refuse_closed_rounds(con, receipts: dict[str, Receipt]) -> None:
+    """Records for a reporting year whose round the office has closed are rejected, saying
+    so: a closed round's publication is final (docs/operations.md, "Running a round"). The
+    round's state is its last event in raw.round_events."""
+    rows = con.execute("""
+        with last as (
+            select city_code, year, arg_max(event, recorded_at) as event,
+                   arg_max(recorded_at, recorded_at) as at,
+                   arg_max(recorded_by, recorded_at) as by
+            from raw.round_events group by city_code, year
+        )
+        update incoming_rows as r
+        set status = 'rejected', error_column = 'year',
+            reason = format('the {} round of city {} was closed on {} by {}: its figures are '
+                            'final. Ask the coordinating office to reopen it (citycheck round '
+                            'open --city {} --year {}), then send the correction again. '
+                            '{}年度报送轮次已于{}关闭，数据已定稿；如需更正，请联系协调办公室重新开启后再报送',
+                            l.year, l.city_code, strftime(l.at, '%Y-%m-%d'), l.by, l.city_code,
+                            l.year, l.year, strftime(l.at, '%Y-%m-%d')),
+            indicator_code = null, district_code = null, quality_flag = null,
+            value = null, is_missing = false
+        from incoming_files as f, last as l
+        where f.file_hash = r.file_hash and r.status = 'accepted' and l.event = 'closed'
+              and l.city_code = f.city_code and l.year = r.year
+        returning r.file_hash, r.sheet_name, r.row_number, r.cell, r.value_text, r.reason,
+                  r.year_text""").fetchall()
+    for digest, sheet, row, cell, value, reason, _year in rows:
+        receipt = receipts[digest]
+        receipt.rows_accepted -= 1
+        receipt.rows_rejected += 1
+        receipt.rejected.append({"sheet": sheet, "row": row, "cell": cell, "fault_cell": cell,
+                                 "column": "year", "reason": reason, "value": value})
 
 
 def reject_withdrawals(con, receipts: dict[str, Receipt],

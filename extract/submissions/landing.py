@@ -280,6 +280,7 @@ def _land(landing: Landing, landings: list[Incoming], ref: Reference, has_rows: 
                         [(x.item.name, x.item.received_at) for x in landings])
         if has_rows:
             receipts = {x.digest: x.receipt for x in landings}
+            judging.refuse_closed_rounds(con, receipts)
             withdrawn = judging.superseded(con, receipts)
             if withdrawn:
                 judging.reject_withdrawals(con, receipts, withdrawn)

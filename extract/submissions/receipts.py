@@ -92,9 +92,19 @@ class Receipt:
             for n in self.neutralised:
                 lines.append(f"  工作表 sheet {n['sheet']} 单元格 cell {n['cell']} ({n['column']}):"
                              f" {n['text']}")
-        if self.warnings:
-            lines += ["", "合理性提示 Plausibility warnings (accepted; please check these values):"]
-            for w in self.warnings:
+        held = [w for w in self.warnings if w.get("action") == "hold"]
+        informed = [w for w in self.warnings if w.get("action") != "hold"]
+        if held:
+            lines += ["", "待核实，暂不发布 Held for review, not published until the coordinating "
+                          "office confirms them (it may return them to you with a question):"]
+            for w in held:
+                lines.append(f"  工作表 sheet {w['sheet']} 单元格 cell {w['cell']} "
+                             f"{w['indicator_code']} {w['district_code']} {w['year']}: "
+                             f"{w['message']}")
+        if informed:
+            lines += ["", "合理性提示 Plausibility warnings (accepted and published; please check "
+                          "these values):"]
+            for w in informed:
                 lines.append(f"  工作表 sheet {w['sheet']} 单元格 cell {w['cell']} "
                              f"{w['indicator_code']} {w['district_code']} {w['year']}: "
                              f"{w['message']}")
@@ -126,8 +136,12 @@ def summary(receipt: Receipt) -> str:
         parts.append(f"{mismatches} totals differ from the sum of the districts")
     if receipt.neutralised:
         parts.append(f"{len(receipt.neutralised)} formula-like cells neutralised")
-    if receipt.warnings:
-        parts.append(f"{len(receipt.warnings)} values accepted with a plausibility warning")
+    held = {(w["sheet"], w["cell"]) for w in receipt.warnings if w.get("action") == "hold"}
+    informed = {(w["sheet"], w["cell"]) for w in receipt.warnings if w.get("action") != "hold"}
+    if held:
+        parts.append(f"{len(held)} values held for the office's review")
+    if informed - held:
+        parts.append(f"{len(informed - held)} values accepted with a plausibility warning")
     return "; ".join(parts)
 
 

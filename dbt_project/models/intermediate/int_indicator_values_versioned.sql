@@ -1,15 +1,26 @@
 -- Every version of every value. A later file or fetch for the same district, indicator and
 -- year supersedes the earlier one; the earlier version stays here, queryable.
 --
+-- Not every version may be published: a version held at intake for the office's review is
+-- published only once confirmed (int_value_review_states), and a version that arrived after
+-- its round was closed is not published while the round stays closed (int_rounds). The
+-- current version is the newest publishable one (from the indicator's preferred source when
+-- it has one); a newer version still in review marks the key as under review.
+--
 -- Incremental: a build re-versions only the (district, indicator, year) keys that files or
 -- fetches new to this table touch, from all their observations, and replaces those keys'
--- rows (delete+insert). Late and out-of-order files are versioned by received_at like any
+-- rows (delete+insert); so do review steps, and the closing or reopening of a round for its
+-- city-year, recorded since this table's newest rows (with a day's margin: re-versioning a
+-- key is idempotent). Late and out-of-order files are versioned by received_at like any
 -- other. A build killed half-way heals itself: the next one finds the same new sources.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['district_code', 'indicator_code', 'year'],
 ) }}
+-- read only by incremental builds (the touched keys):
+-- depends_on: {{ ref('stg_raw__value_reviews') }}
+-- depends_on: {{ ref('stg_raw__round_events') }}
 
 {% if is_incremental() %}
 with touched as (
@@ -19,6 +30,18 @@ with touched as (
         select 1 from (select distinct source_type, source_id from {{ this }}) as seen
         where seen.source_type = u.source_type and seen.source_id = u.source_id
     )
+    union
+    select distinct r.district_code, r.indicator_code, r.year
+    from {{ ref('stg_raw__value_reviews') }} as r
+    where r.recorded_at > {{ citycheck.last_built_at(this) }} - interval '1 day'
+    union
+    select distinct u.district_code, u.indicator_code, u.year
+    from {{ ref('int_observations_unioned') }} as u
+    inner join (
+        select distinct city_code, year from {{ ref('stg_raw__round_events') }}
+        where event in ('closed', 'reopened')
+            and recorded_at > {{ citycheck.last_built_at(this) }} - interval '1 day'
+    ) as e on e.city_code = u.city_code and e.year = u.year
 ),
 
 observations as (
@@ -34,6 +57,20 @@ with observations as (
 ),
 {% endif %}
 
+reviewed as (
+    select
+        o.*,
+        coalesce(rs.review_state, 'accepted') as review_state,
+        coalesce(rnd.closed_at is not null and o.received_at > rnd.closed_at, false)
+            as after_round_closed
+    from observations as o
+    left join {{ ref('int_value_review_states') }} as rs
+        on o.source_type = 'submission' and rs.file_hash = o.source_id
+        and rs.record_number = o.source_record
+    left join {{ ref('int_rounds') }} as rnd
+        on rnd.city_code = o.city_code and rnd.year = o.year
+),
+
 ordered as (
     select
         *,
@@ -44,7 +81,7 @@ ordered as (
         count(*) over (partition by district_code, indicator_code, year) as version_count,
         min(received_at) over (partition by district_code, indicator_code, year)
             as first_received_at
-    from observations
+    from reviewed
 ),
 
 with_previous as (
@@ -61,12 +98,14 @@ flagged as (
         *,
         -- a re-statement of the same figure (e.g. a re-fetched payload where another record
         -- changed) is a new version but not a revision
-        version_number > 1 and value is distinct from previous_version_value as changes_value
+        version_number > 1 and value is distinct from previous_version_value as changes_value,
+        review_state in ('accepted', 'confirmed') and not after_round_closed as is_publishable
     from with_previous
 ),
 
--- Which version is current (seeds/source_precedence.csv): the newest from the indicator's
--- preferred source when it has one, else the newest from any source.
+-- Which version is current (seeds/source_precedence.csv): of the publishable versions, the
+-- newest from the indicator's preferred source when it has one, else the newest from any
+-- source. A key with no publishable version has no current one (nothing is published).
 ranked as (
     select
         f.*,
@@ -78,19 +117,41 @@ ranked as (
             as from_both_sources,
         row_number() over (
             partition by f.district_code, f.indicator_code, f.year
-            order by case when f.source_type = p.preferred_source_type then 0 else 1 end,
+            order by case when f.is_publishable then 0 else 1 end,
+                case when f.source_type = p.preferred_source_type then 0 else 1 end,
                 f.version_number desc
         ) as current_rank
     from flagged as f
     left join {{ ref('source_precedence') }} as p on p.indicator_code = f.indicator_code
+),
+
+chosen as (
+    select
+        *,
+        current_rank = 1 and is_publishable as is_current
+    from ranked
+),
+
+with_current as (
+    select
+        *,
+        max(case when is_current then version_number end) over (
+            partition by district_code, indicator_code, year
+        ) as current_version_number
+    from chosen
 )
 
 select
     *,
-    cast(sum(case when changes_value then 1 else 0 end) over (
+    -- the figure's revisions among the versions that could be published
+    cast(sum(case when changes_value and is_publishable then 1 else 0 end) over (
         partition by district_code, indicator_code, year
     ) as integer) as revision_count,
-    current_rank = 1 as is_current,
+    -- a version newer than the published one waits for review
+    coalesce(max(case
+        when review_state in ('held', 'returned', 'answered')
+            and version_number > coalesce(current_version_number, 0) then 1 else 0 end
+    ) over (partition by district_code, indicator_code, year), 0) = 1 as under_review,
     {{ citycheck.built_at() }} as built_at,
     case
         when not from_both_sources then 'newest version'
@@ -100,4 +161,4 @@ select
         else 'newest version of the department file and open data (no precedence rule) / '
             || '部门报送与开放数据取最新'
     end as current_because
-from ranked
+from with_current

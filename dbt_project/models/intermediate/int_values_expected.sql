@@ -1,14 +1,15 @@
--- Every value a department owes: for each city and reporting year with anything received
--- (a loaded value or a department file), every indicator the city's programme requires every
--- year, for each unit that reports it (each reporting district valid in that year, or the city
--- itself for a city-level indicator). The dispatch list (mart_submission_*) and the
--- completeness check before publishing (expectations/required_values_present.json) both
--- read this one definition.
+-- Every value a department owes: from the day a reporting round opens (int_rounds: by the
+-- programme's calendar or early by the office), whether or not anything has arrived, every
+-- indicator the city's programme requires every year, for each unit that reports it (each
+-- reporting district valid in that year, or the city itself for a city-level indicator). The
+-- round's values (mart_round_values), the dispatch list (mart_submission_*) and the
+-- completeness report (expectations/required_values_present.json) all read this one
+-- definition.
 --
--- Incremental: what is owed depends only on the city-year and the reference (seeds, whose
--- change makes the build a full refresh), and a city-year never stops being a reporting year
--- (raw is append-only, a value never leaves fct_indicator_values). So a build adds the rows
--- of the city-years it has not seen and keeps the rest.
+-- Incremental: what is owed depends only on the round and the reference (seeds, whose change
+-- makes the build a full refresh), and a round, once opened, stays (closing it ends the
+-- collection, not the debt). So a build adds the rows of the rounds it has not seen and
+-- keeps the rest.
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
@@ -16,11 +17,7 @@
 ) }}
 
 with reporting_years as (
-    select city_code, year from {{ ref('fct_indicator_values') }}
-    union
-    select city_code, reporting_year as year
-    from {{ ref('stg_raw__submission_files') }}
-    where file_status = 'loaded'
+    select city_code, year from {{ ref('int_rounds') }}
 ){% if is_incremental() %},
 
 new_years as (

@@ -52,6 +52,8 @@ select
     v.revision_count,
     v.version_count,
     v.previous_version_value,
+    v.review_state,
+    v.under_review,
     v.source_type,
     v.source_id,
     v.source_part,

@@ -1,19 +1,22 @@
 -- The dispatch list the city sends out: per city, reporting year and department, what was
--- expected, what arrived and what is still missing. `citycheck status --year YYYY` prints it.
+-- expected, what arrived, what is held or returned in review and what is still missing
+-- (counted from mart_round_values, the round's one definition). `citycheck status` prints it.
 with expected as (
     select
-        e.city_code,
-        e.year,
-        e.department_code,
+        city_code,
+        year,
+        department_code,
+        max(due_on) as due_on,
         count(*) as values_expected,
-        count(f.value_id) as values_present,
-        count(case when f.is_missing then 1 end) as values_reported_missing
-    from {{ ref('int_values_expected') }} as e
-    left join {{ ref('fct_indicator_values') }} as f
-        on f.district_code = e.district_code
-        and f.indicator_code = e.indicator_code
-        and f.year = e.year
-    group by e.city_code, e.year, e.department_code
+        count(case when value_state in ('received', 'reported_missing', 'confirmed') then 1 end)
+            as values_present,
+        count(case when value_state in ('received', 'reported_missing', 'confirmed')
+            and is_missing then 1 end) as values_reported_missing,
+        count(case when value_state = 'owed' then 1 end) as values_missing,
+        count(case when value_state in ('held', 'answered') then 1 end) as values_held,
+        count(case when value_state = 'returned' then 1 end) as values_returned
+    from {{ ref('mart_round_values') }}
+    group by city_code, year, department_code
 ),
 
 files as (
@@ -60,7 +63,10 @@ select
     coalesce(e.values_expected, 0) as values_expected,
     coalesce(e.values_present, 0) as values_present,
     coalesce(e.values_reported_missing, 0) as values_reported_missing,
-    coalesce(e.values_expected, 0) - coalesce(e.values_present, 0) as values_missing,
+    coalesce(e.values_missing, 0) as values_missing,
+    coalesce(e.values_held, 0) as values_held,
+    coalesce(e.values_returned, 0) as values_returned,
+    e.due_on,
     coalesce(fi.files_received, 0) as files_received,
     coalesce(fi.files_refused, 0) as files_refused,
     coalesce(r.records_received, 0) as records_received,
@@ -69,8 +75,9 @@ select
     fi.last_received_at,
     case
         when coalesce(e.values_expected, 0) = coalesce(e.values_present, 0) then 'complete'
-        when coalesce(e.values_present, 0) = 0 and coalesce(fi.files_received, 0) = 0
-            then 'not_submitted'
+        when coalesce(e.values_missing, 0) = 0 then 'in_review'
+        when coalesce(e.values_expected, 0) = coalesce(e.values_missing, 0)
+            and coalesce(fi.files_received, 0) = 0 then 'not_submitted'
         else 'incomplete'
     end as submission_status
 from keys as k

@@ -8,5 +8,6 @@ select
     year,
     rule,
     compared_with,
-    message
+    message,
+    coalesce(action, 'inform') as action
 from {{ source('raw', 'submission_warnings') }}
