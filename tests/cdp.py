@@ -43,6 +43,9 @@ class Browser:
         self.console_errors: list[str] = []
         self.send("Page.enable")
         self.send("Runtime.enable")
+        if width < 500:     # a window narrower than Chromium's least: a phone's viewport
+            self.send("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                      deviceScaleFactor=1, mobile=True)
 
     def send(self, method: str, **params) -> dict:
         msg_id = next(self._ids)
@@ -69,8 +72,17 @@ class Browser:
             time.sleep(0.2)
 
     def goto(self, url: str) -> None:
+        """Load `url` and wait for the new document (not the one being left)."""
+        self.js("window.__citycheck_left = true")
         self.send("Page.navigate", url=url)
-        self.wait_for("document.body")
+        self.wait_for("!window.__citycheck_left && document.body")
+
+    def submit(self, selector: str, then: str = "document.body", seconds: float = 30) -> None:
+        """Click a button that sends a form, and wait for the page it leads to (where `then`
+        holds), not the page being left."""
+        self.js("window.__citycheck_left = true")
+        self.click(selector)
+        self.wait_for(f"!window.__citycheck_left && ({then})", seconds)
 
     def fill(self, selector: str, value: str) -> None:
         self.js(f"document.querySelector({json.dumps(selector)}).value = {json.dumps(value)}")

@@ -223,7 +223,8 @@ def test_a_dropped_file_is_published_by_the_celery_stack(stack_env):
                           "sewage_treatment_rate_pct,乳山市,97.7\n".encode()))])
     assert 'data-status="loaded"' in upload.text, upload.text[-2000:]
     upload_id = re.search(r'data-upload="(\w+)"', upload.text)[1]
-    assert f'data-history="{upload_id}" data-published="no"' in clerk.get(f"{portal}/").text
+    assert f'data-history="{upload_id}" data-via="portal" data-published="no"' in clerk.get(
+        f"{portal}/").text
     deadline = time.monotonic() + RUN_TIMEOUT
     new_runs = []
     while time.monotonic() < deadline:
@@ -239,7 +240,7 @@ def test_a_dropped_file_is_published_by_the_celery_stack(stack_env):
                  "district_name_zh = '乳山市'") == [(97.7,)]
     # the clerk's page now counts it in the publication
     home = clerk.get(f"{portal}/").text
-    assert f'data-history="{upload_id}" data-published="yes"' in home
+    assert f'data-history="{upload_id}" data-via="portal" data-published="yes"' in home
     assert f'data-pending="{upload_id}"' not in home
 
     stopped = _stack(stack_env, "down")

@@ -59,15 +59,6 @@ def portal(sample_warehouse, tmp_path_factory):
         dp.add_user(settings, "office", "office", "371000", password=PASSWORD["office"])
         dp.add_user(settings, "careless", "office", "371000", password=PASSWORD["careless"])
         dp.add_user(settings, "zibo_office", "office", "370300", password=PASSWORD["zibo_office"])
-        # one value owed and missing, for the dispatch list's detail
-        import duckdb
-
-        with duckdb.connect(str(settings.serving_path)) as con:
-            con.execute("insert into mart_submission_missing_values (missing_id, city_code, "
-                        "year, department_code, department_name_zh, district_code, "
-                        "district_name_zh, indicator_code, indicator_name_zh) values ('m1', "
-                        "'371000', 2023, 'water', '市水务局', '371002', '环翠区', "
-                        "'sewage_treatment_rate_pct', '城市污水处理率')")
         port = free_port()
         proc = _start(data, port)
         try:
@@ -131,13 +122,13 @@ def test_a_clerk_uploads_and_reads_the_receipt_at_once_and_no_other_department_c
     assert Path(archived[0]).exists() and archived[1] == 1
     assert s.get(f"{base}/receipts/{upload_id}?download=1").text.startswith("数据报送回执")
     # the home page: in the history, named as landed but not yet in the publication, and the
-    # department's indicators for the newest year as the publication counts them
-    home = s.get(f"{base}/").text
-    assert f'data-history="{upload_id}" data-published="no"' in home
+    # department's indicators for a year as the publication counts them
+    home = s.get(f"{base}/?year=2023").text
+    assert f'data-history="{upload_id}" data-via="portal" data-published="no"' in home
     assert f'data-pending="{upload_id}"' in home and "fix.csv" in home
     counted = {code: (int(present), int(none), int(owed), int(warned)) for code, present, none,
-               owed, warned in (x.split("|") for x in re.findall(r'data-indicator="([^"]+)"',
-                                                                  home))}
+               owed, warned, _held, _returned in (
+                   x.split("|") for x in re.findall(r'data-indicator="([^"]+)"', home))}
     assert set(counted) == {c for (c,) in query(settings.serving_path, "select indicator_code "
                                                 "from dim_indicator where department_code = "
                                                 "'water'")}
@@ -149,7 +140,11 @@ def test_a_clerk_uploads_and_reads_the_receipt_at_once_and_no_other_department_c
              and f.year = 2023
             where i.department_code = 'water' group by 1"""):
         assert counted[code][:2] == (present, none), code
-    assert counted["sewage_treatment_rate_pct"][2] == 1      # the fixture's one owed value
+    assert counted["sewage_treatment_rate_pct"][2] == 0      # 2023 is complete
+    # without a year: the round in collection, 2024, where the bureau owes all 7 units
+    owed_2024 = {x.split("|")[0]: int(x.split("|")[3]) for x in re.findall(
+        r'data-indicator="([^"]+)"', s.get(f"{base}/").text)}
+    assert owed_2024["sewage_treatment_rate_pct"] == 7
     assert sum(c[3] for c in counted.values()) == query(
         settings.serving_path, "select count(*) from mart_plausibility_warnings where "
         "department_code = 'water' and city_code = '371000' and year = 2023")[0][0]
@@ -239,26 +234,36 @@ def test_login_failures_are_limited_and_logins_and_uploads_are_audited(portal):
 
 
 def test_the_office_reads_and_exports_the_dispatch_list_and_clerks_get_templates(portal):
+    """The office page opens on the year in collection (2024: nothing received yet), and its
+    departments, values owed and export say what the published round says."""
     import openpyxl
 
     settings, base = portal
     office, _ = _login(base, "office")
-    page = office.get(f"{base}/office?year=2023")
-    assert page.status_code == 200 and "报送情况通报" in page.text
-    departments = query(settings.serving_path, "select department_code, submission_status "
-                        "from mart_submission_status where city_code = '371000' and year = 2023")
-    assert set(re.findall(r'data-department="(\w+)"', page.text)) == {d for d, _ in departments}
+    page = office.get(f"{base}/office")
+    assert page.status_code == 200 and "报送轮次" in page.text
+    assert 'aria-current="true" class="wait"><td><a href="/office?year=2024">' in page.text
+    departments = query(settings.serving_path, "select department_code, submission_status, "
+                        "values_missing from mart_submission_status where city_code = '371000' "
+                        "and year = 2024")
+    shown = {d.split("|")[0]: int(d.split("|")[3])
+             for d in re.findall(r'data-department="([^"]+)"', page.text)}
+    assert shown == {d: owed for d, _, owed in departments}
+    owed = query(settings.serving_path, "select department_code, district_code, indicator_code "
+                 "from mart_round_values where city_code = '371000' and year = 2024 and "
+                 "value_state = 'owed' order by 1, 3, 2")
+    listed = [tuple(m.split("|")[:3]) for m in re.findall(r'data-missing="([^"]+)"', page.text)]
+    assert sorted(listed) == sorted(owed) and len(owed) == sum(shown.values()) > 200
     book = openpyxl.load_workbook(io.BytesIO(office.get(
-        f"{base}/office/export.xlsx?year=2023").content))
+        f"{base}/office/export.xlsx?year=2024").content))
     rows = list(book.active.iter_rows(min_row=2, values_only=True))
-    assert sorted((r[0], r[2]) for r in rows) == sorted(departments)
-    assert re.findall(r'data-missing="([^"]+)"', page.text) == [
-        "water|371002|sewage_treatment_rate_pct"]
+    assert sorted((r[0], r[2]) for r in rows) == sorted((d, s) for d, s, _ in departments)
     detail = list(book.worksheets[1].iter_rows(min_row=2, values_only=True))
-    assert [(r[0], r[2], r[4]) for r in detail] == [
-        ("water", "371002", "sewage_treatment_rate_pct")]
-    late = [d for d, status in departments if status != "complete"]
-    assert page.text.count("please send your 2023") == len(late)
+    assert sorted((r[0], r[2], r[4]) for r in detail) == sorted(owed)
+    assert page.text.count("2024 city health check figures are still missing") == len(
+        departments)
+    # a year with no round: no export
+    assert office.get(f"{base}/office/export.xlsx?year=2031").status_code == 404
 
     clerk, _ = _login(base, "water_clerk")
     template = clerk.get(f"{base}/template?year=2024")

@@ -75,7 +75,7 @@ def test_ranks_honour_direction_and_open_data_arrived(demo):
 def test_every_row_is_accounted_for_and_traceable(demo):
     files = query(demo.warehouse_path, "select original_name, rows_read, rows_accepted, "
                   "rows_rejected, rows_ignored from raw.submission_files")
-    assert len(files) == len(list((SAMPLE_DIR / "submissions").iterdir())) == 56
+    assert len(files) == len(list((SAMPLE_DIR / "submissions").iterdir())) == 73
     for name, read, accepted, rejected, ignored in files:
         assert read == accepted + rejected + ignored, name
     (row,) = query(demo.serving_path,
@@ -135,11 +135,15 @@ def test_the_warehouse_dag_writes_the_annual_reports_after_publishing(demo):
     from tests.browser import CHROMIUM
 
     folder = demo.reports_dir / "annual"
-    years = [y for (y,) in query(demo.serving_path, "select distinct year from "
-                                 "mart_indicator_scorecard where city_code = '371000' order by 1")]
-    assert sorted(p.name for p in folder.glob("*.html")) == [f"371000_{y}.html" for y in years]
+    city_years = [f"{c}_{y}" for c, y in query(demo.serving_path, "select distinct city_code, "
+                                               "year from mart_indicator_scorecard order by 1, 2")]
+    assert {"371000_2023", "370300_2022"} <= set(city_years)
+    assert sorted(p.stem for p in folder.glob("*_*.html")) == city_years
     if CHROMIUM:
-        assert sorted(p.stem for p in folder.glob("*.pdf")) == [f"371000_{y}" for y in years]
+        assert sorted(p.stem for p in folder.glob("*.pdf")) == city_years
+    # and the index people open them from, each final or provisional as its round is
+    index = (folder / "index.html").read_text("utf-8")
+    assert all(f'data-report="{cy}"' in index for cy in city_years)
     # each names the publication it was made from (a later publication of the same data
     # leaves the reports as they are)
     import re

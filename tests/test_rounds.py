@@ -348,3 +348,33 @@ def test_a_held_value_is_published_nowhere_as_current(built):
     write_site(built)
     page = (built.reports_dir / "site" / "indicators" / f"{indicator}.html").read_text("utf-8")
     assert 'data-under-review="2022"' in page and ">0.49<" not in page
+
+
+def test_a_round_cannot_close_while_a_build_is_running(built, accounts, capsys):
+    """A build killed (SIGKILL) half-way stays 'running': the office cannot close on it, and
+    is told what to do; after a complete build it can."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_dir = built.data_dir / "dbt" / "target" / "run"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    env = dict(os.environ, CITYCHECK_DATA_DIR=str(built.data_dir))
+    proc = subprocess.Popen([sys.executable, "-m", "citycheck.cli", "build", "--full-refresh"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not run_dir.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)           # as dbt writes its first model
+    assert proc.wait() == -signal.SIGKILL
+    code, _, err = out_of(capsys, ["round", "close", "--city", "371000", "--year", "2023",
+                                   "--as", "wh_office"])
+    assert code == 1 and "is running" in err and "cannot close while a build is running" in err
+    build(built)
+    validate(built)
+    code, out, _ = out_of(capsys, ["round", "close", "--city", "371000", "--year", "2023",
+                                   "--as", "wh_office"])
+    assert code == 0 and "closed: every value received and reviewed" in out

@@ -164,9 +164,16 @@ def write_reference(scale: Scale, project: Path) -> None:
                                for ind in indicators])
     dump("source_precedence.csv", [])
     # every value checked against the year before, as a real programme's would be
+    # (informing, not holding: random figures jump, and the bench publishes every one)
     dump("plausibility_rules.csv", [{"indicator_code": ind["indicator_code"],
                                      "rule": "yoy_factor", "threshold": "3",
-                                     "why": "bench"} for ind in indicators])
+                                     "action": "inform", "why": "bench"} for ind in indicators])
+    # each city runs a programme whose rounds are the benchmark's years
+    dump("programmes.csv", [{"programme_code": f"bench_{c}", "city_code": c,
+                             "name_zh": f"基准{c}市计划", "name_en": f"Bench programme {c}",
+                             "first_year": FIRST_YEAR,
+                             "last_year": FIRST_YEAR + scale.years - 1,
+                             "round_opens": "01-01", "round_deadline": ""} for c in layout])
 
 
 def write_submissions(scale: Scale, inbox: Path, seed: int = 20261121) -> int:

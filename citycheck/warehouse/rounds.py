@@ -111,9 +111,11 @@ def round_states(con, city: str | None = None) -> dict[tuple[str, int], dict]:
 
 def record_round_event(con, programme: str, city: str, year: int, event: str, by: str,
                        reason: str | None = None, due_on: date | None = None,
-                       detail: dict | None = None) -> str:
-    event_id = uuid.uuid4().hex
-    con.execute("insert into raw.round_events values (?,?,?,?,?,?,?,?,?,?)",
+                       detail: dict | None = None, event_id: str | None = None) -> str:
+    event_id = event_id or uuid.uuid4().hex
+    # an event whose id is taken already happened (the calendar opening a round twice)
+    con.execute("insert into raw.round_events values (?,?,?,?,?,?,?,?,?,?) "
+                "on conflict do nothing",
                 [event_id, programme, city, year, event, due_on, now(), by, reason,
                  json.dumps(detail, ensure_ascii=False) if detail else None])
     return event_id
@@ -127,8 +129,10 @@ def open_due_rounds(con, ref: Reference, on: date) -> list[RoundDue]:
     opened = []
     for r in calendar_rounds(ref, on):
         if (r.city_code, r.year) not in known:
+            # one id per round: two processes opening the same round cannot both land
             record_round_event(con, r.programme_code, r.city_code, r.year, "opened", CALENDAR,
-                               reason="the programme's calendar 按计划开启", due_on=r.due_on)
+                               reason="the programme's calendar 按计划开启", due_on=r.due_on,
+                               event_id=f"calendar:{r.city_code}:{r.year}")
             opened.append(r)
     return opened
 
