@@ -15,10 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Airflow reads its configuration when first imported: set it before any test imports it.
 # Once per process: were this file imported a second time (as tests.conftest), a new
-# AIRFLOW_HOME would point Airflow at an empty database in the middle of the session.
-_AIRFLOW_HOME = Path(os.environ.get("CITYCHECK_TEST_AIRFLOW_HOME")
+# AIRFLOW_HOME would point Airflow at an empty database in the middle of the session. Each
+# pytest-xdist worker has its own (their SQLite databases must not be shared).
+_HOME_VAR = "CITYCHECK_TEST_AIRFLOW_HOME_" + os.environ.get("PYTEST_XDIST_WORKER", "main")
+_AIRFLOW_HOME = Path(os.environ.get(_HOME_VAR)
                      or tempfile.mkdtemp(prefix="citycheck-airflow-"))
-os.environ["CITYCHECK_TEST_AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ[_HOME_VAR] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
