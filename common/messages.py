@@ -48,12 +48,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "unpacked_too_large": (
         "the workbook expands to more than {limit} bytes when unpacked (a 'zip bomb', or a far "
         "too large sheet); it was not read. Send a normal workbook with only the table",
-        "工作簿解压后超过 {limit} 字节（可能是“压缩炸弹”或工作表过大），未予读取：请只报送含数据表的普通工作簿"),
+        "工作簿解压后超过 {limit} 字节（可能是“压缩炸弹”或工作表过大），未予读"
+        "取：请只报送含数据表的普通工作簿"),
     "declared_too_large": (
         "the workbook declares {declared} bytes when unpacked, over the limit of {limit} (a "
         "'zip bomb', or a far too large sheet); it was not read. Send a normal workbook with "
         "only the table",
-        "工作簿声明解压后为 {declared} 字节，超过上限 {limit}（可能是“压缩炸弹”或工作表过大），未予读取：请只报送含数据表的普通工作簿"),
+        "工作簿声明解压后为 {declared} 字节，超过上限 {limit}（可能是“压缩炸弹”"
+        "或工作表过大），未予读取：请只报送含数据表的普通工作簿"),
     "part_doctype": (
         "part {part} declares a document type or entities, which no real workbook does; refused",
         "工作簿部件 {part} 声明了文档类型或实体，正常工作簿不会如此，已拒收"),
@@ -91,7 +93,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "区县代码/区县名称 (district) and 数值 (value), nor an indicator column with district names "
         "as column headings (wide layout); see docs/submission-format.md, or start from "
         "`citycheck template`",
-        "未找到数据表：没有一行包含指标代码/指标名称、区县代码/区县名称和数值三列，也没有以区县名称为列标题的指标表；"
+        "未找到数据表：没有一行包含指标代码/指标名称、区县代码/区县名称和数值三"
+        "列，也没有以区县名称为列标题的指标表；"
         "请使用填报模板"),
     "no_department": (
         "the department is not stated: add a row '填报部门 Department' above the table, or name "
@@ -111,7 +114,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "no value was filled in: all {records} value cells are empty — did you send the blank "
         "template? Fill in the 数值 (value) column, writing — where there is no figure, and send "
         "the file again",
-        "未填写任何数值（{records} 个数值单元格均为空）：是否误报了空白模板？请填写“数值”列，无数据处写“—”后重新报送"),
+        "未填写任何数值（{records} 个数值单元格均为空）：是否误报了空白模板？请"
+        "填写“数值”列，无数据处写“—”后重新报送"),
     "stated_twice": (
         "the {what} is stated twice and differently: the file's header says '{header}', the "
         "sender (command line or portal account) says '{sender}'; correct the one that is wrong "
@@ -127,7 +131,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "duplicate_file_superseded": (
         "{count} of its values have since been replaced by later files (the newest: '{newest}', "
         "received {newest_at}): those stand",
-        "其中 {count} 项数值已被之后报送的文件更正（最新为 {newest_at} 收到的“{newest}”），以更正后的数值为准"),
+        "其中 {count} 项数值已被之后报送的文件更正（最新为 {newest_at} 收到的“{"
+        "newest}”），以更正后的数值为准"),
     "resent_after_refusal": (
         "sent before as '{name}' ({received}) and refused then; read again now",
         "此前以“{name}”报送（{received}）时被退回，现重新读取"),
@@ -143,15 +148,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "block_year_unclear": (
         "the table at {sheet}!{cell} states no year of its own: the year above another table "
         "does not carry over. Add a row '年度 Year' above it, or a 年度 column",
-        "{sheet}!{cell} 处的表格未写明自己的年度（其他表格上方的年度不适用）：请在其上方加一行“年度”，或增加“年度”列"),
+        "{sheet}!{cell} 处的表格未写明自己的年度（其他表格上方的年度不适用）："
+        "请在其上方加一行“年度”，或增加“年度”列"),
     "block_year_disagrees": (
         "the table at {sheet}!{cell} is for {block_year}, the sender says the file is for "
         "{sender_year}; send each year's figures in a file of its own, or correct the year",
-        "{sheet}!{cell} 处的表格年度为 {block_year}，报送方写明文件年度为 {sender_year}：请按年度分别报送或改正年度"),
+        "{sheet}!{cell} 处的表格年度为 {block_year}，报送方写明文件年度为 {send"
+        "er_year}：请按年度分别报送或改正年度"),
     "block_meta_disagrees": (
         "the table at {sheet}!{cell} is headed {what} '{stated}', the file is {what} "
         "'{file_value}'; one file holds one department's figures for one city",
-        "{sheet}!{cell} 处表格的{what_zh}为“{stated}”，与文件的“{file_value}”不一致：一个文件只能报送一个部门、一个城市的数据"),
+        "{sheet}!{cell} 处表格的{what_zh}为“{stated}”，与文件的“{file_value}”不"
+        "一致：一个文件只能报送一个部门、一个城市的数据"),
     "figure_not_read": (
         "a figure outside any table the reader recognises ({where}): it was not read. Put it in "
         "the table, or delete it",
@@ -199,11 +207,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "commented_cell": (
         "cell {cell} carries a comment ('{comment}'), which may change what '{text}' means; "
         "write the figure alone in the cell and the comment in the 备注 (note) column",
-        "单元格 {cell} 带有批注（“{comment}”），可能改变“{text}”的含义：请在单元格中只填数字，说明写在“备注”列"),
-    "error_cell": (
-        "cell {cell} holds the Excel error {error}: the formula behind it failed; fix it, or "
-        "write — if there is no figure",
-        "单元格 {cell} 为 Excel 错误值 {error}（公式计算失败）：请改正，无数据处写“—”"),
+        "单元格 {cell} 带有批注（“{comment}”），可能改变“{text}”的含义：请在单"
+        "元格中只填数字，说明写在“备注”列"),
     # -- records ------------------------------------------------------------------------------
     "blank_value": (
         "value cell left blank: not reported (write — or 无 where there is no figure, so that it "
@@ -228,6 +233,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{unit}",
         "“{text}”带有百分号，但指标 {indicator} 的单位是 {unit}：请按 {unit} 填写"),
     "value_infinite": ("the value is infinite", "数值为无穷大"),
+    "error_value": (
+        "the cell holds the Excel error {error}: the formula behind it failed; fix it, or write "
+        "— if there is no figure",
+        "单元格为 Excel 错误值 {error}（公式计算失败）：请改正，无数据处写“—”"),
     "out_of_range": ("{value} is outside the valid range {range} of {indicator}",
                      "{value} 超出指标 {indicator} 的有效范围 {range}"),
     "duplicate_record": (
@@ -262,6 +271,27 @@ MESSAGES: dict[str, tuple[str, str]] = {
                            "区县“{text}”有歧义，可能是 {codes}"),
     "indicator_empty": ("indicator is empty", "指标为空"),
     "unknown_indicator": ("unknown indicator '{text}'{hint}", "未知的指标“{text}”{hint_zh}"),
+    "withdrawal_refused": (
+        "reported missing, but {earlier} was reported earlier ({origin}, {when}); a missing "
+        "marker does not replace a figure unless the 备注 (note) column says why",
+        "已报数值不能以“无”覆盖，除非在备注栏说明原因（此前 {when} 在 {origin} 中报送为 {earlier}）"),
+    "round_closed": (
+        "the {year} round of city {city} was closed on {day} by {by}: its figures are final. Ask "
+        "the coordinating office to reopen it (citycheck round open --city {city} --year "
+        "{year}), then send the correction again",
+        "{year}年度报送轮次已于{day}关闭，数据已定稿；如需更正，请联系协调办公室重新开启后再报送"),
+    # -- the receipt's summary -------------------------------------------------------------------
+    "summary_counts": (
+        "{accepted} records accepted, {rejected} rejected, {ignored} layout rows ignored",
+        "采用 {accepted} 条，退回 {rejected} 条，忽略版式行 {ignored} 行"),
+    "summary_corrected": ("{count} earlier values corrected", "更正此前数值 {count} 项"),
+    "summary_totals": ("{count} totals differ from the sum of the districts",
+                       "{count} 个合计与区县之和不符"),
+    "summary_neutralised": ("{count} formula-like cells neutralised",
+                            "{count} 个公式样式的单元格已中和"),
+    "summary_held": ("{count} values held for the office's review", "{count} 项数值待核实，暂不发布"),
+    "summary_warned": ("{count} values accepted with a plausibility warning",
+                       "{count} 项数值有合理性提示"),
     # -- totals --------------------------------------------------------------------------------
     "totals_ok": ("totals {stated} = sum of {count} districts ({indicator} {year})",
                   "合计 {stated} 等于 {count} 个区县之和（{indicator} {year}）"),
@@ -269,7 +299,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "MISMATCH: totals {stated} differs from the sum of the {count} districts {summed} "
         "({indicator} {year}); the district values were loaded, the totals row was not — check "
         "both",
-        "合计 {stated} 与 {count} 个区县之和 {summed} 不符（{indicator} {year}）：已采用区县数值，未采用合计，请核对"),
+        "合计 {stated} 与 {count} 个区县之和 {summed} 不符（{indicator} {year}）："
+        "已采用区县数值，未采用合计，请核对"),
     "totals_no_number": ("totals row without a number: not checked", "合计行没有数字，未核对"),
     "totals_no_indicator": ("totals {stated}: not checked (no known indicator on the row)",
                             "合计 {stated}：该行没有可识别的指标，未核对"),

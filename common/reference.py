@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from common.config import SEEDS_DIR
+from common.messages import say
 
 _SPACE = re.compile(r"\s+")
 # Prefixes a department may put in front of a unit's name: 山东省威海市环翠区 -> 环翠区.
@@ -104,6 +105,12 @@ class Reference:
         for r in _read("city_indicators.csv", seeds_dir):
             self.city_indicators.setdefault(r["city_code"], set()).add(r["indicator_code"])
         self.departments = {r["department_code"]: r for r in _read("departments.csv", seeds_dir)}
+        # a department's name as written, the city and 市 taken off its front -> its code
+        self._department_names: dict[str, str] = {
+            self._bare(d["name_zh"]): c for c, d in self.departments.items()}
+        for r in (_read("department_aliases.csv", seeds_dir)
+                  if (seeds_dir / "department_aliases.csv").exists() else []):
+            self._department_names.setdefault(self._bare(r["alias"]), r["department_code"])
         # indicator -> rule -> threshold: values that break one are accepted but flagged
         # (a reference without the file, such as the benchmark's, has no rules)
         self.plausibility_rules = [
@@ -162,29 +169,52 @@ class Reference:
             self._indicator_names[normalise(ind.code)] = ind.code
             self._indicator_names[normalise(ind.name_zh)] = ind.code
 
+    # -- departments -----------------------------------------------------------------------
+    def _bare(self, name: str) -> str:
+        """A department's name without the province, the city or 市 in front: 山东省淄博市城市
+        管理局, 淄博市城市管理局 and 市城市管理局 are all 城市管理局."""
+        key = normalise(name)
+        for prefix in (*map(normalise, _PREFIXES),
+                       *(normalise(c["name_zh"]) for c in getattr(self, "cities", {}).values())):
+            if prefix and key.startswith(prefix) and len(key) > len(prefix):
+                key = key[len(prefix):]
+        return key[1:] if key.startswith("市") and len(key) > 1 else key
+
+    def department_code(self, text: str) -> str:
+        """The department a code, a name or an alias names (seeds/department_aliases.csv); the
+        text as written (normalised) when none."""
+        key = normalise(text)
+        if key in self.departments:
+            return key
+        return self._department_names.get(self._bare(text), key)
+
     # -- districts -------------------------------------------------------------------------
     def resolve_district(self, text: str, city_code: str, year: int | None) -> Resolution:
         key = normalise(text)
         if not key:
-            return Resolution(None, "district is empty")
+            return Resolution(None, say("district_empty"))
         candidates = self._district_names.get((city_code, key))
         if not candidates:
             stripped = self._strip_prefixes(key, city_code)
             candidates = self._district_names.get((city_code, stripped)) if stripped else None
         if not candidates:
             suggestions = self.suggest_districts(text, city_code)
-            hint = f"; did you mean {' / '.join(suggestions)}?" if suggestions else ""
+            said = " / ".join(suggestions)
             city = self.cities.get(city_code, {}).get("name_zh", city_code)
-            return Resolution(None, f"unknown district '{text}' in {city}{hint}")
+            return Resolution(None, say("unknown_district", text=text, city=city,
+                                        hint=f"; did you mean {said}?" if said else "",
+                                        hint_zh=f"，是否为 {said}？" if said else ""))
         codes = {code for code, _ in candidates}
         if year is not None:
             valid = {code for code, since in candidates if self._bears(code, since, year)}
             if not valid:
                 names = ", ".join(sorted(codes))
-                return Resolution(None, f"district '{text}' ({names}) did not exist in {year}")
+                return Resolution(None, say("district_not_then", text=text, codes=names,
+                                            year=year))
             codes = valid
         if len(codes) > 1:
-            return Resolution(None, f"district '{text}' is ambiguous: {', '.join(sorted(codes))}")
+            return Resolution(None, say("district_ambiguous", text=text,
+                                        codes=", ".join(sorted(codes))))
         return Resolution(next(iter(codes)))
 
     def _bears(self, code: str, since: date | None, year: int) -> bool:
@@ -219,15 +249,17 @@ class Reference:
     def resolve_indicator(self, text: str) -> Resolution:
         key = normalise(text)
         if not key:
-            return Resolution(None, "indicator is empty")
+            return Resolution(None, say("indicator_empty"))
         code = self._indicator_names.get(key)
         if code:
             return Resolution(code)
         close = difflib.get_close_matches(key, list(self._indicator_names), n=3, cutoff=0.5)
         names = [f"{self.indicators[self._indicator_names[c]].code} "
                  f"({self.indicators[self._indicator_names[c]].name_zh})" for c in close]
-        hint = f"; did you mean {' / '.join(dict.fromkeys(names))}?" if names else ""
-        return Resolution(None, f"unknown indicator '{text}'{hint}")
+        said = " / ".join(dict.fromkeys(names))
+        return Resolution(None, say("unknown_indicator", text=text,
+                                    hint=f"; did you mean {said}?" if said else "",
+                                    hint_zh=f"，是否为 {said}？" if said else ""))
 
 
 @lru_cache(maxsize=4)

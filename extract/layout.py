@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from common.messages import say
 from common.reference import Reference, normalise
-from extract.numbers import clean
+from extract.numbers import _FIGURE, approx_body, clean, figure_text
 from extract.xlsx import Sheet, column_letters
 
 # Canonical column -> header texts departments use (normalised; a unit in brackets is dropped).
@@ -54,6 +55,16 @@ _BRACKETED = re.compile(r"[\(（\[【]([^\)）\]】]*)[\)）\]】]")
 TEXT_COLUMNS = ("indicator_code", "indicator_name", "district_code", "district_name", "year",
                 "unit", "quality_flag", "note")
 HEADER_SEARCH_ROWS = 30   # a header further down than this is not looked for
+# A sheet or a table titled with one of these holds figures for reference, not a submission:
+# its cells are not read, and the receipt says so (docs/submission-format.md, "Blocks")
+REFERENCE_MARKERS = ("参考", "上年", "去年", "往年", "上一年", "以前年度", "历史数据", "对比",
+                     "比较", "reference", "lastyear", "previousyear", "prioryear")
+_META_KEYS = frozenset(k for aliases in META_ALIASES.values() for k in aliases)
+# A row whose first filled cell, or whose text in a table's indicator column, is one of these
+# headings starts another table
+_HEADING_KEYS = frozenset(HEADER_ALIASES["indicator_code"] | HEADER_ALIASES["indicator_name"]
+                          | HEADER_ALIASES["district_code"] | HEADER_ALIASES["district_name"]
+                          | {"序号"})
 
 
 @dataclass(slots=True)
@@ -68,6 +79,7 @@ class Record:
     # canonical column -> where its text was read: a column letter (this record's row) or a
     # whole cell (a wide record's district: its heading). See fault_cell().
     sources: dict[str, str] = field(default_factory=dict)
+    block: int = 0                # the table (of the file's, counted) the record belongs to
 
     def fault_cell(self, column: str) -> str:
         """The cell holding the text of `column`: where a rejection about it points."""
@@ -99,6 +111,7 @@ class Total:
     year_text: str
     raw_value: object
     wide: bool = False               # a totals column of a wide table, not a totals row
+    block: int = 0
 
 
 @dataclass
@@ -199,11 +212,12 @@ def footer_text(row: list[object]) -> str | None:
     return None
 
 
-def find_table(sheet: Sheet, ref: Reference, city_code: str | None) -> Table | None:
-    """The first table in the sheet: a one-row header, else a two-row one (a title right
-    above a one-row header is not taken for the header's top half)."""
-    limit = min(len(sheet.rows), HEADER_SEARCH_ROWS)
-    for i in range(limit):
+def find_table(sheet: Sheet, ref: Reference, city_code: str | None,
+               start: int = 0) -> Table | None:
+    """The first table in the sheet from row `start`: a one-row header, else a two-row one (a
+    title right above a one-row header is not taken for the header's top half)."""
+    limit = min(len(sheet.rows), start + HEADER_SEARCH_ROWS)
+    for i in range(start, limit):
         table = _table_at(sheet, i, 1, ref, city_code)
         if table:
             # 指标 | 区县 over 代码 | 名称: the row below is sub-headings when it is all text
@@ -336,17 +350,18 @@ def _stray(sheet: str, n: int, row: list[object], table: Table) -> list[Layout]:
     """Filled cells of a data row in a column without a heading: not read, and said so (a
     figure typed beside the table is never taken, nor dropped without a word)."""
     positions = [p for p in table.headless if p < len(row)] + list(range(table.width, len(row)))
-    return [Layout(sheet, n, "a filled cell in a column without a heading: it was not read; "
-                             "give its column a heading the layout reads, or clear it. "
-                             "该列无表头，未读取", cell=f"{column_letters(p)}{n}",
+    return [Layout(sheet, n, say("stray_cell"), cell=f"{column_letters(p)}{n}",
                    cells={"value": clean(row[p])}, status="rejected")
             for p in positions if clean(row[p])]
 
 
-def meta_pairs(rows: list[list[object]]) -> dict[str, str]:
-    """Header-block pairs above a table: a cell naming the field, the next cell its value."""
+def meta_pairs(rows: list[list[object]], first: int = 0
+               ) -> tuple[dict[str, str], set[tuple[int, int]]]:
+    """Header-block pairs above a table (a cell naming the field, the next cell its value),
+    and the cells (row, column; rows counted from `first`) they were read from."""
     meta: dict[str, str] = {}
-    for row in rows:
+    used: set[tuple[int, int]] = set()
+    for r, row in enumerate(rows, first):
         cells = [clean(c) for c in row]
         for k, text in enumerate(cells):
             if not text:
@@ -354,25 +369,163 @@ def meta_pairs(rows: list[list[object]]) -> dict[str, str]:
             label = header_texts(text.rstrip(":："))[0]
             keys = _keys(label)
             name = next((n for n, aliases in META_ALIASES.items() if keys & aliases), None)
-            value = next((v for v in cells[k + 1:] if v), None)
-            if name and value:
-                meta.setdefault(name, value.lstrip(":："))
+            at = next((j for j in range(k + 1, len(cells)) if cells[j]), None)
+            if name and at is not None:
+                meta.setdefault(name, cells[at].lstrip(":："))
+                used.update({(r, k), (r, at)})
                 break
-    return meta
+    return meta, used
 
 
-def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
-    """Every row of the sheet as records, layout rows or totals, in sheet order."""
+@dataclass
+class Block:
+    """One table of a sheet with what heads it: the rows from `start` (its title and header
+    block) to `end` (exclusive). Its header block's pairs (`meta`) and title belong to it
+    alone: they never carry over to another table (docs/submission-format.md, "Blocks")."""
+    sheet: str
+    table: Table
+    start: int
+    end: int
+    meta: dict[str, str]
+    meta_cells: set[tuple[int, int]]     # the cells of the header block's pairs
+    title: str | None
+    reference: str | None = None         # the marker that titles it as reference
+
+    @property
+    def where(self) -> str:
+        """The cell its header starts at, as the clerk finds it: Sheet!A5."""
+        return f"{self.sheet}!A{self.table.header_rows[0] + 1}"
+
+
+def find_blocks(sheet: Sheet, ref: Reference, city_code: str | None) -> list[Block]:
+    """Every table of the sheet, top to bottom, each with the rows that head it."""
+    blocks: list[Block] = []
+    start, n = 0, len(sheet.rows)
+    while start < n:
+        table = find_table(sheet, ref, city_code, start)
+        if table is None:
+            break
+        end = block_end(sheet, table)
+        head = sheet.rows[start:table.header_rows[0]]
+        meta, cells = meta_pairs(head, start)
+        title = next((clean(c) for row in head for c in row
+                      if isinstance(c, str) and clean(c) and _meta_key(c) is None), None)
+        marker = reference_marker(sheet.name) or (reference_marker(title) if title else None)
+        blocks.append(Block(sheet.name, table, start, end, meta, cells, title, marker))
+        start = end
+    return blocks
+
+
+def reference_marker(text: str | None) -> str | None:
+    """The marker that titles a sheet or table as reference (上年, 参考 …), if any."""
+    key = normalise(text or "")
+    return next((m for m in REFERENCE_MARKERS if m in key), None)
+
+
+def _meta_key(cell: object) -> str | None:
+    """The header-block field a cell names (department, city, year, template_version)."""
+    if not isinstance(cell, str):
+        return None
+    keys = _keys(header_texts(clean(cell).rstrip(":："))[0])
+    return next((name for name, aliases in META_ALIASES.items() if keys & aliases), None)
+
+
+def _lead(row: list[object]) -> object:
+    return next((c for c in row if c is not None and c != ""), None)
+
+
+def _starts_block(row: list[object], table: Table) -> bool:
+    """A row that starts another table: a header-block label first (年度, 填报部门 …), or a
+    column heading (指标名称, 区县 …) first or in the table's indicator column."""
+    lead = _lead(row)
+    if isinstance(lead, str):
+        key = normalise(header_texts(clean(lead).rstrip(":："))[0])
+        if key in _META_KEYS or key in _HEADING_KEYS:
+            return True
+    for column in ("indicator_code", "indicator_name"):
+        pos = table.columns.get(column)
+        if pos is not None and pos < len(row) and isinstance(row[pos], str) and \
+                normalise(header_texts(clean(row[pos]))[0]) in _HEADING_KEYS:
+            return True
+    return False
+
+
+def _title_like(row: list[object]) -> bool:
+    """One text cell alone on the row, not a footer: a title."""
+    filled = [c for c in row if c is not None and c != "" and clean(c)]
+    return len(filled) == 1 and isinstance(filled[0], str) and footer_text(row) is None
+
+
+def block_end(sheet: Sheet, table: Table) -> int:
+    """One past the table's last row: the rows below its header, up to where another table
+    starts (its header block, its title or its column heading), or the sheet's end."""
+    rows = sheet.rows
+    for i in range(table.header_rows[1] + 1, len(rows)):
+        row = rows[i]
+        if blank(row) or not _starts_block(row, table):
+            continue
+        # the title right above (blank rows between) heads the next table too
+        j = i - 1
+        while j > table.header_rows[1] and blank(rows[j]):
+            j -= 1
+        if j > table.header_rows[1] and _title_like(rows[j]):
+            return j
+        return i
+    return len(rows)
+
+
+def figure_cells(row: list[object], skip: set[int] = frozenset()) -> list[int]:
+    """Positions of the row's cells that hold a figure (a spreadsheet number, or text that
+    reads as one under the number grammar), but those in `skip`."""
+    found = []
+    for p, c in enumerate(row):
+        if p in skip or c is None or isinstance(c, bool):
+            continue
+        if isinstance(c, (int, float)):
+            found.append(p)
+        elif isinstance(c, str) and c and (c[0].isdigit() or c[0] in "+-.约大近~≈＋－．０１２３４５６７８９"):
+            body, _ = approx_body(figure_text(c))
+            if _FIGURE.match(body):
+                found.append(p)
+    return found
+
+
+def outside(sheet: str, rows: list[list[object]], first: int, reason: str,
+            meta_cells: set[tuple[int, int]] = frozenset(),
+            figures: str = "reject") -> list[Layout]:
+    """Rows that are no table's data (a title, a header block, a sheet without a table): each
+    row ignored with `reason`, and each figure in it, unless a header-block value, rejected
+    as not read ("reject") or ignored with the reason ("ignore": a reference table)."""
+    out: list[Layout] = []
+    for k, row in enumerate(rows):
+        i = first + k
+        out.append(Layout(sheet, i + 1, say("layout_blank") if blank(row) else reason))
+        skip = {c for r, c in meta_cells if r == i}
+        for p in figure_cells(row, skip):
+            text = clean(row[p])
+            cell = f"{column_letters(p)}{i + 1}"
+            if figures == "reject":
+                out.append(Layout(sheet, i + 1, say("figure_not_read", where=f"{sheet}!{cell}",
+                                                    text=text),
+                                  cell=cell, cells={"value": text}, status="rejected"))
+            else:
+                out.append(Layout(sheet, i + 1, reason, cell=cell, cells={"value": text}))
+    return out
+
+
+def cut(sheet: Sheet, table: Table, start: int = 0, end: int | None = None,
+        meta_cells: set[tuple[int, int]] = frozenset()) -> list[Record | Layout | Total]:
+    """Every row of a block (rows `start` to `end` of the sheet: title, header block, header,
+    data, footer) as records, layout rows or totals, in sheet order."""
     out: list[Record | Layout | Total] = []
     first, last = table.header_rows
-    for i, row in enumerate(sheet.rows[:first]):
-        out.append(Layout(sheet.name, i + 1, "blank row" if blank(row)
-                          else "title or header block"))
+    end = len(sheet.rows) if end is None else end
+    out += outside(sheet.name, sheet.rows[start:first], start, say("layout_title"), meta_cells)
     for i in range(first, last + 1):
-        out.append(Layout(sheet.name, i + 1, "column header"))
+        out.append(Layout(sheet.name, i + 1, say("layout_header")))
     for pos, text in table.unread_columns.items():
-        out.append(Layout(sheet.name, last + 1, f"column not read: '{text}' (layout: its cells "
-                          "are not figures citycheck takes)", cell=f"{column_letters(pos)}{last + 1}"))
+        out.append(Layout(sheet.name, last + 1, say("layout_column_not_read", text=text),
+                          cell=f"{column_letters(pos)}{last + 1}"))
     cols = table.columns
     text_cols = [(c, cols[c]) for c in TEXT_COLUMNS if c in cols]
     formulas = sheet.formulas
@@ -382,17 +535,18 @@ def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
     sources = {c: column_letters(pos) for c, pos in text_cols}
     heading_sources = {pos: {**sources, "district_name": f"{column_letters(pos)}{last + 1}"}
                        for pos in table.district_columns}
-    for i in range(last + 1, len(sheet.rows)):
+    for i in range(last + 1, end):
         row = sheet.rows[i]
         n = i + 1
         if blank(row):
-            out.append(Layout(sheet.name, n, "blank row"))
+            out.append(Layout(sheet.name, n, say("layout_blank")))
             continue
         lead = row[0] if row[0] is not None and row[0] != "" else None
         footer = (footer_text(row) if lead is None or (
             isinstance(lead, str) and lead[:1] in _FOOTER_INITIALS) else None)
         if footer is not None:
-            out.append(Layout(sheet.name, n, f"footer: {footer}", cells={"note": footer}))
+            out.append(Layout(sheet.name, n, say("layout_footer", text=footer),
+                              cells={"note": footer}))
             continue
         width = len(row)
         if width > table.width or table.headless:
@@ -414,14 +568,13 @@ def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
                 out.append(Total(sheet.name, n, cell, "" if _is_total(indicator) else indicator,
                                  cells.get("year", ""), raw))
                 continue
-            cells["value"] = clean(raw)
+            cells["value"] = figure_text(raw)
             out.append(Record(sheet.name, n, cell, cells, raw,
                               bool(formulas) and (i, pos) in formulas, sources))
             continue
         indicator = cells.get("indicator_code") or cells.get("indicator_name", "")
         if _is_total(indicator) or (not indicator and _total_anywhere(row)):
-            out.append(Layout(sheet.name, n, "totals row (a wide table's rows are different "
-                                             "indicators: not checked)", cells=cells))
+            out.append(Layout(sheet.name, n, say("layout_wide_totals"), cells=cells))
             continue
         for pos in table.total_columns:
             raw = row[pos] if pos < width else None
@@ -431,7 +584,7 @@ def cut(sheet: Sheet, table: Table) -> list[Record | Layout | Total]:
             raw = row[pos] if pos < width else None
             if pos in table.unplaced_columns and not clean(raw):
                 continue    # an empty cell under a heading that is no district: nothing to say
-            record_cells = dict(cells, district_name=district, value=clean(raw))
+            record_cells = dict(cells, district_name=district, value=figure_text(raw))
             out.append(Record(sheet.name, n, f"{column_letters(pos)}{n}", record_cells, raw,
                               bool(formulas) and (i, pos) in formulas, heading_sources[pos]))
     return out

@@ -8,6 +8,7 @@ import csv
 import io
 from pathlib import Path
 
+from common.messages import say
 from extract.xlsx import Sheet, WorkbookError, read_xlsx
 
 SUPPORTED_SUFFIXES = {".csv", ".xlsx", ".xls"}
@@ -25,15 +26,12 @@ class FileRefused(Exception):
 def read_sheets(path: Path, max_unpacked_bytes: int) -> list[Sheet]:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise FileRefused(f"unsupported file type '{suffix or '(none)'}': send .xlsx, .xls "
-                          "or .csv")
+        raise FileRefused(say("unsupported_type", suffix=suffix or "(none)"))
     with open(path, "rb") as fh:
         head = fh.read(8)
     if suffix == ".xlsx" and head.startswith(OLE_MAGIC):
         if _is_encrypted_ooxml(path):
-            raise FileRefused("the workbook is password-protected (encrypted); remove the "
-                              "password in Excel (File > Info > Protect Workbook) and send it "
-                              "again")
+            raise FileRefused(say("encrypted_workbook"))
         suffix = ".xls"  # an old-format workbook saved with the new extension
     if suffix == ".xls" and head.startswith(ZIP_MAGIC):
         suffix = ".xlsx"
@@ -55,8 +53,7 @@ def _is_encrypted_ooxml(path: Path) -> bool:
 def _read_csv(path: Path) -> list[list[object]]:
     data = path.read_bytes()
     if b"\x00" in data[:4096]:
-        raise FileRefused("the .csv file is binary, not text (a workbook renamed to .csv?); "
-                          "save it as CSV or send the .xlsx itself")
+        raise FileRefused(say("csv_binary"))
     for encoding in CSV_ENCODINGS:
         try:
             text = data.decode(encoding)
@@ -64,13 +61,11 @@ def _read_csv(path: Path) -> list[list[object]]:
         except UnicodeDecodeError:
             continue
     else:  # pragma: no cover - gb18030 decodes nearly any byte sequence
-        raise FileRefused("the .csv file is neither UTF-8 nor GBK/GB18030 text; save it as "
-                          "'CSV UTF-8'")
+        raise FileRefused(say("csv_encoding"))
     try:
         return [list(row) for row in csv.reader(io.StringIO(text, newline=""))]
     except csv.Error as exc:
-        raise FileRefused(f"the .csv file cannot be read as CSV ({exc}); save it again as "
-                          "'CSV UTF-8'") from None
+        raise FileRefused(say("csv_unreadable", error=exc)) from None
 
 
 def _read_xls(path: Path) -> list[Sheet]:
@@ -79,12 +74,10 @@ def _read_xls(path: Path) -> list[Sheet]:
     try:
         book = xlrd.open_workbook(str(path), on_demand=True)
     except xlrd.XLRDError as exc:
-        hint = ("remove the password in Excel and send it again" if "encrypt" in str(exc).lower()
-                else "save it again as .xlsx")
-        raise FileRefused(f"the legacy .xls workbook cannot be opened ({exc}); {hint}") from None
+        key = "xls_encrypted" if "encrypt" in str(exc).lower() else "xls_unopenable"
+        raise FileRefused(say(key, error=exc)) from None
     except Exception as exc:  # xlrd raises assorted errors on damaged compound files
-        raise FileRefused(f"the legacy .xls workbook is damaged ({exc.__class__.__name__}: "
-                          f"{exc}); save it again as .xlsx") from None
+        raise FileRefused(say("xls_damaged", error=f"{exc.__class__.__name__}: {exc}")) from None
     try:
         sheets = []
         for sheet in book.sheets():

@@ -10,7 +10,8 @@ together:
    the unit per indicator, the quality flag. A national batch repeats a few hundred names
    hundreds of thousands of times;
 2. one SQL statement joins those answers back to the records, parses the numbers, checks the
-   valid ranges and finds duplicates (the first accepted record of a key in a sheet claims it).
+   valid ranges and finds what the file gives twice (an indicator, district and year given
+   again: with the same figure the first stands, with another figure none does).
 
 The rules, their order and every message are the record-at-a-time rules this replaced
 (docs/submission-format.md); `tests/test_verdict_equivalence.py` compares the two on every
@@ -24,20 +25,25 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from common.messages import say, sql_format
 from common.reference import Indicator, Reference, normalise
 from extract.layout import Record, Total, header_texts
-from extract.numbers import MISSING_MARKERS, clean, parse_number, parse_year
+from extract.numbers import (
+    _APPROX,
+    DECIMAL_COMMA,
+    EXCEL_ERRORS,
+    FIGURE,
+    MISSING_MARKERS,
+    clean,
+    parse_number,
+    parse_year,
+)
 
 QUALITY_FLAGS = {"估算": "estimated", "estimated": "estimated", "初步": "provisional",
                  "provisional": "provisional", "修订": "revised", "revised": "revised"}
-BLANK_VALUE = ("value cell left blank: not reported (write — or 无 where there is no figure, "
-               "so that it counts as reported missing)")
-FORMULA_WITHOUT_RESULT = ("the cell holds a formula without a saved result; open and save the "
-                          "file in Excel, or paste values")
+BLANK_VALUE = say("blank_value")
+FORMULA_WITHOUT_RESULT = say("formula_without_result")
 TOTALS_TOLERANCE = 1e-6
-# The prefixes of an approximate figure (约30), tried in this order (extract/numbers.py)
-_APPROX = ("约", "大约", "近", "约为", "~", "≈")
-_NUMBER = r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?"
 
 ROW_COLUMNS = ("file_hash", "record_number", "sheet_name", "row_number", "cell", "status",
                "reason", "error_column", "indicator_text", "district_text", "year_text",
@@ -88,11 +94,12 @@ class Batch:
         # file hash -> its totals checks, for the receipt
         self.totals: dict[str, list[dict]] = {}
 
-    def add(self, file_hash: str, ctx, entries: list, value_units: dict[str, str | None],
-            loaded_at) -> None:
-        """`entries` in file order (record_number = position + 1); `value_units`: sheet ->
-        the unit written in the value column's heading."""
-        self.files.append((file_hash, ctx, entries, value_units, loaded_at))
+    def add(self, file_hash: str, ctx, entries: list, blocks: list[dict], loaded_at) -> None:
+        """`entries` in file order (record_number = position + 1); `blocks`: for each table
+        of the file (a record's `block`), its sheet, the year its records are for when they do
+        not say (None: not stated), where it starts and the unit in its value column's
+        heading (extract/submissions/records.py)."""
+        self.files.append((file_hash, ctx, entries, blocks, loaded_at))
 
     def judge(self, con, ref: Reference) -> None:
         """Create the temp table `incoming_rows` on `con`: every entry of every file, with
@@ -104,6 +111,7 @@ class Batch:
         self._check_totals(con, ref, records is not None)
         given = _given_frame(self.files)
         if records is not None:
+            con.execute("alter table judged_records drop column block")
             con.execute("alter table judged_records rename to incoming_rows")
         if given is not None:
             columns = ", ".join(ROW_COLUMNS)
@@ -116,19 +124,20 @@ class Batch:
     def _check_totals(self, con, ref: Reference, have_records: bool) -> None:
         """Check every totals row or cell against the sum of its districts, as judged; each
         becomes an ignored row whose reason says what the check found."""
-        for digest, ctx, entries, _units, _loaded in self.files:
+        for digest, ctx, entries, blocks, _loaded in self.files:
             totals = [n for n, e in enumerate(entries) if type(e) is Total]
             if not totals:
                 continue
             judged = con.execute(
                 "select sheet_name, status, error_column, reason, indicator_code, year, value, "
-                "indicator_text, year_text from judged_records where file_hash = ?",
+                "indicator_text, year_text, block from judged_records where file_hash = ?",
                 [digest]).fetchall() if have_records else []
             judged += [(v.sheet, v.status, v.column, v.reason, v.indicator_code, v.year, v.value,
                         v.cells.get("indicator_code") or v.cells.get("indicator_name"),
-                        v.cells.get("year")) for v in entries if type(v) is RowVerdict]
+                        v.cells.get("year"), None) for v in entries if type(v) is RowVerdict]
             parts: dict[tuple, list[tuple[str, float | None]]] = {}
-            for sheet, status, column, reason, code, year, value, ind_text, year_text in judged:
+            for sheet, status, column, reason, code, year, value, ind_text, year_text, block \
+                    in judged:
                 if status == "accepted":
                     parts.setdefault((sheet, code, year), []).append((status, value))
                 elif (status == "rejected" and column == "value") or reason == BLANK_VALUE:
@@ -136,12 +145,13 @@ class Batch:
                     # its indicator's total: the total is then not checked, never a mismatch
                     indicator = indicator_for_text(ref, ind_text or "")[0]
                     if indicator:
-                        y = parse_year(year_text) if year_text else ctx.year
+                        y = parse_year(year_text) if year_text else (
+                            blocks[block]["year"] if block is not None else ctx.year)
                         parts.setdefault((sheet, indicator.code, y), []).append((status, None))
             checked = self.totals.setdefault(digest, [])
             for n in totals:
                 total = entries[n]
-                verdict = check_total(total, parts, ref, ctx.year)
+                verdict = check_total(total, parts, ref, blocks[total.block]["year"])
                 entries[n] = RowVerdict(
                     total.sheet, total.row_number, "ignored",
                     ("totals column: " if total.wide else "totals row: ") + verdict,
@@ -155,7 +165,7 @@ def _records_frame(files) -> pd.DataFrame | None:
     same for a whole file or sheet (department, city, year, arrival, the value heading's
     unit) is joined from _files_frame."""
     recs, digests, numbers = [], [], []
-    for digest, _ctx, entries, _units, _loaded in files:
+    for digest, _ctx, entries, _blocks, _loaded in files:
         for n, e in enumerate(entries, 1):
             if type(e) is Record:
                 recs.append(e)
@@ -172,6 +182,7 @@ def _records_frame(files) -> pd.DataFrame | None:
     kind = [_kind(raw) for raw in raws]
     return pd.DataFrame({
         "file_hash": digests, "record_number": numbers,
+        "block": pd.array([r.block for r in recs], dtype="int32"),
         "sheet_name": [r.sheet for r in recs], "row_number": [r.row_number for r in recs],
         "cell": [r.cell for r in recs],
         "ind_col": ["indicator_code" if c else "indicator_name" for c in ind_code],
@@ -194,19 +205,22 @@ def _records_frame(files) -> pd.DataFrame | None:
 
 
 def _files_frame(files) -> pd.DataFrame:
-    """One row per sheet of each file: what its records share."""
-    rows = [(digest, sheet, ctx.department_code, ctx.city_code, ctx.year, unit or "",
-             loaded_at)
-            for digest, ctx, _entries, units, loaded_at in files
-            for sheet, unit in (units.items() or [(None, None)])]
-    return pd.DataFrame(rows, columns=["file_hash", "sheet_name", "department_code",
-                                       "city_code", "file_year", "value_unit", "loaded_at"])
+    """One row per table (block) of each file: what its records share. `file_year` is the
+    block's year (None where it states none: its records without a year are rejected)."""
+    rows = [(digest, n, ctx.department_code, ctx.city_code, b["year"], b["sheet"], b["where"],
+             b["unit"] or "", loaded_at)
+            for digest, ctx, _entries, blocks, loaded_at in files
+            for n, b in enumerate(blocks)]
+    frame = pd.DataFrame(rows, columns=["file_hash", "block", "department_code", "city_code",
+                                        "file_year", "block_sheet", "block_where",
+                                        "value_unit", "loaded_at"])
+    return frame.astype({"block": "int32", "file_year": "Int32"})
 
 
 def _given_frame(files) -> pd.DataFrame | None:
     """The verdicts given in Python (layout rows, totals, records of hidden rows) as rows."""
     rows = []
-    for digest, _ctx, entries, _units, loaded_at in files:
+    for digest, _ctx, entries, _blocks, loaded_at in files:
         for n, v in enumerate(entries, 1):
             if type(v) is RowVerdict:
                 c = v.cells
@@ -227,26 +241,26 @@ def check_total(total: Total, parts: dict, ref: Reference, file_year: int) -> st
     """The verdict on a totals row or cell, for the receipt and the ignored-row reason."""
     stated = parse_number(total.raw_value)
     if stated.value is None:
-        return "totals row without a number: not checked"
+        return say("totals_no_number")
     indicator = indicator_for_text(ref, total.indicator_text)[0] if total.indicator_text \
         else None
     if indicator is None:
-        return f"totals {stated.value:g}: not checked (no known indicator on the row)"
+        return say("totals_no_indicator", stated=f"{stated.value:g}")
     if indicator.aggregation != "sum":
-        return (f"totals {stated.value:g}: not checked ({indicator.code} is not a sum of "
-                f"districts but {indicator.aggregation})")
+        return say("totals_not_sum", stated=f"{stated.value:g}", indicator=indicator.code,
+                   aggregation=indicator.aggregation)
     year = parse_year(total.year_text) if total.year_text else file_year
     found = parts.get((total.sheet, indicator.code, year), [])
     accepted = [value for status, value in found if status == "accepted"]
     if len(accepted) < len(found) or any(v is None for v in accepted) or not accepted:
-        return (f"totals {stated.value:g}: not checked (some district values of "
-                f"{indicator.code} {year} are missing or rejected)")
+        return say("totals_incomplete", stated=f"{stated.value:g}", indicator=indicator.code,
+                   year=year)
     summed = round(sum(accepted), 6)
     if abs(summed - stated.value) <= TOTALS_TOLERANCE * max(1.0, abs(summed)):
-        return f"totals {stated.value:g} = sum of {len(accepted)} districts ({indicator.code} {year})"
-    return (f"MISMATCH: totals {stated.value:g} differs from the sum of the {len(accepted)} "
-            f"districts {summed:g} ({indicator.code} {year}); the district values were loaded, "
-            "the totals row was not — check both")
+        return say("totals_ok", stated=f"{stated.value:g}", count=len(accepted),
+                   indicator=indicator.code, year=year)
+    return say("totals_mismatch", stated=f"{stated.value:g}", count=len(accepted),
+               summed=f"{summed:g}", indicator=indicator.code, year=year)
 
 
 def _kind(raw: object) -> str:
@@ -272,16 +286,13 @@ def _judge_records(con, records: pd.DataFrame, files: pd.DataFrame, ref: Referen
     con.register("files_frame", files)
     try:
         con.execute("create or replace temp table records as select * from records_frame "
-                    "join files_frame using (file_hash, sheet_name)")
+                    "join files_frame using (file_hash, block)")
     finally:
         con.unregister("records_frame")
         con.unregister("files_frame")
     try:
         _resolve_texts(con, ref)
-        con.execute(JUDGE_SQL.format(
-            blank=_quote(BLANK_VALUE), formula=_quote(FORMULA_WITHOUT_RESULT),
-            markers=", ".join(_quote(m) for m in sorted(MISSING_MARKERS)),
-            body=_approx_sql(), number=_quote(_NUMBER)))
+        con.execute(_judge_sql())
     finally:
         for table in ("records", "indicator_answers", "year_answers", "district_answers",
                       "unit_answers", "flag_answers"):
@@ -297,28 +308,27 @@ def _resolve_texts(con, ref: Reference) -> None:
             "where value_text <> '' or is_formula").fetchall():
         indicator, name_unit, why = indicator_for_text(ref, text)
         if indicator is None:
-            rows.append((dept, text, None, None, None, None, None, None, why))
+            rows.append((dept, text, None, None, None, None, None, None, None, why))
         elif indicator.department_code != dept:
             owner = ref.departments[indicator.department_code]["name_zh"]
-            rows.append((dept, text, None, None, None, None, None, None,
-                         f"department '{dept}' does not answer for indicator "
-                         f"{indicator.code}; it is reported by {indicator.department_code} "
-                         f"({owner})"))
+            rows.append((dept, text, None, None, None, None, None, None, None,
+                         say("not_authorised", department=dept, indicator=indicator.code,
+                             owner=indicator.department_code, owner_name=owner)))
         else:
             rows.append((dept, text, indicator.code, name_unit or "", indicator.reporting_level,
                          indicator.valid_min, indicator.valid_max, indicator.range_text(),
-                         None))
+                         indicator.unit, None))
     _answers(con, "indicator_answers", rows, {
         "department_code": "string", "ind_text": "string", "ind_code": "string",
         "name_unit": "string", "reporting_level": "string", "valid_min": "Float64",
-        "valid_max": "Float64", "range_text": "string", "ind_reason": "string"})
+        "valid_max": "Float64", "range_text": "string", "ind_unit": "string",
+        "ind_reason": "string"})
 
     rows = []
     for (text,) in con.execute("select distinct year_text from records "
                                "where coalesce(year_text, '') <> ''").fetchall():
         year = parse_year(text)
-        rows.append((text, year, None if year is not None else
-                     f"'{text}' is not a year (write 2023 or 2023年)"))
+        rows.append((text, year, None if year is not None else say("not_a_year", text=text)))
     _answers(con, "year_answers", rows, {"year_text": "string", "year_value": "Int32",
                                          "year_reason": "string"})
 
@@ -337,8 +347,7 @@ def _resolve_texts(con, ref: Reference) -> None:
         district = ref.district(res.code, year)
         if level == "city" and district.unit_level != "city":
             rows.append((city, text, year, level, None, None,
-                         "indicator is reported for the whole city only, not for "
-                         f"{district.name_zh}"))
+                         say("city_only_indicator", district=district.name_zh)))
         else:
             rows.append((city, text, year, level, district.code, district.name_zh, None))
     _answers(con, "district_answers", rows, {
@@ -354,9 +363,8 @@ def _resolve_texts(con, ref: Reference) -> None:
             where i.ind_code is not null""").fetchall():
         if unit and normalise(unit) != normalise(ref.indicators[code].unit):
             catalogue = ref.indicators[code].unit
-            rows.append((unit, code, f"unit '{unit}' differs from the catalogue unit "
-                                     f"'{catalogue}' of {code}; convert the value to "
-                                     f"{catalogue}"))
+            rows.append((unit, code, say("unit_differs", unit=unit, catalogue=catalogue,
+                                         indicator=code)))
     _answers(con, "unit_answers", rows, {"unit": "string", "ind_code": "string",
                                          "unit_reason": "string"})
 
@@ -364,9 +372,7 @@ def _resolve_texts(con, ref: Reference) -> None:
     for (text,) in con.execute("select distinct flag_text from records "
                                "where coalesce(flag_text, '') <> ''").fetchall():
         flag = QUALITY_FLAGS.get(normalise(text))
-        rows.append((text, flag, None if flag else (
-            f"unknown quality flag '{text}'; use 估算 (estimated), 初步 (provisional) or "
-            "leave it blank")))
+        rows.append((text, flag, None if flag else say("unknown_flag", text=text)))
     _answers(con, "flag_answers", rows, {"flag_text": "string", "flag_value": "string",
                                          "flag_reason": "string"})
 
@@ -381,6 +387,14 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _message(key: str, **columns: str) -> str:
+    """SQL giving message `key` (common/messages.py) with its fields from these SQL
+    expressions."""
+    template, order = sql_format(key)
+    args = "".join(f", {columns[name]}" for name in order)
+    return f"format({_quote(template)}{args})"
+
+
 def _approx_sql() -> str:
     """The text of a figure with an approximation prefix (约30) taken off, as SQL: the first
     prefix that matches, then outer white space (str.strip)."""
@@ -390,17 +404,42 @@ def _approx_sql() -> str:
     return f"case {cases} else value_text end"
 
 
+def _judge_sql() -> str:
+    """JUDGE_SQL with its messages and the number grammar (extract/numbers.py) filled in."""
+    return JUDGE_SQL.format(
+        blank=_quote(BLANK_VALUE), formula=_quote(FORMULA_WITHOUT_RESULT),
+        markers=", ".join(_quote(m) for m in sorted(MISSING_MARKERS)),
+        errors=", ".join(_quote(e) for e in sorted(EXCEL_ERRORS)),
+        body=_approx_sql(), figure=_quote(f"^(?:{FIGURE})$"),
+        decimal_comma=_quote(f"^(?:{DECIMAL_COMMA})$"),
+        not_a_number=_message("not_a_number", text="value_text"),
+        decimal_comma_message=_message("decimal_comma", text="value_text"),
+        error_value=_message("error_value", error="value_text"),
+        infinite=_message("value_infinite"),
+        percent=_message("percent_not_unit", text="value_text", indicator="ind_code",
+                         unit="ind_unit"),
+        out_of_range=_message("out_of_range", value="format('{:g}', number)",
+                              range="range_text", indicator="ind_code"),
+        duplicate=_message("duplicate_record", indicator="ind_code", district="dist_name",
+                           year="year_value", row="first_row", sheet="first_sheet",
+                           cell="first_cell"),
+        conflicting=_message("conflicting_record", values="figures", cells="places"),
+        block_year=_message("block_year_unclear", sheet="block_sheet",
+                            cell="split_part(block_where, '!', 2)"))
+
+
 JUDGE_SQL = r"""
 create or replace temp table judged_records as
 with answered as (
     select r.*,
-           i.ind_code, i.ind_reason, i.valid_min, i.valid_max, i.range_text,
+           i.ind_code, i.ind_reason, i.valid_min, i.valid_max, i.range_text, i.ind_unit,
            y.year_reason,
            coalesce(y.year_value, r.file_year) as year_value,
            d.dist_code, d.dist_name, d.dist_reason,
            u.unit_reason,
            f.flag_value, f.flag_reason,
            lower(value_text) in ({markers}) as marked_missing,
+           value_text in ({errors}) as excel_error,
            {body} as body
     from records as r
     left join indicator_answers as i using (department_code, ind_text)
@@ -416,19 +455,26 @@ with answered as (
     left join flag_answers as f using (flag_text)
 ),
 numbers as (
+    -- the grammar of extract/numbers.py: the whole cell is a figure, or it is no figure
     select *,
            case when raw_kind = 'number' then raw_number
                 when raw_kind = 'text' and not marked_missing and well_formed
-                then cast(number_text as double) end as number,
-           case when raw_kind = 'infinite' then 'value is infinite'
+                    and not (percent and ind_unit <> '%')
+                then cast(replace(regexp_replace(body, ' ?%$', ''), ',', '') as double)
+           end as number,
+           case when raw_kind = 'infinite' then {infinite}
+                when raw_kind = 'text' and not marked_missing and excel_error then {error_value}
                 when raw_kind = 'text' and not marked_missing and not well_formed
-                then '''' || value_text || ''' is not a number' end as number_error
+                    and regexp_full_match(body, {decimal_comma}) then {decimal_comma_message}
+                when raw_kind = 'text' and not marked_missing and not well_formed
+                    then {not_a_number}
+                when raw_kind = 'text' and not marked_missing and percent
+                    and ind_unit <> '%' then {percent}
+           end as number_error
     from (select *, body <> value_text as approximate,
-                 regexp_full_match(number_text, {number}) as well_formed
-          from (select *,
-                       regexp_replace(replace(replace(body, ',', ''), ' ', ''), '%$', '')
-                           as number_text
-                from answered))
+                 regexp_full_match(body, {figure}) as well_formed,
+                 ends_with(body, '%') as percent
+          from answered)
 ),
 checked as (
     select *,
@@ -436,6 +482,7 @@ checked as (
            when value_text = '' and not is_formula then 'ignored'
            when ind_reason is not null then 'indicator'
            when year_reason is not null then 'year'
+           when year_value is null then 'block_year'
            when dist_reason is not null then 'district'
            when unit_reason is not null then 'unit'
            when flag_reason is not null then 'flag'
@@ -446,43 +493,63 @@ checked as (
            end as fault
     from numbers
 ),
+-- one indicator, district and year given more than once in the file (in any sheet or table):
+-- with the same figure, the first stands and the rest are duplicates; with different figures,
+-- none stands (which is right is not for citycheck to guess)
+keys as (
+    select file_hash, ind_code, dist_code, year_value,
+           count(distinct coalesce(cast(number as text), 'missing')) > 1 as conflicting,
+           string_agg(distinct coalesce(format('{{:g}}', number), value_text), ', '
+                      order by coalesce(format('{{:g}}', number), value_text)) as figures,
+           string_agg(sheet_name || '!' || cell, ', ' order by record_number) as places
+    from checked
+    where fault is null
+    group by file_hash, ind_code, dist_code, year_value
+    having count(*) > 1
+),
 claimed as (
-    select *,
+    select c.*, coalesce(k.conflicting, false) as conflicting, k.figures, k.places,
            case when fault is null then row_number() over claims end as claim,
            case when fault is null then first_value(row_number) over claims end as first_row,
            case when fault is null then first_value(sheet_name) over claims end as first_sheet,
            case when fault is null then first_value(cell) over claims end as first_cell
-    from checked
-    window claims as (partition by file_hash, sheet_name, fault is null, ind_code, dist_code,
-                      year_value order by record_number)
+    from checked as c
+    left join keys as k
+        on c.fault is null and k.file_hash = c.file_hash and k.ind_code = c.ind_code
+        and k.dist_code = c.dist_code and k.year_value = c.year_value
+    window claims as (partition by c.file_hash, c.fault is null, c.ind_code, c.dist_code,
+                      c.year_value order by c.record_number)
+),
+decided as (
+    select *, fault is null and claim = 1 and not conflicting as stands from claimed
 )
 select file_hash, record_number, sheet_name, row_number, cell,
        case when fault = 'ignored' then 'ignored'
-            when fault is null and claim = 1 then 'accepted' else 'rejected' end as status,
+            when stands then 'accepted' else 'rejected' end as status,
        case fault
        when 'ignored' then {blank}
        when 'indicator' then ind_reason
        when 'year' then year_reason
+       when 'block_year' then {block_year}
        when 'district' then dist_reason
        when 'unit' then unit_reason
        when 'flag' then flag_reason
        when 'formula' then {formula}
-       when 'number' then number_error || '; write a number such as 12.5, or — if there is no figure'
-       when 'range' then format('{{:g}} is outside the valid range {{}} of {{}}', number,
-                                range_text, ind_code)
-       else case when claim > 1 then format(
-           'duplicate: {{}} for {{}} {{}} is already given in row {{}} (sheet {{}}, cell {{}})',
-           ind_code, dist_name, year_value, first_row, first_sheet, first_cell) end
+       when 'number' then number_error
+       when 'range' then {out_of_range}
+       else case when conflicting then {conflicting}
+                 when claim > 1 then {duplicate} end
        end as reason,
        case fault
        when 'ignored' then null
        when 'indicator' then ind_col
        when 'year' then 'year'
+       when 'block_year' then 'year'
        when 'district' then dist_col
        when 'unit' then 'unit'
        when 'flag' then 'quality_flag'
        when 'formula' then 'value' when 'number' then 'value' when 'range' then 'value'
-       else case when claim > 1 then ind_col end
+       else case when conflicting then 'value' when claim > 1 then ind_col end
        end as error_column,
        -- typed: a column the batch's files do not have is all null, and the layout rows
        -- given in Python are inserted after
@@ -490,15 +557,15 @@ select file_hash, record_number, sheet_name, row_number, cell,
        cast(district_text as text) as district_text, cast(year_text as text) as year_text,
        cast(value_text as text) as value_text, cast(unit_text as text) as unit_text,
        cast(flag_text as text) as flag_text, cast(note_text as text) as note_text,
-       case when fault is null and claim = 1 then ind_code end as indicator_code,
-       case when fault is null and claim = 1 then dist_code end as district_code,
-       case when fault is null and claim = 1 then year_value end::integer as year,
-       case when fault is null and claim = 1 then number end as value,
-       coalesce(fault is null and claim = 1 and marked_missing and raw_kind = 'text',
-                false) as is_missing,
-       case when fault is null and claim = 1 then coalesce(
+       case when stands then ind_code end as indicator_code,
+       case when stands then dist_code end as district_code,
+       case when stands then year_value end::integer as year,
+       case when stands then number end as value,
+       coalesce(stands and marked_missing and raw_kind = 'text', false) as is_missing,
+       case when stands then coalesce(
            flag_value, case when approximate and number is not null then 'estimated' end)
        end as quality_flag,
-       loaded_at
-from claimed
+       loaded_at,
+       block
+from decided
 """

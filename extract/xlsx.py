@@ -21,6 +21,8 @@ import zipfile
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import ParseError, XMLPullParser
 
+from common.messages import say
+
 MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 OFFICE_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 _REF = re.compile(r"([A-Z]+)(\d+)")
@@ -43,6 +45,9 @@ class Sheet:
     hidden_columns: set[int] = field(default_factory=set)
     # (row, column) of cells formatted as a percentage: they show 98.5% and hold 0.985
     percent_cells: set[tuple[int, int]] = field(default_factory=set)
+    # marks that change what a cell means: struck through (deleted?), a comment on it
+    struck: set[tuple[int, int]] = field(default_factory=set)
+    comments: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
 def column_index(letters: str) -> int:
@@ -71,10 +76,7 @@ class _Budget:
     def take(self, n: int) -> None:
         self.used += n
         if self.used > self.limit:
-            raise WorkbookError(
-                f"the workbook expands to more than {self.limit:,} bytes when unpacked (a "
-                "'zip bomb', or a far too large sheet); it was not read. Send a normal "
-                "workbook with only the table")
+            raise WorkbookError(say("unpacked_too_large", limit=f"{self.limit:,}"))
 
 
 def _events(zf: zipfile.ZipFile, name: str, budget: _Budget, tags: tuple[str, ...]):
@@ -88,8 +90,7 @@ def _events(zf: zipfile.ZipFile, name: str, budget: _Budget, tags: tuple[str, ..
                 budget.take(len(chunk))
                 if head:
                     if b"<!DOCTYPE" in chunk[:4096] or b"<!ENTITY" in chunk[:4096]:
-                        raise WorkbookError(f"part {name} declares a document type or "
-                                            "entities, which no real workbook does; refused")
+                        raise WorkbookError(say("part_doctype", part=name))
                     head = False
                 parser.feed(chunk)
                 for _, elem in parser.read_events():
@@ -100,11 +101,9 @@ def _events(zf: zipfile.ZipFile, name: str, budget: _Budget, tags: tuple[str, ..
                 if elem.tag.endswith(tags):
                     yield elem
     except ParseError as exc:
-        raise WorkbookError(f"part {name} of the workbook is not valid XML ({exc}); save the "
-                            "file again from Excel as .xlsx") from None
+        raise WorkbookError(say("part_invalid_xml", part=name, error=exc)) from None
     except (zipfile.BadZipFile, EOFError, OSError) as exc:  # truncated or corrupt member
-        raise WorkbookError(f"part {name} of the workbook is damaged ({exc}); save the file "
-                            "again from Excel as .xlsx") from None
+        raise WorkbookError(say("part_damaged", part=name, error=exc)) from None
 
 
 def _sheet_parts(zf: zipfile.ZipFile, budget: _Budget) -> list[tuple[str, str]]:
@@ -119,40 +118,88 @@ def _sheet_parts(zf: zipfile.ZipFile, budget: _Budget) -> list[tuple[str, str]]:
         sheets = [(s.get("name"), rels.get(s.get(OFFICE_REL)))
                   for s in _events(zf, "xl/workbook.xml", budget, ("}sheet",))]
     except KeyError as exc:
-        raise WorkbookError(f"the file is a zip archive but not an Excel workbook (no {exc}); "
-                            "save it from Excel as .xlsx") from None
+        raise WorkbookError(say("zip_not_workbook", missing=exc)) from None
     return [(n, p) for n, p in sheets if p and p in zf.NameToInfo]
 
 
 _HIDDEN = (b'hidden="1"', b"hidden='1'", b'hidden="true"', b"hidden='true'")
 
 
-def _percent_styles(zf: zipfile.ZipFile, budget: _Budget) -> set[int]:
-    """Indices of the cell formats (styles.xml cellXfs) that show a number as a percentage:
-    Excel's built-in 0% and 0.00% (ids 9, 10) and any custom format with a % sign."""
+def _cell_styles(zf: zipfile.ZipFile, budget: _Budget) -> tuple[set[int], set[int]]:
+    """Indices of the cell formats (styles.xml cellXfs) that show a number as a percentage
+    (Excel's built-in 0% and 0.00%, ids 9 and 10, and any custom format with a % sign), and of
+    those whose font is struck through."""
     if "xl/styles.xml" not in zf.NameToInfo:
-        return set()
+        return set(), set()
     percent_ids = {9, 10}
-    found: set[int] = set()
-    for elem in _events(zf, "xl/styles.xml", budget, ("}numFmt", "}cellXfs")):
+    struck_fonts: set[int] = set()
+    percent: set[int] = set()
+    struck: set[int] = set()
+    for elem in _events(zf, "xl/styles.xml", budget, ("}numFmt", "}fonts", "}cellXfs")):
         if elem.tag.endswith("}numFmt"):
             if "%" in (elem.get("formatCode") or "") and (elem.get("numFmtId") or "").isdigit():
                 percent_ids.add(int(elem.get("numFmtId")))
-        else:
-            found = {i for i, xf in enumerate(elem)
-                     if int(xf.get("numFmtId") or 0) in percent_ids}
+        elif elem.tag.endswith("}fonts"):
+            for i, font in enumerate(elem):
+                mark = font.find(f"{MAIN}strike")
+                if mark is not None and mark.get("val", "1") not in ("0", "false"):
+                    struck_fonts.add(i)
             elem.clear()
+        else:
+            for i, xf in enumerate(elem):
+                if int(xf.get("numFmtId") or 0) in percent_ids:
+                    percent.add(i)
+                if int(xf.get("fontId") or 0) in struck_fonts:
+                    struck.add(i)
+            elem.clear()
+    return percent, struck
+
+
+def _comments(zf: zipfile.ZipFile, part: str, budget: _Budget) -> dict[tuple[int, int], str]:
+    """(row, column) -> text of every comment (note) on the sheet part's cells."""
+    folder, name = posixpath.split(part)
+    rels = posixpath.join(folder, "_rels", name + ".rels")
+    if rels not in zf.NameToInfo:
+        return {}
+    targets = []
+    for rel in _events(zf, rels, budget, ("Relationship",)):
+        if (rel.get("Type") or "").endswith("/comments"):
+            target = rel.get("Target", "")
+            targets.append(target.lstrip("/") if target.startswith("/") else
+                           posixpath.normpath(posixpath.join(folder, target)))
+    found: dict[tuple[int, int], str] = {}
+    for target in targets:
+        if target not in zf.NameToInfo:
+            continue
+        for comment in _events(zf, target, budget, ("}comment",)):
+            ref = _REF.match(comment.get("ref") or "")
+            if ref:
+                text = "".join(t.text or "" for t in comment.iter(f"{MAIN}t")).strip()
+                found[(int(ref.group(2)) - 1, column_index(ref.group(1)))] = text
+            comment.clear()
     return found
 
 
-def _scan(zf: zipfile.ZipFile, part: str, budget: _Budget, percent_styles: set[int] = frozenset()
-          ) -> tuple[dict[tuple[int, int], str], set[int], set[int], set[tuple[int, int]]]:
-    """(formulas, hidden rows, hidden columns) of a sheet part: (row, column) -> formula text
-    of every formula cell, and the 0-based rows and columns hidden in Excel. The part is
-    streamed through the budget either way; only a part with a formula element or a hidden
-    flag is parsed. With `percent_styles`, also the cells formatted as a percentage (they
-    show 98.5% and hold 0.985)."""
-    has_formula, has_hidden, tail = False, False, b""
+@dataclass
+class _Scanned:
+    """What a sheet part holds beyond its values (see _scan)."""
+    formulas: dict[tuple[int, int], str] = field(default_factory=dict)
+    hidden_rows: set[int] = field(default_factory=set)
+    hidden_columns: set[int] = field(default_factory=set)
+    percent: set[tuple[int, int]] = field(default_factory=set)
+    struck: set[tuple[int, int]] = field(default_factory=set)
+    errors: dict[tuple[int, int], str] = field(default_factory=dict)
+
+
+def _scan(zf: zipfile.ZipFile, part: str, budget: _Budget, percent_styles: set[int] = frozenset(),
+          struck_styles: set[int] = frozenset()) -> _Scanned:
+    """A sheet part's formulas ((row, column) -> formula text), the 0-based rows and columns
+    hidden in Excel, the cells in `percent_styles` (they show 98.5% and hold 0.985) and in
+    `struck_styles` (struck through), and the cells holding an Excel error (#DIV/0! …: the
+    value reader gives them as empty). The part is streamed through the budget either way;
+    it is parsed cell by cell only when it has a formula, an error, or one of those styles
+    is in use."""
+    has_formula, has_hidden, has_error, tail = False, False, False, b""
     try:
         with zf.open(part) as fh:
             while chunk := fh.read(_CHUNK):
@@ -163,13 +210,13 @@ def _scan(zf: zipfile.ZipFile, part: str, budget: _Budget, percent_styles: set[i
                     has_formula = True
                 if not has_hidden and any(h in window for h in _HIDDEN):
                     has_hidden = True
+                if not has_error and (b't="e"' in window or b"t='e'" in window):
+                    has_error = True
                 if b"<!DOCTYPE" in window or b"<!ENTITY" in window:
-                    raise WorkbookError(f"part {part} declares a document type or entities, "
-                                        "which no real workbook does; refused")
+                    raise WorkbookError(say("part_doctype", part=part))
                 tail = chunk[-16:]
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise WorkbookError(f"part {part} of the workbook is damaged ({exc}); save the file "
-                            "again from Excel as .xlsx") from None
+        raise WorkbookError(say("part_damaged", part=part, error=exc)) from None
     rows: set[int] = set()
     columns: set[int] = set()
     if has_hidden:
@@ -180,12 +227,11 @@ def _scan(zf: zipfile.ZipFile, part: str, budget: _Budget, percent_styles: set[i
                 elif elem.tag.endswith("}col"):
                     columns.update(range(int(elem.get("min", 1)) - 1, int(elem.get("max", 1))))
             elem.clear()
-    if not has_formula and not percent_styles:
-        return {}, rows, columns, set()
-    found: dict[tuple[int, int], str] = {}
-    percent: set[tuple[int, int]] = set()
+    out = _Scanned(hidden_rows=rows, hidden_columns=columns)
+    if not (has_formula or has_error or percent_styles or struck_styles):
+        return out
     parse_budget = _Budget(budget.limit)  # the same bytes again, under the same limit
-    f_tag = f"{MAIN}f"
+    f_tag, v_tag = f"{MAIN}f", f"{MAIN}v"
     for c in _events(zf, part, parse_budget, ("}c",)):
         ref = _REF.match(c.get("r") or "")
         if ref:
@@ -193,12 +239,18 @@ def _scan(zf: zipfile.ZipFile, part: str, budget: _Budget, percent_styles: set[i
             f = c.find(f_tag) if has_formula else None
             if f is not None:
                 text = f.text or ("(shared formula)" if f.get("t") == "shared" else "")
-                found[where] = "=" + text
+                out.formulas[where] = "=" + text
+            if has_error and c.get("t") == "e":
+                v = c.find(v_tag)
+                out.errors[where] = (v.text or "#ERROR") if v is not None else "#ERROR"
             style = c.get("s")
-            if style and style.isdigit() and int(style) in percent_styles:
-                percent.add(where)
+            if style and style.isdigit():
+                if int(style) in percent_styles:
+                    out.percent.add(where)
+                if int(style) in struck_styles:
+                    out.struck.add(where)
         c.clear()
-    return found, rows, columns, percent
+    return out
 
 
 def _value(cell: object) -> object:
@@ -218,24 +270,22 @@ def read_xlsx(path, max_unpacked_bytes: int) -> list[Sheet]:
     try:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
-        raise WorkbookError("the file is not a valid .xlsx workbook (it is not a zip "
-                            "package); save it again from Excel as .xlsx") from None
+        raise WorkbookError(say("not_a_zip")) from None
     with zf:
         declared = sum(i.file_size for i in zf.infolist())
         if declared > max_unpacked_bytes:
-            raise WorkbookError(
-                f"the workbook declares {declared:,} bytes when unpacked, over the limit of "
-                f"{max_unpacked_bytes:,} (a 'zip bomb', or a far too large sheet); it was not "
-                "read. Send a normal workbook with only the table")
+            raise WorkbookError(say("declared_too_large", declared=f"{declared:,}",
+                                    limit=f"{max_unpacked_bytes:,}"))
         budget = _Budget(max_unpacked_bytes)
-        percent_styles = _percent_styles(zf, budget)
-        scanned = {name: _scan(zf, part, budget, percent_styles)
-                   for name, part in _sheet_parts(zf, budget)}
+        percent_styles, struck_styles = _cell_styles(zf, budget)
+        parts = _sheet_parts(zf, budget)
+        scanned = {name: _scan(zf, part, budget, percent_styles, struck_styles)
+                   for name, part in parts}
+        comments = {name: _comments(zf, part, budget) for name, part in parts}
     try:
         book = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine's errors are one class per failure, all plain text
-        raise WorkbookError(f"the workbook cannot be read ({exc}); save it again from Excel "
-                            "as .xlsx") from None
+        raise WorkbookError(say("workbook_unreadable", error=exc)) from None
     sheets = []
     try:
         hidden = {m.name for m in book.sheets_metadata if m.visible != SheetVisibleEnum.Visible}
@@ -245,12 +295,18 @@ def read_xlsx(path, max_unpacked_bytes: int) -> list[Sheet]:
             ws = book.get_sheet_by_name(name)
             rows = [[_value(c) for c in row] for row in ws.to_python(skip_empty_area=False)]
             merged = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in (ws.merged_cell_ranges or [])]
-            formulas, hidden_rows, hidden_columns, percent = scanned[name]
-            sheets.append(Sheet(name, rows, formulas, merged, name in hidden, hidden_rows,
-                                hidden_columns, percent))
+            scan = scanned[name]
+            for (r, c), error in scan.errors.items():   # given as empty by the value reader
+                while len(rows) <= r:
+                    rows.append([])
+                if len(rows[r]) <= c:
+                    rows[r].extend([None] * (c + 1 - len(rows[r])))
+                rows[r][c] = error
+            sheets.append(Sheet(name, rows, scan.formulas, merged, name in hidden,
+                                scan.hidden_rows, scan.hidden_columns, scan.percent,
+                                scan.struck, comments[name]))
     except Exception as exc:
-        raise WorkbookError(f"sheet '{name}' cannot be read ({exc}); save the file again "
-                            "from Excel as .xlsx") from None
+        raise WorkbookError(say("sheet_unreadable", sheet=name, error=exc)) from None
     finally:
         book.close()
     return sheets

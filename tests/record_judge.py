@@ -2,14 +2,17 @@
 kept as the oracle that tests/test_verdict_equivalence.py compares extract/verdicts.py with.
 
 This is the Python that judged one record after the other until the batch judge replaced it,
-unchanged but for its inputs: it judges the records that `read_file` cut, sheet by sheet,
-with one judge per sheet (its caches and its duplicate register), then checks the totals.
-It is test code: nothing in citycheck calls it.
+kept up with the rules since (issue 30: the number grammar with its % rule, a table's own
+year, one indicator-district-year given twice in the file): it judges the records that
+`read_file` cut, table by table, with one judge per table (its caches), a file-wide register
+of what was accepted (duplicates and conflicting figures), then checks the totals. It is
+test code: nothing in citycheck calls it.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from common.messages import say
 from common.reference import Indicator, Reference, normalise
 from extract.layout import Record, Total, header_texts
 from extract.numbers import ParsedNumber, clean, parse_number, parse_year
@@ -22,9 +25,11 @@ class RowJudge:
     (a file repeats the same few indicator and district names thousands of times), and it
     holds what it has accepted to catch duplicates."""
 
-    def __init__(self, ref: Reference, ctx: FileContext, value_unit: str | None):
+    def __init__(self, ref: Reference, ctx: FileContext, block: dict):
         self.ref, self.ctx = ref, ctx
-        self.value_unit = value_unit
+        self.value_unit = block["unit"]
+        self.year = block["year"]            # the table's own year (None: not stated)
+        self.block = block
         self.seen: dict[tuple[str, str, int], str] = {}
         self._resolved: dict[tuple, tuple] = {}
         self._numbers: dict[object, ParsedNumber] = {}
@@ -53,6 +58,9 @@ class RowJudge:
         if year[0] == "rejected":
             return year
         year = year[1]
+        if year is None:
+            sheet, cell = self.block["where"].split("!")
+            return "rejected", "year", say("block_year_unclear", sheet=sheet, cell=cell)
         dist = self._cached(("district", dist_text, year, indicator.reporting_level),
                             self._resolve_district, dist_col, dist_text, year,
                             indicator.reporting_level)
@@ -60,13 +68,11 @@ class RowJudge:
             return dist
         unit = unit or name_unit or self.value_unit or ""
         if unit and normalise(unit) != normalise(indicator.unit):
-            return ("rejected", "unit", f"unit '{unit}' differs from the catalogue unit "
-                                        f"'{indicator.unit}' of {indicator.code}; convert the "
-                                        f"value to {indicator.unit}")
+            return ("rejected", "unit", say("unit_differs", unit=unit, catalogue=indicator.unit,
+                                            indicator=indicator.code))
         flag = QUALITY_FLAGS.get(normalise(flag_text)) if flag_text else None
         if flag_text and flag is None:
-            return ("rejected", "quality_flag", f"unknown quality flag '{flag_text}'; use 估算 "
-                                                "(estimated), 初步 (provisional) or leave it blank")
+            return ("rejected", "quality_flag", say("unknown_flag", text=flag_text))
         return "ok", indicator, dist[1], year, flag
 
     def _cached(self, key: tuple, work, *args) -> tuple:
@@ -82,16 +88,17 @@ class RowJudge:
         if indicator.department_code != self.ctx.department_code:
             owner = self.ref.departments[indicator.department_code]["name_zh"]
             return ("rejected", column,
-                    f"department '{self.ctx.department_code}' does not answer for indicator "
-                    f"{indicator.code}; it is reported by {indicator.department_code} ({owner})")
+                    say("not_authorised", department=self.ctx.department_code,
+                        indicator=indicator.code, owner=indicator.department_code,
+                        owner_name=owner))
         return "ok", indicator, name_unit
 
     def _resolve_year(self, text: str) -> tuple:
         if not text:
-            return "ok", self.ctx.year
+            return "ok", self.year
         year = parse_year(text)
         if year is None:
-            return "rejected", "year", f"'{text}' is not a year (write 2023 or 2023年)"
+            return "rejected", "year", say("not_a_year", text=text)
         return "ok", year
 
     def _resolve_district(self, column: str, text: str, year: int, level: str) -> tuple:
@@ -100,8 +107,7 @@ class RowJudge:
             return "rejected", column, dres.reason
         district = self.ref.district(dres.code, year)
         if level == "city" and district.unit_level != "city":
-            return ("rejected", column, f"indicator is reported for the whole city only, not "
-                                        f"for {district.name_zh}")
+            return ("rejected", column, say("city_only_indicator", district=district.name_zh))
         return "ok", district
 
     def number(self, raw: object) -> ParsedNumber:
@@ -131,25 +137,23 @@ class RowJudge:
             return v
         _, indicator, district, year, flag = resolved
         if rec.value_is_formula and rec.raw_value is None:
-            v.column, v.reason = "value", ("the cell holds a formula without a saved result; "
-                                           "open and save the file in Excel, or paste values")
+            v.column, v.reason = "value", say("formula_without_result")
             return v
         num = self.number(rec.raw_value)
         if num.error:
-            v.column, v.reason = "value", (f"{num.error}; write a number such as 12.5, or — "
-                                           "if there is no figure")
+            v.column, v.reason = "value", num.error
+            return v
+        if num.percent and indicator.unit != "%":
+            v.column, v.reason = "value", say("percent_not_unit", text=cells["value"],
+                                               indicator=indicator.code, unit=indicator.unit)
             return v
         if num.value is not None and not indicator.in_range(num.value):
-            v.column, v.reason = "value", (f"{num.value:g} is outside the valid range "
-                                           f"{indicator.range_text()} of {indicator.code}")
+            v.column, v.reason = "value", say("out_of_range", value=f"{num.value:g}",
+                                               range=indicator.range_text(),
+                                               indicator=indicator.code)
             return v
         seen_key = (indicator.code, district.code, year)
-        earlier = self.seen.get(seen_key)
-        if earlier:  # checked last: only an accepted record claims its key
-            v.column, v.reason = ind_col, (f"duplicate: {indicator.code} for {district.name_zh} "
-                                           f"{year} is already given in {earlier}")
-            return v
-        self.seen[seen_key] = f"row {rec.row_number} (sheet {rec.sheet}, cell {rec.cell})"
+        self.last_claim = (seen_key, district.name_zh, ind_col)
         v.status = "accepted"
         v.indicator_code, v.district_code, v.year = seen_key
         v.value, v.is_missing = num.value, num.is_missing
@@ -161,26 +165,59 @@ def check_total(total: Total, verdicts_by_indicator: dict, judge: RowJudge) -> s
     """The verdict on a totals row or cell, for the receipt and the ignored-row reason."""
     stated = judge.number(total.raw_value)
     if stated.value is None:
-        return "totals row without a number: not checked"
+        return say("totals_no_number")
     indicator, _, _ = judge.indicator(total.indicator_text) if total.indicator_text else (
         None, None, None)
     if indicator is None:
-        return f"totals {stated.value:g}: not checked (no known indicator on the row)"
+        return say("totals_no_indicator", stated=f"{stated.value:g}")
     if indicator.aggregation != "sum":
-        return (f"totals {stated.value:g}: not checked ({indicator.code} is not a sum of "
-                f"districts but {indicator.aggregation})")
-    year = parse_year(total.year_text) if total.year_text else judge.ctx.year
+        return say("totals_not_sum", stated=f"{stated.value:g}", indicator=indicator.code,
+                   aggregation=indicator.aggregation)
+    year = parse_year(total.year_text) if total.year_text else judge.year
     parts = verdicts_by_indicator.get((total.sheet, indicator.code, year), [])
     accepted = [p for p in parts if p.status == "accepted"]
     if len(accepted) < len(parts) or any(p.value is None for p in accepted) or not accepted:
-        return (f"totals {stated.value:g}: not checked (some district values of "
-                f"{indicator.code} {year} are missing or rejected)")
+        return say("totals_incomplete", stated=f"{stated.value:g}", indicator=indicator.code,
+                   year=year)
     summed = round(sum(p.value for p in accepted), 6)
     if abs(summed - stated.value) <= TOTALS_TOLERANCE * max(1.0, abs(summed)):
-        return f"totals {stated.value:g} = sum of {len(accepted)} districts ({indicator.code} {year})"
-    return (f"MISMATCH: totals {stated.value:g} differs from the sum of the {len(accepted)} "
-            f"districts {summed:g} ({indicator.code} {year}); the district values were loaded, "
-            "the totals row was not — check both")
+        return say("totals_ok", stated=f"{stated.value:g}", count=len(accepted),
+                   indicator=indicator.code, year=year)
+    return say("totals_mismatch", stated=f"{stated.value:g}", count=len(accepted),
+               summed=f"{summed:g}", indicator=indicator.code, year=year)
+
+
+def _claims(verdicts: list[RowVerdict], claimed: dict[int, tuple]) -> None:
+    """One indicator, district and year given more than once in the file: with the same
+    figure the first stands and the later ones are duplicates; with different figures none
+    stands."""
+    claims: dict[tuple, list[RowVerdict]] = {}
+    for v in verdicts:
+        if v.status == "accepted":
+            claims.setdefault(claimed[id(v)][0], []).append(v)
+    for found in claims.values():
+        if len(found) < 2:
+            continue
+        figures = {"missing" if v.value is None else repr(v.value) for v in found}
+        if len(figures) > 1:
+            shown = ", ".join(sorted({f"{v.value:g}" if v.value is not None else
+                                      v.cells.get("value", "") for v in found}))
+            places = ", ".join(f"{v.sheet}!{v.cell}" for v in found)
+            for v in found:
+                _reject(v, "value", say("conflicting_record", values=shown, cells=places))
+            continue
+        first = found[0]
+        for v in found[1:]:
+            key, district, ind_col = claimed[id(v)]
+            _reject(v, ind_col, say("duplicate_record", indicator=key[0], district=district,
+                                    year=key[2], row=first.row_number, sheet=first.sheet,
+                                    cell=first.cell))
+
+
+def _reject(v: RowVerdict, column: str, reason: str) -> None:
+    v.status, v.column, v.reason = "rejected", column, reason
+    v.indicator_code = v.district_code = v.year = v.value = v.quality_flag = None
+    v.is_missing = False
 
 
 def _count_rejected_parts(verdicts: list[RowVerdict], by_indicator: dict, judge: RowJudge):
@@ -192,7 +229,7 @@ def _count_rejected_parts(verdicts: list[RowVerdict], by_indicator: dict, judge:
             ind, _, _ = judge.indicator(v.cells.get("indicator_code")
                                          or v.cells.get("indicator_name", ""))
             if ind:
-                year = parse_year(v.cells["year"]) if v.cells.get("year") else judge.ctx.year
+                year = parse_year(v.cells["year"]) if v.cells.get("year") else judge.year
                 by_indicator.setdefault((v.sheet, ind.code, year), []).append(v)
 
 
@@ -200,27 +237,33 @@ def record_verdicts(path: Path, ref: Reference) -> list[RowVerdict]:
     """Every entry of the file with the verdict the record-at-a-time rules gave it."""
     reading = read_file(path, ref)
     verdicts: list[RowVerdict] = []
-    judges: dict[str, RowJudge] = {}
+    judges: dict[int, RowJudge] = {}
     totals: list[tuple[int, Total, RowJudge, dict]] = []
     by_indicator: dict[str, dict] = {}
+    claims: dict[int, tuple] = {}
     for entry in reading.entries:
         if type(entry) is RowVerdict:
             verdicts.append(entry)
             continue
-        judge = judges.get(entry.sheet)
+        judge = judges.get(entry.block)
         if judge is None:
-            judge = judges[entry.sheet] = RowJudge(ref, reading.ctx,
-                                                   reading.value_units.get(entry.sheet))
+            judge = judges[entry.block] = RowJudge(ref, reading.ctx,
+                                                   reading.blocks[entry.block])
         found = by_indicator.setdefault(entry.sheet, {})
         if type(entry) is Total:
             totals.append((len(verdicts), entry, judge, found))
             verdicts.append(RowVerdict(entry.sheet, entry.row_number, "ignored", "totals",
                                        cell=entry.cell, cells={"value": clean(entry.raw_value)}))
             continue
+        judge.last_claim = None
         v = judge.judge(entry)
         if v.status == "accepted":
-            found.setdefault((entry.sheet, v.indicator_code, v.year), []).append(v)
+            claims[id(v)] = judge.last_claim
         verdicts.append(v)
+    _claims(verdicts, claims)
+    for v in verdicts:
+        if v.status == "accepted":
+            by_indicator[v.sheet].setdefault((v.sheet, v.indicator_code, v.year), []).append(v)
     counted = set()
     for index, total, judge, found in totals:
         if total.sheet not in counted:   # once per sheet, once its records are judged

@@ -9,12 +9,14 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
 import openpyxl
 import pytest
 
+from common.messages import say
 from extract.submissions import ingest_file
 from tests.helpers import query
 
@@ -110,10 +112,12 @@ def _write_xls(path: Path, rows) -> Path:
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("1,234.5", 1234.5), ("１２３", 123.0), ("12.5%", 12.5), ("约30", 30.0), ("  88 ", 88.0),
+    ("1,234.5", 1234.5), ("１２３", 123.0), ("约30", 30.0), ("  88 ", 88.0), ("１，２３４", 1234.0),
     ("—", None), ("-", None), ("/", None), ("无", None),
 ])  # a blank cell is not reported at all: test_cell_accounting.py
 def test_numbers_as_written_and_missing_markers(settings, tmp_path, text, expected):
+    """Numbers as clerks write them; the number grammar (extract/numbers.py) reads the whole
+    cell or nothing: test_figures_that_are_not_numbers_are_rejected_quoting_them."""
     # a second, filled row: a file whose every value cell is empty is refused as a blank
     # template (test_submission_files.py)
     rows = civil_affairs([["community_canteens", "", "371002", "", text, "处", "", ""],
@@ -125,6 +129,38 @@ def test_numbers_as_written_and_missing_markers(settings, tmp_path, text, expect
                    "where status = 'accepted' and district_code = '371002'")
     assert row == (expected, expected is None)
 
+
+
+@pytest.mark.parametrize("text, why", [
+    ("12.5①", "is not a number"), ("35¹", "is not a number"), ("12,5", "decimal point"),
+    ("1 234", "is not a number"), ("3.5万", "is not a number"), ("12.5%", "% sign"),
+    ("#DIV/0!", "Excel error #DIV/0!"), ("#N/A", "Excel error #N/A"), ("1e3", "is not a number"),
+    ("12.5.1", "is not a number"), ("(12)", "is not a number"),
+])
+def test_figures_that_are_not_numbers_are_rejected_quoting_them(settings, tmp_path, text, why):
+    """A figure with a mark after it, a decimal comma, a unit, a % sign on an indicator not
+    measured in %, an Excel error: rejected quoting the text, in English and Chinese — never
+    cut down to the digits it holds."""
+    rows = civil_affairs([["community_canteens", "", "371002", "", text, "处", "", ""],
+                          ["community_canteens", "", "371003", "", "5", "处", "", ""]])
+    receipt = ingest_file(write_csv(tmp_path / "n.csv", rows), settings)
+    reconciled(receipt)
+    assert receipt.rows_accepted == 1 and receipt.rows_rejected == 1
+    (rejected,) = receipt.rejected
+    assert why in rejected["reason"] and rejected["value"] == text.strip()
+    assert re.search(r"[\u4e00-\u9fff]", rejected["reason"])
+    assert query(settings, "select count(*) from raw.submission_rows where status = "
+                           "'accepted' and district_code = '371002'") == [(0,)]
+
+
+def test_a_percent_sign_is_read_for_an_indicator_in_percent(settings, tmp_path):
+    rows = [["填报部门", "water"], ["城市", "371000"], ["年度", "2023"], [],
+            ["指标代码", "区县名称", "数值"], ["sewage_treatment_rate_pct", "环翠区", "97.5%"],
+            ["sewage_treatment_rate_pct", "文登区", "９６．０ ％"]]
+    receipt = ingest_file(write_csv(tmp_path / "pct.csv", rows), settings)
+    assert receipt.rows_accepted == 2 and receipt.rows_rejected == 0
+    assert sorted(v for (v,) in query(settings, "select value from raw.submission_rows where "
+                                                "status = 'accepted'")) == [96.0, 97.5]
 
 def test_numbers_stored_as_text_in_a_workbook(settings, tmp_path):
     rows = civil_affairs([["community_canteens", "", 371002, "", "15", "处", "", ""],
@@ -155,8 +191,8 @@ def test_title_block_merged_two_row_header_unit_in_header_blank_rows_and_columns
         ("old_estates_renovated_area_10k_m2", "371002"): 41.5,
         ("old_estates_renovated_area_10k_m2", "371003"): 22.25}
     reasons = {i["row"]: i["reason"] for i in receipt.ignored}
-    assert reasons[1] == "title or header block" and reasons[2] == "blank row"
-    assert reasons[7] == reasons[8] == "column header" and reasons[10] == "blank row"
+    assert reasons[1] == say("layout_title") and reasons[2] == say("layout_blank")
+    assert reasons[7] == reasons[8] == say("layout_header") and reasons[10] == say("layout_blank")
     assert reasons[12].startswith("totals row: totals 63.75 = sum of 2 districts")
     assert not [t for t in receipt.totals if t["mismatch"]]
 

@@ -4,6 +4,7 @@ import csv
 import openpyxl
 import pytest
 
+from common.messages import say
 from common.reference import load_reference
 from extract.submissions import ingest_file, interpret, safe_name
 from tests.helpers import query
@@ -28,7 +29,7 @@ def test_csv_in_gbk_with_title_totals_and_blank_rows(tmp_path):
     assert (ctx.department_code, ctx.city_code, ctx.year) == ("commerce", "371000", 2022)
     by_row = {v.row_number: v for v in verdicts}
     assert by_row[7].status == "accepted" and by_row[7].value == 5.0
-    assert by_row[8].reason == "blank row"
+    assert by_row[8].reason == say("layout_blank")
     assert by_row[9].status == "accepted" and by_row[9].is_missing and by_row[9].value is None
     assert by_row[10].reason.startswith("totals row")
     assert len(verdicts) == len(rows)  # every row read has a verdict
@@ -45,7 +46,7 @@ def test_xlsx_with_unit_in_header_and_an_extra_sheet(tmp_path):
     _, verdicts, *_ = interpret(path, load_reference())
     accepted = [v for v in verdicts if v.status == "accepted"]
     assert [(v.district_code, v.value) for v in accepted] == [("371072", 3.0)]
-    assert [v.reason for v in verdicts if v.sheet == "填报说明"] == ["sheet has no data table"]
+    assert [v.reason for v in verdicts if v.sheet == "填报说明"] == [say("layout_no_table")]
 
 
 def test_department_and_year_from_the_file_name(tmp_path):
@@ -95,10 +96,15 @@ def test_a_rejected_row_does_not_block_its_correction_further_down(tmp_path):
             ["指标代码", "区县", "数值", "质量标记"],
             ["night_economy_clusters", "乳山", "2", "大概"],   # unknown flag: rejected
             ["night_economy_clusters", "乳山", "3", "估算"],   # the corrected row: accepted
-            ["night_economy_clusters", "乳山", "4", ""],       # a real duplicate: rejected
+            ["night_economy_clusters", "乳山", "3", ""],       # the same again: a duplicate
+            ["night_economy_clusters", "文登", "4", ""],
+            ["night_economy_clusters", "文登", "5", ""],       # another figure: neither stands
         ])
     _, verdicts, *_ = interpret(path, load_reference())
     assert [(v.status, v.value, v.quality_flag) for v in verdicts[1:]] == [
-        ("rejected", None, None), ("accepted", 3.0, "estimated"), ("rejected", None, None)]
+        ("rejected", None, None), ("accepted", 3.0, "estimated"), ("rejected", None, None),
+        ("rejected", None, None), ("rejected", None, None)]
     assert "unknown quality flag '大概'" in verdicts[1].reason
     assert "already given in row" in verdicts[3].reason
+    assert "given twice in the file with different figures (4, 5" in verdicts[4].reason
+    assert verdicts[4].reason == verdicts[5].reason

@@ -69,7 +69,9 @@ HEADER = ["指标代码", "指标名称", "区县", "年度", "数值", "单位"
 # Each rule, and the order the rules are asked in, once or more (the comment says which).
 EDGE_ROWS = [
     ["pocket_parks_cum", "", "环翠区", "", "12", "处", "", ""],          # accepted
-    ["pocket_parks_cum", "", "环翠区", "", "13", "处", "", ""],          # duplicate
+    ["pocket_parks_cum", "", "环翠区", "", "12", "处", "", ""],          # duplicate
+    ["pocket_parks_cum", "", "乳山市", "", "7", "处", "", ""],           # given twice, and
+    ["pocket_parks_cum", "", "乳山市", "", "8", "处", "", ""],           # differently: neither
     ["", PARKS, "文登区", "2022年", "约 30", "", "", ""],                # approximate, by name
     ["", "口袋公园新建改造（累计）（处）", "荣成市", "", "1,234", "", "", ""],  # unit by its name
     ["no_such_indicator", "", "乳山市", "", "5", "", "", ""],             # unknown indicator
@@ -85,8 +87,10 @@ EDGE_ROWS = [
     ["pocket_parks_cum", "", "文登区", "", "n/a", "", "初步", ""],        # missing, flagged
     ["utility_tunnel_km", "", "环翠区", "", "9999", "km", "", ""],        # out of range
     ["utility_tunnel_km", "", "文登区", "", "-1e400", "km", "", ""],      # out of range, -inf
-    ["utility_tunnel_km", "", "荣成市", "", "12.5%", "km", "估算", ""],   # a percent sign
-    ["utility_tunnel_km", "", "荣成市", "", "+.5", "km", "", ""],         # duplicate again
+    ["utility_tunnel_km", "", "荣成市", "", "12.5%", "km", "估算", ""],   # % on a km figure
+    ["utility_tunnel_km", "", "荣成市", "", "+.5", "km", "", ""],         # accepted
+    ["utility_tunnel_km", "", "高区", "", "12,5", "km", "", ""],          # a decimal comma
+    ["utility_tunnel_km", "", "临港区", "", "3①", "km", "", ""],          # a mark after it
     ["utility_tunnel_km", "", "乳山市", "", "约为3", "km", "", ""],       # 约 then 为3
     ["utility_tunnel_km", "", "乳山市", "2023", "１２", "km", "修订", ""],  # full-width
     ["utility_tunnel_km", "", "经区", "", "≈ 7", "", "revised", ""],      # ≈, English flag
@@ -106,7 +110,8 @@ def test_every_rule_on_a_csv(tmp_path):
     for rule in ("duplicate:", "unknown indicator", "does not answer for", "is not a year",
                  "unknown district", "whole city only", "differs from the catalogue unit",
                  "unknown quality flag", "is not a number", "left blank",
-                 "outside the valid range", "totals"):
+                 "outside the valid range", "totals", "with different figures",
+                 "carries a % sign", "decimal point"):
         assert rule in reasons, rule
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from common.messages import say, sql_format
 from common.reference import Reference
 from extract.submissions.receipts import Receipt
 from extract.submissions.records import fault_cell
@@ -20,7 +21,7 @@ def judge(con, landings: list, ref: Reference) -> bool:
     batch = Batch()
     for x in landings:
         if x.reading is not None and x.reading.entries:
-            batch.add(x.digest, x.reading.ctx, x.reading.entries, x.reading.value_units,
+            batch.add(x.digest, x.reading.ctx, x.reading.entries, x.reading.blocks,
                       x.item.received_at)
     if not batch.files:
         return False
@@ -127,10 +128,8 @@ def superseded(con, receipts: dict[str, Receipt]) -> list[tuple[str, int, str]]:
         if same:
             receipt.restated_unchanged += 1
         elif unexplained and old is not None:
-            withdrawn.append((digest, record, (
-                f"reported missing, but {old:g} was reported earlier ({origin}, {when}); a "
-                "missing marker does not replace a figure unless the 备注 (note) column says "
-                "why. 已报数值不能以“无”覆盖，除非在备注栏说明原因")))
+            withdrawn.append((digest, record, say("withdrawal_refused", earlier=f"{old:g}",
+                                                  origin=origin, when=when)))
         else:
             receipt.superseded.append({
                 "indicator_code": ind, "district_code": dist, "year": year, "value": value,
@@ -247,7 +246,11 @@ def refuse_closed_rounds(con, receipts: dict[str, Receipt]) -> None:
     """Records for a reporting year whose round the office has closed are rejected, saying
     so: a closed round's publication is final (docs/operations.md, "Running a round"). The
     round's state is its last event in raw.round_events."""
-    rows = con.execute("""
+    template, fields = sql_format("round_closed")
+    values = {"year": "l.year", "city": "l.city_code", "by": "l.by",
+              "day": "strftime(l.at, '%Y-%m-%d')"}
+    args = ", ".join(values[f] for f in fields)
+    rows = con.execute(f"""
         with last as (
             select city_code, year, arg_max(event, recorded_at) as event,
                    arg_max(recorded_at, recorded_at) as at,
@@ -256,12 +259,7 @@ def refuse_closed_rounds(con, receipts: dict[str, Receipt]) -> None:
         )
         update incoming_rows as r
         set status = 'rejected', error_column = 'year',
-            reason = format('the {} round of city {} was closed on {} by {}: its figures are '
-                            'final. Ask the coordinating office to reopen it (citycheck round '
-                            'open --city {} --year {}), then send the correction again. '
-                            '{}年度报送轮次已于{}关闭，数据已定稿；如需更正，请联系协调办公室重新开启后再报送',
-                            l.year, l.city_code, strftime(l.at, '%Y-%m-%d'), l.by, l.city_code,
-                            l.year, l.year, strftime(l.at, '%Y-%m-%d')),
+            reason = format('{template.replace("'", "''")}', {args}),
             indicator_code = null, district_code = null, quality_flag = null,
             value = null, is_missing = false
         from incoming_files as f, last as l

@@ -17,6 +17,7 @@ from common import progress
 from common.config import Settings
 from common.engine import Landing, LandingConflict, engine_for
 from common.faults import crash_point
+from common.messages import say
 from common.reference import Reference, load_reference
 from common.storage import Storage
 from extract.submissions import judging
@@ -212,8 +213,8 @@ def _duplicate(x: Incoming, archive: Storage) -> None:
     name, received, status, archived_path, city, department, year = x.earlier
     r = x.receipt
     r.status = "duplicate"
-    r.message = (f"identical to '{name}' received {received:%Y-%m-%d %H:%M} (status {status}); "
-                 "nothing was loaded again")
+    r.message = say("duplicate_file", name=name, received=f"{received:%Y-%m-%d %H:%M}",
+                    status=status)
     r.archived_path = archived_path
     r.city_code, r.department_code, r.year = city, department, year
     # The first receipt stays as it was; this one goes beside it.
@@ -228,9 +229,8 @@ def _read(x: Incoming, settings: Settings, archive: Storage, ref: Reference) -> 
     archive.makedirs(archive_key(x.digest))
     if x.size > settings.max_file_bytes:
         # Not read and not copied: a far too large file is refused on its size alone.
-        receipt.message = (f"the file is {x.size:,} bytes, over the limit of "
-                           f"{settings.max_file_bytes:,}; it was not read. Split it by year "
-                           "or district")
+        receipt.message = say("file_too_large", size=f"{x.size:,}",
+                              limit=f"{settings.max_file_bytes:,}")
     else:
         crash_point("ingest.before_copy")
         # never a move: until the batch is committed the inbox keeps the file. A kill
@@ -241,8 +241,7 @@ def _read(x: Incoming, settings: Settings, archive: Storage, ref: Reference) -> 
         crash_point("ingest.after_copy")
         try:
             if x.size == 0:
-                raise SubmissionError("the file is empty: nothing to read. Send the "
-                                      "filled-in template")
+                raise SubmissionError(say("file_empty"))
             x.reading = read_file(item.path, ref, item.department, item.city, item.year,
                                   max_unpacked_bytes=settings.max_unpacked_bytes)
         except SubmissionError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, fields
 
+from common.messages import MESSAGES
 from common.storage import Storage
 
 
@@ -127,22 +128,26 @@ def _fmt(value) -> str:
 
 
 def summary(receipt: Receipt) -> str:
-    parts = [f"{receipt.rows_accepted} records accepted, {receipt.rows_rejected} rejected, "
-             f"{receipt.rows_ignored} layout rows ignored"]
+    """The receipt's message: each count in English, then Chinese."""
+    parts = [("summary_counts", {"accepted": receipt.rows_accepted,
+                                 "rejected": receipt.rows_rejected,
+                                 "ignored": receipt.rows_ignored})]
     if receipt.superseded:
-        parts.append(f"{len(receipt.superseded)} earlier values corrected")
+        parts.append(("summary_corrected", {"count": len(receipt.superseded)}))
     mismatches = sum(t["mismatch"] for t in receipt.totals)
     if mismatches:
-        parts.append(f"{mismatches} totals differ from the sum of the districts")
+        parts.append(("summary_totals", {"count": mismatches}))
     if receipt.neutralised:
-        parts.append(f"{len(receipt.neutralised)} formula-like cells neutralised")
+        parts.append(("summary_neutralised", {"count": len(receipt.neutralised)}))
     held = {(w["sheet"], w["cell"]) for w in receipt.warnings if w.get("action") == "hold"}
     informed = {(w["sheet"], w["cell"]) for w in receipt.warnings if w.get("action") != "hold"}
     if held:
-        parts.append(f"{len(held)} values held for the office's review")
+        parts.append(("summary_held", {"count": len(held)}))
     if informed - held:
-        parts.append(f"{len(informed - held)} values accepted with a plausibility warning")
-    return "; ".join(parts)
+        parts.append(("summary_warned", {"count": len(informed - held)}))
+    english = "; ".join(MESSAGES[key][0].format(**values) for key, values in parts)
+    chinese = "；".join(MESSAGES[key][1].format(**values) for key, values in parts)
+    return f"{english}. {chinese}"
 
 
 def write_receipt(receipt: Receipt, archive: Storage, folder: str, stem: str = "receipt",

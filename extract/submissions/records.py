@@ -5,18 +5,22 @@ and each record with the verdict layout already gives it (extract/layout.py).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from common.messages import say
 from common.reference import Reference, normalise
 from extract.layout import (
+    Block,
     Layout,
     Record,
     Table,
     cut,
-    find_table,
+    find_blocks,
     meta_pairs,
+    outside,
+    reference_marker,
 )
 from extract.numbers import parse_number, parse_year
 from extract.reading import FileRefused, read_sheets
@@ -60,101 +64,156 @@ def neutralise(text: str) -> str | None:
 class Reading:
     """A file read and cut, before its records are judged: its context, its entries in file
     order (records to judge, totals to check, and verdicts already given to layout rows,
-    sheets without a table and records the clerk could not see), and notes for the receipt."""
+    sheets without a table and records the clerk could not see), and notes for the receipt.
+    `blocks` says, for each table (records carry its number), the year its records are for
+    when they do not say (None: not stated, they are rejected), where it is, and the unit in
+    its value column's heading."""
     ctx: FileContext
     layout: str
     entries: list
     value_units: dict[str, str | None]      # sheet -> the unit in its value column's heading
     notes: dict[str, list]
+    blocks: list[dict] = field(default_factory=list)
 
 
 def read_file(path: Path, ref: Reference, department: str | None = None,
               city: str | None = None, year: int | None = None,
               max_unpacked_bytes: int = 256 * 1024 * 1024) -> Reading:
-    """Read the file, find its tables and cut them into records. Raises SubmissionError for
-    the file as a whole."""
+    """Read the file, find its tables (blocks) and cut them into records. Raises
+    SubmissionError for the file as a whole.
+
+    Department and city are the file's: one file is one department's figures for one city
+    (the sender's, the first table's header block, the file name; they must agree). The year
+    belongs to each table: its own header block or year column; the first table also takes
+    the file's (sender, header block, file name), and every table the sender's when it states
+    none. A table whose year is stated nowhere has its records rejected, never given another
+    table's year. A sheet or table titled as reference (上年, 参考 …) is not read, and the
+    receipt says so (docs/submission-format.md, "Blocks")."""
     try:
         sheets = read_sheets(path, max_unpacked_bytes)
     except FileRefused as exc:
         raise SubmissionError(str(exc)) from None
     m = FILENAME_PATTERN.match(path.stem)
     hint_city = city or (m and m["city"]) or _early_city(sheets, ref)
-    tables: list[tuple[Sheet, Table | None]] = [
-        (s, find_table(s, ref, _city_code(hint_city, ref))) for s in sheets]
-    found = [(s, t) for s, t in tables if t]
-    if not found:
-        raise SubmissionError(
-            "no data table found: no row has the columns 指标代码/指标名称 (indicator) with "
-            "区县代码/区县名称 (district) and 数值 (value), nor an indicator column with district "
-            "names as column headings (wide layout); see docs/submission-format.md, or start "
-            "from `citycheck template`")
-    meta: dict[str, str] = {}
-    for s, t in found:
-        for k, v in meta_pairs(s.rows[:t.header_rows[0]]).items():
-            meta.setdefault(k, v)
+    by_sheet: list[tuple[Sheet, list[Block]]] = [
+        (s, find_blocks(s, ref, _city_code(hint_city, ref))) for s in sheets]
+    found = [b for _, blocks in by_sheet for b in blocks]
+    submitted = [b for b in found if not b.reference]
+    if not submitted:
+        raise SubmissionError(say("no_table"))
+    head = submitted[0]
     conflicts = _disagreements(
-        ref, {"department": department, "city": city, "year": year}, meta,
+        ref, {"department": department, "city": city, "year": year}, head.meta,
         {k: m[k] for k in ("department", "city", "year")} if m else {})
-    department = department or meta.get("department") or (m and m["department"])
-    city = city or meta.get("city") or (m and m["city"])
-    year_text = year or meta.get("year") or (m and m["year"])
+    department = department or head.meta.get("department") or (m and m["department"])
+    city = city or head.meta.get("city") or (m and m["city"])
+    year_text = year or head.meta.get("year") or (m and m["year"])
     if not department:
-        raise SubmissionError("the department is not stated: add a row '填报部门 Department' "
-                              "above the table, or name the file CITY_DEPARTMENT_YEAR.xlsx")
+        raise SubmissionError(say("no_department"))
     department_code = _department_code(department, ref)
     if department_code not in ref.departments:
-        raise SubmissionError(f"unknown department '{department}'; known codes: "
-                              f"{', '.join(sorted(ref.departments))}")
+        raise SubmissionError(say("unknown_department", department=department,
+                                  known=", ".join(sorted(ref.departments))))
     city_code = _city_code(city, ref)
     if city_code not in ref.cities:
-        raise SubmissionError(f"unknown or missing city '{city or ''}': add a row '城市 City' "
-                              f"with one of {', '.join(sorted(ref.cities))}")
+        raise SubmissionError(say("unknown_city", city=city or "",
+                                  known=", ".join(sorted(ref.cities))))
     file_year = parse_year(year_text) if year_text else None
     if file_year is None:
-        raise SubmissionError(f"the reporting year is missing or unreadable ('{year_text or ''}'):"
-                              " add a row '年度 Year' such as 2023")
-    ctx = FileContext(city_code, department_code, file_year, meta.get("template_version"))
+        raise SubmissionError(say("no_year", year=year_text or ""))
+    ctx = FileContext(city_code, department_code, file_year, head.meta.get("template_version"))
     entries: list = []
     notes: dict[str, list] = {"totals": [], "neutralised": [], "footer": [],
                               "conflicts": conflicts, "sheets": []}
+    blocks: list[dict] = []
     layouts, units = set(), {}
     records = filled = 0
-    for sheet, table in tables:
-        if table is None:
-            why = "hidden sheet with no data table" if sheet.hidden else "sheet has no data table"
-            entries += [RowVerdict(sheet.name, i + 1, "ignored", why)
-                        for i in range(len(sheet.rows))]
-            continue
-        layouts.add(table.kind)
-        notes["sheets"].append(read_map(table))
-        units[sheet.name] = table.header_units.get("value")
+    for sheet, sheet_blocks in by_sheet:
+        covered = 0
         unseen_possible = bool(sheet.hidden or sheet.hidden_rows or sheet.hidden_columns
-                               or sheet.percent_cells)
-        for piece in cut(sheet, table):
-            kind = type(piece)
-            if kind is Record:
-                records += 1
-                filled += bool(piece.cells.get("value")) or piece.value_is_formula
-                _neutralise_cells(piece, table, notes["neutralised"])
-                unseen = _unseen(sheet, table, piece) if unseen_possible else None
-                entries.append(piece if unseen is None else RowVerdict(
-                    piece.sheet, piece.row_number, "rejected", unseen[1], unseen[0],
-                    piece.cells, piece.cell, piece.fault_cell(unseen[0])))
-            elif kind is Layout:
-                if piece.reason.startswith("footer: "):
-                    notes["footer"].append(piece.cells["note"])
-                entries.append(RowVerdict(
-                    piece.sheet, piece.row_number, piece.status, piece.reason,
-                    "value" if piece.status == "rejected" else None, piece.cells, piece.cell,
-                    piece.cell))
-            else:
-                entries.append(piece)    # a total: checked once its districts are judged
+                               or sheet.percent_cells or sheet.struck or sheet.comments)
+        for block in sheet_blocks:
+            if block.start > covered:          # rows between tables that start none
+                entries += _no_table(sheet, covered, block.start)
+            covered = block.end
+            if block.reference and not sheet.hidden:
+                why = (say("reference_sheet", sheet=sheet.name, marker=block.reference)
+                       if reference_marker(sheet.name) else
+                       say("reference_block", title=block.title or "", row=block.start + 1,
+                           marker=block.reference))
+                entries += [_verdict_of(piece) for piece in outside(
+                    sheet.name, sheet.rows[block.start:block.end], block.start, why,
+                    figures="ignore")]
+                continue
+            table = block.table
+            number = len(blocks)
+            refused = _block_refusal(block, ref, ctx, year, head is block)
+            block_year = (file_year if block is head else
+                          parse_year(block.meta["year"]) if block.meta.get("year") else year)
+            blocks.append({"sheet": sheet.name, "year": block_year, "where": block.where,
+                           "unit": table.header_units.get("value")})
+            layouts.add(table.kind)
+            notes["sheets"].append(read_map(table, block))
+            units[sheet.name] = table.header_units.get("value")
+            for piece in cut(sheet, table, block.start, block.end, block.meta_cells):
+                kind = type(piece)
+                if kind is Record:
+                    records += 1
+                    filled += bool(piece.cells.get("value")) or piece.value_is_formula
+                    piece.block = number
+                    _neutralise_cells(piece, table, notes["neutralised"])
+                    unseen = _unseen(sheet, table, piece) if unseen_possible else None
+                    if unseen is None and refused is not None:
+                        unseen = refused
+                    entries.append(piece if unseen is None else RowVerdict(
+                        piece.sheet, piece.row_number, "rejected", unseen[1], unseen[0],
+                        piece.cells, piece.cell, piece.fault_cell(unseen[0])))
+                elif kind is Layout:
+                    if piece.reason.startswith("footer: "):
+                        notes["footer"].append(piece.cells["note"])
+                    entries.append(_verdict_of(piece))
+                else:
+                    piece.block = number
+                    entries.append(piece)    # a total: checked once its districts are judged
+        if covered < len(sheet.rows):
+            entries += _no_table(sheet, covered, len(sheet.rows))
     if records and not filled:
-        raise SubmissionError(
-            f"no value was filled in: all {records} value cells are empty — did you send the "
-            "blank template? Fill in the 数值 (value) column, writing — where there is no "
-            "figure, and send the file again. 未填写任何数值：是否误报了空白模板？")
-    return Reading(ctx, "+".join(sorted(layouts)), entries, units, notes)
+        raise SubmissionError(say("nothing_filled", records=records))
+    return Reading(ctx, "+".join(sorted(layouts)), entries, units, notes, blocks)
+
+
+def _verdict_of(piece: Layout) -> RowVerdict:
+    return RowVerdict(piece.sheet, piece.row_number, piece.status, piece.reason,
+                      "value" if piece.status == "rejected" else None, piece.cells, piece.cell,
+                      piece.cell)
+
+
+def _no_table(sheet: Sheet, first: int, stop: int) -> list[RowVerdict]:
+    """Rows no table claims: layout, each figure among them rejected as not read."""
+    why = say("layout_hidden_no_table" if sheet.hidden else "layout_no_table")
+    return [_verdict_of(p) for p in outside(sheet.name, sheet.rows[first:stop], first, why)]
+
+
+def _block_refusal(block: Block, ref: Reference, ctx: FileContext, sender_year: int | None,
+                   is_head: bool) -> tuple[str, str] | None:
+    """(column, reason) when a table's own header block contradicts the file: another
+    department or city (one file is one department's figures for one city), or a year the
+    sender did not state for the file."""
+    if is_head:
+        return None
+    for what, code in (("department", _department_code), ("city", _city_code)):
+        stated = block.meta.get(what)
+        file_value = ctx.department_code if what == "department" else ctx.city_code
+        if stated and code(stated, ref) != file_value:
+            return "value", say("block_meta_disagrees", sheet=block.sheet,
+                                cell=block.where.split("!")[-1], what=what,
+                                what_zh=FIELD_ZH[what], stated=stated, file_value=file_value)
+    stated_year = parse_year(block.meta["year"]) if block.meta.get("year") else None
+    if stated_year is not None and sender_year is not None and stated_year != sender_year:
+        return "year", say("block_year_disagrees", sheet=block.sheet,
+                           cell=block.where.split("!")[-1], block_year=stated_year,
+                           sender_year=sender_year)
+    return None
 
 
 def interpret(path: Path, ref: Reference, department: str | None = None,
@@ -169,7 +228,7 @@ def interpret(path: Path, ref: Reference, department: str | None = None,
 
     reading = read_file(path, ref, department, city, year, max_unpacked_bytes)
     batch = Batch()
-    batch.add("-", reading.ctx, reading.entries, reading.value_units, datetime(2000, 1, 1))
+    batch.add("-", reading.ctx, reading.entries, reading.blocks, datetime(2000, 1, 1))
     with duckdb.connect() as con:
         batch.judge(con, ref)
         reading.notes["totals"] = batch.totals.get("-", [])
@@ -207,7 +266,7 @@ COLUMN_ROLES = {"indicator_code": "指标代码 indicator code", "indicator_name
                 "quality_flag": "质量标记 quality flag", "note": "备注 note"}
 
 
-def read_map(table: Table) -> dict:
+def read_map(table: Table, block: Block | None = None) -> dict:
     """What intake took each column of a table to be, by column letter, for the receipt: the
     clerk sees how the file was read, and every filled cell of a data row falls under one of
     these columns or is rejected on its own ("a filled cell in a column without a heading")."""
@@ -222,6 +281,8 @@ def read_map(table: Table) -> dict:
         roles[pos] = f"'{text}': not read (layout)"
     return {"sheet": table.sheet, "layout": table.kind,
             "header": f"{first + 1}" if first == last else f"{first + 1}–{last + 1}",
+            # the rows this table's columns hold for (1-based, inclusive)
+            "rows": [block.start + 1 if block else 1, block.end if block else None],
             "columns": {column_letters(p): roles[p] for p in sorted(roles)},
             # wide: each of these columns' cells is a record of its own
             "record_columns": sorted(column_letters(p) for p in (
@@ -230,37 +291,37 @@ def read_map(table: Table) -> dict:
 
 
 def _unseen(sheet: Sheet, table: Table, rec: Record) -> tuple[str, str] | None:
-    """(column, reason) when the record's figure is not what the clerk saw in Excel — read
-    from a hidden sheet, row or column (often a stale copy kept out of sight), or from a cell
-    formatted as a percentage (it shows 98.5 % and holds 0.985): rejected, never stored as a
-    guess of what was meant."""
-    if not (sheet.hidden or sheet.hidden_rows or sheet.hidden_columns or sheet.percent_cells):
-        return None
+    """(column, reason) when the record's figure is not what the clerk saw in Excel, or not
+    all the clerk said about it — read from a hidden sheet, row or column (often a stale copy
+    kept out of sight), from a cell formatted as a percentage (it shows 98.5 % and holds
+    0.985), from a struck-through cell (deleted?), or from a cell with a comment (which may
+    change what the figure means): rejected, never stored as a guess of what was meant."""
     if sheet.hidden:
-        return "value", (f"sheet '{sheet.name}' is hidden in Excel: the figures in it cannot be "
-                         "seen; unhide the sheet if they are to be reported, or delete it. "
-                         "工作表被隐藏")
+        return "value", say("hidden_sheet", sheet=sheet.name)
     if rec.row_number - 1 in sheet.hidden_rows:
-        return "value", (f"row {rec.row_number} is hidden in Excel: its figures cannot be seen; "
-                         "unhide the row if they are to be reported, or delete it. 该行被隐藏")
+        return "value", say("hidden_row", row=rec.row_number)
     value_column = column_index(re.match(r"[A-Z]+", rec.cell)[0])
-    if (rec.row_number - 1, value_column) in sheet.percent_cells and rec.cells.get("value"):
+    here = (rec.row_number - 1, value_column)
+    if here in sheet.percent_cells and rec.cells.get("value"):
         held = rec.cells["value"]
         shown = (f"{float(held) * 100:g}%" if isinstance(rec.raw_value, (int, float))
                  else f"{held}%")
-        return "value", (f"cell {rec.cell} is formatted as a percentage: it holds {held}, which "
-                         f"Excel shows as {shown}; type the figure as you mean it (98.5 for "
-                         "98.5 %) in a cell formatted as a number. 该单元格为百分比格式，请以数值"
-                         "格式填写")
+        return "value", say("percent_cell", cell=rec.cell, held=held, shown=shown)
     used = [("value", value_column)]
     used += [(c, table.columns[c]) for c in ("indicator_code", "indicator_name",
                                               "district_code", "district_name", "year", "unit")
              if rec.cells.get(c) and c in table.columns]
     for column, pos in used:
         if pos in sheet.hidden_columns:
-            return column, (f"column {column_letters(pos)} is hidden in Excel: what it holds "
-                            "cannot be seen; unhide the column if it is to be reported, or "
-                            "delete it. 该列被隐藏")
+            return column, say("hidden_column", column=column_letters(pos))
+    if sheet.struck:
+        for column, pos in used:
+            if (rec.row_number - 1, pos) in sheet.struck:
+                cell = f"{column_letters(pos)}{rec.row_number}"
+                return column, say("struck_cell", cell=cell, text=rec.cells.get(column, ""))
+    if here in sheet.comments and rec.cells.get("value"):
+        return "value", say("commented_cell", cell=rec.cell, comment=sheet.comments[here],
+                            text=rec.cells["value"])
     return None
 
 
@@ -305,27 +366,22 @@ def _disagreements(ref: Reference, stated: dict, header: dict, name: dict) -> li
             ("the file name", name.get(what))) if text}
         flag, head = given.get(SENDER), given.get("the file's header")
         if flag and head and flag[1] != head[1]:
-            raise SubmissionError(
-                f"the {what} is stated twice and differently: the file's header says "
-                f"'{head[0]}', {SENDER} says '{flag[0]}'; correct the one that is "
-                f"wrong and send the file again. {FIELD_ZH[what]}不一致：文件表头为“{head[0]}”，"
-                f"报送方（命令行或门户账号）为“{flag[0]}”")
+            raise SubmissionError(say("stated_twice", what=what, what_zh=FIELD_ZH[what],
+                                      header=head[0], sender=flag[0]))
         named, winner = given.get("the file name"), flag or head
         if named and winner and named[1] != winner[1]:
             source = SENDER if flag else "the file's header"
-            notes.append(f"{FIELD_ZH[what]} {what}: the file name says '{named[0]}', {source} "
-                         f"says '{winner[0]}'; {source} decides (file names are often copied "
-                         "from last year's file)")
+            notes.append(say("name_disagrees", what=what, what_zh=FIELD_ZH[what],
+                             named=named[0], source=source, winner=winner[0],
+                             source_zh="报送方" if flag else "文件表头"))
     return notes
 
 
 def _department_code(department: object, ref: Reference) -> str:
-    """A department's code from its code or Chinese name (as written if neither)."""
-    code = normalise(str(department))
-    if code not in ref.departments:
-        by_name = {normalise(d["name_zh"]): c for c, d in ref.departments.items()}
-        code = by_name.get(code, code)
-    return code
+    """A department's code from its code, its name, or a name it goes by
+    (seeds/department_aliases.csv; a city's name in front, as on a letterhead, is read as
+    市: 淄博市城市管理局 is 市城市管理局). As written if none of these."""
+    return ref.department_code(str(department))
 
 
 def _city_code(city: object, ref: Reference) -> str:
@@ -340,7 +396,7 @@ def _early_city(sheets: list[Sheet], ref: Reference) -> str | None:
     """The city named in a header block, looked for before the table is found (a wide table's
     district headings are resolved within the city)."""
     for sheet in sheets:
-        city = meta_pairs(sheet.rows[:10]).get("city")
+        city = meta_pairs(sheet.rows[:10])[0].get("city")
         if city and _city_code(city, ref) in ref.cities:
             return city
     return None
