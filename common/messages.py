@@ -136,6 +136,29 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "resent_after_refusal": (
         "sent before as '{name}' ({received}) and refused then; read again now",
         "此前以“{name}”报送（{received}）时被退回，现重新读取"),
+    "template_nothing_owed": (
+        "department '{department}' answers for no indicator of city {city}'s programme "
+        "(seeds/city_indicators.csv)",
+        "部门“{department}”不负责城市 {city} 报送计划中的任何指标"),
+    # -- the portal's checks of an upload ----------------------------------------------------
+    "upload_type": (
+        "{name}: only .xlsx, .xls and .csv files are taken (this is '{suffix}')",
+        "{name}：只接收 .xlsx、.xls 和 .csv 文件（此文件为“{suffix}”）"),
+    "upload_empty": ("{name}: the file is empty", "{name}：文件为空"),
+    "upload_not_xlsx": (
+        "{name}: this is not an Excel .xlsx workbook (its content is another kind of file)",
+        "{name}：不是 Excel .xlsx 工作簿（内容为其他类型的文件）"),
+    "upload_not_xls": (
+        "{name}: this is not an Excel .xls workbook (its content is another kind of file)",
+        "{name}：不是 Excel .xls 工作簿（内容为其他类型的文件）"),
+    "upload_csv_binary": ("{name}: this .csv is not text (a workbook renamed to .csv?)",
+                          "{name}：该 .csv 不是文本（是否把工作簿改名为 .csv？）"),
+    "upload_csv_encoding": ("{name}: this .csv is neither UTF-8 nor GBK text",
+                            "{name}：该 .csv 既不是 UTF-8 也不是 GBK 编码"),
+    "upload_too_large": ("{name}: larger than {limit} bytes; split it by year or district",
+                         "{name}：超过 {limit} 字节，请按年度或区县拆分"),
+    "upload_too_many": ("at most {count} files at a time; send the rest in another upload",
+                        "每次最多上传 {count} 个文件，其余请分次上传"),
     # -- blocks of a workbook ----------------------------------------------------------------
     "reference_sheet": (
         "sheet '{sheet}' is titled as reference ('{marker}'): not a submission, its cells are "
@@ -279,7 +302,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "the {year} round of city {city} was closed on {day} by {by}: its figures are final. Ask "
         "the coordinating office to reopen it (citycheck round open --city {city} --year "
         "{year}), then send the correction again",
-        "{year}年度报送轮次已于{day}关闭，数据已定稿；如需更正，请联系协调办公室重新开启后再报送"),
+        "城市 {city} 的{year}年度报送轮次已于{day}由{by}关闭，数据已定稿；"
+        "如需更正，请联系协调办公室重新开启后再报送"),
     # -- the receipt's summary -------------------------------------------------------------------
     "summary_counts": (
         "{accepted} records accepted, {rejected} rejected, {ignored} layout rows ignored",

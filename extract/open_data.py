@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import os
 import uuid
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from common.engine import engine_for
 from common.reference import Reference, load_reference
 from extract.http import FetchError, HttpClient
 from extract.numbers import clean, parse_number, parse_year
+
+log = logging.getLogger(__name__)
 from extract.registry import Source, load_sources
 
 
@@ -113,9 +116,26 @@ class Fetcher:
         shown = self.client.redact(base)
         if source.kind in ("csv", "xlsx"):
             return self._download(source, base, shown, params, headers, validators or {})
-        if source.kind == "ckan":
-            return self._ckan(source, base, shown, params, headers)
-        return self._json_pages(source, base, shown, params, headers)
+        read = (self._ckan if source.kind == "ckan" else self._json_pages)
+        return self._consistently(source, lambda: read(source, base, shown, params, headers))
+
+    def _consistently(self, source: Source, read) -> tuple[list[dict], bytes, dict]:
+        """A paged read whose pages agree with each other: no record on two pages, the same
+        total (of records or of pages) and the same version (ETag, Last-Modified) on every
+        page, and the first page the same again once the last was read (records inserted or
+        removed at the front shift every page after). A read that fails this is read again
+        from the start, up to READS times; then the fetch fails, saying what moved, and
+        nothing lands."""
+        problem = None
+        for _ in range(READS):
+            records, payload, meta, pages = read()
+            problem = _moved(source, records, pages)
+            if problem is None:
+                return records, payload, meta
+            log.warning("%s: %s; reading it again from the start", source.name, problem)
+        raise FetchError(f"{source.name}: the portal's data changed while it was read page by "
+                         f"page ({problem}), {READS} times in a row; nothing landed, the next "
+                         "fetch tries again")
 
     def _download(self, source, base, shown, params, headers, validators):
         conditional = dict(headers)
@@ -146,6 +166,8 @@ class Fetcher:
         size = pg.get("page_size", source.page_size)
         max_pages = pg.get("max_pages", source.max_pages)
         pages, records, meta, previous = [], [], {}, None
+        seen: list[dict] = []          # what each page said of the whole: totals, version
+        first_query = None
         for n in range(1, max_pages + 1):
             query = {**source.params, **params}
             if style == "page":
@@ -155,10 +177,15 @@ class Fetcher:
                 query[pg.get("limit_param", "limit")] = size
             elif cursor is not None:
                 query[pg.get("cursor_param", "cursor")] = cursor
+            if first_query is None:
+                first_query = dict(query)
             resp = self.client.get(source.name, base, query, headers)
             body = _json(source, resp, shown)
             pages.append(body)
             meta = _meta(resp)
+            seen.append({"version": (meta.get("etag"), meta.get("last_modified")),
+                         "records": _dig_optional(body, pg.get("total_path")),
+                         "pages": _dig_optional(body, source.pages_path)})
             try:
                 items = _dig(body, source.records_path)
             except KeyError as exc:
@@ -199,8 +226,13 @@ class Fetcher:
         else:
             raise FetchError(f"{source.name}: more than {max_pages} pages; raise max_pages in "
                              f"{SOURCES_FILE.name} if the dataset really is that large")
+        if len(pages) > 1:     # the first page again: did the front move while we paged?
+            again = _json(source, self.client.get(source.name, base, first_query, headers),
+                          shown)
+            seen.append({"first_page_again": _dig_optional(again, source.records_path),
+                         "first_page": _dig_optional(pages[0], source.records_path)})
         payload = json.dumps(pages, ensure_ascii=False, sort_keys=True).encode("utf-8")
-        return records, payload, meta
+        return records, payload, meta, seen
 
     def _ckan(self, source, base, shown, params, headers):
         resp = self.client.get(source.name, f"{base}/package_show",
@@ -215,7 +247,7 @@ class Fetcher:
             raise FetchError(f"{source.name}: dataset '{source.dataset}' has no datastore "
                              "resource")
         resource_id = resources[0]["id"]
-        offset, pages, records, meta = 0, [], [], {}
+        offset, pages, records, meta, seen = 0, [], [], {}, []
         for _ in range(source.max_pages):
             resp = self.client.get(source.name, f"{base}/datastore_search",
                                    {"resource_id": resource_id, "limit": source.page_size,
@@ -227,12 +259,45 @@ class Fetcher:
             records += items
             offset += len(items)
             meta = _meta(resp)
+            seen.append({"version": (meta.get("etag"), meta.get("last_modified")),
+                         "records": result.get("total"), "pages": None})
             if not items or offset >= int(result.get("total", offset)):
                 break
         else:
             raise FetchError(f"{source.name}: more than {source.max_pages} pages")
         payload = json.dumps(pages, ensure_ascii=False, sort_keys=True).encode("utf-8")
-        return records, payload, meta
+        return records, payload, meta, seen
+
+
+READS = 3      # how many times a paged source is read before its moving data fails the fetch
+
+
+def _moved(source: Source, records: list[dict], seen: list[dict]) -> str | None:
+    """What moved while a paged source was read, or None when its pages agree."""
+    district, year = source.fields.get("district"), source.fields.get("year")
+    keys: dict[tuple, int] = {}
+    for record in records:
+        key = (record.get(district), record.get(year)) if district and year else \
+            json.dumps(record, sort_keys=True, ensure_ascii=False)
+        keys[key] = keys.get(key, 0) + 1
+    twice = [k for k, n in keys.items() if n > 1]
+    if twice:
+        return f"{len(twice)} records on two pages, e.g. {twice[0]}"
+    pages = [p for p in seen if "version" in p]
+    for what in ("records", "pages"):
+        totals = [p[what] for p in pages if p[what] is not None]
+        if len(set(map(str, totals))) > 1:
+            return f"the total of {what} changed from {totals[0]} to {totals[-1]}"
+    if pages and pages[-1]["records"] is not None and \
+            int(pages[-1]["records"]) != len(records):
+        return f"{len(records)} records read, the portal counts {pages[-1]['records']}"
+    versions = {p["version"] for p in pages if any(p["version"])}
+    if len(versions) > 1:
+        return "the data's version (ETag, Last-Modified) changed between pages"
+    again = next((p for p in seen if "first_page_again" in p), None)
+    if again and again["first_page_again"] != again["first_page"]:
+        return "the first page changed while the others were read"
+    return None
 
 
 def _dig_optional(obj, path: str | None):

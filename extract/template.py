@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from common.messages import say
 from common.reference import Reference, load_reference
 
 TEMPLATE_VERSION = "citycheck-long-1"
@@ -51,16 +52,15 @@ class TemplateError(Exception):
 def template_rows(ref: Reference, department: str, year: int, city: str) -> list[list[object]]:
     """(indicator, unit) rows the department owes for the city and year, in catalogue order."""
     if department not in ref.departments:
-        raise TemplateError(f"unknown department '{department}'; known codes: "
-                            f"{', '.join(sorted(ref.departments))}")
+        raise TemplateError(say("unknown_department", department=department,
+                                known=", ".join(sorted(ref.departments))))
     if city not in ref.cities:
-        raise TemplateError(f"unknown city '{city}'; known codes: {', '.join(sorted(ref.cities))}")
+        raise TemplateError(say("unknown_city", city=city, known=", ".join(sorted(ref.cities))))
     programme = ref.city_indicators.get(city, set())
     indicators = [i for i in ref.indicators.values()
                   if i.department_code == department and i.code in programme]
     if not indicators:
-        raise TemplateError(f"department '{department}' answers for no indicator of city {city}'s"
-                            " programme (reference/city_indicators.csv)")
+        raise TemplateError(say("template_nothing_owed", department=department, city=city))
     units = [d for d in (ref.district(c, year) for c in ref.district_versions)
              if d and d.city_code == city]
     reporting = [d for d in units if d.unit_level != "city" and d.reports_indicators]

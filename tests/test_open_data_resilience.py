@@ -153,7 +153,8 @@ def test_offset_pagination_until_exhausted(settings, portal):
         "style": "offset", "page_size": 3, "total_path": "data.total"})
     result = fetch_source(source, settings, client=quick())
     assert (result.records, result.accepted) == (7, 7)
-    assert [r.query["offset"] for r in portal.requests_to("/api")] == ["0", "3", "6"]
+    # ... and the first page once more: it has not moved since
+    assert [r.query["offset"] for r in portal.requests_to("/api")] == ["0", "3", "6", "0"]
 
 
 def test_cursor_pagination_follows_the_cursor(settings, portal):
@@ -313,3 +314,73 @@ def test_a_local_portal_that_is_not_running_is_named_in_one_line_at_once(setting
     (line,) = [x for x in proc.stderr.splitlines() if x.strip()]
     assert f"no open-data portal answers at http://127.0.0.1:{port}" in line
     assert "python -m citycheck.devtools.demo_portal" in line and "--no-fetch" in line
+
+
+# -- pages that change while they are read -------------------------------------------------
+
+def _shifting(rows_by_request):
+    """An offset-paged API whose data changes between requests: the n-th request is answered
+    from rows_by_request[min(n, last)]."""
+    count = {"n": 0}
+
+    def page(req):
+        rows = rows_by_request[min(count["n"], len(rows_by_request) - 1)]
+        count["n"] += 1
+        offset, limit = int(req.query["offset"]), int(req.query["limit"])
+        return Reply(body={"data": {"items": rows[offset:offset + limit], "total": len(rows)}})
+    return page
+
+
+NEW = dict(ROWS[0], 年份="2022")      # a record more: 环翠区's 2022 figure
+
+
+def test_a_record_inserted_at_the_front_while_paging_is_read_again(settings, portal):
+    """A record inserted in front between page 1 and page 2 shifts every record down: one
+    appears on two pages. The read is started again; the second read, of settled data,
+    lands every record once."""
+    before, after = ROWS, [NEW, *ROWS]
+    portal.on("/api", _shifting([before, after]))
+    source = population_source(portal.url + "/api", pages_path=None, pagination={
+        "style": "offset", "page_size": 3, "total_path": "data.total"})
+    result = fetch_source(source, settings, client=quick())
+    assert result.status == "loaded" and result.records == len(after)
+    landed = query(settings, "select count(distinct record_json) from "
+                             "raw.open_data_observations")
+    assert landed == [(len(after),)]
+
+
+@pytest.mark.parametrize("change", ["inserted", "removed"])
+def test_data_that_keeps_moving_fails_the_fetch_saying_why(settings, portal, change):
+    """Records inserted (shown twice) or removed (one skipped) at the front between every
+    request: after three reads the fetch fails, says what moved, and nothing lands."""
+    moved = [NEW, *ROWS] if change == "inserted" else ROWS[1:]
+    portal.on("/api", _shifting([ROWS, moved] * 20))
+    source = population_source(portal.url + "/api", pages_path=None, pagination={
+        "style": "offset", "page_size": 3, "total_path": "data.total"})
+    with pytest.raises(FetchError, match="the portal's data changed while it was read page by "
+                                         "page .*, 3 times in a row; nothing landed"):
+        fetch_source(source, settings, client=quick())
+    assert query(settings, "select status, message like '%changed while it was read%' from "
+                           "raw.open_data_fetches") == [("failed", True)]
+    assert query(settings, "select count(*) from raw.open_data_observations") == [(0,)]
+
+
+def test_a_page_numbered_api_whose_front_moved_is_read_again(settings, portal):
+    """Without a total of records, a record removed at the front after page 1 skips one
+    record silently (page 2 starts one later); the first page, read again at the end, shows
+    the front moved, and the source is read again, whole."""
+    count = {"n": 0}
+
+    def page(req):
+        rows = ROWS if count["n"] == 0 else ROWS[1:]
+        count["n"] += 1
+        n = int(req.query["page"])
+        return Reply(body={"data": {"items": rows[(n - 1) * 3:n * 3], "pages": 3}})
+
+    portal.on("/api", page)
+    source = population_source(portal.url + "/api", pagination={"page_param": "page"})
+    result = fetch_source(source, settings, client=quick())
+    assert result.status == "loaded" and result.records == len(ROWS) - 1
+    landed = {json.loads(r)["地区"] for (r,) in query(
+        settings, "select distinct record_json from raw.open_data_observations")}
+    assert landed == {r["地区"] for r in ROWS[1:]}

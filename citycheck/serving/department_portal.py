@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from common.config import Settings
+from common.messages import say
 
 MAX_FILES = 10
 LOGIN_FAILURES = 5
@@ -197,19 +198,20 @@ ZIP_MAGIC = b"PK\x03\x04"
 
 
 def content_problem(name: str, data: bytes) -> str | None:
-    """Why the bytes are not the file type their name says (checked by content), or None."""
+    """Why the bytes are not the file type their name says (checked by content), or None; in
+    English and Chinese (common/messages.py)."""
     suffix = Path(name).suffix.lower()
     if suffix not in (".xlsx", ".xls", ".csv"):
-        return f"{name}: only .xlsx, .xls and .csv files are taken (this is '{suffix or 'none'}')"
+        return say("upload_type", name=name, suffix=suffix or "none")
     if not data:
-        return f"{name}: the file is empty"
+        return say("upload_empty", name=name)
     if suffix == ".xlsx" and not data.startswith(ZIP_MAGIC):
-        return f"{name}: this is not an Excel .xlsx workbook (its content is another kind of file)"
+        return say("upload_not_xlsx", name=name)
     if suffix == ".xls" and not data.startswith(OLE_MAGIC):
-        return f"{name}: this is not an Excel .xls workbook (its content is another kind of file)"
+        return say("upload_not_xls", name=name)
     if suffix == ".csv":
         if b"\x00" in data[:4096] or data.startswith((ZIP_MAGIC, OLE_MAGIC)):
-            return f"{name}: this .csv is not text (a workbook renamed to .csv?)"
+            return say("upload_csv_binary", name=name)
         for encoding in ("utf-8-sig", "gb18030"):
             try:
                 data[:65536].decode(encoding)
@@ -217,7 +219,7 @@ def content_problem(name: str, data: bytes) -> str | None:
             except UnicodeDecodeError as exc:
                 if exc.start >= 65536 - 4:      # a character cut at the sample's end
                     return None
-        return f"{name}: this .csv is neither UTF-8 nor GBK text"
+        return say("upload_csv_encoding", name=name)
     return None
 
 

@@ -24,6 +24,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from citycheck import TEMPLATES_DIR
 from citycheck.serving import department_portal as dp
 from common.config import Settings
+from common.messages import say
 
 log = logging.getLogger(__name__)
 TEMPLATES = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -223,14 +224,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         user = need(request, "clerk")
         check_csrf(request, csrf)
         if len(files) > dp.MAX_FILES:
-            raise HTTPException(413, f"at most {dp.MAX_FILES} files at a time; send the rest "
-                                     "in another upload")
+            raise HTTPException(413, say("upload_too_many", count=dp.MAX_FILES))
         problems, staged = [], []
         for f in files:
             data = await f.read(max_bytes + 1)
             if len(data) > max_bytes:
-                problems.append(f"{f.filename}: larger than {max_bytes:,} bytes; split it by "
-                                "year or district")
+                problems.append(say("upload_too_large", name=f.filename, limit=f"{max_bytes:,}"))
                 continue
             why = dp.content_problem(f.filename or "", data)
             if why:
