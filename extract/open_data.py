@@ -23,9 +23,9 @@ from common.engine import engine_for
 from common.reference import Reference, load_reference
 from extract.http import FetchError, HttpClient
 from extract.numbers import clean, parse_number, parse_year
+from extract.registry import Source, load_sources
 
 log = logging.getLogger(__name__)
-from extract.registry import Source, load_sources
 
 
 @dataclass

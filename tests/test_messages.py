@@ -91,12 +91,12 @@ def test_intake_says_nothing_to_a_clerk_that_is_not_in_the_catalogue(path):
 def test_every_reason_a_batch_of_clerk_files_gets_is_bilingual(tmp_path):
     """Every layout, every clerk file and the rule-by-rule file: each refusal, rejection and
     layout reason they get reads in Chinese too."""
+    import csv
+
     from common.reference import load_reference
     from extract.submissions import SubmissionError, interpret
     from tests.clerk_files import LAYOUTS
     from tests.test_verdict_equivalence import EDGE_ROWS, HEADER, META
-
-    import csv
 
     ref = load_reference()
     paths = [f.make(tmp_path) for f in LAYOUTS]
