@@ -33,6 +33,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import ClassVar
 
 # CITYCHECK_WAREHOUSE_TARGET -> the class implementing it
@@ -59,6 +60,13 @@ class LandingConflict(Exception):
     judged again (its files are then duplicates of what landed)."""
 
 
+def taken_whole(landing: tuple) -> bool:
+    """A landing (as Landing.landings_of gives it) loaded with nothing in it rejected: the
+    same bytes sent again are a duplicate of it. Otherwise they are read again: what was
+    refused may be accepted now (the round reopened, the reference data corrected)."""
+    return landing[3] == "loaded" and not landing[8]
+
+
 class Landing(ABC):
     """One intake batch on its way into raw.*.
 
@@ -72,6 +80,18 @@ class Landing(ABC):
     def known_files(self, digests: list[str]) -> dict[str, tuple]:
         """file_hash -> (original_name, received_at, status, archived_path, city_code,
         department_code, year) of the files among `digests` already landed."""
+
+    @abstractmethod
+    def landings_of(self, digests: list[str]) -> dict[str, list[tuple]]:
+        """sha256 -> every landing of those bytes, oldest first: (file_hash, original_name,
+        received_at, status, archived_path, city_code, department_code, year, rows_rejected).
+        A file_hash is the sha256, or sha256~n for the n-th sending again of bytes no earlier
+        sending of which was taken whole (taken_whole)."""
+
+    @abstractmethod
+    def later_versions(self, file_hash: str, before: datetime) -> tuple[int, str, object] | None:
+        """How many of the file's accepted values files received after it, up to `before`,
+        changed, and the newest of those files (name, received_at); None when none did."""
 
     @abstractmethod
     def receipt_hashes(self) -> list[str]:

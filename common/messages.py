@@ -133,9 +133,23 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "received {newest_at}): those stand",
         "其中 {count} 项数值已被之后报送的文件更正（最新为 {newest_at} 收到的“{"
         "newest}”），以更正后的数值为准"),
+    "inbox_settling": (
+        "the file changed less than {seconds} seconds ago (still being copied?): left in the "
+        "inbox, taken in once it has stopped changing",
+        "文件在 {seconds} 秒内仍有改动（可能仍在复制）：暂留收件箱，待不再变化后接收"),
+    "inbox_changing": (
+        "the file changed while it was being read (still being copied?): left in the inbox for "
+        "the next run",
+        "读取过程中文件发生变化（可能仍在复制）：暂留收件箱，下次再接收"),
+    "inbox_taken_elsewhere": (
+        "another intake is taking this file in at the same moment: left to it",
+        "另一接收进程正在处理该文件，由其处理"),
+    "inbox_gone": ("the file left the inbox before it could be read (another intake took it)",
+                   "文件在读取前已离开收件箱（已由另一接收进程处理）"),
     "resent_after_refusal": (
-        "sent before as '{name}' ({received}) and refused then; read again now",
-        "此前以“{name}”报送（{received}）时被退回，现重新读取"),
+        "the same file was sent before as '{name}' ({received}) and not all of it was "
+        "accepted then; read again now",
+        "同一文件此前以“{name}”报送（{received}），当时未被全部接收；现重新读取"),
     "template_nothing_owed": (
         "department '{department}' answers for no indicator of city {city}'s programme "
         "(seeds/city_indicators.csv)",

@@ -23,8 +23,11 @@ class FileRefused(Exception):
     """The file as a whole cannot be read. The message says why and what to do."""
 
 
-def read_sheets(path: Path, max_unpacked_bytes: int) -> list[Sheet]:
-    suffix = path.suffix.lower()
+def read_sheets(path: Path, max_unpacked_bytes: int, name: str | None = None) -> list[Sheet]:
+    """The file's sheets; `name`: the name it was sent under (its type, and a CSV's one
+    sheet's name), when `path` is a copy."""
+    name = name or path.name
+    suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise FileRefused(say("unsupported_type", suffix=suffix or "(none)"))
     with open(path, "rb") as fh:
@@ -37,7 +40,7 @@ def read_sheets(path: Path, max_unpacked_bytes: int) -> list[Sheet]:
         suffix = ".xlsx"
     try:
         if suffix == ".csv":
-            return [Sheet(path.name, _read_csv(path))]
+            return [Sheet(name, _read_csv(path))]
         if suffix == ".xlsx":
             return read_xlsx(path, max_unpacked_bytes)
         return _read_xls(path)

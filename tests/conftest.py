@@ -29,6 +29,9 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # The date the programmes' calendar reads (common/calendar.py): the rounds open by the same
 # calendar in every run of the suite (Weihai 2019-2025, Zibo 2020-2022), whatever the day.
 os.environ.setdefault("CITYCHECK_TODAY", "2026-12-06")
+# Tests write each inbox file whole before intake runs; the wait for a file still being copied
+# (extract/submissions/taking.py) is tested where it is set (tests/test_inbox_taking.py).
+os.environ.setdefault("CITYCHECK_INBOX_SETTLE_SECONDS", "0")
 
 from citycheck.devtools.demo_portal import Portal  # noqa: E402
 from common.config import SAMPLE_DIR, Settings  # noqa: E402

@@ -397,7 +397,10 @@ def run_bench(scale_name: str, workdir: Path | None = None, resume: bool = False
         progress = {"files": files, "stages": {}}
         progress_file.write_text(json.dumps(progress), "utf-8")
     env = dict(os.environ, CITYCHECK_DATA_DIR=str(data), CITYCHECK_DBT_PROJECT_DIR=str(project),
-               DBT_SEND_ANONYMOUS_USAGE_STATS="false", GX_ANALYTICS_ENABLED="false")
+               DBT_SEND_ANONYMOUS_USAGE_STATS="false", GX_ANALYTICS_ENABLED="false",
+               # the bench writes each file whole before intake runs: the time a dropped file
+               # waits to be sure it is complete (10 s by default) is not intake's work
+               CITYCHECK_INBOX_SETTLE_SECONDS="0")
     env.setdefault("CITYCHECK_DUCKDB_MEMORY_LIMIT",
                    DUCKDB_MEMORY_LIMIT.get(scale.name, DEFAULT_DUCKDB_MEMORY_LIMIT))
 

@@ -111,10 +111,11 @@ def _write_task_logs(output: Path) -> None:
 
 def stage_sample_submissions(settings: Settings, sample_dir: Path = SAMPLE_DIR) -> int:
     """Copy the sample files into the inbox as if they arrived one by one in name order (the
-    inbox is taken oldest first, and a correction must arrive after what it corrects)."""
+    inbox is taken oldest first, and a correction must arrive after what it corrects), over
+    the hour before now: each is complete, so the inbox takes it at once (taking.py)."""
     settings.ensure_dirs()
     files = sorted((sample_dir / "submissions").iterdir())
-    start = time.time() - len(files)
+    start = time.time() - 3600
     for i, f in enumerate(files):
         target = settings.inbox_dir / f.name
         shutil.copyfile(f, target)

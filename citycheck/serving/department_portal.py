@@ -257,7 +257,10 @@ def take_in(settings: Settings, upload_id: str) -> dict:
         if folder.exists():
             meta = json.loads((folder / "upload.json").read_text(encoding="utf-8"))
             item = Submission(folder / meta["file_name"],
-                              datetime.fromisoformat(meta["received_at"]), move=True,
+                              # kept until its row says what became of it (below): taken
+                              # in again after a stop, it is the same submission, not a
+                              # duplicate (landing._same_submission)
+                              datetime.fromisoformat(meta["received_at"]), move=False,
                               department=meta["department_code"], city=meta["city_code"])
             with closing(db(settings)) as con:    # kept, then stopped before it was listed
                 con.execute("insert or ignore into uploads (upload_id, username, "

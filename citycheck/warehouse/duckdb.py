@@ -16,9 +16,9 @@ from pathlib import Path
 
 import duckdb
 
-from citycheck.warehouse.raw import RAW_DDL
+from citycheck.warehouse.raw import LANDINGS_SQL, LATER_SQL, RAW_DDL, RESENT_SQL
 from common.config import DEFAULT_DUCKDB_MEMORY_LIMIT, ConfigError, make_dir
-from common.engine import Engine, Landing, PublicationRequest, WarehouseBusy
+from common.engine import Engine, Landing, PublicationRequest, WarehouseBusy, taken_whole
 from common.faults import crash_point
 
 
@@ -108,6 +108,23 @@ class DuckDBLanding(Landing):
             "select file_hash, original_name, received_at, status, archived_path, city_code, "
             "department_code, year from raw.submission_files where file_hash in "
             "(select unnest(?))", [list(digests)]).fetchall()}
+
+    def landings_of(self, digests):
+        found: dict[str, list[tuple]] = {}
+        if not digests:
+            return found
+        for row in self.con.execute(LANDINGS_SQL.format(marks="select unnest(?)"),
+                                    [list(digests)]).fetchall():
+            found[row[0]] = [row]
+            if not taken_whole(row):
+                found[row[0]] += self.con.execute(RESENT_SQL.format(mark="?"),
+                                                  [row[0]]).fetchall()
+        return {d: sorted(rows, key=lambda r: (r[2], r[0])) for d, rows in found.items()}
+
+    def later_versions(self, file_hash, before):
+        count, name, at = self.con.execute(LATER_SQL.format(mark="$h", before="$b"),
+                                           {"h": file_hash, "b": before}).fetchone()
+        return (count, name, at) if count else None
 
     def receipt_hashes(self):
         return [r[0] for r in self.con.execute(

@@ -9,8 +9,15 @@ import tempfile
 from pathlib import Path
 
 from citycheck.warehouse.pg_connection import copy_raw_rows, ensure_schemas, shown_dsn
-from citycheck.warehouse.raw import OPEN_DATA_TABLES, RAW_DDL, SUBMISSION_TABLES
-from common.engine import Landing, LandingConflict, WarehouseUnavailable
+from citycheck.warehouse.raw import (
+    LANDINGS_SQL,
+    LATER_SQL,
+    OPEN_DATA_TABLES,
+    RAW_DDL,
+    RESENT_SQL,
+    SUBMISSION_TABLES,
+)
+from common.engine import Landing, LandingConflict, WarehouseUnavailable, taken_whole
 from common.faults import crash_point
 
 log = logging.getLogger(__name__)
@@ -53,6 +60,27 @@ class PostgresLanding(Landing):
                         "city_code, department_code, year from raw.submission_files "
                         "where file_hash = any(%s)", [list(digests)])
             return {row[0]: row[1:] for row in cur.fetchall()}
+
+    def landings_of(self, digests):
+        found: dict[str, list[tuple]] = {}
+        if not digests:
+            return found
+        with self.pg.cursor() as cur:
+            cur.execute(LANDINGS_SQL.format(marks="select unnest(%s::text[])"), [list(digests)])
+            for row in cur.fetchall():
+                found[row[0]] = [row]
+                if not taken_whole(row):
+                    cur2 = self.pg.cursor()
+                    cur2.execute(RESENT_SQL.format(mark="%s").replace("'~%'", "'~%%'"), [row[0]])
+                    found[row[0]] += cur2.fetchall()
+        return {d: sorted(rows, key=lambda r: (r[2], r[0])) for d, rows in found.items()}
+
+    def later_versions(self, file_hash, before):
+        with self.pg.cursor() as cur:
+            cur.execute(LATER_SQL.format(mark="%(h)s", before="%(b)s"),
+                        {"h": file_hash, "b": before})
+            count, name, at = cur.fetchone()
+        return (count, name, at) if count else None
 
     def receipt_hashes(self):
         with self.pg.cursor() as cur:

@@ -156,6 +156,42 @@ create table if not exists raw.open_data_observations (
 """
 
 
+# The landings of the same bytes (sha256, or sha256~n: the n-th sending again of bytes no
+# earlier sending of which was taken whole), and what files received after one, up to a
+# moment, changed of its values (Landing.landings_of, later_versions). The exact sha256
+# first, by its key; the later sendings only for bytes whose first was not taken whole.
+LANDINGS_SQL = """select file_hash, original_name, received_at, status, archived_path, city_code,
+       department_code, year, rows_rejected
+from raw.submission_files
+where file_hash in ({marks})"""
+RESENT_SQL = """select file_hash, original_name, received_at, status, archived_path, city_code,
+       department_code, year, rows_rejected
+from raw.submission_files
+where file_hash like {mark} || '~%'"""
+
+
+LATER_SQL = """with mine as (
+    select indicator_code, district_code, year, value
+    from raw.submission_rows where file_hash = {mark} and status = 'accepted'
+), later as (
+    select r.indicator_code, r.district_code, r.year, f.original_name, f.received_at
+    from raw.submission_rows as r
+    join raw.submission_files as f on f.file_hash = r.file_hash
+    join mine as m on m.indicator_code = r.indicator_code
+        and m.district_code = r.district_code and m.year = r.year
+    where r.status = 'accepted' and f.status = 'loaded' and r.file_hash <> {mark}
+        and f.received_at > (select received_at from raw.submission_files
+                             where file_hash = {mark})
+        and f.received_at <= {before}
+        and r.value is distinct from m.value
+)
+select (select count(*) from (select distinct indicator_code, district_code, year
+                              from later) as k),
+       (select original_name from later order by received_at desc, original_name desc
+        limit 1),
+       (select max(received_at) from later)"""
+
+
 # The raw tables, in the order a batch lands them.
 SUBMISSION_TABLES = ("submission_files", "submission_rows", "submission_receipts",
                      "submission_warnings")

@@ -29,3 +29,10 @@ def safe_name(name: str) -> str:
 def archive_key(digest: str) -> str:
     """The archive folder of a file's bytes: <sha256[:2]>/<sha256>."""
     return f"{digest[:2]}/{digest}"
+
+
+def receipt_place(landing_id: str) -> tuple[str, str]:
+    """(folder, stem) of a landing's receipt: `receipt` in its bytes' folder, or `receipt-n`
+    for the n-th sending of bytes refused every time before (landing id `<sha256>~n`)."""
+    digest, _, n = landing_id.partition("~")
+    return archive_key(digest), f"receipt-{n}" if n else "receipt"

@@ -19,6 +19,7 @@ from common.reference import Reference
 from common.storage import Storage
 from extract.submissions.landing import Submission, ingest_files, recover_intake
 from extract.submissions.receipts import Receipt
+from extract.submissions.taking import settled
 
 WAITING = {".part", ".tmp", ".crdownload"}
 
@@ -32,10 +33,21 @@ def list_inbox(settings: Settings) -> list:
 
 
 def _waiting(inbox: Storage) -> list[tuple[str, datetime]]:
-    """(key, arrival) of each complete file in the inbox, oldest first: one look at each."""
+    """(key, arrival) of each complete file in the inbox, oldest first: one look at each. A
+    file that changed within the settle time (CITYCHECK_INBOX_SETTLE_SECONDS) may still be
+    being copied: it is left for the next run (extract/submissions/taking.py)."""
     inbox.makedirs("")
-    found = [(k, inbox.modified(k)) for k in inbox.files("")
-             if not k.startswith((".", "~$")) and Path(k).suffix.lower() not in WAITING]
+    now = datetime.now(UTC).replace(tzinfo=None)
+    found = []
+    for k in inbox.files(""):
+        if k.startswith((".", "~$")) or Path(k).suffix.lower() in WAITING:
+            continue
+        try:
+            arrived = inbox.modified(k)
+        except FileNotFoundError:        # taken by another intake meanwhile
+            continue
+        if settled(arrived.replace(tzinfo=UTC).timestamp(), now.replace(tzinfo=UTC).timestamp()):
+            found.append((k, arrived))
     return sorted(found, key=lambda f: (f[1], f[0]))
 
 
@@ -57,8 +69,11 @@ def ingest_inbox_file(entry, settings: Settings, ref: Reference | None = None) -
 
 
 def inbox_item(path: Path) -> Submission:
-    arrived = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
-    return Submission(path, arrived, move=True)
+    try:
+        arrived = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
+    except FileNotFoundError:            # another intake took it since it was listed
+        arrived = datetime.now(UTC).replace(tzinfo=None)
+    return Submission(path, arrived, move=True, inbox=True)
 
 
 def _name(entry) -> str:

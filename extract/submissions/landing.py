@@ -15,15 +15,29 @@ import pandas as pd
 
 from common import progress
 from common.config import Settings
-from common.engine import Landing, LandingConflict, engine_for
+from common.engine import Landing, LandingConflict, engine_for, taken_whole
 from common.faults import crash_point
 from common.messages import say
 from common.reference import Reference, load_reference
 from common.storage import Storage
 from extract.submissions import judging
-from extract.submissions.archive import JOURNAL, archive_key, file_sha256, safe_name
+from extract.submissions.archive import (
+    JOURNAL,
+    archive_key,
+    file_sha256,
+    receipt_place,
+    safe_name,
+)
 from extract.submissions.receipts import Receipt, summary, write_receipt
 from extract.submissions.records import FileContext, Reading, SubmissionError, read_file
+from extract.submissions.taking import (
+    Claim,
+    Stage,
+    Staged,
+    clear_stale_stages,
+    settle_seconds,
+    settled,
+)
 
 
 @dataclass
@@ -41,6 +55,8 @@ class Submission:
     # where the file waits when that is not `path` (an inbox in object storage: `path` is a
     # local copy), removed from there once landed when `move`
     source: tuple[Storage, str] | None = None
+    # a file of the inbox folder: taken only once complete, and by one process (taking.py)
+    inbox: bool = False
 
     @property
     def name(self) -> str:
@@ -59,6 +75,11 @@ class Incoming:
     stored: bool = False             # the archive copy was made by this attempt
     reading: Reading | None = None   # what was read, when the file could be read
     receipt_json: str | None = None  # the receipt as landed, written to the archive as is
+    staged: Staged | None = None     # its bytes, copied and hashed once (taking.py)
+    landing_id: str = ""             # its file_hash in raw.*: the sha256, or sha256~n for the
+    #                                  n-th sending of bytes refused every time before
+    claim: Claim | None = None
+    earlier_id: str | None = None    # the landing these bytes duplicate
 
     @property
     def ctx(self) -> FileContext | None:
@@ -119,26 +140,97 @@ def ingest_files(items: list[Submission], settings: Settings, ref: Reference | N
 
 def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
                   landing: Landing, place: tuple[int, int] = (0, 0)) -> list[Receipt]:
-    """Put each file into the archive (a hard link or a copy) and give its records their
-    verdicts; write the batch's journal; land the batch in one transaction with every
-    receipt; then write the receipt files, and only then take the files out of the inbox.
-    A process killed at any point loses nothing: before the commit the inbox still holds
-    every file (and `recover_intake` lands what the journal lists); after it, the warehouse
-    holds every record and receipt (docs/reliability.md)."""
+    """Take each file (taking.py: complete, by one process, its bytes copied and hashed
+    once), put that copy into the archive and give its records their verdicts; write the
+    batch's journal; land the batch in one transaction with every receipt; then write the
+    receipt files, and only then take the files out of the inbox. A process killed at any
+    point loses nothing: before the commit the inbox still holds every file (and
+    `recover_intake` lands what the journal lists); after it, the warehouse holds every
+    record and receipt (docs/reliability.md). A file not taken now (still being written,
+    held by another process) gets a receipt saying so and stays where it is."""
     archive = settings.storage("archive")
-    landings = []
-    for item in items:
-        digest = file_sha256(item.path)
-        landings.append(Incoming(item, digest, item.path.stat().st_size, Receipt(
-            file_name=item.name, file_hash=digest,
-            received_at=item.received_at.isoformat(timespec="seconds") + "Z",
-            status="rejected", message="")))
-    known = landing.known_files([x.digest for x in landings])
-    first: dict[str, int] = {}
-    for i, x in enumerate(landings):
-        if x.digest not in known:
-            first.setdefault(x.digest, i)
-    reading = [landings[i] for i in first.values()]
+    stage = Stage(archive)
+    receipts: dict[int, Receipt] = {}   # position in `items` -> its receipt
+    taken: list[tuple[int, Incoming]] = []
+    try:
+        for i, item in enumerate(items):
+            x = _take(item, stage, settings)
+            if isinstance(x, Receipt):      # not taken now: why
+                receipts[i] = x
+            else:
+                taken.append((i, x))
+        # The same bytes twice in one batch: the second is landed after the first, as it
+        # would be one file at a time (a duplicate of what the first became, or read again
+        # when the first was refused).
+        while taken:
+            now, later, seen = [], [], set()
+            for i, x in taken:
+                (later if x.digest in seen else now).append((i, x))
+                seen.add(x.digest)
+            landed = _land_batch([x for _, x in now], settings, ref, landing, archive, place)
+            receipts.update((i, r) for (i, _), r in zip(now, landed, strict=True))
+            taken = later
+        return [receipts[i] for i in range(len(items))]
+    finally:
+        for _, x in taken:
+            if x.claim is not None:
+                x.claim.release()
+        stage.close()
+
+
+def _take(item: Submission, stage: Stage, settings: Settings) -> Incoming | Receipt:
+    """The file, claimed and copied (an Incoming), or a receipt saying why not now."""
+    def not_now(status: str, message: str) -> Receipt:
+        return Receipt(file_name=item.name, file_hash="", status=status, message=message,
+                       received_at=item.received_at.isoformat(timespec="seconds") + "Z")
+
+    claim = None
+    if item.inbox:
+        try:
+            claim = Claim(item.path)
+        except BlockingIOError:
+            return not_now("skipped", say("inbox_taken_elsewhere"))
+        except FileNotFoundError:
+            return not_now("skipped", say("inbox_gone"))
+        if not settled(claim.look.mtime_ns / 1e9):
+            claim.release()
+            return not_now("waiting", say("inbox_settling", seconds=f"{settle_seconds():g}"))
+    size = item.path.stat().st_size
+    staged = None
+    if size <= settings.max_file_bytes:
+        staged = stage.copy(item.path, item.name, settings.max_file_bytes)
+        if staged is None:
+            if claim is not None:
+                claim.release()
+            return not_now("waiting", say("inbox_changing"))
+        digest = staged.digest
+    else:
+        digest = file_sha256(item.path)    # refused on its size alone: never read nor kept
+    return Incoming(item, digest, size, Receipt(
+        file_name=item.name, file_hash=digest,
+        received_at=item.received_at.isoformat(timespec="seconds") + "Z",
+        status="rejected", message=""), staged=staged, landing_id=digest, claim=claim)
+
+
+def _land_batch(landings: list[Incoming], settings: Settings, ref: Reference,
+                landing: Landing, archive: Storage, place: tuple[int, int]) -> list[Receipt]:
+    """Land files of distinct bytes: read, judge, journal, commit, receipts, inbox."""
+    prior = landing.landings_of([x.digest for x in landings])
+    reading: list[Incoming] = []
+    for x in landings:
+        earlier = _earlier(x, prior.get(x.digest, []))
+        if earlier is not None:
+            x.earlier_id, x.earlier = earlier[0], earlier[1:8]
+        else:
+            reading.append(x)
+            before = prior.get(x.digest, [])
+            if before:      # no earlier sending was taken whole: these bytes are read again
+                x.landing_id = f"{x.digest}~{len(before)}"
+                x.receipt.file_hash = x.landing_id
+                x.receipt.sha256 = x.digest
+                x.receipt.conflicts.append(say(
+                    "resent_after_refusal", name=before[-1][1],
+                    received=f"{before[-1][2]:%Y-%m-%d %H:%M}"))
     journal = None
     try:
         for number, x in enumerate(reading, place[0] + 1):
@@ -146,14 +238,6 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
                             if place[1] > 1 else f"  intake: reading {x.item.name}")
             _read(x, settings, archive, ref)
         has_rows = judging.judge(landing.con, reading, ref)
-        for i, x in enumerate(landings):
-            if x.digest in known:
-                x.earlier = known[x.digest]
-            elif first[x.digest] != i:
-                y = landings[first[x.digest]]   # the same bytes twice in one batch
-                x.earlier = (y.item.name, y.item.received_at, y.receipt.status,
-                             y.receipt.archived_path, y.receipt.city_code,
-                             y.receipt.department_code, y.receipt.year)
         journal = write_journal(archive, reading)
         archive.sync()   # archive and journal stored before the warehouse commits
         _land(landing, reading, ref, has_rows)
@@ -170,19 +254,52 @@ def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
     crash_point("ingest.after_commit")
     for x in landings:
         if x.earlier is None:
-            write_receipt(x.receipt, archive, archive_key(x.digest), as_json=x.receipt_json)
+            write_receipt(x.receipt, archive, *receipt_place(x.landing_id),
+                          as_json=x.receipt_json)
         elif not _same_submission(x, archive):
-            _duplicate(x, archive)
+            _duplicate(x, archive, landing)
     crash_point("ingest.before_remove")
     for x in landings:
         if x.item.move:
-            if x.item.source is not None:
-                storage, key = x.item.source
-                storage.remove(key)
-            x.item.path.unlink(missing_ok=True)
+            _remove_from_inbox(x)
     if journal is not None:
         archive.remove(journal)   # everything it lists is in the warehouse
+    for x in landings:
+        if x.claim is not None:
+            x.claim.release()
+            x.claim = None
     return [x.receipt for x in landings]
+
+
+def _earlier(x: Incoming, prior: list[tuple]) -> tuple | None:
+    """The earlier landing these bytes are a duplicate of: the same sending again (a run
+    stopped after its commit left it in the inbox), or a sending taken whole (loaded, nothing
+    rejected). None when there is none: then they are read again, for what was refused before
+    (the file, or some of its records) may be accepted now."""
+    for p in prior:
+        if p[1] == x.item.name and p[2] == x.item.received_at:
+            return p
+    whole = [p for p in prior if taken_whole(p)]
+    return whole[0] if whole else None
+
+
+def _remove_from_inbox(x: Incoming) -> None:
+    """Take the landed file out of its folder, unless it changed since it was claimed (then
+    what landed is the copy taken, and the file, written again, is left for the next run)."""
+    import logging
+
+    if x.claim is not None and not x.claim.unchanged():
+        logging.getLogger(__name__).warning(
+            "%s changed after it was taken in: left in the inbox for the next run",
+            x.item.name)
+        return
+    if x.item.source is not None:
+        storage, key = x.item.source
+        try:
+            storage.remove(key)
+        except FileNotFoundError:
+            pass
+    x.item.path.unlink(missing_ok=True)
 
 
 def _forget(archive: Storage, reading: list[Incoming], journal: str | None) -> None:
@@ -202,19 +319,26 @@ def _same_submission(x: Incoming, archive: Storage) -> bool:
     stopped after its commit left it in the inbox. It has its receipt; it is no duplicate."""
     name, received = x.earlier[0], x.earlier[1]
     if name == x.item.name and received == x.item.received_at:
-        stored = f"{archive_key(x.digest)}/receipt.json"
+        folder, stem = receipt_place(x.earlier_id or x.digest)
+        stored = f"{folder}/{stem}.json"
         if archive.exists(stored):
             x.receipt = Receipt(**json.loads(archive.read_text(stored)))
         return True
     return False
 
 
-def _duplicate(x: Incoming, archive: Storage) -> None:
+def _duplicate(x: Incoming, archive: Storage, landing: Landing) -> None:
     name, received, status, archived_path, city, department, year = x.earlier
     r = x.receipt
     r.status = "duplicate"
     r.message = say("duplicate_file", name=name, received=f"{received:%Y-%m-%d %H:%M}",
                     status=status)
+    later = (landing.later_versions(x.earlier_id, x.item.received_at) if x.earlier_id
+             else None)
+    if later is not None:   # the earlier sending was corrected before this one: what stands
+        count, newest, newest_at = later
+        r.message += " " + say("duplicate_file_superseded", count=count, newest=newest,
+                               newest_at=f"{newest_at:%Y-%m-%d %H:%M}")
     r.archived_path = archived_path
     r.city_code, r.department_code, r.year = city, department, year
     # The first receipt stays as it was; this one goes beside it.
@@ -223,27 +347,29 @@ def _duplicate(x: Incoming, archive: Storage) -> None:
 
 
 def _read(x: Incoming, settings: Settings, archive: Storage, ref: Reference) -> None:
-    """Copy the file into the archive, read it and cut it into records (no warehouse
+    """Put the file's copy into the archive, read it and cut it into records (no warehouse
     access; the records are judged with the batch's, in judge)."""
     item, receipt = x.item, x.receipt
     archive.makedirs(archive_key(x.digest))
-    if x.size > settings.max_file_bytes:
+    if x.staged is None:
         # Not read and not copied: a far too large file is refused on its size alone.
         receipt.message = say("file_too_large", size=f"{x.size:,}",
                               limit=f"{settings.max_file_bytes:,}")
     else:
         crash_point("ingest.before_copy")
-        # never a move: until the batch is committed the inbox keeps the file. A kill
-        # half-way through a copy leaves bytes whose sha256 is not the folder's name:
-        # recovery never lands them, and the next attempt writes them again.
+        # the copy taken (taking.py), never the inbox file: until the batch is committed the
+        # inbox keeps the file. A kill half-way through a copy leaves bytes whose sha256 is
+        # not the folder's name: recovery never lands them, and the next attempt writes them
+        # again.
         x.archived = f"{archive_key(x.digest)}/{safe_name(item.name)}"
-        x.stored = archive.put_file(item.path, x.archived)
+        x.stored = archive.put_file(x.staged.copy, x.archived)
         crash_point("ingest.after_copy")
         try:
             if x.size == 0:
                 raise SubmissionError(say("file_empty"))
-            x.reading = read_file(item.path, ref, item.department, item.city, item.year,
-                                  max_unpacked_bytes=settings.max_unpacked_bytes)
+            x.reading = read_file(x.staged.copy, ref, item.department, item.city, item.year,
+                                  max_unpacked_bytes=settings.max_unpacked_bytes,
+                                  name=item.name)
         except SubmissionError as exc:
             receipt.message = str(exc)
     receipt.archived_path = archive.shown(x.archived) if x.archived else None
@@ -254,7 +380,8 @@ def _read(x: Incoming, settings: Settings, archive: Storage, ref: Reference) -> 
             ctx.department_code, ctx.city_code, ctx.year)
         receipt.template_version, receipt.layout = ctx.template_version, x.reading.layout
         receipt.neutralised = notes["neutralised"]
-        receipt.footer, receipt.conflicts = notes["footer"], notes["conflicts"]
+        receipt.footer = notes["footer"]
+        receipt.conflicts = receipt.conflicts + notes["conflicts"]
         receipt.sheets = notes["sheets"]
 
 
@@ -269,16 +396,16 @@ def _land(landing: Landing, landings: list[Incoming], ref: Reference, has_rows: 
     con.execute("begin transaction")
     try:
         con.register("incoming_files", pd.DataFrame({
-            "file_hash": [x.digest for x in landings],
+            "file_hash": [x.landing_id for x in landings],
             "original_name": [x.item.name for x in landings],
             "city_code": [x.receipt.city_code for x in landings],
             "received_at": [x.item.received_at for x in landings]}))
-        landing.prepare([x.digest for x in landings],
+        landing.prepare([x.landing_id for x in landings],
                         [f"{x.ctx.city_code}:{x.ctx.department_code}" if x.ctx else None
                          for x in landings],
                         [(x.item.name, x.item.received_at) for x in landings])
         if has_rows:
-            receipts = {x.digest: x.receipt for x in landings}
+            receipts = {x.landing_id: x.receipt for x in landings}
             judging.refuse_closed_rounds(con, receipts)
             withdrawn = judging.superseded(con, receipts)
             if withdrawn:
@@ -289,7 +416,7 @@ def _land(landing: Landing, landings: list[Incoming], ref: Reference, has_rows: 
                 x.receipt.message = summary(x.receipt)
         con.executemany(
             "insert into raw.submission_files values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [[x.digest, x.item.name, r.archived_path, x.size, x.item.received_at,
+            [[x.landing_id, x.item.name, r.archived_path, x.size, x.item.received_at,
               r.city_code, r.department_code, r.year, r.layout, r.status, r.rows_read,
               r.rows_accepted, r.rows_rejected, r.rows_ignored, r.message]
              for x in landings for r in [x.receipt]])
@@ -298,12 +425,12 @@ def _land(landing: Landing, landings: list[Incoming], ref: Reference, has_rows: 
         for x in landings:
             x.receipt_json = json.dumps(x.receipt.to_dict(), ensure_ascii=False)
         con.register("incoming_receipts", pd.DataFrame({
-            "file_hash": [x.digest for x in landings],
+            "file_hash": [x.landing_id for x in landings],
             "receipt_json": [x.receipt_json for x in landings]}))
         con.execute("insert into raw.submission_receipts select file_hash, 'receipt', "
                     "receipt_json from incoming_receipts")
         con.unregister("incoming_receipts")
-        landing.commit([x.digest for x in landings])
+        landing.commit([x.landing_id for x in landings])
     except BaseException:
         landing.rollback()
         raise
@@ -324,21 +451,23 @@ def recover_intake(settings: Settings, landing: Landing | None = None,
     archive = settings.storage("archive")
     if not archive.exists(""):
         return []
-    unwritten = [digest for digest in landing.receipt_hashes()
-                 if not archive.exists(f"{archive_key(digest)}/receipt.json")]
-    for digest, text in landing.receipt_texts(unwritten) if unwritten else []:
-        write_receipt(Receipt(**json.loads(text)), archive, archive_key(digest), as_json=text)
+    clear_stale_stages(archive)
+    unwritten = [landing_id for landing_id in landing.receipt_hashes()
+                 if not archive.exists("{}/{}.json".format(*receipt_place(landing_id)))]
+    for landing_id, text in landing.receipt_texts(unwritten) if unwritten else []:
+        write_receipt(Receipt(**json.loads(text)), archive, *receipt_place(landing_id),
+                      as_json=text)
     journals = sorted(k for k in archive.files(JOURNAL) if k.endswith(".json"))
     if not journals:
         return []
     entries = [entry for journal in journals for entry in json.loads(archive.read_text(journal))]
-    landed = set(landing.known_files([e["digest"] for e in entries]))
+    landed = set(landing.known_files([e.get("landing_id") or e["digest"] for e in entries]))
     receipts = []
     with tempfile.TemporaryDirectory(prefix="citycheck-recover-") as tmp:
         orphans: dict[str, Submission] = {}
         for entry in entries:
-            if entry["digest"] in landed or entry["digest"] in orphans \
-                    or not archive.exists(entry["archived"]):
+            if (entry.get("landing_id") or entry["digest"]) in landed \
+                    or entry["digest"] in orphans or not archive.exists(entry["archived"]):
                 continue
             with archive.local_copy(entry["archived"]) as copy:
                 if file_sha256(copy) != entry["digest"]:
@@ -365,7 +494,7 @@ def write_journal(archive: Storage, reading: list[Incoming]) -> str | None:
     warehouse commits: for each file, where it is archived, the name it was sent under, when
     it arrived and what the caller stated. `recover_intake` lands from it whatever a killed
     batch left unrecorded. Returns its key."""
-    entries = [{"digest": x.digest, "archived": x.archived,
+    entries = [{"digest": x.digest, "landing_id": x.landing_id, "archived": x.archived,
                 "original_name": x.item.name,
                 "received_at": x.item.received_at.isoformat(),
                 "department": x.item.department, "city": x.item.city, "year": x.item.year}

@@ -38,6 +38,9 @@ class Receipt:
     warnings: list[dict] = field(default_factory=list)  # accepted, but implausible by a rule
     # how each sheet was read: its layout, header rows and what each column is (see read_map)
     sheets: list[dict] = field(default_factory=list)
+    # the bytes' sha256 when file_hash is not it (bytes sent again after being refused:
+    # their file_hash is sha256~n)
+    sha256: str | None = None
 
     def to_dict(self) -> dict:
         """The receipt's fields as they are (its lists hold plain dicts of JSON values):
@@ -47,11 +50,12 @@ class Receipt:
 
     def to_text(self) -> str:
         """The receipt a person reads, in Chinese and English."""
-        status_zh = {"loaded": "已接收", "rejected": "已退回", "duplicate": "重复文件，未重复入库"}
+        status_zh = {"loaded": "已接收", "rejected": "已退回", "duplicate": "重复文件，未重复入库",
+                     "waiting": "暂未接收，留待下次处理", "skipped": "由另一进程处理"}
         lines = [
             "数据报送回执 Submission receipt",
             f"文件 File: {self.file_name}",
-            f"文件指纹 SHA-256: {self.file_hash}",
+            f"文件指纹 SHA-256: {self.sha256 or self.file_hash}",
             f"接收时间 Received: {self.received_at}",
             f"部门 Department: {self.department_code or '-'}   城市 City: {self.city_code or '-'}"
             f"   年度 Year: {self.year or '-'}   版式 Layout: {self.layout or '-'}",

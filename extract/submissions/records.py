@@ -78,7 +78,7 @@ class Reading:
 
 def read_file(path: Path, ref: Reference, department: str | None = None,
               city: str | None = None, year: int | None = None,
-              max_unpacked_bytes: int = 256 * 1024 * 1024) -> Reading:
+              max_unpacked_bytes: int = 256 * 1024 * 1024, name: str | None = None) -> Reading:
     """Read the file, find its tables (blocks) and cut them into records. Raises
     SubmissionError for the file as a whole.
 
@@ -89,11 +89,12 @@ def read_file(path: Path, ref: Reference, department: str | None = None,
     none. A table whose year is stated nowhere has its records rejected, never given another
     table's year. A sheet or table titled as reference (上年, 参考 …) is not read, and the
     receipt says so (docs/submission-format.md, "Blocks")."""
+    name = name or path.name        # as it was sent: its type, the file-name convention
     try:
-        sheets = read_sheets(path, max_unpacked_bytes)
+        sheets = read_sheets(path, max_unpacked_bytes, name)
     except FileRefused as exc:
         raise SubmissionError(str(exc)) from None
-    m = FILENAME_PATTERN.match(path.stem)
+    m = FILENAME_PATTERN.match(Path(name).stem)
     hint_city = city or (m and m["city"]) or _early_city(sheets, ref)
     by_sheet: list[tuple[Sheet, list[Block]]] = [
         (s, find_blocks(s, ref, _city_code(hint_city, ref))) for s in sheets]

@@ -9,7 +9,8 @@ select
     city_code,
     original_name as source_name,
     archived_path as source_location,
-    file_hash as content_hash,
+    -- a file re-sent after every earlier sending was refused lands as <sha256>~n
+    split_part(file_hash, '~', 1) as content_hash,
     received_at,
     file_status as source_status,
     rows_read as records_read,
