@@ -144,6 +144,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "inbox_taken_elsewhere": (
         "another intake is taking this file in at the same moment: left to it",
         "另一接收进程正在处理该文件，由其处理"),
+    "upload_lost": (
+        "the uploaded file was lost before it could be read (the portal stopped): please "
+        "upload it again",
+        "上传的文件在读取前丢失（门户曾中断）：请重新上传"),
     "inbox_gone": ("the file left the inbox before it could be read (another intake took it)",
                    "文件在读取前已离开收件箱（已由另一接收进程处理）"),
     "resent_after_refusal": (

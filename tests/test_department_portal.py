@@ -271,28 +271,40 @@ def test_the_office_reads_and_exports_the_dispatch_list_and_clerks_get_templates
     assert "371000_water_2024.xlsx" in template.headers["content-disposition"]
 
 
+@pytest.mark.parametrize("point", ["ingest.after_copy", "ingest.after_commit",
+                                   "portal.after_intake"])
 def test_an_upload_survives_the_portal_being_killed_during_intake(sample_warehouse,
-                                                                 tmp_path, monkeypatch):
+                                                                 tmp_path, monkeypatch, point):
+    """Killed before the warehouse committed, after it, or after the intake returned and
+    before the portal wrote down what became of the upload: the portal starts again, lands
+    the upload once, and the clerk's page shows it as landed, not waiting."""
     data = tmp_path / "data"
     shutil.copytree(sample_warehouse, data, symlinks=True)
     settings = make_settings(data, monkeypatch)
     dp.add_user(settings, "water_clerk", "clerk", "371000", "water", PASSWORD["water_clerk"])
     port = free_port()
-    proc = _start(data, port, CITYCHECK_CRASH_AT="ingest.after_copy")
+    proc = _start(data, port, CITYCHECK_CRASH_AT=point)
     s, token = _login(f"http://127.0.0.1:{port}", "water_clerk")
     with pytest.raises(requests.ConnectionError):    # killed (SIGKILL) inside the intake
         _upload(s, f"http://127.0.0.1:{port}", token,
                 ("kept.csv", _csv([["sewage_treatment_rate_pct", "荣成市", "96.9"]])))
     assert proc.wait(timeout=10) == -signal.SIGKILL
-    assert query(settings.warehouse_path, "select count(*) from raw.submission_files where "
-                 "original_name = 'kept.csv'") == [(0,)]
-    # started again, the portal takes in what it had kept
+    landed = "select status, rows_accepted from raw.submission_files where " \
+             "original_name = 'kept.csv'"
+    assert query(settings.warehouse_path, landed) == (
+        [] if point == "ingest.after_copy" else [("loaded", 1)])
+    # started again, the portal takes in what it had kept, once
     proc = _start(data, port)
     try:
-        assert query(settings.warehouse_path, "select status, rows_accepted from raw.submission_files where "
-                     "original_name = 'kept.csv'") == [("loaded", 1)]
+        assert query(settings.warehouse_path, landed) == [("loaded", 1)]
         s, _ = _login(f"http://127.0.0.1:{port}", "water_clerk")
-        assert "kept.csv" in s.get(f"http://127.0.0.1:{port}/").text
+        page = s.get(f"http://127.0.0.1:{port}/").text
+        assert "kept.csv" in page
+        (row,) = [r for r in dp.history(settings, {"city_code": "371000",
+                                                     "department_code": "water"})
+                  if r["file_name"] == "kept.csv"]
+        assert row["status"] == "loaded" and row["file_hash"]
+        assert not list((data / "portal" / "uploads").glob("*/kept.csv"))
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from common.config import Settings
+from common.faults import crash_point
 from common.messages import say
 
 MAX_FILES = 10
@@ -270,10 +271,14 @@ def take_in(settings: Settings, upload_id: str) -> dict:
                              meta["city_code"], meta["file_name"],
                              datetime.fromisoformat(meta["received_at"]).strftime(
                                  "%Y-%m-%d %H:%M:%S")])
-            try:
-                (receipt,) = ingest_files([item], settings)
-            except WarehouseBusy:
-                return upload_row(settings, upload_id)
+            if item.path.exists():
+                try:
+                    (receipt,) = ingest_files([item], settings)
+                except WarehouseBusy:
+                    return upload_row(settings, upload_id)
+            else:       # a portal of an earlier version removed it once landed, then stopped
+                receipt = _landed_receipt(settings, meta["file_name"], item.received_at)
+            crash_point("portal.after_intake")
             with closing(db(settings)) as con:
                 con.execute("update uploads set status = ?, file_hash = ?, receipt_json = ?, "
                             "receipt_text = ? where upload_id = ?",
@@ -286,6 +291,24 @@ def take_in(settings: Settings, upload_id: str) -> dict:
                 audit(settings, meta["username"], None, "announced" if why_not is None
                       else "not_announced", why_not or receipt.file_hash)
     return upload_row(settings, upload_id)
+
+
+def _landed_receipt(settings: Settings, name: str, received: datetime):
+    """The receipt of the upload sent as `name` at `received`, as the warehouse holds it; a
+    refusal saying the file was lost when it never landed."""
+    from common.engine import engine_for
+    from extract.submissions import Receipt
+
+    with engine_for(settings).connect() as con:
+        row = con.execute(
+            "select r.receipt_json from raw.submission_receipts as r join "
+            "raw.submission_files as f on f.file_hash = r.file_hash "
+            "where f.original_name = ? and f.received_at = ?", [name, received]).fetchone()
+    if row:
+        return Receipt(**json.loads(row[0]))
+    return Receipt(file_name=name, file_hash="", status="rejected",
+                   received_at=received.isoformat(timespec="seconds") + "Z",
+                   message=say("upload_lost"))
 
 
 def announce(reason: str, asset: str = "submissions") -> str | None:

@@ -5,6 +5,7 @@ out of the inbox. `recover_intake` finishes what a stopped batch left.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -256,7 +257,7 @@ def _land_batch(landings: list[Incoming], settings: Settings, ref: Reference,
         if x.earlier is None:
             write_receipt(x.receipt, archive, *receipt_place(x.landing_id),
                           as_json=x.receipt_json)
-        elif not _same_submission(x, archive):
+        elif not _same_submission(x, archive, landing):
             _duplicate(x, archive, landing)
     crash_point("ingest.before_remove")
     for x in landings:
@@ -314,15 +315,20 @@ def _forget(archive: Storage, reading: list[Incoming], journal: str | None) -> N
             archive.remove(x.archived)
 
 
-def _same_submission(x: Incoming, archive: Storage) -> bool:
+def _same_submission(x: Incoming, archive: Storage, landing: Landing) -> bool:
     """These bytes were landed from this very file (same name, same arrival): a run that was
     stopped after its commit left it in the inbox. It has its receipt; it is no duplicate."""
     name, received = x.earlier[0], x.earlier[1]
     if name == x.item.name and received == x.item.received_at:
-        folder, stem = receipt_place(x.earlier_id or x.digest)
+        landing_id = x.earlier_id or x.digest
+        folder, stem = receipt_place(landing_id)
         stored = f"{folder}/{stem}.json"
         if archive.exists(stored):
             x.receipt = Receipt(**json.loads(archive.read_text(stored)))
+        else:       # stopped before its receipt file was written: the warehouse holds it
+            for _, text in landing.receipt_texts([landing_id]):
+                x.receipt = Receipt(**json.loads(text))
+                write_receipt(x.receipt, archive, folder, stem, as_json=text)
         return True
     return False
 
@@ -346,6 +352,17 @@ def _duplicate(x: Incoming, archive: Storage, landing: Landing) -> None:
                   stem=f"duplicate-{x.item.received_at:%Y%m%dT%H%M%S}")
 
 
+def _archived_intact(x: Incoming, archive: Storage) -> bool:
+    """The archive holds exactly the bytes hashed: the staged copy itself (a hard link to a
+    file only this process wrote), or a file whose sha256 is theirs."""
+    if archive.plain:
+        held = archive.path(x.archived)
+        if os.stat(held).st_ino == os.stat(x.staged.copy).st_ino:
+            return True
+    with archive.local_copy(x.archived) as held:
+        return file_sha256(held) == x.digest
+
+
 def _read(x: Incoming, settings: Settings, archive: Storage, ref: Reference) -> None:
     """Put the file's copy into the archive, read it and cut it into records (no warehouse
     access; the records are judged with the batch's, in judge)."""
@@ -363,6 +380,9 @@ def _read(x: Incoming, settings: Settings, archive: Storage, ref: Reference) -> 
         # again.
         x.archived = f"{archive_key(x.digest)}/{safe_name(item.name)}"
         x.stored = archive.put_file(x.staged.copy, x.archived)
+        if not _archived_intact(x, archive):     # a copy an earlier attempt left, not these
+            archive.remove(x.archived)           # bytes: replaced by them
+            x.stored = archive.put_file(x.staged.copy, x.archived)
         crash_point("ingest.after_copy")
         try:
             if x.size == 0:
