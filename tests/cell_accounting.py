@@ -80,18 +80,22 @@ def unaccounted(con: duckdb.DuckDBPyConnection, file_hash: str) -> list[str]:
     whole = {(s, r) for s, r, c in verdicts if c is None}
     cells = {(s, c) for s, r, c in verdicts if c is not None}
     rows = {(s, r) for s, r, c in verdicts}
-    maps = {m["sheet"]: m for m in receipt.get("sheets", [])}
+    maps: dict[str, list[dict]] = {}     # a sheet's tables (blocks), each over its rows
+    for m in receipt.get("sheets", []):
+        maps.setdefault(m["sheet"], []).append(m)
     sheets = filled_cells(path)
     if "" in sheets:                           # a CSV: one sheet, named as intake names it
         names = {s for s, _, _ in verdicts} or {""}
         sheets = {next(iter(names)): sheets[""]}
     missing = []
     for sheet, filled in sheets.items():
-        m = maps.get(sheet, {"columns": {}, "record_columns": []})
-        shared = set(m["columns"]) - set(m["record_columns"])
         for (r, letter), text in sorted(filled.items()):
             if (sheet, r) in whole or (sheet, f"{letter}{r}") in cells:
                 continue
+            m = next((m for m in maps.get(sheet, [])
+                      if "rows" not in m or m["rows"][0] <= r <= m["rows"][1]),
+                     {"columns": {}, "record_columns": []})
+            shared = set(m["columns"]) - set(m["record_columns"])
             if letter in shared and (sheet, r) in rows:
                 continue
             missing.append(f"{sheet}!{letter}{r} = {text!r}")
