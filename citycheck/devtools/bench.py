@@ -149,6 +149,7 @@ def write_reference(scale: Scale, project: Path) -> None:
                        "reports_indicators": "true", "valid_from": "2000-01-01"} for d in units]
     dump("districts.csv", districts)
     dump("district_aliases.csv", [])
+    dump("department_aliases.csv", [])
     dump("targets.csv", [])
     indicators = [_indicator(i) for i in range(scale.indicators)]
     dump("indicators.csv", [{
