@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from common.messages import say
 from common.reference import Reference, normalise
@@ -132,6 +133,12 @@ class Table:
     # positions inside the header's width without a heading: a filled cell there is reported
     headless: list[int] = field(default_factory=list)
     width: int = 0
+
+    @property
+    def label_columns(self) -> list[int]:
+        """Where the indicator is written: a column heading there starts another table."""
+        return [self.columns[c] for c in ("indicator_code", "indicator_name")
+                if c in self.columns]
 
 
 def header_texts(cell: object) -> tuple[str, str | None]:
@@ -434,18 +441,23 @@ def _lead(row: list[object]) -> object:
     return next((c for c in row if c is not None and c != ""), None)
 
 
+@lru_cache(maxsize=8192)
+def _label_kind(text: str) -> tuple[bool, bool]:
+    """(a header-block label or a column heading, a column heading) — per distinct text: a
+    table repeats a few indicator codes thousands of times."""
+    key = normalise(header_texts(clean(text).rstrip(":："))[0])
+    heading = normalise(header_texts(clean(text))[0]) in _HEADING_KEYS
+    return key in _META_KEYS or key in _HEADING_KEYS, heading
+
+
 def _starts_block(row: list[object], table: Table) -> bool:
     """A row that starts another table: a header-block label first (年度, 填报部门 …), or a
     column heading (指标名称, 区县 …) first or in the table's indicator column."""
-    lead = _lead(row)
-    if isinstance(lead, str):
-        key = normalise(header_texts(clean(lead).rstrip(":："))[0])
-        if key in _META_KEYS or key in _HEADING_KEYS:
-            return True
-    for column in ("indicator_code", "indicator_name"):
-        pos = table.columns.get(column)
-        if pos is not None and pos < len(row) and isinstance(row[pos], str) and \
-                normalise(header_texts(clean(row[pos]))[0]) in _HEADING_KEYS:
+    lead = row[0] if row and row[0] is not None and row[0] != "" else _lead(row)
+    if type(lead) is str and _label_kind(lead)[0]:
+        return True
+    for pos in table.label_columns:
+        if pos < len(row) and type(row[pos]) is str and _label_kind(row[pos])[1]:
             return True
     return False
 
@@ -462,7 +474,7 @@ def block_end(sheet: Sheet, table: Table) -> int:
     rows = sheet.rows
     for i in range(table.header_rows[1] + 1, len(rows)):
         row = rows[i]
-        if blank(row) or not _starts_block(row, table):
+        if not _starts_block(row, table) or blank(row):
             continue
         # the title right above (blank rows between) heads the next table too
         j = i - 1

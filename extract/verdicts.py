@@ -495,33 +495,38 @@ checked as (
 ),
 -- one indicator, district and year given more than once in the file (in any sheet or table):
 -- with the same figure, the first stands and the rest are duplicates; with different figures,
--- none stands (which is right is not for citycheck to guess)
+-- none stands (which is right is not for citycheck to guess). How often each is given comes
+-- from the window that orders its statements; figures and places are gathered only for the
+-- few given more than once.
+claimed as (
+    select c.*,
+           case when fault is null then row_number() over claims end as claim,
+           case when fault is null then first_value(row_number) over claims end as first_row,
+           case when fault is null then first_value(sheet_name) over claims end as first_sheet,
+           case when fault is null then first_value(cell) over claims end as first_cell,
+           case when fault is null then count(*) over whole end as given
+    from checked as c
+    window claims as (partition by c.file_hash, c.fault is null, c.ind_code, c.dist_code,
+                      c.year_value order by c.record_number),
+           whole as (claims rows between unbounded preceding and unbounded following)
+),
 keys as (
     select file_hash, ind_code, dist_code, year_value,
            count(distinct coalesce(cast(number as text), 'missing')) > 1 as conflicting,
            string_agg(distinct coalesce(format('{{:g}}', number), value_text), ', '
                       order by coalesce(format('{{:g}}', number), value_text)) as figures,
            string_agg(sheet_name || '!' || cell, ', ' order by record_number) as places
-    from checked
-    where fault is null
+    from claimed
+    where given > 1
     group by file_hash, ind_code, dist_code, year_value
-    having count(*) > 1
-),
-claimed as (
-    select c.*, coalesce(k.conflicting, false) as conflicting, k.figures, k.places,
-           case when fault is null then row_number() over claims end as claim,
-           case when fault is null then first_value(row_number) over claims end as first_row,
-           case when fault is null then first_value(sheet_name) over claims end as first_sheet,
-           case when fault is null then first_value(cell) over claims end as first_cell
-    from checked as c
-    left join keys as k
-        on c.fault is null and k.file_hash = c.file_hash and k.ind_code = c.ind_code
-        and k.dist_code = c.dist_code and k.year_value = c.year_value
-    window claims as (partition by c.file_hash, c.fault is null, c.ind_code, c.dist_code,
-                      c.year_value order by c.record_number)
 ),
 decided as (
-    select *, fault is null and claim = 1 and not conflicting as stands from claimed
+    select c.*, coalesce(k.conflicting, false) as conflicting, k.figures, k.places,
+           fault is null and claim = 1 and not coalesce(k.conflicting, false) as stands
+    from claimed as c
+    left join keys as k
+        on c.given > 1 and k.file_hash = c.file_hash and k.ind_code = c.ind_code
+        and k.dist_code = c.dist_code and k.year_value = c.year_value
 )
 select file_hash, record_number, sheet_name, row_number, cell,
        case when fault = 'ignored' then 'ignored'
