@@ -468,10 +468,31 @@ def _title_like(row: list[object]) -> bool:
     return len(filled) == 1 and isinstance(filled[0], str) and footer_text(row) is None
 
 
+def _none_starts_a_block(rows: list[list[object]], table: Table) -> bool:
+    """True when no row can start another table, judged on the distinct texts of the first
+    column and of the indicator columns (a long table repeats a few texts thousands of times):
+    the usual single table is passed without a call per row. False when unsure (a row whose
+    first cell is empty, a cell that cannot be compared): then each row is looked at."""
+    try:
+        firsts = {row[0] if row else None for row in rows}
+        if None in firsts or "" in firsts or \
+                any(type(t) is str and _label_kind(t)[0] for t in firsts):
+            return False
+        for pos in table.label_columns:
+            texts = {row[pos] for row in rows if pos < len(row)}
+            if any(type(t) is str and _label_kind(t)[1] for t in texts):
+                return False
+    except TypeError:
+        return False
+    return True
+
+
 def block_end(sheet: Sheet, table: Table) -> int:
     """One past the table's last row: the rows below its header, up to where another table
     starts (its header block, its title or its column heading), or the sheet's end."""
     rows = sheet.rows
+    if _none_starts_a_block(rows[table.header_rows[1] + 1:], table):
+        return len(rows)
     for i in range(table.header_rows[1] + 1, len(rows)):
         row = rows[i]
         if not _starts_block(row, table) or blank(row):

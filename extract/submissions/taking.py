@@ -113,6 +113,7 @@ class Stage:
         else:
             self._tmp = tempfile.TemporaryDirectory(prefix="citycheck-stage-")
             self.folder = Path(self._tmp.name)
+        self._names: set[str] = set()
 
     def copy(self, path: Path, name: str, size_limit: int) -> Staged | None:
         """Copy `path` (at most `size_limit` + 1 bytes are read: a larger file is refused on
@@ -120,8 +121,15 @@ class Stage:
         from extract.submissions.archive import safe_name
 
         before = Look.of(path)
-        target = self.folder / uuid.uuid4().hex[:8] / safe_name(name)
-        target.parent.mkdir()
+        # named as sent, in the batch's folder; a name met before in the batch goes into a
+        # folder of its own (".…": no file's safe name starts with a dot)
+        safe = safe_name(name)
+        if safe in self._names:
+            target = self.folder / f".{uuid.uuid4().hex[:8]}" / safe
+            target.parent.mkdir()
+        else:
+            target = self.folder / safe
+        self._names.add(safe)
         h = hashlib.sha256()
         copied = 0
         with open(path, "rb") as src, open(target, "wb") as dst:
@@ -130,7 +138,7 @@ class Stage:
                 dst.write(chunk)
                 copied += len(chunk)
         if Look.of(path) != before or copied != before.size:
-            shutil.rmtree(target.parent, ignore_errors=True)
+            target.unlink(missing_ok=True)
             return None
         return Staged(h.hexdigest(), copied, target)
 
