@@ -41,9 +41,15 @@ from common.faults import crash_point
 from common.messages import say
 
 MAX_FILES = 10
-LOGIN_FAILURES = 5
+LOGIN_FAILURES = 5             # wrong passwords for one name from one address, per window
+ADDRESS_FAILURES = 20          # wrong passwords from one address, whatever the names
 LOGIN_WINDOW_S = 15 * 60
 SESSION_S = 8 * 3600
+# Argon2id costs 64 MiB and ~0.1 s a check: at most this many run at once (the rest wait up to
+# HASH_WAIT_S, then are told to try again), so that a crowd of logins cannot exhaust memory
+HASH_SLOTS = int(os.environ.get("CITYCHECK_PORTAL_HASH_SLOTS", "2"))
+HASH_WAIT_S = 10.0
+_HASHING = threading.BoundedSemaphore(HASH_SLOTS)
 ROLES = ("clerk", "office")
 _INGEST = threading.Lock()     # DuckDB has one writer: the portal's uploads go one at a time
 
@@ -54,6 +60,12 @@ create table if not exists users (
     created_at text not null);
 create table if not exists audit (
     at text not null, username text, address text, event text not null, detail text);
+create index if not exists audit_failures on audit (event, address, at);
+-- a signed cookie names a session here: logout, a password reset or disabling the account
+-- ends it at once, whatever copy of the cookie is kept
+create table if not exists sessions (
+    session_id text primary key, username text not null, started real not null, ended real);
+create index if not exists sessions_by_user on sessions (username);
 create table if not exists uploads (
     upload_id text primary key, username text not null, department_code text,
     city_code text not null, file_name text not null, received_at text not null,
@@ -137,6 +149,8 @@ def set_disabled(settings: Settings, username: str, disabled: bool = True) -> No
         if con.execute("update users set disabled = ? where username = ?",
                        [int(disabled), username]).rowcount != 1:
             raise PortalError(f"no user {username}")
+    if disabled:
+        end_sessions(settings, username)
     audit(settings, None, "cli", "user_disabled" if disabled else "user_enabled", username)
 
 
@@ -146,6 +160,7 @@ def reset_password(settings: Settings, username: str) -> str:
         if con.execute("update users set password_hash = ? where username = ?",
                        [_hasher().hash(password), username]).rowcount != 1:
             raise PortalError(f"no user {username}")
+    end_sessions(settings, username)
     audit(settings, None, "cli", "password_reset", username)
     return password
 
@@ -165,22 +180,83 @@ def find_user(settings: Settings, username: str) -> dict | None:
 
 def check_login(settings: Settings, username: str, password: str, address: str
                 ) -> dict | None | str:
-    """The user's row when the password is right; 'locked' after too many failures; None."""
+    """The user's row when the password is right; 'locked' after too many failures (for this
+    name from this address, or for any names from this address); 'busy' when every password
+    check slot stayed taken; None.
+
+    The attempt is written down as a failure before the password is checked, in the same
+    transaction that counts the failures (SQLite's write lock), so that simultaneous guesses
+    are counted one after the other: never more than LOGIN_FAILURES checked. A right password
+    takes its failure back."""
     since = datetime.fromtimestamp(time.time() - LOGIN_WINDOW_S, UTC).strftime(
         "%Y-%m-%d %H:%M:%S")
     with closing(db(settings)) as con:
-        failures = con.execute(
-            "select count(*) from audit where event = 'login_failed' and username = ? and "
-            "address = ? and at >= ?", [username, address, since]).fetchone()[0]
-        if failures >= LOGIN_FAILURES:
-            return "locked"
-        row = con.execute("select * from users where username = ?", [username]).fetchone()
-    # verify even for an unknown user, so that timing does not say which names exist
-    known = row is not None and not row["disabled"]
-    ok = _hasher().verify(password, row["password_hash"] if known else _dummy_hash())
-    if known and ok:
-        return dict(row)
+        con.execute("begin immediate")
+        try:
+            by_name, by_address = con.execute(
+                "select count(*) filter (where username = ?), count(*) from audit "
+                "where event = 'login_failed' and address = ? and at >= ?",
+                [username, address, since]).fetchone()
+            if by_name >= LOGIN_FAILURES or by_address >= ADDRESS_FAILURES:
+                con.execute("commit")
+                return "locked"
+            attempt = con.execute("insert into audit values (?,?,?,'login_failed','')",
+                                  [_now(), username, address]).lastrowid
+            row = con.execute("select * from users where username = ?", [username]).fetchone()
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        if not _HASHING.acquire(timeout=HASH_WAIT_S):
+            con.execute("delete from audit where rowid = ?", [attempt])
+            return "busy"
+        try:
+            # verify even for an unknown user, so that timing does not say which names exist
+            known = row is not None and not row["disabled"]
+            ok = _hasher().verify(password, row["password_hash"] if known else _dummy_hash())
+        finally:
+            _HASHING.release()
+        if known and ok:
+            con.execute("delete from audit where rowid = ?", [attempt])
+            return dict(row)
     return None
+
+
+# -- sessions ---------------------------------------------------------------------------------
+
+def start_session(settings: Settings, username: str) -> str:
+    session_id = secrets.token_urlsafe(24)
+    with closing(db(settings)) as con:
+        con.execute("insert into sessions values (?,?,?,null)",
+                    [session_id, username, time.time()])
+    return session_id
+
+
+def session_user(settings: Settings, session_id: str | None) -> dict | None:
+    """The account a session belongs to, while the session lasts: not ended (logout, reset,
+    disabled), younger than SESSION_S, its account enabled."""
+    if not session_id:
+        return None
+    with closing(db(settings)) as con:
+        row = con.execute(
+            "select u.* from sessions as s join users as u using (username) "
+            "where s.session_id = ? and s.ended is null and s.started > ? and not u.disabled",
+            [session_id, time.time() - SESSION_S]).fetchone()
+    return dict(row) if row else None
+
+
+def end_session(settings: Settings, session_id: str | None) -> None:
+    if session_id:
+        with closing(db(settings)) as con:
+            con.execute("update sessions set ended = ? where session_id = ? and ended is null",
+                        [time.time(), session_id])
+
+
+def end_sessions(settings: Settings, username: str) -> int:
+    """End every session of an account (a password reset, the account disabled)."""
+    with closing(db(settings)) as con:
+        return con.execute("update sessions set ended = ? where username = ? and ended is null",
+                           [time.time(), username]).rowcount
 
 
 _DUMMY: list[str] = []

@@ -12,7 +12,6 @@ import os
 import secrets
 import threading
 from collections.abc import Callable
-from contextlib import closing
 from pathlib import Path
 
 from fastapi import FastAPI, Form, Request, UploadFile
@@ -74,10 +73,89 @@ def outcome(row: dict) -> str:
     held = any(w.get("action") == "hold" for w in receipt.get("warnings") or [])
     return "partial" if receipt.get("rows_rejected") or held else "ok"
 
+# Every response: no framing, no type sniffing, no referrer to other sites, and a policy that
+# allows no script at all (the pages have none: charts are inline SVG) and no other origin.
+SECURITY_HEADERS = [
+    (b"content-security-policy",
+     b"default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+     b"font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
+FORM_BYTES = 256 * 1024          # any form but an upload: a reason, a login
+# the routes that take a body only from a signed-in account: refused before a byte is read
+SIGNED_IN_ONLY = ("/upload", "/logout", "/office/", "/answer")
+
+
+class BodyTooLarge(HTTPException):
+    pass
+
+
+class Guard:
+    """ASGI middleware before any route: security headers on every response; a request body
+    limited before it is read (by its Content-Length, and by counting what arrives when it has
+    none), per route; a body for a signed-in route refused unread when no session is live."""
+
+    def __init__(self, app, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        # an upload: the files (each at most max_file_bytes) and the multipart framing
+        self.upload_bytes = dp.MAX_FILES * settings.max_file_bytes + 64 * 1024
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []),
+                                                   *SECURITY_HEADERS]}
+            await send(message)
+
+        if scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
+            return await self.app(scope, receive, send_with_headers)
+        path = scope["path"]
+        if path.startswith(SIGNED_IN_ONLY) and dp.session_user(
+                self.settings, scope.get("session", {}).get("sid")) is None:
+            return await _answer(send_with_headers, 303, b"", [(b"location", b"/login")])
+        limit = self.upload_bytes if path == "/upload" else FORM_BYTES
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return await _answer(send_with_headers, 413, _too_large(limit))
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge(413, _too_large(limit).decode("utf-8"))
+            return message
+
+        await self.app(scope, counted, send_with_headers)
+
+
+def _too_large(limit: int) -> bytes:
+    mib = max(1, round(limit / 2**20))
+    return (f"请求过大（上限约 {mib} MiB） The request is too large (at most about {mib} MiB): "
+            f"send fewer or smaller files").encode()
+
+
+async def _answer(send, status: int, body: bytes, headers: list | None = None) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close"), *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     app = FastAPI(title="citycheck department portal", docs_url=None, redoc_url=None,
                   openapi_url=None)
+    # inside the session middleware (added after it is outside it): it reads the session
+    app.add_middleware(Guard, settings=settings)
     app.add_middleware(
         SessionMiddleware, secret_key=_secret(settings), session_cookie="citycheck_portal",
         max_age=dp.SESSION_S, same_site="strict",
@@ -106,13 +184,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     def current(request: Request) -> dict | None:
-        name = request.session.get("user")
-        if not name:
-            return None
-        with closing(dp.db(settings)) as con:
-            row = con.execute("select * from users where username = ? and not disabled",
-                              [name]).fetchone()
-        return dict(row) if row else None
+        user = dp.session_user(settings, request.session.get("sid"))
+        return user if user and user["username"] == request.session.get("user") else None
 
     def csrf_token(request: Request) -> str:
         if "csrf" not in request.session:
@@ -159,17 +232,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
               csrf: str = Form("")):
         check_csrf(request, csrf)
         found = dp.check_login(settings, username, password, address(request))
+        if found == "busy":
+            response = page(request, "portal_login.html", status=503,
+                            error="登录人数过多，请稍后再试 Too many logins at once: try again "
+                                  "in a few seconds")
+            response.headers["Retry-After"] = "5"
+            return response
         if found == "locked":
             dp.audit(settings, username, address(request), "login_locked")
             return page(request, "portal_login.html", status=429,
                         error="登录失败次数过多，请15分钟后再试 Too many failed logins: try again "
                               "in 15 minutes")
-        if not found:
-            dp.audit(settings, username, address(request), "login_failed")
+        if not found:       # check_login wrote the failure down
             return page(request, "portal_login.html", status=401,
                         error="用户名或密码错误 Wrong user name or password")
         request.session.clear()
         request.session["user"] = found["username"]
+        request.session["sid"] = dp.start_session(settings, found["username"])
         dp.audit(settings, found["username"], address(request), "login")
         return RedirectResponse("/office" if found["role"] == "office" else "/", status_code=303)
 
@@ -177,6 +256,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def logout(request: Request, csrf: str = Form("")):
         check_csrf(request, csrf)
         user = current(request)
+        dp.end_session(settings, request.session.get("sid"))
         request.session.clear()
         if user:
             dp.audit(settings, user["username"], address(request), "logout")
@@ -414,7 +494,12 @@ def main() -> int:
     threading.Thread(target=_retry_waiting, args=(settings, stop), daemon=True).start()
     print(f"department portal on http://{args.host}:{args.port}/ (accounts: "
           "`citycheck users add`)", flush=True)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    # the client's address is the socket's: X-Forwarded-For is believed only from the proxies
+    # named in CITYCHECK_PORTAL_TRUSTED_PROXIES (uvicorn trusts 127.0.0.1 by default, which
+    # let anyone on the machine pick the address the login throttle counts)
+    proxies = os.environ.get("CITYCHECK_PORTAL_TRUSTED_PROXIES", "").strip()
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
+                proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)
     stop.set()
     return 0
 
