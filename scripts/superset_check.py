@@ -82,8 +82,9 @@ def main() -> int:
     app = create_app()
     problems = []
     with app.app_context():
-        problems += check("citycheck (DuckDB)", f"duckdb:///{serving}", "main",
-                          {"engine_params": {"connect_args": {"read_only": True}}}, expected)
+        locked = "access_mode=read_only&enable_external_access=false&lock_configuration=true"
+        problems += check("citycheck (DuckDB)", f"duckdb:///{serving}?{locked}", "main", {},
+                          expected)
         dsn = os.environ.get("CITYCHECK_PG_DSN")
         if dsn:
             from psycopg2.extensions import parse_dsn

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from citycheck.publication.publish import parquet_location
+from citycheck.warehouse.duckdb import open_reader
 from common.config import Settings
 
 
@@ -59,7 +60,7 @@ def served_fingerprints(settings: Settings) -> dict[str, tuple[int, str]]:
     """What a reader of the serving file gets, by content (the fingerprint publish uses)."""
     from citycheck.publication.publish import fingerprints
 
-    con = duckdb.connect(str(settings.serving_path), read_only=True)
+    con = open_reader(settings.serving_path)
     try:
         tables = [r[0] for r in con.execute(
             "select table_name from information_schema.tables where table_schema = 'main' "
@@ -71,7 +72,7 @@ def served_fingerprints(settings: Settings) -> dict[str, tuple[int, str]]:
 
 
 def served_publication(settings: Settings) -> str:
-    con = duckdb.connect(str(settings.serving_path), read_only=True)
+    con = open_reader(settings.serving_path)
     try:
         return con.execute("select publication_id from publication").fetchone()[0]
     finally:

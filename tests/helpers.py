@@ -37,7 +37,12 @@ def query(path, sql: str, params=None):
 
         with engine_for(path).connect() as pg:
             return [tuple(r) for r in pg.execute(sql, params).fetchall()]
-    con = duckdb.connect(str(path), read_only=path.parent.name != "warehouse")
+    if path.parent.name == "warehouse":
+        con = duckdb.connect(str(path))
+    else:       # as every reader of a publication opens it
+        from citycheck.warehouse.duckdb import open_reader
+
+        con = open_reader(path)
     try:
         return con.execute(sql, params or []).fetchall()
     finally:

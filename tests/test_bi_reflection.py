@@ -13,6 +13,8 @@ from citycheck.warehouse.star import VIEWS, star_keys
 from tests.helpers import query
 
 psycopg2 = pytest.importorskip("psycopg2")
+# the URL parameters docs/bi.md gives BI tools: read-only, no file access, locked
+LOCKED = "access_mode=read_only&enable_external_access=false&lock_configuration=true"
 
 
 def _pg_url(dsn: str) -> str:
@@ -60,8 +62,7 @@ def test_postgres_reflects_the_star_schema_keys_views_and_comments(built, pg_dat
 
 
 def test_the_duckdb_serving_file_has_the_views_and_the_date(built):
-    engine = sa.create_engine(f"duckdb:///{built.serving_path}",
-                              connect_args={"read_only": True})
+    engine = sa.create_engine(f"duckdb:///{built.serving_path}?{LOCKED}")
     try:
         inspector = sa.inspect(engine)
         assert set(VIEWS) <= set(inspector.get_view_names())
@@ -84,8 +85,8 @@ def test_the_duckdb_serving_file_has_the_views_and_the_date(built):
 def test_with_the_citycheck_keys_plugin_sqlalchemy_reflects_the_duckdb_keys(built):
     """The dialect option for the locked duckdb-engine: `?plugin=citycheck_keys`."""
     keys, foreign = star_keys(built.dbt_project_dir)
-    engine = sa.create_engine(f"duckdb:///{built.serving_path}?plugin=citycheck_keys",
-                              connect_args={"read_only": True})
+    engine = sa.create_engine(
+        f"duckdb:///{built.serving_path}?plugin=citycheck_keys&{LOCKED}")
     try:
         inspector = sa.inspect(engine)
         tables = set(inspector.get_table_names())

@@ -21,6 +21,19 @@ from common.config import DEFAULT_DUCKDB_MEMORY_LIMIT, ConfigError, make_dir
 from common.engine import Engine, Landing, PublicationRequest, WarehouseBusy, taken_whole
 from common.faults import crash_point
 
+# How every reader of the serving file opens it: read-only, and with no access to files or
+# extensions beyond the database itself, locked so that SQL cannot turn it back on. A
+# read-only DuckDB connection otherwise reads any file the process can (read_text of
+# /proc/self/environ, of the portal's session key) and writes them (COPY … TO). docs/bi.md
+# gives BI tools the same settings in their URL.
+READER_CONFIG = {"enable_external_access": False, "lock_configuration": True}
+
+
+def open_reader(path):
+    """A read-only connection to a published DuckDB file that can read nothing else."""
+    return duckdb.connect(str(path), read_only=True, config=dict(READER_CONFIG))
+
+
 
 def init_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(RAW_DDL)
@@ -216,7 +229,7 @@ class DuckDBEngine(Engine):
             except duckdb.IOException:
                 pass  # another process is writing: read the publication instead
         if serving.exists():
-            con = duckdb.connect(str(serving), read_only=True)
+            con = open_reader(serving)
             return con, "", f"published copy ({serving}; the warehouse is busy)"
         raise FileNotFoundError("nothing has been built yet: run `citycheck run` (or "
                                 "`make run`)")
@@ -227,11 +240,12 @@ class DuckDBEngine(Engine):
         return current_publication(self.settings)
 
     def open_published(self):
-        """The serving file, read-only; None when nothing is published yet."""
+        """The serving file, read-only and without file access (open_reader); None when
+        nothing is published yet."""
         path = self.settings.serving_path
         if not path.exists():
             return None
-        return duckdb.connect(str(path.resolve()), read_only=True)
+        return open_reader(path.resolve())
 
     def published_tables(self):
         from citycheck.warehouse.files import published_summary

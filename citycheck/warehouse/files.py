@@ -433,11 +433,11 @@ def _clean(con, settings: Settings) -> None:
 
 def published_summary(settings: Settings) -> list[tuple[str, int]]:
     """(table, rows) of what BI tools see, read from the serving copy."""
-    import duckdb
+    from citycheck.warehouse.duckdb import open_reader
 
     if not settings.serving_path.exists():
         return []
-    con = duckdb.connect(str(settings.serving_path), read_only=True)
+    con = open_reader(settings.serving_path)
     try:
         names = [r[0] for r in con.execute(
             "select table_name from information_schema.tables where table_schema = 'main' "

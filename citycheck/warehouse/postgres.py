@@ -213,6 +213,10 @@ class PostgresEngine(Engine):
                     local.execute(f"create view {view} as {sql}")
         finally:
             pg.close()
+        # what it serves, it serves without file access, like the DuckDB serving file
+        # (citycheck.warehouse.duckdb.READER_CONFIG): the copies it was loaded from are gone
+        local.execute("set enable_external_access = false")
+        local.execute("set lock_configuration = true")
         return local
 
     def _published(self):
