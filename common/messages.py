@@ -175,6 +175,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
                             "{name}：该 .csv 既不是 UTF-8 也不是 GBK 编码"),
     "upload_too_large": ("{name}: larger than {limit} bytes; split it by year or district",
                          "{name}：超过 {limit} 字节，请按年度或区县拆分"),
+    "upload_name_unreadable": (
+        "a file name with control characters ({name}): rename the file and send it again",
+        "文件名含有控制字符（{name}），请重命名后重新上传"),
+    "upload_name_too_long": (
+        "{name}: a file name longer than {limit} characters; shorten it and send it again",
+        "{name}：文件名超过 {limit} 个字符，请缩短后重新上传"),
     "upload_too_many": ("at most {count} files at a time; send the rest in another upload",
                         "每次最多上传 {count} 个文件，其余请分次上传"),
     # -- blocks of a workbook ----------------------------------------------------------------

@@ -258,3 +258,30 @@ def test_a_crowd_of_logins_under_unknown_names_is_throttled_and_bounded(tmp_path
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def _multipart(name: bytes, data: bytes, csrf: str) -> tuple[bytes, str]:
+    """A form as a browser would send it, with the file name's bytes exactly as given."""
+    boundary = "citycheckboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\""
+            ).encode() + name + b"\"\r\nContent-Type: text/csv\r\n\r\n" + data + \
+        f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_a_file_name_that_cannot_be_kept_is_refused_saying_why(portal):
+    settings, base, _, _ = portal
+    s, token = _login(base, "clerk")
+    uploads = dp.portal_dir(settings) / "uploads"
+    before = sorted(uploads.iterdir()) if uploads.exists() else []
+    for name, says in ((b"water\x002023.csv", "control characters"),
+                       (b"water\x1b[31m.csv", "control characters"),
+                       (("填报" * 100 + ".csv").encode(), "longer than 120 characters")):
+        body, kind = _multipart(name, "填报部门,water\n".encode(), token)
+        r = s.post(f"{base}/upload", data=body, headers={"Content-Type": kind})
+        assert r.status_code == 400, (name, r.status_code)
+        assert says in r.text and "文件名" in r.text and "Traceback" not in r.text
+    # nothing half-kept: no staging folder, no upload row
+    assert (sorted(uploads.iterdir()) if uploads.exists() else []) == before
+    assert _uploads(settings) == 0

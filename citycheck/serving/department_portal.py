@@ -274,6 +274,20 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
 
 
+MAX_NAME_CHARS = 120
+
+
+def name_problem(name: str) -> str | None:
+    """Why a file's name cannot be kept as it is (a NUL or other control character, longer
+    than a file system takes), or None."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        shown = "".join("\ufffd" if ord(c) < 32 or ord(c) == 127 else c for c in name)
+        return say("upload_name_unreadable", name=shown[:60])
+    if len(name) > MAX_NAME_CHARS or len(name.encode("utf-8")) > 240:
+        return say("upload_name_too_long", name=name[:40] + "…", limit=MAX_NAME_CHARS)
+    return None
+
+
 def content_problem(name: str, data: bytes) -> str | None:
     """Why the bytes are not the file type their name says (checked by content), or None; in
     English and Chinese (common/messages.py)."""
@@ -307,7 +321,11 @@ def stage_upload(settings: Settings, user: dict, name: str, data: bytes) -> str:
     folder = portal_dir(settings) / "uploads" / upload_id
     folder.mkdir(parents=True)
     safe = Path(name).name.replace("/", "_") or "upload"
-    (folder / safe).write_bytes(data)
+    try:
+        (folder / safe).write_bytes(data)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)     # no half-kept upload is left behind
+        raise
     received = datetime.now(UTC).replace(tzinfo=None)
     tmp = folder / "upload.json.tmp"      # complete or absent: what take_in_pending reads
     tmp.write_text(json.dumps({

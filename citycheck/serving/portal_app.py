@@ -305,11 +305,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         check_csrf(request, csrf)
         if len(files) > dp.MAX_FILES:
             raise HTTPException(413, say("upload_too_many", count=dp.MAX_FILES))
-        problems, staged = [], []
+        problems, staged, status = [], [], 415
         for f in files:
+            why = dp.name_problem(f.filename or "")
+            if why:
+                problems.append(why)
+                status = 400
+                continue
             data = await f.read(max_bytes + 1)
             if len(data) > max_bytes:
                 problems.append(say("upload_too_large", name=f.filename, limit=f"{max_bytes:,}"))
+                status = 413
                 continue
             why = dp.content_problem(f.filename or "", data)
             if why:
@@ -320,8 +326,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dp.audit(settings, user["username"], address(request), "upload_refused",
                      "; ".join(problems))
             if not staged:
-                return page(request, "portal_error.html", status=415 if not any(
-                    "larger" in p for p in problems) else 413, message="；".join(problems))
+                return page(request, "portal_error.html", status=status,
+                            message="；".join(problems))
         results = []
         for upload_id in staged:
             row = dp.take_in(settings, upload_id)
