@@ -90,19 +90,43 @@ class Settings:
 
     def ensure_dirs(self) -> None:
         # not the warehouse's folder: the DuckDB engine makes it when it opens the file, and
-        # with PostgreSQL no DuckDB file is written at all
-        for path in (self.inbox_dir, self.archive_dir, self.landing_dir,
-                     self.published_dir, self.reports_dir):
+        # with PostgreSQL no DuckDB file is written at all.
+        # Department files are private to the account citycheck runs as (0700): the archive,
+        # the landed rows, and the inbox when citycheck made it (a drop folder an operator
+        # made, CITYCHECK_INBOX_DIR, keeps the modes they gave it). What is published and the
+        # reports are for readers, and keep the usual modes.
+        make_dir(self.inbox_dir, private="new")
+        for path in (self.archive_dir, self.landing_dir):
+            make_dir(path, private=True)
+        for path in (self.published_dir, self.reports_dir):
             make_dir(path)
 
 
-def make_dir(path: Path) -> None:
+PRIVATE_DIR = 0o700
+
+
+def make_dir(path: Path, private: bool | str = False) -> None:
+    """Make `path` (and its parents). private=True: only this account may enter it (0700);
+    private="new": only when this call made it."""
+    existed = path.is_dir()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create {path} ({exc.strerror}): point CITYCHECK_DATA_DIR "
                           "(or the variable naming that path) at a folder citycheck may "
                           "write") from None
+    if private is True or (private == "new" and not existed):
+        try:
+            if path.stat().st_mode & 0o777 != PRIVATE_DIR and path.owner() == _me():
+                path.chmod(PRIVATE_DIR)
+        except (OSError, KeyError):
+            pass        # a folder of another account's, or a file system without modes
+
+
+def _me() -> str:
+    import getpass
+
+    return getpass.getuser()
 
 
 class ConfigError(ValueError):

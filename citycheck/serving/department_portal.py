@@ -36,7 +36,7 @@ from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common.config import Settings
+from common.config import Settings, make_dir
 from common.faults import crash_point
 from common.messages import say
 
@@ -85,14 +85,18 @@ class PortalError(Exception):
 
 
 def portal_dir(settings: Settings) -> Path:
+    """The portal's own folder: accounts and password hashes, the session key, sessions, the
+    audit, uploads — private to the account the portal runs as (0700, the database 0600)."""
     folder = settings.data_dir / "portal"
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dir(folder, private=True)
     return folder
 
 
 def db(settings: Settings) -> sqlite3.Connection:
-    con = sqlite3.connect(portal_dir(settings) / "portal.db", timeout=30,
-                          isolation_level=None)
+    path = portal_dir(settings) / "portal.db"
+    if not path.exists():
+        path.touch(mode=0o600)
+    con = sqlite3.connect(path, timeout=30, isolation_level=None)
     con.row_factory = sqlite3.Row
     con.execute("pragma journal_mode = wal")
     con.executescript(SCHEMA)

@@ -72,7 +72,7 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
     unbounded, publishing 40 million values took 20 GB of a 24 GB machine; bounded, DuckDB
     spills to a temporary folder beside the file instead."""
     if not read_only:
-        make_dir(path.parent)
+        make_dir(path.parent, private=True)     # every department's figures
     # Another process may hold the file for a moment (the department portal landing one
     # upload, a short task): wait for it a little, CITYCHECK_WAREHOUSE_LOCK_WAIT seconds
     # (default 15), before saying it is busy.
