@@ -27,6 +27,7 @@ Paths come from CITYCHECK_DATA_DIR (default ./var); see README.md.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
@@ -167,6 +168,22 @@ EXPECTED = ("BuildError", "BuildIncomplete", "ValidationFailed", "PublishRefused
             "ReportError", "PortalError", "LandingConflict", "RoundRefused")
 
 
+_SAID = {
+    errno.EADDRINUSE: lambda exc, args: (
+        f"port {getattr(args, 'port', '?')} is in use by another program: choose another "
+        "with --port"),
+    errno.ENOSPC: lambda exc, args: (
+        f"no space left on the device holding {exc.filename or 'the data folder'}: free "
+        "space there (or point CITYCHECK_DATA_DIR at a larger disk) and run it again"),
+    errno.EDQUOT: lambda exc, args: (
+        f"the disk quota is used up ({exc.filename or 'the data folder'}): free space and "
+        "run it again"),
+    errno.EACCES: lambda exc, args: (
+        f"not allowed to open {exc.filename or 'a file'}: run citycheck as the account that "
+        "owns the data folder, or fix its permissions"),
+}
+
+
 def _failed(args, exc: Exception) -> int:
     """One or two lines for the person at the terminal; the traceback goes to the log."""
     import traceback
@@ -179,6 +196,11 @@ def _failed(args, exc: Exception) -> int:
     first = (str(exc).strip().splitlines() or [""])[0]
     if name == "CatalogException":
         hint = "the warehouse lacks a table this needs: run `citycheck build` (or `citycheck run`)"
+    elif isinstance(exc, OSError) and exc.errno in _SAID:
+        # the machine's doing, said plainly: not a bug to report
+        print(f"citycheck {args.command}: {_SAID[exc.errno](exc, args)}\n"
+              f"  details: {log_path}", file=sys.stderr)
+        return 1
     elif isinstance(exc, OSError):
         hint = (f"{exc.strerror or first}: check that the disk has space and the path "
                 f"{exc.filename or ''} can be written")
@@ -267,6 +289,14 @@ def _command(args) -> int:
             print(f"  reported, not blocking: {n['suite']} [{n['partition'] or 'all'}] "
                   f"{n['unexpected_count'] or ''} rows ({n['why']})")
         print(f"  report: {v.html_path}\n  machine-readable: {v.report_path}")
+        from citycheck.warehouse.audit import arrived_since
+        from common.engine import engine_for
+
+        with engine_for(settings).connect() as con:
+            if arrived_since(con, v.build_id):
+                print(f"  note: files, fetches or review steps landed after build {v.build_id} "
+                      "began; they are not in what was checked: run `citycheck build` and "
+                      "validate again (or `citycheck run`) 构建之后又有新数据，本次校验不含这些数据")
     elif args.command == "publish" and args.target == "postgres":
         from citycheck.publication.publish_postgres import publish_postgres
 

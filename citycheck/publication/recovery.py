@@ -38,6 +38,9 @@ def recover(settings: Settings) -> list[str]:
     if _postgres_behind(settings) and settings.serving_path.exists():
         copied = publish_postgres(settings, settings.pg_dsn)
         lines.append(f"PostgreSQL brought up to publication {copied.publication_id}")
+    if not lines:
+        lines.append("nothing to recover: no run was stopped half-way (every archived file "
+                     "is landed and receipted, no publication is half-done)")
     state = publication_state(settings)
     lines += state.lines()
     return lines

@@ -12,6 +12,7 @@ exits 1.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -92,7 +93,38 @@ def main(settings: Settings, query: str | None, file: Path | None) -> int:
         con.close()
 
 
+def _history():
+    """Line editing and a history kept between sessions (readline, where Python has it):
+    CITYCHECK_SQL_HISTORY, default ~/.citycheck_sql_history."""
+    try:
+        import readline
+    except ImportError:          # a Python without readline: plain input
+        return None
+    path = Path(os.environ.get("CITYCHECK_SQL_HISTORY",
+                               Path.home() / ".citycheck_sql_history"))
+    try:
+        readline.read_history_file(path)
+    except OSError:
+        pass
+    readline.set_history_length(1000)
+    return readline, path
+
+
 def _prompt(con) -> int:
+    history = _history()
+    try:
+        return _read_loop(con)
+    finally:
+        if history:
+            readline, path = history
+            try:
+                readline.write_history_file(path)
+                path.chmod(0o600)      # queries may name what the analyst looked for
+            except OSError:
+                pass
+
+
+def _read_loop(con) -> int:
     print("citycheck SQL on the published data (read-only). End statements with ; — "
           "`show tables;`, `describe fct_indicator_values;`, .quit to leave.")
     buffer = ""

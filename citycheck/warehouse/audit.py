@@ -50,6 +50,15 @@ def raw_row_count(con) -> int:
     return int(con.execute(f"select {counts}").fetchone()[0])
 
 
+def arrived_since(con, build_id: str) -> bool:
+    """Whether files, fetches or review steps landed after the build began (what it was
+    built from is no longer all there is)."""
+    con.execute(AUDIT_DDL)
+    row = con.execute("select raw_rows from audit.builds where build_id = ?",
+                      [build_id]).fetchone()
+    return row is not None and row[0] is not None and raw_row_count(con) != row[0]
+
+
 class BuildIncomplete(Exception):
     """The latest build did not complete: nothing can be validated or published from it."""
 

@@ -1,0 +1,86 @@
+"""What the command line says in the small cases a user meets: a busy port, nothing to
+recover, a validation of a build that no longer holds everything, and a SQL prompt that
+edits lines and remembers them."""
+from __future__ import annotations
+
+import os
+import pty
+import select
+import socket
+import subprocess
+import sys
+import time
+
+from tests.faults import cli
+
+
+def test_serve_on_a_busy_port_says_the_port_is_busy(built):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = cli(built, "serve", "--port", str(port))
+    assert proc.returncode == 1
+    assert f"port {port} is in use" in proc.stderr and "--port" in proc.stderr
+    assert "disk" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_recover_says_when_there_was_nothing_to_recover(built):
+    proc = cli(built, "recover")
+    assert proc.returncode == 0 and proc.stdout.startswith("nothing to recover"), proc.stdout
+
+
+def test_validate_says_when_files_landed_after_the_build_it_checks(built):
+    proc = cli(built, "validate")
+    assert proc.returncode == 0 and "landed after build" not in proc.stdout
+    # a clerk's file lands after the build: what validate checked does not hold it
+    correction = built.inbox_dir / "371000_water_2023_correction.csv"
+    correction.write_text("填报部门,water\n城市,371000\n年度,2023\n\n指标代码,区县名称,数值\n"
+                          "sewage_treatment_rate_pct,环翠区,99.1\n", encoding="utf-8")
+    landed = cli(built, "ingest")
+    assert landed.returncode == 0 and "1 records accepted" in landed.stdout, landed.stdout
+    proc = cli(built, "validate")
+    assert proc.returncode == 0
+    assert "landed after build" in proc.stdout and "citycheck build" in proc.stdout
+
+
+def _type(fd: int, keys: bytes, until: bytes, timeout: float = 60) -> bytes:
+    """Send keys to the terminal and read what it shows until `until` appears."""
+    os.write(fd, keys)
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while until not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.5)[0]:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+    return seen
+
+
+def test_the_sql_prompt_edits_lines_and_remembers_them(built, tmp_path):
+    history = tmp_path / "history"
+    env = {**os.environ, "CITYCHECK_DATA_DIR": str(built.data_dir),
+           "CITYCHECK_SQL_HISTORY": str(history), "TERM": "xterm"}
+
+    def session(keys: list[tuple[bytes, bytes]]) -> bytes:
+        main, child = pty.openpty()
+        proc = subprocess.Popen([sys.executable, "-m", "citycheck.cli", "sql"], stdin=child,
+                                stdout=child, stderr=child, env=env, close_fds=True)
+        os.close(child)
+        try:
+            shown = _type(main, b"", b"citycheck> ")
+            for typed, until in keys:
+                shown += _type(main, typed, until)
+            proc.wait(timeout=60)
+        finally:
+            os.close(main)
+        return shown
+
+    # a forgotten first letter put in with Ctrl-A before Enter: line editing
+    shown = session([(b"elect 40 + 3 as answer;\x01s\r", b"43"), (b".quit\r", b"")])
+    assert b"43" in shown
+    assert "select 40 + 3 as answer;" in history.read_text()
+    # the next session brings it back with the up arrow (twice: .quit is the last line)
+    shown = session([(b"\x1b[A\x1b[A\r", b"43"), (b".quit\r", b"")])   # above .quit
+    assert b"select 40 + 3 as answer;" in shown and b"43" in shown   # recalled, answered
