@@ -173,8 +173,8 @@ _SAID = {
         f"port {getattr(args, 'port', '?')} is in use by another program: choose another "
         "with --port"),
     errno.ENOSPC: lambda exc, args: (
-        f"no space left on the device holding {exc.filename or 'the data folder'}: free "
-        "space there (or point CITYCHECK_DATA_DIR at a larger disk) and run it again"),
+        f"{exc.strerror or 'No space left on device'} ({exc.filename or 'the data folder'}): "
+        "free space there (or point CITYCHECK_DATA_DIR at a larger disk) and run it again"),
     errno.EDQUOT: lambda exc, args: (
         f"the disk quota is used up ({exc.filename or 'the data folder'}): free space and "
         "run it again"),
