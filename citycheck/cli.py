@@ -30,7 +30,9 @@ import argparse
 import errno
 import json
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from citycheck.serving.summary import print_intake, print_published, print_rounds
@@ -151,14 +153,44 @@ def main(argv: list[str] | None = None) -> int:
     progress.to_terminal(sys.stderr)    # long steps say where they are, on a terminal only
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    _TERMINATED.clear()
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
-        return _command(args)
-    except KeyboardInterrupt:
-        print(f"citycheck {args.command}: interrupted; run `citycheck recover` to finish what "
-              "it left", file=sys.stderr)
-        return 130
+        code = _command(args)
+    except KeyboardInterrupt as exc:
+        return _stopped(args, isinstance(exc, Terminated) or _TERMINATED.is_set())
     except Exception as exc:  # noqa: BLE001 - the one place a traceback stops
+        if _TERMINATED.is_set():        # a step that caught the stop (dbt does) and failed
+            return _stopped(args, True)
         return _failed(args, exc)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+    return _stopped(args, True) if _TERMINATED.is_set() else code
+
+
+def _stopped(args, terminated: bool) -> int:
+    stopped = "stopped (SIGTERM)" if terminated else "interrupted"
+    print(f"citycheck {args.command}: {stopped}; what it finished is kept — run "
+          "`citycheck recover` (or the next run) to finish what it left", file=sys.stderr)
+    logging.getLogger("citycheck").warning("%s %s", args.command, stopped)
+    return 143 if terminated else 130
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (Airflow's task timeout, `kill`, a container stopping): the command stops as
+    Ctrl-C stops it — every step is written to survive being stopped anywhere (SIGKILL
+    included, docs/reliability.md) — and exits 143."""
+
+
+_TERMINATED = threading.Event()
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)     # a second SIGTERM ends it at once
+    _TERMINATED.set()
+    raise Terminated()
 
 
 # Errors whose message already says what was wrong and what to do: shown as they are.

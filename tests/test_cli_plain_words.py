@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -84,3 +85,31 @@ def test_the_sql_prompt_edits_lines_and_remembers_them(built, tmp_path):
     # the next session brings it back with the up arrow (twice: .quit is the last line)
     shown = session([(b"\x1b[A\x1b[A\r", b"43"), (b".quit\r", b"")])   # above .quit
     assert b"select 40 + 3 as answer;" in shown and b"43" in shown   # recalled, answered
+
+
+def test_sigterm_stops_a_build_in_one_line_and_the_next_run_finishes(built):
+    """Airflow's task timeout, `kill`, a container stopping: SIGTERM mid-build."""
+    from tests.helpers import query
+
+    correction = built.inbox_dir / "371000_water_2023_fix.csv"
+    correction.write_text("填报部门,water\n城市,371000\n年度,2023\n\n指标代码,区县名称,数值\n"
+                          "sewage_treatment_rate_pct,环翠区,98.9\n", encoding="utf-8")
+    assert cli(built, "ingest").returncode == 0
+    env = {**os.environ, "CITYCHECK_DATA_DIR": str(built.data_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "citycheck.cli", "build"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)                       # imports done, dbt running its models
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, (out, err)
+    said = [line for line in err.splitlines() if line.startswith("citycheck build")]
+    assert said and "stopped (SIGTERM)" in said[0] and "citycheck recover" in said[0]
+    assert "Traceback" not in err
+    # the next run finishes: the correction is published
+    done = cli(built, "run")
+    assert done.returncode == 0, done.stderr
+    (value,) = query(built.serving_path, "select value from fct_indicator_values where "
+                     "indicator_code = 'sewage_treatment_rate_pct' and district_code = "
+                     "'371002' and year = 2023")[0]
+    assert value == 98.9
