@@ -32,8 +32,30 @@ def crash_point(name: str) -> None:
 
 def fail_point(name: str) -> None:
     """Raise the error a full disk gives (ENOSPC) where CITYCHECK_FAIL_AT names this point:
-    for the outputs a file-size limit cannot single out (docs/reliability.md)."""
+    for the outputs a file-size limit cannot single out (docs/reliability.md).
+
+    Where CITYCHECK_FILL_DISK_AT names it, fill the disk for real instead: a file beside the
+    data (`.filler` in CITYCHECK_DATA_DIR) grows until the file system says it is full, and
+    the step goes on, meeting a full disk wherever it writes next (the tests mount a small
+    tmpfs for this, and remove the file to free the space)."""
+    if os.environ.get("CITYCHECK_FILL_DISK_AT") == name:
+        _fill_disk()
     if os.environ.get("CITYCHECK_FAIL_AT") == name:
         import errno
 
         raise OSError(errno.ENOSPC, f"No space left on device (injected at {name})")
+
+
+def _fill_disk() -> None:
+    import errno
+    from pathlib import Path
+
+    filler = Path(os.environ.get("CITYCHECK_DATA_DIR", ".")) / ".filler"
+    block = b"\0" * (1 << 16)
+    with open(filler, "ab", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(block)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise

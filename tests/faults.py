@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from citycheck.publication.publish import parquet_location
-from citycheck.warehouse.duckdb import open_reader
+from citycheck.warehouse.reader import open_reader
 from common.config import Settings
 
 

@@ -40,7 +40,7 @@ def query(path, sql: str, params=None):
     if path.parent.name == "warehouse":
         con = duckdb.connect(str(path))
     else:       # as every reader of a publication opens it
-        from citycheck.warehouse.duckdb import open_reader
+        from citycheck.warehouse.reader import open_reader
 
         con = open_reader(path)
     try:

@@ -296,3 +296,43 @@ def test_validating_one_year_still_checks_every_year_it_publishes(waiting):
     proc = cli(waiting, "validate", "--year", "2023")
     assert proc.returncode == 1 and "[year=2019]" in proc.stderr, proc.stderr
     assert cli(waiting, "publish").returncode == 1
+
+
+@pytest.fixture
+def on_a_small_disk(validated, tmp_path, monkeypatch, portal_url):
+    """The waiting build on a disk of its own (a tmpfs a few times its size), so that the disk
+    can be filled for real."""
+    used = sum(f.stat().st_size for f in validated.rglob("*") if f.is_file() and
+               not f.is_symlink())
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    size_mib = 3 * used // 2**20 + 64
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "tmpfs",
+                              str(disk)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"a real full disk needs a tmpfs of its own, and mounting one was refused "
+                    f"here ({mounted.stderr.strip()}): run as root to include this test")
+    try:
+        data = disk / "data"
+        shutil.copytree(validated, data, symlinks=True)
+        yield make_settings(data, monkeypatch, portal_url)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_disk_that_fills_up_at_the_publish_commit_changes_nothing(on_a_small_disk):
+    settings = on_a_small_disk
+    old, old_id = served_fingerprints(settings), served_publication(settings)
+    proc = cli(settings, "publish", env={"CITYCHECK_FILL_DISK_AT": "publish.commit"})
+    assert proc.returncode == 1, proc.stderr
+    said = proc.stderr.strip().splitlines()
+    assert len(said) <= 2 and "No space left on device" in said[0], proc.stderr
+    assert "free space there" in said[0] and str(settings.warehouse_path.parent) in said[0]
+    assert "please report" not in proc.stderr and "TransactionContext" not in proc.stderr
+    assert served_fingerprints(settings) == old and served_publication(settings) == old_id
+    assert leftovers(settings) == []              # no staged publication left behind
+    # space freed: the next publish goes through, every output on one publication
+    (settings.data_dir / ".filler").unlink()
+    proc = cli(settings, "publish")
+    assert proc.returncode == 0, proc.stderr
+    assert _assert_outputs_agree(settings) != old_id

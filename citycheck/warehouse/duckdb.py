@@ -17,22 +17,10 @@ from pathlib import Path
 import duckdb
 
 from citycheck.warehouse.raw import LANDINGS_SQL, LATER_SQL, RAW_DDL, RESENT_SQL
+from citycheck.warehouse.reader import open_reader
 from common.config import DEFAULT_DUCKDB_MEMORY_LIMIT, ConfigError, make_dir
 from common.engine import Engine, Landing, PublicationRequest, WarehouseBusy, taken_whole
 from common.faults import crash_point
-
-# How every reader of the serving file opens it: read-only, and with no access to files or
-# extensions beyond the database itself, locked so that SQL cannot turn it back on. A
-# read-only DuckDB connection otherwise reads any file the process can (read_text of
-# /proc/self/environ, of the portal's session key) and writes them (COPY … TO). docs/bi.md
-# gives BI tools the same settings in their URL.
-READER_CONFIG = {"enable_external_access": False, "lock_configuration": True}
-
-
-def open_reader(path):
-    """A read-only connection to a published DuckDB file that can read nothing else."""
-    return duckdb.connect(str(path), read_only=True, config=dict(READER_CONFIG))
-
 
 
 def init_raw_schema(con: duckdb.DuckDBPyConnection) -> None:

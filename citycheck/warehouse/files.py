@@ -64,6 +64,24 @@ ROW_HASH = "hash(t)::hugeint"
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"     # where DuckDB puts rows without a year
 
 
+def _first_line(exc: BaseException) -> str:
+    """The cause in a user's words: DuckDB's class prefix ("TransactionContext Error: Failed to
+    commit: ") dropped, the file and the system's reason kept."""
+    import re
+
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return re.sub(r"^[A-Za-z]+ Error: (Failed to commit: )?", "", line)
+
+
+def _space_hint(exc: BaseException, settings) -> str:
+    """What to do when the cause is a full disk: which device, and to free space there."""
+    if "No space left on device" not in str(exc) and getattr(exc, "errno", None) != 28:
+        return ""
+    device = settings.warehouse_path.parent
+    return (f". The disk holding {device} is full: free space there (or point "
+            "CITYCHECK_DATA_DIR at a larger disk) and run `citycheck publish` again")
+
+
 def publish_files(con, settings, request: PublicationRequest) -> PublicationOutcome:
     """Steps 1-4 above for the validated marts of `request` (con: the warehouse file)."""
     publication_id, build_id, tables = request.publication_id, request.build_id, request.tables
@@ -93,10 +111,16 @@ def publish_files(con, settings, request: PublicationRequest) -> PublicationOutc
         crash_point("publish.in_transaction")
         con.execute("commit")
     except Exception as exc:
-        con.execute("rollback")
+        import duckdb
+
+        try:
+            con.execute("rollback")
+        except duckdb.Error:
+            pass        # a commit that failed (a full disk) has ended the transaction itself
         shutil.rmtree(folder, ignore_errors=True)
-        raise PublishRefused(f"the publication could not be recorded ({exc}); nothing "
-                             "changed, the previous publication is still served") from exc
+        raise PublishRefused(f"the publication could not be recorded ({_first_line(exc)}); "
+                             f"nothing changed, the previous publication is still served"
+                             f"{_space_hint(exc, settings)}") from exc
     crash_point("publish.committed")
     try:
         fail_point("publish.switch")
@@ -433,7 +457,7 @@ def _clean(con, settings: Settings) -> None:
 
 def published_summary(settings: Settings) -> list[tuple[str, int]]:
     """(table, rows) of what BI tools see, read from the serving copy."""
-    from citycheck.warehouse.duckdb import open_reader
+    from citycheck.warehouse.reader import open_reader
 
     if not settings.serving_path.exists():
         return []

@@ -214,7 +214,7 @@ class PostgresEngine(Engine):
         finally:
             pg.close()
         # what it serves, it serves without file access, like the DuckDB serving file
-        # (citycheck.warehouse.duckdb.READER_CONFIG): the copies it was loaded from are gone
+        # (citycheck.warehouse.reader.READER_CONFIG): the copies it was loaded from are gone
         local.execute("set enable_external_access = false")
         local.execute("set lock_configuration = true")
         return local
