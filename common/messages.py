@@ -45,6 +45,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "xls_damaged": (
         "the legacy .xls workbook is damaged ({error}); save it again as .xlsx",
         "旧版 .xls 工作簿已损坏（{error}）：请另存为 .xlsx 后重新报送"),
+    "shared_strings_too_large": (
+        "the workbook's text (its shared strings) expands to more than {limit} bytes; it was "
+        "not read (the reader would hold all of it in memory). Send only the table, without "
+        "long texts",
+        "工作簿的文本（共享字符串）解压后超过 {limit} 字节，未予读取（读取时需全部载入内存）。"
+        "请只报送数据表，不含大段文字"),
     "unpacked_too_large": (
         "the workbook expands to more than {limit} bytes when unpacked (a 'zip bomb', or a far "
         "too large sheet); it was not read. Send a normal workbook with only the table",

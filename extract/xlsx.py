@@ -27,6 +27,9 @@ MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 OFFICE_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 _REF = re.compile(r"([A-Z]+)(\d+)")
 _CHUNK = 1 << 16
+# The value reader holds every shared string in memory, several times the part's size (a 250
+# MB part took the portal to 909 MiB): that part may take this share of the unpack budget
+SHARED_STRINGS_SHARE = 8
 
 
 class WorkbookError(Exception):
@@ -72,6 +75,20 @@ class _Budget:
 
     def __init__(self, limit: int):
         self.limit, self.used = limit, 0
+        self.read: set[str] = set()      # the parts streamed through it
+
+    def drain(self, zf: zipfile.ZipFile, name: str) -> None:
+        """Stream a part the value reader will open and nothing here reads (the shared
+        strings, the theme …) through the budget: every byte calamine unpacks is counted
+        first, and a part that holds more than its directory entry says fails its check
+        here (zipfile stops at the declared size and the CRC no longer matches)."""
+        self.read.add(name)
+        try:
+            with zf.open(name) as fh:
+                while chunk := fh.read(_CHUNK):
+                    self.take(len(chunk))
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            raise WorkbookError(say("part_damaged", part=name, error=exc)) from None
 
     def take(self, n: int) -> None:
         self.used += n
@@ -84,6 +101,7 @@ def _events(zf: zipfile.ZipFile, name: str, budget: _Budget, tags: tuple[str, ..
     streaming the part through the budget. The caller clears what it has used."""
     parser = XMLPullParser(events=("end",))
     head = True
+    budget.read.add(name)
     try:
         with zf.open(name) as fh:
             while chunk := fh.read(_CHUNK):
@@ -200,6 +218,7 @@ def _scan(zf: zipfile.ZipFile, part: str, budget: _Budget, percent_styles: set[i
     it is parsed cell by cell only when it has a formula, an error, or one of those styles
     is in use."""
     has_formula, has_hidden, has_error, tail = False, False, False, b""
+    budget.read.add(part)
     try:
         with zf.open(part) as fh:
             while chunk := fh.read(_CHUNK):
@@ -282,6 +301,14 @@ def read_xlsx(path, max_unpacked_bytes: int) -> list[Sheet]:
         scanned = {name: _scan(zf, part, budget, percent_styles, struck_styles)
                    for name, part in parts}
         comments = {name: _comments(zf, part, budget) for name, part in parts}
+        for info in zf.infolist():      # the rest: shared strings, theme, properties …
+            if info.filename not in budget.read and not info.is_dir():
+                budget.drain(zf, info.filename)
+            if info.filename.lower().endswith("sharedstrings.xml") and \
+                    info.file_size > max_unpacked_bytes // SHARED_STRINGS_SHARE:
+                raise WorkbookError(say(
+                    "shared_strings_too_large",
+                    limit=f"{max_unpacked_bytes // SHARED_STRINGS_SHARE:,}"))
     try:
         book = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine's errors are one class per failure, all plain text

@@ -316,6 +316,60 @@ def test_zip_bomb_named_xlsx_is_refused_without_unpacking(settings, tmp_path):
     assert "it was not read" in receipt.message
 
 
+def _lie_about(path, member: str, declared: int) -> None:
+    """Rewrite the sizes a zip's local header and central directory give for `member`."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(member)
+    struct.pack_into("<I", data, info.header_offset + 22, declared)     # local header
+    name = member.encode()
+    at = data.find(b"PK\x01\x02")
+    while at != -1:
+        length = struct.unpack_from("<H", data, at + 28)[0]
+        if bytes(data[at + 46:at + 46 + length]) == name:
+            struct.pack_into("<I", data, at + 24, declared)              # central directory
+            break
+        at = data.find(b"PK\x01\x02", at + 4)
+    path.write_bytes(bytes(data))
+
+
+def test_every_part_is_counted_and_the_shared_strings_are_bounded(settings, tmp_path,
+                                                                   monkeypatch):
+    """Every part of the zip is unpacked through the budget before the value reader opens the
+    file, the parts only it reads too; one that holds more than its directory entry says is
+    refused naming the part. The shared strings, which the value reader holds in memory
+    several times over (a 252 KB file took the portal to 909 MiB), may take an eighth of the
+    budget."""
+    from extract.xlsx import SHARED_STRINGS_SHARE
+
+    good = write_xlsx(tmp_path / "good.xlsx", civil_affairs(CANTEENS))
+    strings = b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/' \
+              b'spreadsheetml/2006/main">' + b"<si><t>" + b"x" * (40 << 20) + b"</t></si></sst>"
+
+    def with_strings(name: str) -> Path:
+        out = tmp_path / name
+        with zipfile.ZipFile(good) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            for item in src.infolist():
+                zf.writestr(item, src.read(item))
+            zf.writestr("xl/sharedStrings.xml", strings)
+        assert out.stat().st_size < 1_000_000
+        return out
+
+    lying = with_strings("lying.xlsx")
+    _lie_about(lying, "xl/sharedStrings.xml", 4096)
+    receipt = _refused(settings, lying, "xl/sharedStrings.xml")
+    assert "damaged" in receipt.message and "损坏" in receipt.message
+
+    # 40 MiB of text, within the whole budget (256 MiB) but over its eighth
+    assert len(strings) > (256 << 20) // SHARED_STRINGS_SHARE
+    honest = with_strings("honest.xlsx")
+    receipt = ingest_file(honest, settings)
+    assert receipt.status == "rejected" and "shared strings" in receipt.message
+    assert "共享字符串" in receipt.message
+
+
 def test_unpacked_bytes_are_counted_not_just_declared(tmp_path):
     """Past the directory's declared sizes, the reader counts every byte it unpacks."""
     from extract.xlsx import WorkbookError, _Budget, _scan, read_xlsx
