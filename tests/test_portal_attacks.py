@@ -285,3 +285,16 @@ def test_a_file_name_that_cannot_be_kept_is_refused_saying_why(portal):
     # nothing half-kept: no staging folder, no upload row
     assert (sorted(uploads.iterdir()) if uploads.exists() else []) == before
     assert _uploads(settings) == 0
+
+
+def test_only_the_public_reports_are_served(portal):
+    settings, base, _, _ = portal
+    for folder, name in (("validation", "latest.html"), ("annual", "371000_2023.html")):
+        (settings.reports_dir / folder).mkdir(parents=True, exist_ok=True)
+        (settings.reports_dir / folder / name).write_text(f"<p>{folder}</p>", encoding="utf-8")
+    assert requests.get(f"{base}/reports/annual/371000_2023.html").status_code == 200
+    # the validation reports (quarantined rows, cell by cell) are the office's
+    for path in ("/reports/validation/latest.html", "/reports/validation/",
+                 "/reports/annual/../validation/latest.html", "/reports/%2e%2e/validation/"):
+        r = requests.get(base + path, allow_redirects=False)
+        assert r.status_code in (303, 404) and "<p>validation</p>" not in r.text, path

@@ -209,3 +209,13 @@ def test_after_a_correction_only_the_reports_it_changes_are_written_again(built,
     page.feed(again[0].html_path.read_text(encoding="utf-8"))
     assert ("mart_indicator_scorecard", "371000|community_canteens|2021", "value",
             f"{now[0]:g}") in page.cells
+
+
+def test_a_report_names_no_server_path(built):
+    """A report is public: where each source is kept is said inside the data folder."""
+    import re
+
+    html = write_report(built, CITY, YEAR, pdf=False).html_path.read_text(encoding="utf-8")
+    assert str(built.data_dir) not in html
+    assert re.search(r'title="archive/[0-9a-f]{2}/[0-9a-f]{64}/[^"]+\.(xlsx|csv)"', html)
+    assert re.search(r'title="landing/open_data/', html)

@@ -164,9 +164,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the annual reports and indicator pages: public documents, served as files
     from fastapi.staticfiles import StaticFiles
 
-    settings.reports_dir.mkdir(parents=True, exist_ok=True)
-    app.mount("/reports", StaticFiles(directory=str(settings.reports_dir), html=True),
-              name="reports")
+    # Only what is public: the annual reports and the indicator pages. The validation reports
+    # (quarantined rows, cell by cell) are the office's, and are not served here.
+    for public in ("annual", "site"):
+        folder = settings.reports_dir / public
+        folder.mkdir(parents=True, exist_ok=True)
+        app.mount(f"/reports/{public}", StaticFiles(directory=str(folder), html=True),
+                  name=f"reports_{public}")
 
     def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
         """A page in the language the reader chose: ?lang=zh|en|both (kept in a cookie for

@@ -244,6 +244,8 @@ def report_data(con, city: str, year: int) -> dict:
                                 where city_code = ? and year = ?)
             order by source_type, received_at, source_name""", [city, year]),
     }
+    for s in quality["sources"]:     # a report is public: no server paths in it
+        s["source_location"] = public_location(s["source_location"])
     from common.calendar import due_date
 
     due = due_date(year)
@@ -261,6 +263,19 @@ def report_data(con, city: str, year: int) -> dict:
 
 
 # -- charts ------------------------------------------------------------------------------------
+
+def public_location(location: str | None) -> str | None:
+    """Where a source is kept, as a reader may see it: the place inside the data folder
+    (`archive/<sha256[:2]>/<sha256>/<file>`, `landing/open_data/…`), never the server's path;
+    an address (open data, object storage) as it is."""
+    if not location or "://" in location:
+        return location
+    parts = Path(location).parts
+    for area in ("archive", "landing", "inbox"):
+        if area in parts:
+            return "/".join(parts[len(parts) - 1 - parts[::-1].index(area):])
+    return Path(location).name
+
 
 def _svg(chart) -> str:
     import vl_convert
