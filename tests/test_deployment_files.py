@@ -82,3 +82,14 @@ def test_compose_sets_every_airflow_setting_the_stack_sets(tmp_path):
     # the result backend is the metadata database, in Celery's db+ form, in both
     assert compose_env["AIRFLOW__CELERY__RESULT_BACKEND"] == (
         "db+" + compose_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+
+
+def test_compose_has_no_default_secret_and_the_portal_writes_no_code():
+    text = (ROOT / "docker-compose.yml").read_text()
+    # a password left unset stops `docker compose up` with the variable's name
+    assert ":-airflow}" not in text and "${POSTGRES_PASSWORD:?" in text
+    assert "${AIRFLOW_JWT_SECRET:?" in text
+    portal = COMPOSE["services"]["department-portal"]
+    mounts = {v.split(":")[1]: v for v in portal["volumes"]}
+    assert mounts["/opt/citycheck/dbt_project"].endswith(":ro")
+    assert all(v.endswith(":ro") for target, v in mounts.items() if target != "/opt/citycheck/var")
