@@ -51,6 +51,9 @@ class Settings:
     # Where the inbox, archive, landing zone and published Parquet live when not in the local
     # folders above: any fsspec URL (CITYCHECK_STORAGE_URL; common/storage.py).
     storage_url: str | None = None
+    # Rows one department file may hold (every sheet together): a department's figures for a
+    # year are thousands of rows; a file far larger is refused before it is judged.
+    max_file_rows: int = 200_000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -76,6 +79,7 @@ class Settings:
             pg_dsn=env.get("CITYCHECK_PG_DSN") or None,
             ingest_batch_files=_positive_int("CITYCHECK_INGEST_BATCH_FILES", 500),
             storage_url=env.get("CITYCHECK_STORAGE_URL") or None,
+            max_file_rows=_positive_int("CITYCHECK_MAX_FILE_ROWS", 200_000),
         )
 
     def storage(self, area: str):

@@ -187,6 +187,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "upload_name_too_long": (
         "{name}: a file name longer than {limit} characters; shorten it and send it again",
         "{name}：文件名超过 {limit} 个字符，请缩短后重新上传"),
+    "too_many_rows": (
+        "the file holds {rows} rows, more than the {limit} one department file may hold; it "
+        "was not read. Send one department's figures for one year, or split the file by year "
+        "or district",
+        "文件共有 {rows} 行，超过单个部门文件上限 {limit} 行，未予读取。请按部门、年度报送，"
+        "或按年度、区县拆分"),
     "upload_too_many": ("at most {count} files at a time; send the rest in another upload",
                         "每次最多上传 {count} 个文件，其余请分次上传"),
     # -- blocks of a workbook ----------------------------------------------------------------

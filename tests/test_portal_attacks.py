@@ -23,6 +23,7 @@ from citycheck.serving import department_portal as dp
 from tests.helpers import free_port, make_settings
 
 MAX_BYTES = 100_000           # per file: an upload is at most MAX_FILES of them
+MAX_ROWS = 2_000
 PASSWORD = "right-pass-2026"
 
 
@@ -55,7 +56,8 @@ def _portal(tmp: Path, mp, **env):
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
-        settings, port, proc = _portal(tmp_path_factory.mktemp("attacks"), mp)
+        settings, port, proc = _portal(tmp_path_factory.mktemp("attacks"), mp,
+                                       CITYCHECK_MAX_FILE_ROWS=str(MAX_ROWS))
         try:
             yield settings, f"http://127.0.0.1:{port}", port, proc
         finally:
@@ -298,3 +300,32 @@ def test_only_the_public_reports_are_served(portal):
                  "/reports/annual/../validation/latest.html", "/reports/%2e%2e/validation/"):
         r = requests.get(base + path, allow_redirects=False)
         assert r.status_code in (303, 404) and "<p>validation</p>" not in r.text, path
+
+
+def _water_csv(rows: int, value: str) -> bytes:
+    lines = ["填报部门,water", "城市,371000", "年度,2023", "", "指标代码,区县名称,数值"]
+    lines += [f"sewage_treatment_rate_pct,环翠区,{value}{i}" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def test_a_large_bad_file_is_bounded_in_rows_and_in_its_receipt_page(portal):
+    settings, base, _, _ = portal
+    s, token = _login(base, "clerk")
+    # more rows than a department file may hold: refused unread, saying the limit
+    started = time.monotonic()
+    r = s.post(f"{base}/upload", data={"csrf": token},
+               files=[("files", ("371000_water_2023.csv", _water_csv(MAX_ROWS + 200, "9")))])
+    assert r.status_code == 200 and time.monotonic() - started < 30
+    assert f"{MAX_ROWS + 200 + 5:,} rows" in r.text and f"{MAX_ROWS:,}" in r.text
+    assert "行" in r.text and "未予读取" in r.text
+    # within the limit but every figure bad: the page shows the receipt's first lines and
+    # says how many more the download holds
+    r = s.post(f"{base}/upload", data={"csrf": token},
+               files=[("files", ("371000_water_2023_b.csv", _water_csv(1_500, "abc")))])
+    assert r.status_code == 200
+    more = int(re.search(r'data-receipt-more="(\d+)"', r.text)[1])
+    assert more > 800 and len(r.content) < 300_000
+    upload_id = re.search(r"/receipts/([0-9a-f]+)\?download=1", r.text)[1]
+    full = s.get(f"{base}/receipts/{upload_id}?download=1").text
+    assert len(full.splitlines()) >= 400 + more - 1
+    assert "abc1499" in full and "abc1499" not in r.text

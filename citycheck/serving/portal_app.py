@@ -150,6 +150,20 @@ async def _answer(send, status: int, body: bytes, headers: list | None = None) -
     await send({"type": "http.response.body", "body": body})
 
 
+RECEIPT_PAGE_LINES = 400
+
+
+def _receipt_page(text: str | None) -> dict:
+    """The receipt as the page shows it: its first RECEIPT_PAGE_LINES lines (a bad file of
+    many rows has a line per rejected cell: a 22 MB page before), and how many more lines the
+    downloaded receipt holds."""
+    lines = (text or "").splitlines()
+    if len(lines) <= RECEIPT_PAGE_LINES:
+        return {"receipt_shown": text, "receipt_more": 0}
+    return {"receipt_shown": "\n".join(lines[:RECEIPT_PAGE_LINES]),
+            "receipt_more": len(lines) - RECEIPT_PAGE_LINES}
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     app = FastAPI(title="citycheck department portal", docs_url=None, redoc_url=None,
@@ -388,8 +402,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 for i in read("select * from mart_review_queue where file_hash in (select "
                               "unnest(?))", [hashes]):
                     items.setdefault(i["file_hash"], []).append(i)
-        return [{**r, "outcome": outcome(r), "review": items.get(r.get("file_hash"), [])}
-                for r in rows]
+        return [{**r, "outcome": outcome(r), "review": items.get(r.get("file_hash"), []),
+                 **_receipt_page(r.get("receipt_text"))} for r in rows]
 
     def act(request: Request, user: dict, step: Callable[[], str], kind: str, subject: str,
             back: str, detail: str = "") -> RedirectResponse:

@@ -389,7 +389,7 @@ def _read(x: Incoming, settings: Settings, archive: Storage, ref: Reference) -> 
                 raise SubmissionError(say("file_empty"))
             x.reading = read_file(x.staged.copy, ref, item.department, item.city, item.year,
                                   max_unpacked_bytes=settings.max_unpacked_bytes,
-                                  name=item.name)
+                                  name=item.name, max_rows=settings.max_file_rows)
         except SubmissionError as exc:
             receipt.message = str(exc)
     receipt.archived_path = archive.shown(x.archived) if x.archived else None

@@ -78,7 +78,8 @@ class Reading:
 
 def read_file(path: Path, ref: Reference, department: str | None = None,
               city: str | None = None, year: int | None = None,
-              max_unpacked_bytes: int = 256 * 1024 * 1024, name: str | None = None) -> Reading:
+              max_unpacked_bytes: int = 256 * 1024 * 1024, name: str | None = None,
+              max_rows: int | None = None) -> Reading:
     """Read the file, find its tables (blocks) and cut them into records. Raises
     SubmissionError for the file as a whole.
 
@@ -94,6 +95,9 @@ def read_file(path: Path, ref: Reference, department: str | None = None,
         sheets = read_sheets(path, max_unpacked_bytes, name)
     except FileRefused as exc:
         raise SubmissionError(str(exc)) from None
+    rows = sum(len(s.rows) for s in sheets)
+    if max_rows is not None and rows > max_rows:
+        raise SubmissionError(say("too_many_rows", rows=f"{rows:,}", limit=f"{max_rows:,}"))
     m = FILENAME_PATTERN.match(Path(name).stem)
     hint_city = city or (m and m["city"]) or _early_city(sheets, ref)
     by_sheet: list[tuple[Sheet, list[Block]]] = [
