@@ -93,3 +93,16 @@ def test_compose_has_no_default_secret_and_the_portal_writes_no_code():
     mounts = {v.split(":")[1]: v for v in portal["volumes"]}
     assert mounts["/opt/citycheck/dbt_project"].endswith(":ro")
     assert all(v.endswith(":ro") for target, v in mounts.items() if target != "/opt/citycheck/var")
+
+
+def test_the_portal_is_given_its_own_airflow_account_not_the_administrators():
+    portal = COMPOSE["services"]["department-portal"]
+    env = portal["environment"]
+    assert portal["secrets"] == ["portal_airflow_password"]
+    assert env["CITYCHECK_AIRFLOW_USER"] == "portal"
+    assert not any(k in env for k in ("AIRFLOW__API_AUTH__JWT_SECRET",
+                                      "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+                                      "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"))
+    users = COMPOSE["services"]["airflow-apiserver"]["environment"][
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]
+    assert "portal:op" in users.split(",")

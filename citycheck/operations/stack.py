@@ -42,6 +42,9 @@ from urllib.parse import urlsplit, urlunsplit
 from common.config import PROJECT_ROOT
 
 API_USER = "citycheck"
+# The department portal's own Airflow account: it only announces uploads (asset events), for
+# which the simple auth manager asks the `op` role — not the administrator's password.
+PORTAL_USER = "portal"
 READY_TIMEOUT = 180
 
 
@@ -50,13 +53,28 @@ def user_password(home: Path, user: str) -> str:
     reads (AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE): made on first use, mode 0600,
     written whole or not at all."""
     path = home / "passwords.json"
-    if not path.exists():
+    known = json.loads(path.read_text()) if path.exists() else {}
+    if user not in known:
         home.mkdir(parents=True, exist_ok=True)
+        known[user] = secrets.token_urlsafe(16)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({user: secrets.token_urlsafe(16)}))
+        tmp.write_text(json.dumps(known))
         tmp.chmod(0o600)
         tmp.replace(path)
-    return json.loads(path.read_text())[user]
+    return known[user]
+
+
+def portal_password_file(home: Path) -> Path:
+    """The portal's Airflow password alone, in a file of its own (0600): what the portal is
+    given, instead of the passwords file that holds the administrator's."""
+    path = home / "portal_airflow_password"
+    password = user_password(home, PORTAL_USER)
+    if not path.exists() or path.read_text().strip() != password:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(password)
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return path
 
 
 class StackError(Exception):
@@ -108,7 +126,10 @@ class StackConfig:
             "AIRFLOW__API__BASE_URL": self.api_url,
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt_secret"),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{API_USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{API_USER}:admin,{PORTAL_USER}:op",
+            # the portal announces uploads as its own account (department_portal.announce)
+            "CITYCHECK_AIRFLOW_USER": PORTAL_USER,
+            "CITYCHECK_AIRFLOW_PASSWORD_FILE": str(self.home / "portal_airflow_password"),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
             # new and changed DAG files are picked up within a minute
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "60",
@@ -230,6 +251,7 @@ def up(cfg: StackConfig, out=print) -> None:
         (cfg.home / sub).mkdir(parents=True, exist_ok=True)
     env = cfg.environment()
     cfg.api_password()
+    portal_password_file(cfg.home)
     airflow = str(Path(sys.executable).with_name("airflow"))
     out(f"migrating the metadata database {_redact(cfg.metadata_url)} ...")
     _run([airflow, "db", "migrate"], env, cfg.home / "logs" / "migrate.log")

@@ -413,8 +413,10 @@ def announce(reason: str, asset: str = "submissions") -> str | None:
     """Tell Airflow that raw submissions landed (or, asset="rounds", that a round or review
     step was recorded) — an asset event on RAW_SUBMISSIONS (RAW_ROUNDS) through
     its REST API — so the warehouse DAG runs as it does after the submissions DAG. Configured
-    by the environment the Airflow stack gives its services (AIRFLOW__API__BASE_URL, the simple
-    auth manager's user and passwords file: `make airflow-up`); elsewhere nothing is sent.
+    by the environment the Airflow stack gives it (AIRFLOW__API__BASE_URL, and the portal's
+    own account: CITYCHECK_AIRFLOW_USER, role `op`, with its password alone in
+    CITYCHECK_AIRFLOW_PASSWORD_FILE — never the administrator's; `make airflow-up`,
+    docker-compose); elsewhere nothing is sent.
     Returns None when announced, else why not (logged, never raised: the upload has landed)."""
     import logging
 
@@ -422,18 +424,19 @@ def announce(reason: str, asset: str = "submissions") -> str | None:
 
     log = logging.getLogger(__name__)
     base = os.environ.get("AIRFLOW__API__BASE_URL")
-    users = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "")
-    passwords = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
-    if not (base and users and passwords and Path(passwords).exists()):
-        return "no Airflow API configured: the warehouse DAG runs on its schedule or by hand"
+    user = os.environ.get("CITYCHECK_AIRFLOW_USER")
+    password_file = os.environ.get("CITYCHECK_AIRFLOW_PASSWORD_FILE")
+    if not (base and user and password_file and Path(password_file).exists()):
+        return ("no Airflow API account configured for the portal (CITYCHECK_AIRFLOW_USER, "
+                "CITYCHECK_AIRFLOW_PASSWORD_FILE): the warehouse DAG runs on its schedule or "
+                "by hand")
     from citycheck.operations.orchestration import RAW_ROUNDS, RAW_SUBMISSIONS
 
     target = RAW_ROUNDS if asset == "rounds" else RAW_SUBMISSIONS
-    user = users.split(",")[0].split(":")[0]
     try:
         token = requests.post(f"{base}/auth/token", timeout=10, json={
             "username": user,
-            "password": json.loads(Path(passwords).read_text())[user]}).json()["access_token"]
+            "password": Path(password_file).read_text().strip()}).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         found = requests.get(f"{base}/api/v2/assets", headers=headers, timeout=10,
                              params={"uri_pattern": target.uri}).json()["assets"]
