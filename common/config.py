@@ -53,7 +53,7 @@ class Settings:
     storage_url: str | None = None
     # Rows one department file may hold (every sheet together): a department's figures for a
     # year are thousands of rows; a file far larger is refused before it is judged.
-    max_file_rows: int = 200_000
+    max_file_rows: int = 100_000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -79,7 +79,7 @@ class Settings:
             pg_dsn=env.get("CITYCHECK_PG_DSN") or None,
             ingest_batch_files=_positive_int("CITYCHECK_INGEST_BATCH_FILES", 500),
             storage_url=env.get("CITYCHECK_STORAGE_URL") or None,
-            max_file_rows=_positive_int("CITYCHECK_MAX_FILE_ROWS", 200_000),
+            max_file_rows=_positive_int("CITYCHECK_MAX_FILE_ROWS", 100_000),
         )
 
     def storage(self, area: str):
