@@ -121,16 +121,11 @@ def make_dir(path: Path, private: bool | str = False) -> None:
                           "write") from None
     if private is True or (private == "new" and not existed):
         try:
-            if path.stat().st_mode & 0o777 != PRIVATE_DIR and path.owner() == _me():
+            mode = path.stat()
+            if mode.st_mode & 0o777 != PRIVATE_DIR and mode.st_uid == os.geteuid():
                 path.chmod(PRIVATE_DIR)
-        except (OSError, KeyError):
-            pass        # a folder of another account's, or a file system without modes
-
-
-def _me() -> str:
-    import getpass
-
-    return getpass.getuser()
+        except OSError:
+            pass        # a file system without modes
 
 
 class ConfigError(ValueError):

@@ -137,3 +137,35 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_portal(data: Path, port: int, **env):
+    """The department portal in a process of its own on 127.0.0.1:`port`, serving `data`
+    (plain HTTP: insecure cookies allowed), once it answers; `env` adds settings."""
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "citycheck.serving.portal_app", "--port", str(port)],
+        env={**os.environ, "CITYCHECK_DATA_DIR": str(data),
+             "CITYCHECK_PORTAL_INSECURE_COOKIES": "1", **env},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/login", timeout=2)
+            return proc
+        except requests.ConnectionError:
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.2)
+    raise AssertionError("the portal did not start")
+
+
+def form_token(html: str) -> str:
+    """The CSRF token of a portal page's form."""
+    import re
+
+    return re.search(r'name="csrf" value="([^"]+)"', html)[1]

@@ -12,7 +12,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import requests
 from citycheck.serving import department_portal as dp
 from common.config import SAMPLE_DIR
 from tests.browser import needs_chromium
-from tests.helpers import free_port, make_settings, query
+from tests.helpers import form_token, free_port, make_settings, query, start_portal
 
 PASSWORD = {"water_clerk": "water-pass-2023", "housing_clerk": "housing-pass-2023",
             "office": "office-pass-2023", "careless": "careless-pass-2023",
@@ -31,20 +30,7 @@ MAX_BYTES = 200_000
 
 
 def _start(data: Path, port: int, **env) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "citycheck.serving.portal_app", "--port", str(port)],
-        env={**os.environ, "CITYCHECK_DATA_DIR": str(data), "CITYCHECK_PORTAL_INSECURE_COOKIES": "1",
-             "CITYCHECK_MAX_FILE_BYTES": str(MAX_BYTES), **env},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/login", timeout=2)
-            return proc
-        except requests.ConnectionError:
-            assert proc.poll() is None, proc.stdout.read()
-            time.sleep(0.2)
-    raise AssertionError("the portal did not start")
+    return start_portal(data, port, CITYCHECK_MAX_FILE_BYTES=str(MAX_BYTES), **env)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +54,7 @@ def portal(sample_warehouse, tmp_path_factory):
             proc.wait(timeout=10)
 
 
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html)[1]
+_csrf = form_token
 
 
 def _login(base: str, user: str, password: str | None = None) -> tuple[requests.Session, str]:

@@ -30,6 +30,16 @@ def _sample_lines() -> list[str]:
     return SAMPLE.read_text("utf-8").splitlines(keepends=True)
 
 
+def _canteens_plus(lines: list[str], more: int) -> list[str]:
+    """The sample with the first community-canteens figure raised by `more`."""
+    changed = list(lines)
+    row = next(i for i, line in enumerate(changed) if line.startswith("community_canteens"))
+    cells = changed[row].split(",")
+    cells[4] = str(int(cells[4]) + more)
+    changed[row] = ",".join(cells)
+    return changed
+
+
 def _stored(settings, name: str) -> dict[tuple[str, str], float]:
     rows = query(settings.warehouse_path,
                  "select r.indicator_code, r.district_code, r.value from raw.submission_rows r "
@@ -120,11 +130,8 @@ def test_a_file_written_again_after_it_was_taken_stays_for_the_next_run(tmp_path
 
     settings = make_settings(tmp_path / "data", monkeypatch)
     first = _sample_lines()
-    second = list(first)
-    row = next(i for i, line in enumerate(second) if line.startswith("community_canteens"))
-    cells = second[row].split(",")
-    cells[4] = str(int(cells[4]) + 5)
-    second[row] = ",".join(cells)
+    second = _canteens_plus(first, 5)
+    cells = next(line for line in second if line.startswith("community_canteens")).split(",")
     target = settings.inbox_dir / SAMPLE.name
     target.write_text("".join(first), "utf-8")
     os.utime(target, (time.time() - 60, time.time() - 60))
@@ -230,11 +237,7 @@ def test_a_file_refused_for_a_wrong_city_is_taken_when_sent_again_right(tmp_path
 def test_an_earlier_file_sent_again_says_which_later_file_stands(tmp_path, monkeypatch):
     settings = make_settings(tmp_path / "data", monkeypatch)
     lines = _sample_lines()
-    corrected = list(lines)
-    row = next(i for i, line in enumerate(corrected) if line.startswith("community_canteens"))
-    cells = corrected[row].split(",")
-    cells[4] = str(int(cells[4]) + 2)
-    corrected[row] = ",".join(cells)
+    corrected = _canteens_plus(lines, 2)
     for name, text, ago in (("v1.csv", lines, 300), ("v2-corrected.csv", corrected, 200),
                             ("v1-again.csv", lines, 100)):
         path = settings.inbox_dir / name

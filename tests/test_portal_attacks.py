@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from citycheck.serving import department_portal as dp
-from tests.helpers import free_port, make_settings
+from tests.helpers import form_token, free_port, make_settings, start_portal
 
 MAX_BYTES = 100_000           # per file: an upload is at most MAX_FILES of them
 MAX_ROWS = 2_000
@@ -28,20 +28,7 @@ PASSWORD = "right-pass-2026"
 
 
 def _start(data: Path, port: int, **env) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "citycheck.serving.portal_app", "--port", str(port)],
-        env={**os.environ, "CITYCHECK_DATA_DIR": str(data), "CITYCHECK_PORTAL_INSECURE_COOKIES": "1",
-             "CITYCHECK_MAX_FILE_BYTES": str(MAX_BYTES), **env},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/login", timeout=2)
-            return proc
-        except requests.ConnectionError:
-            assert proc.poll() is None, proc.stdout.read()
-            time.sleep(0.2)
-    raise AssertionError("the portal did not start")
+    return start_portal(data, port, CITYCHECK_MAX_FILE_BYTES=str(MAX_BYTES), **env)
 
 
 def _portal(tmp: Path, mp, **env):
@@ -65,8 +52,7 @@ def portal(tmp_path_factory):
             proc.wait(timeout=10)
 
 
-def _csrf(text: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', text)[1]
+_csrf = form_token
 
 
 def _try_login(base: str, user: str, password: str, headers: dict | None = None

@@ -40,6 +40,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from common.config import PROJECT_ROOT
+from common.processes import alive
 
 API_USER = "citycheck"
 # The department portal's own Airflow account: it only announces uploads (asset events), for
@@ -214,21 +215,13 @@ def _pid_file(cfg: StackConfig, name: str) -> Path:
     return cfg.home / "pids" / f"{name}.pid"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def running(cfg: StackConfig) -> dict[str, int]:
     out = {}
     for path in sorted((cfg.home / "pids").glob("*.pid")):
         pid = int(path.read_text())
-        if _alive(pid):
+        if alive(pid):
             out[path.stem] = pid
     return out
 
@@ -339,10 +332,10 @@ def down(cfg: StackConfig, out=print, timeout: float = 60) -> None:
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_alive(p) for p in procs.values()):
+    while time.monotonic() < deadline and any(alive(p) for p in procs.values()):
         time.sleep(0.5)
     for name, pid in procs.items():
-        if _alive(pid):
+        if alive(pid):
             out(f"{name} (pid {pid}) did not stop in {timeout:.0f} s: killed")
             try:
                 os.killpg(pid, signal.SIGKILL)

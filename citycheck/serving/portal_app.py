@@ -88,10 +88,6 @@ FORM_BYTES = 256 * 1024          # any form but an upload: a reason, a login
 SIGNED_IN_ONLY = ("/upload", "/logout", "/office/", "/answer")
 
 
-class BodyTooLarge(HTTPException):
-    pass
-
-
 class Guard:
     """ASGI middleware before any route: security headers on every response; a request body
     limited before it is read (by its Content-Length, and by counting what arrives when it has
@@ -130,7 +126,7 @@ class Guard:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise BodyTooLarge(413, _too_large(limit).decode("utf-8"))
+                raise HTTPException(413, _too_large(limit).decode("utf-8"))
             return message
 
         await self.app(scope, counted, send_with_headers)
@@ -161,7 +157,7 @@ def _receipt_page(text: str | None) -> dict:
     if len(lines) <= RECEIPT_PAGE_LINES:
         return {"receipt_shown": text, "receipt_more": 0}
     return {"receipt_shown": "\n".join(lines[:RECEIPT_PAGE_LINES]),
-            "receipt_more": len(lines) - RECEIPT_PAGE_LINES}
+            "receipt_first": RECEIPT_PAGE_LINES, "receipt_more": len(lines) - RECEIPT_PAGE_LINES}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
