@@ -15,6 +15,14 @@ from pathlib import Path
 
 from tests.browser import CHROMIUM
 
+# What DevTools answers a command that reached a page while it was being replaced (a
+# navigation under way): the command is to be asked again of the new page, not a failure.
+NAVIGATING = {"Inspected target navigated or closed", "Cannot find context with specified id"}
+
+
+class Navigating(Exception):
+    """The page was being replaced when the command arrived."""
+
 
 class Browser:
     def __init__(self, width: int = 1200, height: int = 900) -> None:
@@ -58,6 +66,8 @@ class Browser:
                     msg["params"].get("type") == "error":
                 self.console_errors.append(json.dumps(msg["params"])[:300])
             if msg.get("id") == msg_id:
+                if "error" in msg and msg["error"].get("message") in NAVIGATING:
+                    raise Navigating(msg["error"]["message"])
                 assert "error" not in msg, msg
                 return msg.get("result", {})
 
@@ -67,7 +77,12 @@ class Browser:
 
     def wait_for(self, expression: str, seconds: float = 30) -> None:
         deadline = time.monotonic() + seconds
-        while not self.js(f"document.readyState === 'complete' && !!({expression})"):
+        while True:
+            try:
+                if self.js(f"document.readyState === 'complete' && !!({expression})"):
+                    return
+            except Navigating:      # asked while the page was being replaced: not yet
+                pass
             assert time.monotonic() < deadline, f"timed out waiting for {expression}"
             time.sleep(0.2)
 
