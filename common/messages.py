@@ -344,6 +344,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "summary_counts": (
         "{accepted} records accepted, {rejected} rejected, {ignored} layout rows ignored",
         "采用 {accepted} 条，退回 {rejected} 条，忽略版式行 {ignored} 行"),
+    "summary_unlisted": (
+        "the first {listed} rejections are listed cell by cell, the other {more} counted by "
+        "reason",
+        "前 {listed} 条退回记录逐条列出，其余 {more} 条按原因计数"),
     "summary_corrected": ("{count} earlier values corrected", "更正此前数值 {count} 项"),
     "summary_totals": ("{count} totals differ from the sum of the districts",
                        "{count} 个合计与区县之和不符"),

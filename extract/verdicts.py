@@ -44,6 +44,8 @@ QUALITY_FLAGS = {"估算": "estimated", "estimated": "estimated", "初步": "pro
 BLANK_VALUE = say("blank_value")
 FORMULA_WITHOUT_RESULT = say("formula_without_result")
 TOTALS_TOLERANCE = 1e-6
+# a figure given more than once names the first SHOWN_GIVEN figures and cells, and how many more
+SHOWN_GIVEN = 5
 
 ROW_COLUMNS = ("file_hash", "record_number", "sheet_name", "row_number", "cell", "status",
                "reason", "error_column", "indicator_text", "district_text", "year_text",
@@ -410,7 +412,7 @@ def _judge_sql() -> str:
         blank=_quote(BLANK_VALUE), formula=_quote(FORMULA_WITHOUT_RESULT),
         markers=", ".join(_quote(m) for m in sorted(MISSING_MARKERS)),
         errors=", ".join(_quote(e) for e in sorted(EXCEL_ERRORS)),
-        body=_approx_sql(), figure=_quote(f"^(?:{FIGURE})$"),
+        body=_approx_sql(), figure=_quote(f"^(?:{FIGURE})$"), shown=SHOWN_GIVEN,
         decimal_comma=_quote(f"^(?:{DECIMAL_COMMA})$"),
         not_a_number=_message("not_a_number", text="value_text"),
         decimal_comma_message=_message("decimal_comma", text="value_text"),
@@ -513,18 +515,33 @@ claimed as (
 keys as (
     select file_hash, ind_code, dist_code, year_value,
            count(distinct coalesce(cast(number as text), 'missing')) > 1 as conflicting,
-           string_agg(distinct coalesce(format('{{:g}}', number), value_text), ', '
-                      order by coalesce(format('{{:g}}', number), value_text)) as figures,
-           string_agg(sheet_name || '!' || cell, ', ' order by record_number) as places
+           list(distinct coalesce(format('{{:g}}', number), value_text)
+                order by coalesce(format('{{:g}}', number), value_text)) as figure_list,
+           list(sheet_name || '!' || cell order by record_number) as place_list
     from claimed
     where given > 1
     group by file_hash, ind_code, dist_code, year_value
+),
+-- the first few figures and cells, and how many more: every record of a key given n times
+-- names them, so they must not cost n x n (whole lists, joined to each record, took a
+-- 20,000-row file past 1.8 GiB)
+named as (
+    select file_hash, ind_code, dist_code, year_value, conflicting,
+           array_to_string(figure_list[1:{shown}], ', ')
+               || case when len(figure_list) > {shown}
+                       then format(' … +{{}}', len(figure_list) - {shown}) else '' end
+               as figures,
+           array_to_string(place_list[1:{shown}], ', ')
+               || case when len(place_list) > {shown}
+                       then format(' … +{{}}', len(place_list) - {shown}) else '' end
+               as places
+    from keys
 ),
 decided as (
     select c.*, coalesce(k.conflicting, false) as conflicting, k.figures, k.places,
            fault is null and claim = 1 and not coalesce(k.conflicting, false) as stands
     from claimed as c
-    left join keys as k
+    left join named as k
         on c.given > 1 and k.file_hash = c.file_hash and k.ind_code = c.ind_code
         and k.dist_code = c.dist_code and k.year_value = c.year_value
 )

@@ -17,7 +17,13 @@ from common.reference import Indicator, Reference, normalise
 from extract.layout import Record, Total, header_texts
 from extract.numbers import ParsedNumber, clean, parse_number, parse_year
 from extract.submissions import FileContext, read_file
-from extract.verdicts import BLANK_VALUE, QUALITY_FLAGS, TOTALS_TOLERANCE, RowVerdict
+from extract.verdicts import (
+    BLANK_VALUE,
+    QUALITY_FLAGS,
+    SHOWN_GIVEN,
+    TOTALS_TOLERANCE,
+    RowVerdict,
+)
 
 
 class RowJudge:
@@ -187,6 +193,12 @@ def check_total(total: Total, verdicts_by_indicator: dict, judge: RowJudge) -> s
                summed=f"{summed:g}", indicator=indicator.code, year=year)
 
 
+def _first(texts: list[str]) -> str:
+    """The first SHOWN_GIVEN texts, and how many more."""
+    more = len(texts) - SHOWN_GIVEN
+    return ", ".join(texts[:SHOWN_GIVEN]) + (f" … +{more}" if more > 0 else "")
+
+
 def _claims(verdicts: list[RowVerdict], claimed: dict[int, tuple]) -> None:
     """One indicator, district and year given more than once in the file: with the same
     figure the first stands and the later ones are duplicates; with different figures none
@@ -200,9 +212,9 @@ def _claims(verdicts: list[RowVerdict], claimed: dict[int, tuple]) -> None:
             continue
         figures = {"missing" if v.value is None else repr(v.value) for v in found}
         if len(figures) > 1:
-            shown = ", ".join(sorted({f"{v.value:g}" if v.value is not None else
-                                      v.cells.get("value", "") for v in found}))
-            places = ", ".join(f"{v.sheet}!{v.cell}" for v in found)
+            shown = _first(sorted({f"{v.value:g}" if v.value is not None else
+                                   v.cells.get("value", "") for v in found}))
+            places = _first([f"{v.sheet}!{v.cell}" for v in found])
             for v in found:
                 _reject(v, "value", say("conflicting_record", values=shown, cells=places))
             continue

@@ -27,8 +27,14 @@ class Receipt:
     rows_accepted: int = 0
     rows_rejected: int = 0
     rows_ignored: int = 0
+    # the first LISTED rejected records and layout rows, cell by cell; the rest counted by
+    # reason in rejected_unlisted / ignored_unlisted ({column, reason, count, first}: the
+    # reason with the cell's text elided, and where it first occurs). Every record's own
+    # reason is in raw.submission_rows.
     rejected: list[dict] = field(default_factory=list)
     ignored: list[dict] = field(default_factory=list)
+    rejected_unlisted: list[dict] = field(default_factory=list)
+    ignored_unlisted: list[dict] = field(default_factory=list)
     superseded: list[dict] = field(default_factory=list)
     restated_unchanged: int = 0
     totals: list[dict] = field(default_factory=list)
@@ -41,6 +47,16 @@ class Receipt:
     # the bytes' sha256 when file_hash is not it (bytes sent again after being refused:
     # their file_hash is sha256~n)
     sha256: str | None = None
+
+    def reject(self, entry: dict) -> None:
+        """One more rejected record (counted by the caller): listed while there is room,
+        else counted by its reason."""
+        if len(self.rejected) < LISTED:
+            self.rejected.append(entry)
+        else:
+            _tally(self.rejected_unlisted, entry.get("column"), entry["reason"],
+                   [entry.get("value") or ""],
+                   f"{entry['sheet']}!{entry.get('cell') or entry['row']}", 1)
 
     def to_dict(self) -> dict:
         """The receipt's fields as they are (its lists hold plain dicts of JSON values):
@@ -79,6 +95,13 @@ class Receipt:
                 lines.append(f"  工作表 sheet {r['sheet']} 第 {r['row']} 行 row, 单元格 cell "
                              f"{at or '-'}{of}, 列 column {r['column'] or '-'}, 内容 text "
                              f"'{r['value']}': {r['reason']}")
+        if self.rejected_unlisted:
+            more = sum(t["count"] for t in self.rejected_unlisted)
+            lines += ["", f"另有 {more} 条退回记录未逐条列出，按原因计数 {more} more rejected "
+                          f"records, not listed one by one, counted by reason (首见 first at; "
+                          f"'…' 为各单元格内容 stands for each cell's text):"]
+            lines += [f"  {t['count']} × 列 column {t['column'] or '-'}, 首见 first at "
+                      f"{t['first']}: {t['reason']}" for t in self.rejected_unlisted]
         if self.superseded:
             lines += ["", "更正的数值 Values this file corrects (the earlier version stays on record):"]
             for r in self.superseded:
@@ -124,7 +147,51 @@ class Receipt:
             for r in self.ignored:
                 where = f"单元格 cell {r['cell']}" if r.get("cell") else f"第 {r['row']} 行 row"
                 lines.append(f"  工作表 sheet {r['sheet']} {where}: {r['reason']}")
+        if self.ignored_unlisted:
+            more = sum(t["count"] for t in self.ignored_unlisted)
+            lines += [f"另有 {more} 行版式行未逐条列出 {more} more layout rows, not listed "
+                      f"one by one:"]
+            lines += [f"  {t['count']} × 首见 first at {t['first']}: {t['reason']}"
+                      for t in self.ignored_unlisted]
         return "\n".join(lines) + "\n"
+
+
+# How many rejected records (and, apart, layout rows) a receipt lists one by one: a file of
+# 100,000 bad rows had a 41 MB receipt listing each. The rest are counted by reason.
+LISTED = 1000
+# The cell's own texts, as a reason quotes them, are elided when rejections are counted by
+# reason: '{text}' in English, “{text}” in Chinese.
+QUOTES = (("'", "'"), ("“", "”"))
+
+
+def elide(reason: str, texts: list[str]) -> str:
+    """The reason without the record's texts it quotes: what rejections are counted by."""
+    for text in texts:
+        if text:
+            for left, right in QUOTES:
+                reason = reason.replace(f"{left}{text}{right}", f"{left}…{right}")
+    return reason
+
+
+def elide_sql(reason: str, texts: list[str]) -> str:
+    """elide() as a DuckDB expression on the columns named."""
+    def literal(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+    for text in texts:
+        for left, right in QUOTES:
+            reason = (f"replace({reason}, {literal(left)} || coalesce({text}, '') || "
+                      f"{literal(right)}, {literal(left + '…' + right)})")
+    return reason
+
+
+def _tally(tallies: list[dict], column: str | None, reason: str, texts: list[str],
+           first: str, count: int) -> None:
+    kind = elide(reason or "", texts)
+    for t in tallies:
+        if t["column"] == column and t["reason"] == kind:
+            t["count"] += count
+            return
+    tallies.append({"column": column, "reason": kind, "count": count, "first": first})
 
 
 def _fmt(value) -> str:
@@ -136,6 +203,10 @@ def summary(receipt: Receipt) -> str:
     parts = [("summary_counts", {"accepted": receipt.rows_accepted,
                                  "rejected": receipt.rows_rejected,
                                  "ignored": receipt.rows_ignored})]
+    if receipt.rejected_unlisted:
+        parts.append(("summary_unlisted", {
+            "listed": len(receipt.rejected),
+            "more": sum(t["count"] for t in receipt.rejected_unlisted)}))
     if receipt.superseded:
         parts.append(("summary_corrected", {"count": len(receipt.superseded)}))
     mismatches = sum(t["mismatch"] for t in receipt.totals)
