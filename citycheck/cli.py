@@ -171,10 +171,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _stopped(args, terminated: bool) -> int:
+    """One line for the person at the terminal; where it stopped goes to the log."""
+    import traceback
+
     stopped = "stopped (SIGTERM)" if terminated else "interrupted"
+    where = (traceback.format_exc() if sys.exc_info()[0] is not None
+             else "after its last step\n")
+    log_path = _log_traceback(f"{args.command} {stopped}, at:\n{where}")
     print(f"citycheck {args.command}: {stopped}; what it finished is kept — run "
-          "`citycheck recover` (or the next run) to finish what it left", file=sys.stderr)
-    logging.getLogger("citycheck").warning("%s %s", args.command, stopped)
+          f"`citycheck recover` (or the next run) to finish what it left (recorded in "
+          f"{log_path})", file=sys.stderr)
     return 143 if terminated else 130
 
 

@@ -9,6 +9,11 @@ would find.
 
 `CITYCHECK_CRASH_AT=ingest.in_transaction:3` kills at the third time the point is reached
 (the third file of a batch, say).
+
+`CITYCHECK_TERM_AT` names a point where the process sends itself SIGTERM instead (Airflow's
+task timeout, `kill`, a container stopping, arriving there): the command's handler stops it
+(citycheck/cli.py), and the tests check it says so in one line, exits 143 and that the next
+run or `citycheck recover` finishes.
 """
 from __future__ import annotations
 
@@ -19,15 +24,17 @@ _reached: dict[str, int] = {}
 
 
 def crash_point(name: str) -> None:
-    wanted = os.environ.get("CITYCHECK_CRASH_AT")
-    if not wanted:
-        return
-    point, _, nth = wanted.partition(":")
-    if point != name:
-        return
-    _reached[name] = _reached.get(name, 0) + 1
-    if _reached[name] >= int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+    for variable, sent in (("CITYCHECK_CRASH_AT", signal.SIGKILL),
+                           ("CITYCHECK_TERM_AT", signal.SIGTERM)):
+        wanted = os.environ.get(variable)
+        if not wanted:
+            continue
+        point, _, nth = wanted.partition(":")
+        if point != name:
+            continue
+        _reached[name] = _reached.get(name, 0) + 1
+        if _reached[name] >= int(nth or 1):
+            os.kill(os.getpid(), sent)
 
 
 def fail_point(name: str) -> None:

@@ -18,17 +18,20 @@ from common.config import Settings
 
 
 def cli(settings: Settings, *args: str, crash_at: str | None = None, fail_at: str | None = None,
-        file_size_limit: int | None = None, env: dict | None = None,
-        timeout: float = 300) -> subprocess.CompletedProcess:
+        term_at: str | None = None, file_size_limit: int | None = None,
+        env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """`citycheck ARGS` in a new process on the test's data dir. `crash_at`: SIGKILL at that
-    point; `fail_at`: ENOSPC there; `file_size_limit`: no file may grow past this many bytes
-    (RLIMIT_FSIZE, as a full disk would stop it; SIGXFSZ ignored so the write fails)."""
+    point; `term_at`: SIGTERM there; `fail_at`: ENOSPC there; `file_size_limit`: no file may
+    grow past this many bytes (RLIMIT_FSIZE, as a full disk would stop it; SIGXFSZ ignored so
+    the write fails)."""
     environ = dict(os.environ, CITYCHECK_DATA_DIR=str(settings.data_dir))
     environ.update(env or {})
-    environ.pop("CITYCHECK_CRASH_AT", None)
-    environ.pop("CITYCHECK_FAIL_AT", None)
+    for variable in ("CITYCHECK_CRASH_AT", "CITYCHECK_FAIL_AT", "CITYCHECK_TERM_AT"):
+        environ.pop(variable, None)
     if crash_at:
         environ["CITYCHECK_CRASH_AT"] = crash_at
+    if term_at:
+        environ["CITYCHECK_TERM_AT"] = term_at
     if fail_at:
         environ["CITYCHECK_FAIL_AT"] = fail_at
 

@@ -119,6 +119,23 @@ def test_a_file_handed_to_ingest_is_landed_by_recover(settings, clean_receipts, 
     assert "duplicate" in proc.stdout
 
 
+@pytest.mark.parametrize("point", ["ingest.after_copy", "ingest.in_transaction",
+                                   "ingest.after_commit", "ingest.before_remove"])
+def test_a_sigterm_anywhere_in_intake_stops_it_in_one_line_and_the_next_run_finishes(
+        settings, clean_receipts, point):
+    """Airflow's task timeout (SIGTERM) arriving at each point of intake: the command says
+    it was stopped, exits 143, and the next run lands every file once, as if undisturbed."""
+    digests = _fill_inbox(settings, SAMPLES[:3])
+    proc = cli(settings, "ingest", term_at=point)
+    assert proc.returncode == 143, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[0].startswith(
+        "citycheck ingest: stopped (SIGTERM)"), proc.stderr
+    proc = cli(settings, "ingest")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    _assert_each_file_landed_once(settings, digests, clean_receipts)
+
+
 # -- build and publish --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -190,6 +207,31 @@ def test_a_publish_killed_between_outputs_serves_one_whole_publication(waiting, 
 
     proc = cli(waiting, "publish")                      # the next normal run publishes
     assert proc.returncode == 0, proc.stderr
+    _assert_outputs_agree(waiting)
+    assert served_fingerprints(waiting) == new
+
+
+@pytest.mark.parametrize("point,rolled_forward", [
+    ("publish.staged", False), ("publish.in_transaction", False),
+    ("publish.committed", True), ("publish.switched", True)])
+def test_a_sigterm_anywhere_in_publish_stops_it_at_a_safe_point(waiting, point,
+                                                                rolled_forward):
+    """SIGTERM at each point of publish: one line, exit 143, readers keep one whole
+    publication; `citycheck recover` finishes (rolls forward what was committed), the next
+    publish publishes."""
+    old, old_id = served_fingerprints(waiting), served_publication(waiting)
+    new = _validated_fingerprints(waiting)
+    proc = cli(waiting, "publish", term_at=point)
+    assert proc.returncode == 143, proc.stderr
+    said = proc.stderr.strip().splitlines()
+    assert len(said) == 1 and said[0].startswith("citycheck publish: stopped (SIGTERM)"), \
+        proc.stderr
+    assert served_fingerprints(waiting) in (old, new)
+    proc = cli(waiting, "recover")
+    assert proc.returncode == 0, proc.stderr
+    assert (_assert_outputs_agree(waiting) != old_id) == rolled_forward
+    assert served_fingerprints(waiting) == (new if rolled_forward else old)
+    assert cli(waiting, "publish").returncode == 0
     _assert_outputs_agree(waiting)
     assert served_fingerprints(waiting) == new
 
@@ -320,14 +362,21 @@ def on_a_small_disk(validated, tmp_path, monkeypatch, portal_url):
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
 
 
-def test_a_disk_that_fills_up_at_the_publish_commit_changes_nothing(on_a_small_disk):
+@pytest.mark.parametrize("point", ["publish.serving", "publish.parquet", "publish.commit"])
+def test_a_disk_that_fills_up_anywhere_in_publish_changes_nothing(on_a_small_disk, point):
+    """The disk fills for real at each point of publish (the step goes on and meets it
+    wherever it writes next)."""
     settings = on_a_small_disk
     old, old_id = served_fingerprints(settings), served_publication(settings)
-    proc = cli(settings, "publish", env={"CITYCHECK_FILL_DISK_AT": "publish.commit"})
+    proc = cli(settings, "publish", env={"CITYCHECK_FILL_DISK_AT": point})
     assert proc.returncode == 1, proc.stderr
     said = proc.stderr.strip().splitlines()
     assert len(said) <= 2 and "No space left on device" in said[0], proc.stderr
-    assert "free space there" in said[0] and str(settings.warehouse_path.parent) in said[0]
+    # the disk named is the one written to next: the publications' folder while staging,
+    # the warehouse's at the commit
+    device = settings.published_dir / "publications" if point == "publish.serving" else \
+        settings.warehouse_path.parent
+    assert f"The disk holding {device} is full: free space there" in said[0], said[0]
     assert "please report" not in proc.stderr and "TransactionContext" not in proc.stderr
     assert served_fingerprints(settings) == old and served_publication(settings) == old_id
     assert leftovers(settings) == []              # no staged publication left behind

@@ -70,14 +70,24 @@ def _first_line(exc: BaseException) -> str:
     import re
 
     line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return re.sub(r"^[A-Za-z]+ Error: (Failed to commit: )?", "", line)
+    line = re.sub(r"^[A-Za-z]+ Error: (Failed to commit: )?", "", line)
+    # DuckDB's structured form ("Async write failed for range …: {"exception_message": …}"):
+    # its message alone
+    found = re.search(r"\{\s*\"exception_type\".*\}\s*$", line)
+    if found:
+        try:
+            line = json.loads(found.group(0)).get("exception_message") or line
+        except ValueError:
+            pass
+    return line
 
 
-def _space_hint(exc: BaseException, settings) -> str:
-    """What to do when the cause is a full disk: which device, and to free space there."""
+def _space_hint(exc: BaseException, settings, device: Path | None = None) -> str:
+    """What to do when the cause is a full disk: which device (the warehouse's unless
+    named), and to free space there."""
     if "No space left on device" not in str(exc) and getattr(exc, "errno", None) != 28:
         return ""
-    device = settings.warehouse_path.parent
+    device = device or settings.warehouse_path.parent
     return (f". The disk holding {device} is full: free space there (or point "
             "CITYCHECK_DATA_DIR at a larger disk) and run `citycheck publish` again")
 
@@ -252,10 +262,10 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
         os.replace(tmp, final)
     except Exception as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        what = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        what = getattr(exc, "strerror", None) or _first_line(exc)
         raise PublishRefused(f"could not write publication {publication_id} under "
                              f"{root} ({what}); nothing changed, the previous publication is "
-                             "still served") from exc
+                             f"still served{_space_hint(exc, settings, root)}") from exc
     return final, years
 
 
