@@ -232,7 +232,9 @@ def _failed(args, exc: Exception) -> int:
         return 1
     log_path = _log_traceback(traceback.format_exc())
     first = (str(exc).strip().splitlines() or [""])[0]
-    if _postgres_went_away(exc):
+    from citycheck.warehouse.pg_connection import postgres_went_away
+
+    if postgres_went_away(exc):
         print(f"citycheck {args.command}: PostgreSQL went away during {args.command} "
               f"({first or name}); what it had not committed was rolled back by the server: "
               f"run it again once PostgreSQL is back (`citycheck recover` first after a "
@@ -255,26 +257,6 @@ def _failed(args, exc: Exception) -> int:
     print(f"citycheck {args.command} failed: {first + '; ' if first else ''}{hint}.\n"
           f"  details: {log_path}", file=sys.stderr)
     return 2
-
-
-def _postgres_went_away(exc: BaseException) -> bool:
-    """A lost connection to PostgreSQL (the server crashed, restarted or ended the session),
-    anywhere in the exception's chain."""
-    seen = 0
-    while exc is not None and seen < 10:
-        module = type(exc).__module__ or ""
-        if module.startswith(("psycopg2", "psycopg")) and type(exc).__name__ in (
-                "OperationalError", "InterfaceError", "AdminShutdown", "CrashShutdown",
-                "DatabaseError") and any(
-                    words in str(exc) for words in (
-                        "server closed the connection", "terminating connection",
-                        "connection already closed", "could not receive data",
-                        "SSL SYSCALL", "no connection to the server",
-                        "the database system is shutting down",
-                        "the database system is in recovery mode")):
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
 
 
 def _log_traceback(text: str) -> str:

@@ -72,3 +72,72 @@ def test_postgres_going_away_mid_ingest_is_one_line_and_the_next_run_lands_it(
         distinct, landed = cur.fetchone()
     assert distinct == landed == len(files)
     assert not any(settings.inbox_dir.iterdir())
+
+
+def test_postgres_going_away_mid_publish_is_one_line_and_the_next_publish_completes(
+        built, pg_database):
+    """`citycheck publish --target postgres` (the scale-out serving database) losing its
+    server: one line, exit 1, nothing half-published; the next publish completes."""
+    env = {**os.environ, "CITYCHECK_DATA_DIR": str(built.data_dir),
+           "CITYCHECK_PG_DSN": pg_database}
+    name = pg_database.split("dbname=")[1].split()[0]
+    stop = threading.Event()
+    proc = subprocess.Popen([sys.executable, "-m", "citycheck.cli", "publish", "--target",
+                             "postgres"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    killer = threading.Thread(target=_end_sessions_until, args=(pg_database, name, stop))
+    killer.start()
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        stop.set()
+        killer.join()
+    assert proc.returncode == 1, (out, err)
+    said = [line for line in err.splitlines() if line.startswith("citycheck publish")]
+    assert len(said) == 1 and "PostgreSQL went away during publish" in said[0], err
+    assert "please report" not in err and "Traceback" not in err
+    with psycopg2.connect(pg_database) as pg, pg.cursor() as cur:
+        cur.execute("select count(*) from information_schema.tables "
+                    "where table_schema = 'published'")
+        assert cur.fetchone()[0] == 0          # nothing half-published
+
+    again = subprocess.run([sys.executable, "-m", "citycheck.cli", "publish", "--target",
+                            "postgres"], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    with psycopg2.connect(pg_database) as pg, pg.cursor() as cur:
+        cur.execute("select count(*) from published.fct_indicator_values")
+        assert cur.fetchone()[0] > 0
+
+
+def test_postgres_going_away_mid_build_is_one_line_and_the_next_build_completes(
+        tmp_path, pg_database, monkeypatch):
+    monkeypatch.setenv("CITYCHECK_WAREHOUSE_TARGET", "postgres")
+    monkeypatch.setenv("CITYCHECK_PG_DSN", pg_database)
+    settings = make_settings(tmp_path / "data", monkeypatch)
+    settings.ensure_dirs()
+    for f in sorted((SAMPLE_DIR / "submissions").glob("371000_*"))[:6]:
+        shutil.copy(f, settings.inbox_dir / f.name)
+    env = {**os.environ, "CITYCHECK_DATA_DIR": str(settings.data_dir),
+           "CITYCHECK_WAREHOUSE_TARGET": "postgres", "CITYCHECK_PG_DSN": pg_database}
+    landed = subprocess.run([sys.executable, "-m", "citycheck.cli", "ingest"], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert landed.returncode in (0, 1), landed.stderr
+    name = pg_database.split("dbname=")[1].split()[0]
+    stop = threading.Event()
+    proc = subprocess.Popen([sys.executable, "-m", "citycheck.cli", "build"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)           # dbt connected and running its models
+    killer = threading.Thread(target=_end_sessions_until, args=(pg_database, name, stop))
+    killer.start()
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        stop.set()
+        killer.join()
+    assert proc.returncode == 1, (out, err)
+    said = [line for line in err.splitlines() if line.startswith("citycheck build")]
+    assert len(said) == 1 and "PostgreSQL went away during build" in said[0], err
+    assert "please report" not in err and "Traceback" not in err
+    again = subprocess.run([sys.executable, "-m", "citycheck.cli", "build"], env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr

@@ -19,7 +19,11 @@ from dataclasses import dataclass, field
 import duckdb
 
 from citycheck.publication.publish import PublishRefused
-from citycheck.warehouse.pg_connection import DEFAULT_READER_ROLE, shown_dsn
+from citycheck.warehouse.pg_connection import (
+    DEFAULT_READER_ROLE,
+    postgres_went_away,
+    shown_dsn,
+)
 from citycheck.warehouse.pg_publication import drop_retired, replace_schema, timed_out
 from common.config import Settings
 
@@ -68,6 +72,8 @@ def publish_postgres(settings: Settings, dsn: str | None = None,
         except (psycopg2.errors.LockNotAvailable, psycopg2.errors.QueryCanceled) as exc:
             raise PublishRefused(timed_out(exc, pg, SCHEMA, "the PostgreSQL copy")) from None
         except psycopg2.Error as exc:
+            if postgres_went_away(exc):
+                raise       # said as such by the command: the server went away, run again
             raise PublishRefused(f"PostgreSQL refused the publication, nothing changed there: "
                                  f"{str(exc).strip()}") from None
         finally:

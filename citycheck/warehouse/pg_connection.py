@@ -14,8 +14,33 @@ from common.engine import WarehouseUnavailable
 log = logging.getLogger(__name__)
 
 DEFAULT_READER_ROLE = "citycheck_reader"
-log = logging.getLogger(__name__)
 
+
+# what the PostgreSQL client says when its server went away (crashed, restarted, ended the
+# session)
+GONE = ("server closed the connection", "terminating connection", "connection already closed",
+        "could not receive data", "SSL SYSCALL", "no connection to the server",
+        "the database system is shutting down", "the database system is in recovery mode")
+
+
+def gone_in(text: str) -> str | None:
+    """The words in `text` (an error, dbt's message for a node) that say the server went
+    away, if any."""
+    return next((words for words in GONE if words in text), None)
+
+
+def postgres_went_away(exc: BaseException) -> bool:
+    """A lost connection to PostgreSQL (the server crashed, restarted or ended the session),
+    anywhere in the exception's chain."""
+    seen = 0
+    while exc is not None and seen < 10:
+        module = type(exc).__module__ or ""
+        if module.startswith(("psycopg2", "psycopg")) and type(exc).__name__ in (
+                "OperationalError", "InterfaceError", "AdminShutdown", "CrashShutdown",
+                "DatabaseError") and gone_in(str(exc)):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def shown_dsn(dsn: str) -> str:
