@@ -42,34 +42,46 @@ def test_q1_districts_that_missed_the_2020_sewage_target(answers):
 
 
 def _ecology_scores_2023(serving: Path) -> dict[str, float]:
-    """The index method of docs/analysts.md, redone in plain Python on the published values."""
-    weights = {r["indicator_code"]: float(r["weight"])
-               for r in csv.DictReader(open(SEEDS_DIR / "index_weights.csv", encoding="utf-8"))}
+    """The index method of docs/analysts.md, redone in plain Python on the published values:
+    each indicator's scored value (per 10,000 residents where index_weights.csv says so)
+    against the goalposts of its base year — the first year from 2019, the programme's
+    first, in which the districts differ — bounded to [0, 200]; weighted mean per district."""
+    seeds = list(csv.DictReader(open(SEEDS_DIR / "index_weights.csv", encoding="utf-8")))
+    weights = {r["indicator_code"]: float(r["weight"]) for r in seeds}
+    divided_by = {r["indicator_code"]: r["divided_by"] for r in seeds if r["divided_by"]}
     dims = dict(query(serving, "select indicator_code, chc_dimension_code from dim_indicator"))
     directions = dict(query(serving, "select indicator_code, direction from dim_indicator"))
-    targets = {(d, i): v for d, i, v in query(
-        serving, "select district_code, indicator_code, target_value from fct_indicator_targets "
-        "where target_year = 2023 and basis = 'level'")}
-    rows = query(serving, "select district_code, indicator_code, value from fct_indicator_values "
-                 "where year = 2023 and value is not null and district_code <> city_code")
-    by_indicator: dict[str, dict[str, float]] = {}
-    for d, i, v in rows:
-        if weights.get(i, 0) > 0 and dims[i] == "chc_ecology":
-            by_indicator.setdefault(i, {})[d] = v
+    values = {(d, i, y): v for d, i, y, v in query(
+        serving, "select district_code, indicator_code, year, value from fct_indicator_values "
+        "where city_code = '371000' and value is not null and district_code <> city_code")}
+
+    def scored(d: str, i: str, y: int) -> float | None:
+        v = values.get((d, i, y))
+        if v is None or i not in divided_by:
+            return v
+        people = values.get((d, divided_by[i], y))
+        return v / people if people else None
+
+    districts = {d for d, _, _ in values}
     totals: dict[str, list[float]] = {}
-    for i, values in by_indicator.items():
-        lo, hi = min(values.values()), max(values.values())
-        for d, v in values.items():
-            if (d, i) in targets:
-                t = targets[(d, i)]
-                s = 100 * min(v / t, 1) if directions[i] == "higher_better" else 100 * min(t / v, 1)
-            elif hi == lo:
-                s = 100.0
-            else:
-                s = 100 * ((v - lo) if directions[i] == "higher_better" else (hi - v)) / (hi - lo)
+    for i, weight in weights.items():
+        if weight <= 0 or dims[i] != "chc_ecology":
+            continue
+        for base in range(2019, 2024):
+            found = [s for d in districts if (s := scored(d, i, base)) is not None]
+            if found and max(found) > min(found):
+                lo, hi = min(found), max(found)
+                break
+        else:
+            continue          # no year with a spread: no goalposts, no score
+        for d in districts:
+            v = scored(d, i, 2023)
+            if v is None:
+                continue
+            s = 100 * ((v - lo) if directions[i] == "higher_better" else (hi - v)) / (hi - lo)
             acc = totals.setdefault(d, [0.0, 0.0])
-            acc[0] += s * weights[i]
-            acc[1] += weights[i]
+            acc[0] += min(max(s, 0), 200) * weight
+            acc[1] += weight
     return {NAMES[d]: a / w for d, (a, w) in totals.items()}
 
 

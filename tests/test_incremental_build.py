@@ -61,6 +61,11 @@ def test_incremental_builds_equal_a_full_rebuild(built, tmp_path):
         lambda: ingest_file(_file(tmp_path / "pop.csv", "resident_population_10k",
                                   [("环翠区", "120.5")], department="statistics"),
                             built, received_at=LATER),
+        # the base year's population: every per-resident indicator's goalposts move, and
+        # with them the index of every year (int_index_goalposts), not only 2019's
+        lambda: ingest_file(_file(tmp_path / "pop2019.csv", "resident_population_10k",
+                                  [("环翠区", "30.5")], year="2019", department="statistics"),
+                            built, received_at=LATER),
     ]
     for step in steps:
         receipt = step()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -288,6 +289,13 @@ def _config(chart):
     return chart.configure(font=FONT).configure_view(stroke=None)
 
 
+def _top(rows: list[dict]) -> float:
+    """The end of a score axis: 100 (the base year's best district), or the next 50 above
+    the highest score when a district went beyond it (scores reach index_score_cap, 200)."""
+    highest = max((r["得分"] for r in rows), default=100)
+    return 100 if highest <= 100 else 50 * math.ceil(highest / 50)
+
+
 def ranking_chart(data: dict) -> str | None:
     """Overall score by district, this year beside the year before."""
     import altair as alt
@@ -307,7 +315,8 @@ def ranking_chart(data: dict) -> str | None:
     chart = alt.Chart(pd.DataFrame(rows)).mark_bar().encode(
         y=alt.Y("区县:N", sort=order, title=None),
         yOffset=alt.YOffset("年度:N"),
-        x=alt.X("得分:Q", scale=alt.Scale(domain=[0, 100]), title="综合得分 overall score"),
+        x=alt.X("得分:Q", scale=alt.Scale(domain=[0, _top(rows)]),
+                title="综合得分 overall score"),
         color=alt.Color("年度:N", scale=alt.Scale(range=["#9ecae1", "#08519c"]),
                         legend=alt.Legend(title="年度 year", orient="bottom")),
     ).properties(width=420)
@@ -342,7 +351,7 @@ def index_chart(data: dict) -> str | None:
         return None
     chart = alt.Chart(pd.DataFrame(rows)).mark_bar(color="#2b8cbe").encode(
         y=alt.Y("区县:N", title=None, sort="-x"),
-        x=alt.X("得分:Q", scale=alt.Scale(domain=[0, 100]), title=None),
+        x=alt.X("得分:Q", scale=alt.Scale(domain=[0, _top(rows)]), title=None),
     ).properties(width=150, height=alt.Step(14)).facet(
         facet=alt.Facet("维度:N", title=None), columns=3)
     return _svg(_config(chart))

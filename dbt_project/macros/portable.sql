@@ -33,12 +33,24 @@
     rows carry built_at and a value never leaves that table, so a city-year that lost every
     score is found and emptied too (delete+insert on the new rows alone would keep its old
     rows). A no-op on a full build. -#}
-{% macro city_years_touched(touched) -%}
+{% macro city_years_touched(touched, base_years=false) -%}
     {%- if is_incremental() -%}
     drop table if exists {{ touched }};
     create temp table {{ touched }} as
         select distinct city_code, year from {{ ref('fct_indicator_values') }}
         where built_at > {{ citycheck.last_built_at(this) }};
+    {%- if base_years %}
+    {#- scores against the base year's goalposts (int_index_goalposts): a city touched in or
+        before an indicator's base year may have new goalposts, so all its years are -#}
+    insert into {{ touched }}
+        select distinct f.city_code, f.year from {{ ref('fct_indicator_values') }} as f
+        where exists (select 1 from {{ touched }} as t
+                      inner join {{ ref('int_index_goalposts') }} as g
+                          on g.city_code = t.city_code and t.year <= g.base_year
+                      where t.city_code = f.city_code)
+            and not exists (select 1 from {{ touched }} as t
+                            where t.city_code = f.city_code and t.year = f.year);
+    {%- endif %}
     delete from {{ this }} as m
         where exists (select 1 from {{ touched }} as t
                       where t.city_code = m.city_code and t.year = m.year)

@@ -1,33 +1,37 @@
--- Each district's value on each index indicator, normalised to 0-100 (docs/analysts.md):
+-- Each district's value on each index indicator, normalised, two ways (docs/analysts.md):
+--
+-- score — against fixed goalposts (int_index_goalposts): the lowest and highest district
+--   value of the indicator's base year score 0 and 100, every year:
+--     higher_better: 100 x (v - base_min) / (base_max - base_min)
+--     lower_better:  100 x (base_max - v) / (base_max - base_min)
+--   bounded to [0, var('index_score_cap')] (so one indicator cannot outweigh the rest); v is
+--   the scored value (per 10,000 residents where index_weights says so, int_index_values).
+--   Comparable across years and districts: a district that improves scores higher.
+-- score_relative — the method of earlier publications, kept under its own name:
 --   target-based where the district has its own level target for that indicator and year:
 --     higher_better: 100 x min(value / target, 1);  lower_better: 100 x min(target / value, 1)
 --   otherwise min-max across the city's districts with a value that year:
 --     higher_better: 100 x (value - min) / (max - min);  lower_better: 100 x (max - value) / (max - min)
 --     (all districts equal: each scores 100 — none is behind the others)
+--   Relative within one year: it ranks districts, it cannot compare years.
 -- A missing value gets no score (never zero); coverage in mart_dimension_index says so.
 --
--- Incremental by city x year (min and max are taken within a city, indicator and year): a
--- build recomputes the city-years whose values were rewritten (macro city_years_touched).
+-- Incremental by city x year: a build recomputes the city-years whose values were rewritten,
+-- and every year of a city whose base year was (macro city_years_touched).
+-- depends_on: {{ ref('fct_indicator_values') }} (the pre-hook's city-years)
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{{ citycheck.city_years_touched('scores_touched') }}",
+    pre_hook="{{ citycheck.city_years_touched('scores_touched', base_years=true) }}",
 ) }}
 
 with district_values as (
-    select
-        f.city_code, f.district_code, f.district_key, f.indicator_code, f.year, f.value,
-        i.direction, i.chc_dimension_code, w.weight
-    from {{ ref('fct_indicator_values') }} as f
-    inner join {{ ref('dim_district') }} as d on d.district_key = f.district_key
-    inner join {{ ref('dim_indicator') }} as i on i.indicator_code = f.indicator_code
-    inner join {{ ref('index_weights') }} as w on w.indicator_code = f.indicator_code
+    select v.*
+    from {{ ref('int_index_values') }} as v
     {% if is_incremental() %}
-    inner join scores_touched as t on t.city_code = f.city_code and t.year = f.year
+    inner join scores_touched as t on t.city_code = v.city_code and t.year = v.year
     {% endif %}
-    where d.unit_level <> 'city' and f.value is not null and w.weight > 0
-        and i.direction in ('higher_better', 'lower_better')
 ),
 
 ranges as (
@@ -38,12 +42,14 @@ ranges as (
     from district_values
 ),
 
-with_targets as (
-    select r.*, t.target_value
+with_references as (
+    select r.*, t.target_value, g.base_year, g.base_min, g.base_max
     from ranges as r
     left join {{ ref('fct_indicator_targets') }} as t
         on t.district_code = r.district_code and t.indicator_code = r.indicator_code
         and t.target_year = r.year and t.basis = 'level' and t.target_value > 0
+    left join {{ ref('int_index_goalposts') }} as g
+        on g.city_code = r.city_code and g.indicator_code = r.indicator_code
 )
 
 select
@@ -56,6 +62,17 @@ select
     value,
     direction,
     weight,
+    divided_by,
+    scored_value,
+    base_year,
+    base_min,
+    base_max,
+    {{ citycheck.round_to("least(greatest(case
+        when scored_value is null or base_max is null then null
+        when direction = 'higher_better'
+            then 100 * (scored_value - base_min) / (base_max - base_min)
+        else 100 * (base_max - scored_value) / (base_max - base_min)
+    end, 0), " ~ var('index_score_cap') ~ ")", 4) }} as score,
     target_value,
     city_min,
     city_max,
@@ -69,6 +86,6 @@ select
         when city_max = city_min then 100
         when direction = 'higher_better' then 100 * (value - city_min) / (city_max - city_min)
         else 100 * (city_max - value) / (city_max - city_min)
-    end", 4) }} as score,
+    end", 4) }} as score_relative,
     {{ citycheck.built_at() }} as built_at
-from with_targets
+from with_references

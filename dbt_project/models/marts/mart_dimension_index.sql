@@ -1,6 +1,9 @@
 -- A composite score per district, year and city-health-check dimension, and overall
--- (dimension_code = 'overall'). Method in docs/analysts.md:
---   dimension score = weighted mean of the indicator scores present (int_indicator_scores);
+-- (dimension_code = 'overall'), on each of the two scores of int_indicator_scores: `score`
+-- (against the base year's fixed goalposts: comparable across years) and `score_relative`
+-- (min-max within the year, or the district's target: the method of earlier publications).
+-- Method in docs/analysts.md:
+--   dimension score = weighted mean of the indicator scores present;
 --   coverage = weight of the indicators scored / weight of the indicators the city's programme
 --              puts in that dimension; below min_index_coverage the score is null, never a
 --              guess and never a zero;
@@ -8,11 +11,12 @@
 --             dimensions with indicators; null below min_index_coverage.
 -- Incremental by city x year, as int_indicator_scores (macro city_years_touched).
 -- depends_on: {{ ref('fct_indicator_values') }} (the pre-hook's city-years)
+-- depends_on: {{ ref('int_index_goalposts') }} (the pre-hook's base years)
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{{ citycheck.city_years_touched('index_touched') }}",
+    pre_hook="{{ citycheck.city_years_touched('index_touched', base_years=true) }}",
 ) }}
 
 with expected as (
@@ -50,8 +54,15 @@ dimension_scores as (
         u.city_code, u.district_code, u.district_key, u.year, e.chc_dimension_code,
         e.weight_expected, e.indicators_expected,
         count(s.score) as indicators_scored,
-        coalesce(sum(s.weight), 0) as weight_scored,
-        sum(s.score * s.weight) / nullif(sum(s.weight), 0) as weighted_mean
+        coalesce(sum(case when s.score is not null then s.weight end), 0) as weight_scored,
+        sum(s.score * s.weight)
+            / nullif(sum(case when s.score is not null then s.weight end), 0) as weighted_mean,
+        count(s.score_relative) as indicators_scored_relative,
+        coalesce(sum(case when s.score_relative is not null then s.weight end), 0)
+            as weight_scored_relative,
+        sum(s.score_relative * s.weight)
+            / nullif(sum(case when s.score_relative is not null then s.weight end), 0)
+            as weighted_mean_relative
     from units as u
     inner join expected_weight as e on e.city_code = u.city_code
     left join {{ ref('int_indicator_scores') }} as s
@@ -67,7 +78,11 @@ dimensions as (
         indicators_expected, indicators_scored,
         {{ citycheck.round_to("weight_scored / weight_expected", 4) }} as coverage,
         case when weight_scored / weight_expected >= {{ var('min_index_coverage') }}
-            then {{ citycheck.round_to("weighted_mean", 4) }} end as score
+            then {{ citycheck.round_to("weighted_mean", 4) }} end as score,
+        {{ citycheck.round_to("weight_scored_relative / weight_expected", 4) }}
+            as coverage_relative,
+        case when weight_scored_relative / weight_expected >= {{ var('min_index_coverage') }}
+            then {{ citycheck.round_to("weighted_mean_relative", 4) }} end as score_relative
     from dimension_scores
 ),
 
@@ -78,7 +93,11 @@ overall as (
         count(score) as indicators_scored,
         {{ citycheck.round_to("count(score) * 1.0 / count(*)", 4) }} as coverage,
         case when count(score) * 1.0 / count(*) >= {{ var('min_index_coverage') }}
-            then {{ citycheck.round_to("avg(score)", 4) }} end as score
+            then {{ citycheck.round_to("avg(score)", 4) }} end as score,
+        {{ citycheck.round_to("count(score_relative) * 1.0 / count(*)", 4) }}
+            as coverage_relative,
+        case when count(score_relative) * 1.0 / count(*) >= {{ var('min_index_coverage') }}
+            then {{ citycheck.round_to("avg(score_relative)", 4) }} end as score_relative
     from dimensions
     group by city_code, district_code, district_key, year
 ),
@@ -104,6 +123,8 @@ select
     b.indicators_scored,
     b.indicators_expected,
     case when b.score is null then 'insufficient_coverage' else 'scored' end as score_status,
+    b.score_relative,
+    b.coverage_relative,
     {{ citycheck.built_at() }} as built_at
 from both_levels as b
 inner join {{ ref('dim_district') }} as dd on dd.district_key = b.district_key
