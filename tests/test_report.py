@@ -2,6 +2,7 @@
 real browser at laptop and phone width, and its PDF holds the report's title."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -107,11 +108,28 @@ def test_every_number_in_the_report_is_the_published_marts(built, year):
             return str(con.execute(sql, [CITY, year]).fetchone()[0])
 
         targets = "from mart_indicator_scorecard where city_code = ? and year = ? and " \
-                  "target_id is not null and "
-        assert page.counts["targets_met"] == count(f"select count(*) {targets} target_met")
-        assert page.counts["targets_missed"] == count(f"select count(*) {targets} not target_met")
-        assert page.counts["targets_pending"] == count(
-            f"select count(*) {targets} target_met is null")
+                  "target_id is not null"
+        if count(f"select count(*) {targets}") != "0":
+            assert page.counts["targets_met"] == count(
+                f"select count(*) {targets} and target_met")
+            assert page.counts["targets_missed"] == count(
+                f"select count(*) {targets} and not target_met")
+            assert page.counts["targets_pending"] == count(
+                f"select count(*) {targets} and target_met is null")
+        else:
+            # no target falls due: what is known about the year, not four zeros
+            city = "from mart_indicator_scorecard where city_code = ? and year = ? and " \
+                   "is_city_total and "
+            better = "(case when direction = 'lower_better' then value < previous_year_value " \
+                     "else value > previous_year_value end)"
+            assert "targets_met" not in page.counts
+            assert page.counts["indicators_reported"] == count(
+                f"select count(*) {city} value is not null")
+            assert page.counts["indicators_improved"] == count(
+                f"select count(*) {city} {better}")
+            assert page.counts["indicators_worsened"] == count(
+                f"select count(*) {city} not {better} and value <> previous_year_value")
+            assert int(page.counts["indicators_improved"]) > 0
         assert page.counts["revised"] == count(
             "select count(*) from mart_indicator_scorecard where city_code = ? and year = ? "
             "and is_revised")
@@ -169,6 +187,49 @@ def test_the_report_reads_in_a_browser_and_prints_to_pdf(built, tmp_path):
     assert len(reader.pages) >= 2
     first = reader.pages[0].extract_text()
     assert "城市体检报告" in first and "City health check 2023" in first
+    # A4 (595 x 842 points), not US Letter (612 x 792)
+    assert all((round(float(p.mediabox.width)), round(float(p.mediabox.height))) == (595, 842)
+               for p in reader.pages)
+
+
+def test_a_report_says_what_an_increase_target_asks_and_what_was_known_that_year(built):
+    """An increase target reads as one ("较2019年新增 increase on 2019 ≥ 9") beside what was
+    added, not the running total; the 2019 report quotes no later year; the five-year
+    evaluation classes each indicator's change by its direction and sets each target's
+    assessed value beside the report year's."""
+    html = write_report(built, CITY, 2020, pdf=False).html_path.read_text("utf-8")
+    (needed, added, total), = query(
+        built.serving_path, "select target_value, compared_value, value from "
+        "mart_indicator_scorecard where scorecard_id = '371000|pedestrian_bridges_cum|2020'")
+    assert added < total      # the running total is not what the target counts
+    assert (f'较2019年新增 increase on 2019 &gt;= <span data-mart="mart_indicator_scorecard" '
+            f'data-id="371000|pedestrian_bridges_cum|2020" data-column="target_value">'
+            f'{needed:g}</span>') in html
+    assert (f'新增 added <span data-mart="mart_indicator_scorecard" data-id="371000|'
+            f'pedestrian_bridges_cum|2020" data-column="compared_value">{added:g}</span>'
+            ) in html
+
+    page = Numbers()
+    page.feed(write_report(built, CITY, 2019, pdf=False).html_path.read_text("utf-8"))
+    later = [(m, k) for m, k, _, _ in page.cells
+             if m == "mart_indicator_scorecard" and int(k.rsplit("|", 1)[1]) > 2019]
+    assert not later
+    progress = {k for m, k, _, _ in page.cells if m == "mart_target_progress"}
+    assessed = dict(query(built.serving_path,
+                          "select target_id, assessed_year from mart_target_progress"))
+    assert all(assessed[k] <= 2019 for k in progress)
+
+    html = write_report(built, CITY, YEAR, pdf=False).html_path.read_text("utf-8")
+    changes = re.findall(r'data-change="(\w*)"', html)
+    (improved,), = query(
+        built.serving_path,
+        "select count(*) from mart_indicator_scorecard as a join mart_indicator_scorecard "
+        "as b using (district_code, indicator_code) where a.is_city_total and "
+        "a.city_code = ? and a.year = 2019 and b.year = ? and (case when a.direction = "
+        "'lower_better' then b.value < a.value else b.value > a.value end)", [CITY, YEAR])
+    assert changes.count("improved") == improved > 0
+    assert f"{improved} 项指标改善" in html
+    assert "评估值 Assessed (year)" in html and f"{YEAR}年值 Value in {YEAR}" in html
 
 
 def test_after_a_correction_only_the_reports_it_changes_are_written_again(built, tmp_path):

@@ -95,8 +95,9 @@ def report_data(con, city: str, year: int) -> dict:
     targets = query_rows(con, """
         select s.scorecard_id, s.district_code, s.district_name_zh, s.is_city_total,
                s.indicator_code, s.indicator_name_zh, s.indicator_name_en, s.unit, s.value,
-               s.comparator, s.target_value, s.target_met, s.target_basis, s.source_type,
-               s.source_id, s.source_row, i.indicator_type, src.source_name
+               s.comparator, s.target_value, s.target_met, s.target_basis, s.target_base_year,
+               s.compared_value, s.source_type, s.source_id, s.source_row, i.indicator_type,
+               src.source_name
         from mart_indicator_scorecard as s
         join dim_indicator as i using (indicator_code)
         left join dim_source as src using (source_id)
@@ -105,11 +106,13 @@ def report_data(con, city: str, year: int) -> dict:
     at_risk = query_rows(con, f"""
         select p.target_id, p.district_code, d.district_name_zh, p.indicator_code,
                p.indicator_name_zh, p.target_year, p.comparator, p.target_value,
-               p.assessed_year, p.assessed_value, p.progress_class
+               p.assessed_year, p.assessed_value, p.progress_class,
+               p.basis as target_basis, p.base_year as target_base_year
         from mart_target_progress as p
         join dim_district as d on d.district_key = p.district_key
         where p.city_code = ? and p.target_year >= ? and p.progress_class in {AT_RISK}
-        order by p.target_year, p.indicator_code, p.district_code""", [city, year])
+            and p.assessed_year <= ?
+        order by p.target_year, p.indicator_code, p.district_code""", [city, year, year])
     ranking = query_rows(con, """
         select r.ranking_id, r.district_code, r.district_name_zh, r.score, r.rank_in_city,
                r.districts_ranked, p.ranking_id as previous_id, p.score as previous_score,
@@ -124,7 +127,8 @@ def report_data(con, city: str, year: int) -> dict:
     city_values = query_rows(con, """
         select s.scorecard_id, s.indicator_code, s.indicator_name_zh, s.indicator_name_en,
                s.unit, s.direction, s.year, s.value, s.value_basis, s.target_value,
-               s.comparator, s.target_met, s.is_revised, s.quality_flag,
+               s.comparator, s.target_met, s.target_basis, s.target_base_year,
+               s.compared_value, s.is_revised, s.quality_flag,
                i.chc_dimension_code, i.chc_dimension_zh, i.chc_dimension_en, i.indicator_type,
                i.department_code
         from mart_indicator_scorecard as s
@@ -160,7 +164,8 @@ def report_data(con, city: str, year: int) -> dict:
     districts = sorted({(r["district_code"], r["district_name_zh"]) for r in index})
     grid_rows = query_rows(con, """
         select scorecard_id, district_code, district_name_zh, indicator_code, indicator_name_zh,
-               value, comparator, target_value, target_met
+               value, comparator, target_value, target_met, target_basis, target_base_year,
+               compared_value
         from mart_indicator_scorecard
         where city_code = ? and year = ? and not is_city_total and target_id is not null
         order by district_code, indicator_code""", [city, year])
@@ -180,8 +185,15 @@ def report_data(con, city: str, year: int) -> dict:
                 by_indicator.setdefault(r["indicator_code"], {"indicator_code": r["indicator_code"],
                                                               "name_zh": r["indicator_name_zh"],
                                                               "unit": r["unit"]})[r["year"]] = r
-        five = {"first": first, "rows": [v for v in by_indicator.values()
-                                         if first in v and year in v],
+        rows = [v for v in by_indicator.values() if first in v and year in v]
+        for v in rows:      # judged by the indicator's direction
+            better = _better(v[year], v[first])
+            v["change"] = ("improved" if better else "worsened" if better is False else
+                           "unchanged" if v[year]["value"] is not None
+                           and v[year]["value"] == v[first]["value"] else None)
+        five = {"first": first, "rows": rows,
+                **{c: sum(1 for v in rows if v["change"] == c)
+                   for c in ("improved", "worsened", "unchanged")},
                 # each district's dimension scores at both ends of the period
                 "index": query_rows(con, """
                     select a.index_id as first_id, a.score as first_score, b.index_id,
@@ -197,11 +209,19 @@ def report_data(con, city: str, year: int) -> dict:
                     select p.target_id, p.district_code, d.district_name_zh,
                            p.indicator_code, p.indicator_name_zh, p.target_year,
                            p.comparator, p.target_value, p.base_year, p.base_value,
-                           p.assessed_year, p.assessed_value, p.progress_class
+                           p.assessed_year, p.assessed_value, p.progress_class,
+                           p.basis as target_basis, p.base_year as target_base_year
                     from mart_target_progress as p
                     join dim_district as d on d.district_key = p.district_key
-                    where p.city_code = ?
-                    order by p.target_year, p.indicator_code, p.district_code""", [city])}
+                    where p.city_code = ? and p.assessed_year <= ?
+                    order by p.target_year, p.indicator_code, p.district_code""",
+                    [city, year])}
+        # beside each target's assessed value, the district's value in the report's year
+        latest = {(r["district_code"], r["indicator_code"]): r for r in query_rows(con, """
+            select scorecard_id, district_code, indicator_code, value
+            from mart_indicator_scorecard where city_code = ? and year = ?""", [city, year])}
+        for t in five["progress"]:
+            t["latest"] = latest.get((t["district_code"], t["indicator_code"]))
 
     quality = {
         "status": query_rows(con, """
@@ -258,6 +278,8 @@ def report_data(con, city: str, year: int) -> dict:
             "city_name_en": city_row[0]["city_name_en"], "year": year, "years": years,
             "round": round_row,
             "publication": publication, "labels": labels, "targets": targets,
+            "target_years": query_rows(con, "select distinct target_year from "
+                                            "fct_indicator_targets where city_code = ?", [city]),
             "at_risk": at_risk, "ranking": ranking, "dimensions": list(dimensions.values()),
             "index": index, "districts": districts, "grid": grid, "five": five,
             "quality": quality}
@@ -377,11 +399,20 @@ def render(data: dict) -> str:
         found = data["labels"].get((code_type, code))
         return f"{found['label_zh']} {found['label_en']}" if found else (code or "—")
 
+    # no target falls due this year: the summary says what is known instead of four zeros
+    now = [i["now"] for d in data["dimensions"] for i in d["indicators"] if i["now"]]
+    before = {i["code"]: i["before"] for d in data["dimensions"] for i in d["indicators"]}
+    changes = [_better(r, before.get(r["indicator_code"])) for r in now]
+    known = {"reported": sum(1 for r in now if r["value"] is not None),
+             "improved": changes.count(True), "worsened": changes.count(False)}
+    last_target_year = max((r["target_year"] for r in data.get("target_years", [])
+                            if r["target_year"] <= data["year"]), default=None)
     met = sum(1 for t in data["targets"] if t["target_met"] is True)
     missed = [t for t in data["targets"] if t["target_met"] is False]
     pending = sum(1 for t in data["targets"] if t["target_met"] is None)
     return env.get_template("report.html").render(
-        **data, label=label, met=met, missed=missed, pending=pending,
+        **data, label=label, met=met, missed=missed, pending=pending, known=known,
+        last_target_year=last_target_year,
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         charts={"ranking": ranking_chart(data), "index": index_chart(data),
                 "trends": {d["code"]: trend_chart(d) for d in data["dimensions"]}})
@@ -389,6 +420,16 @@ def render(data: dict) -> str:
 
 def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _better(now: dict, before: dict | None) -> bool | None:
+    """Whether a value moved the right way since the year before (None: no comparison, or
+    no change)."""
+    if before is None or now["value"] is None or before["value"] is None \
+            or now["value"] == before["value"]:
+        return None
+    up = now["value"] > before["value"]
+    return up if now["direction"] != "lower_better" else not up
 
 
 def print_pdf(html: Path, pdf: Path) -> str | None:

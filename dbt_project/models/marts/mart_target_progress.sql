@@ -12,8 +12,12 @@
 --                               0-0.60 limited_progress, < 0 deterioration.
 -- A target already met in year t is target_met; one the base year met but year t misses is
 -- deterioration (the ratio of two growths pointing away from the target means nothing).
--- Not computable with no two years of values,
--- a value <= 0, or a target that needs no change; an "increase" target is judged by attainment.
+-- Not computable with no two years of values, a value <= 0, or a target that needs no change.
+--
+-- An "increase" target (so many more than in the base year, by the target year) compares what
+-- was added with what is needed at a steady pace: ratio = ((x_t - x_t0) / target) /
+-- ((t - t0) / (T - t0)), classed by the same thresholds; target_met once the increase is
+-- reached.
 with targets as (
     select t.*, i.direction, i.indicator_name_zh, i.unit
     from {{ ref('fct_indicator_targets') }} as t
@@ -59,14 +63,30 @@ valued as (
         on sc.target_id = t.target_id
 ),
 
+judged_values as (
+    -- what the target is judged on in the assessed year: the value, or for an increase
+    -- target what was added since the base year
+    select
+        *,
+        case when basis = 'increase' then assessed_value - base_value else assessed_value end
+            as judged_value
+    from valued
+),
+
 judged as (
     select
         *,
         case
-            when comparator in ('>=', '>') then assessed_value >= target_value
-            when comparator in ('<=', '<') then assessed_value <= target_value
-            else abs(assessed_value - target_value) < 1e-9
+            when comparator in ('>=', '>') then judged_value >= target_value
+            when comparator in ('<=', '<') then judged_value <= target_value
+            else abs(judged_value - target_value) < 1e-9
         end as met_in_assessed_year,
+        case
+            when basis = 'increase' and assessed_year > base_year_used
+                and target_year > base_year_used and target_value <> 0
+            then (judged_value / target_value)
+                / ((assessed_year - base_year_used) * 1.0 / (target_year - base_year_used))
+        end as increase_ratio,
         case
             when basis = 'level' and assessed_year > base_year_used and base_value > 0
                 and assessed_value > 0 and target_value > 0 and target_value <> base_value
@@ -78,7 +98,7 @@ judged as (
                 and target_value <> base_value and target_year > base_year_used
             then power(target_value / base_value, 1.0 / (target_year - base_year_used)) - 1
         end as needed_growth
-    from valued
+    from judged_values
 )
 
 select
@@ -108,8 +128,17 @@ select
     assessed_value,
     {{ citycheck.round_to("observed_growth", 6) }} as observed_annual_growth,
     {{ citycheck.round_to("needed_growth", 6) }} as needed_annual_growth,
-    {{ citycheck.round_to("observed_growth / nullif(needed_growth, 0)", 4) }} as progress_ratio,
+    {{ citycheck.round_to("coalesce(observed_growth / nullif(needed_growth, 0), increase_ratio)",
+                          4) }} as progress_ratio,
     case
+        when basis = 'increase' then case
+            when assessed_value is not null and met_in_assessed_year then 'target_met'
+            when increase_ratio is null then 'not_computable'
+            when increase_ratio >= 0.95 then 'on_track'
+            when increase_ratio >= 0.60 then 'needs_acceleration'
+            when increase_ratio >= 0 then 'limited_progress'
+            else 'deterioration'
+        end
         when basis <> 'level' then null
         when assessed_value is not null and met_in_assessed_year then 'target_met'
         -- the base year already met the target (the needed change points away from it):
