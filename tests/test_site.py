@@ -16,7 +16,7 @@ import requests
 
 from citycheck.serving.site import write_site
 from tests.browser import console_errors, load, needs_chromium, shows_something
-from tests.helpers import free_port
+from tests.helpers import free_port, query
 from tests.test_report import Numbers, _shown
 
 
@@ -113,6 +113,27 @@ def test_a_missing_value_makes_an_indicator_partly_reported(built):
                    and c["data-year"] == "2025"]
     assert weihai_2025 and all(c["data-status"] in ("missing", "no_data") for c in weihai_2025)
     assert any(c["data-status"] == "missing" for c in weihai_2025)
+
+
+def test_an_indicator_page_shows_labels_not_codes_and_its_targets_on_the_chart(built):
+    """The page a clerk or official reads names the type, the roll-up and the source
+    documents in words, and the chart draws each level target as a line, labelled."""
+    site = write_site(built)
+    html = (site.index_path.parent / "indicators" / "sewage_treatment_rate_pct.html"
+            ).read_text(encoding="utf-8")
+    about = html[html.index("<dl>"):html.index("</dl>")]
+    for code in ("bottom_line", "population_weighted_mean", "higher_better", ">001<"):
+        assert code not in about, code
+    assert "底线指标 Bottom-line indicator" in about
+    assert "按常住人口加权平均 Population-weighted mean of the districts" in about
+    assert "威海市“美丽城市”试点实施方案（2020）" in about
+    targets = {v for (v,) in query(built.serving_path, "select distinct target_value from "
+                                   "fct_indicator_targets where indicator_code = "
+                                   "'sewage_treatment_rate_pct' and basis = 'level'")}
+    assert targets == {98.0, 90.0}
+    for v in targets:       # the chart's labels, as the SVG writes them
+        assert f"目标 target {v:g} (2020)" in html
+    assert 'title="报送数值 Reported"' in html and 'title="reported"' not in html
 
 
 @needs_chromium

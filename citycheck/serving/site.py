@@ -109,7 +109,11 @@ def indicator_data(con, code: str) -> dict:
     return {"rows": rows, "targets": targets, "review": review}
 
 
-def indicator_chart(rows: list[dict], name: str) -> str | None:
+def indicator_chart(rows: list[dict], name: str, targets: list[dict] | None = None
+                    ) -> str | None:
+    """Each district's line over the years; a dashed line at each level target's value,
+    labelled with its comparator and year (an increase target counts what was added, not the
+    plotted total: it has no line)."""
     import altair as alt
     import pandas as pd
 
@@ -117,13 +121,30 @@ def indicator_chart(rows: list[dict], name: str) -> str | None:
               for r in rows if r["value"] is not None]
     if not points:
         return None
-    chart = alt.Chart(pd.DataFrame(points)).mark_line(point=True).encode(
+    first = min(p["年度 year"] for p in points)
+    lines = alt.Chart(pd.DataFrame(points)).mark_line(point=True).encode(
         x=alt.X("年度 year:O", title=None),
         y=alt.Y("数值:Q", title=name, scale=alt.Scale(zero=False)),
         color=alt.Color("区县 district:N", legend=alt.Legend(orient="right", labelLimit=160)),
         strokeDash=alt.StrokeDash("区县 district:N", legend=None),
-    ).properties(width=460, height=240)
-    return _svg(chart.configure(font=FONT).configure_view(stroke=None))
+    )
+    marks: dict[float, list[str]] = {}
+    for t in targets or []:
+        if t["basis"] == "level" and t["target_value"] is not None:
+            marks.setdefault(t["target_value"], []).append(f"{t['target_year']}")
+    chart = lines
+    if marks:
+        goal = pd.DataFrame([{"目标 target": v, "年度 year": first,
+                              "说明": f"目标 target {v:g} ({', '.join(sorted(set(ys)))})"}
+                             for v, ys in marks.items()])
+        rule = alt.Chart(goal).mark_rule(strokeDash=[6, 4], color="#a40e26").encode(
+            y="目标 target:Q")
+        text = alt.Chart(goal).mark_text(align="left", dx=2, dy=-6, color="#a40e26",
+                                         fontSize=11).encode(
+            x=alt.X("年度 year:O"), y="目标 target:Q", text="说明:N")
+        chart = alt.layer(lines, rule, text)
+    return _svg(chart.properties(width=460, height=240).configure(font=FONT)
+                .configure_view(stroke=None))
 
 
 def _table_text(rows: list[dict]) -> tuple[str, str]:
@@ -151,6 +172,14 @@ def write_site(settings: Settings) -> SiteResult:
     con = open_publication(settings)
     try:
         site = site_data(con)
+        # every code on a page is shown by its label, in Chinese and English (dim_code_label)
+        labels = {(t, c): (zh, en) for t, c, zh, en in con.execute(
+            "select code_type, code, label_zh, label_en from dim_code_label").fetchall()}
+
+        def label(code_type: str, code: str | None) -> str:
+            zh, en = labels.get((code_type, code), (code or "—", ""))
+            return f"{zh} {en}".strip()
+
         for ind in site["indicators"]:
             data = indicator_data(con, ind["indicator_code"])
             years = sorted({r["year"] for r in data["rows"]})
@@ -171,10 +200,12 @@ def write_site(settings: Settings) -> SiteResult:
             (tmp / "indicators" / f"{code}.html").write_text(env.get_template(
                 "site_indicator.html").render(
                 ind=ind, years=years, table=list(table.values()), targets=data["targets"],
+                label=label,
                 status=site["status"], cities=site["cities"], all_years=site["years"],
                 provisional=site["provisional"],
                 STATUS=STATUS, publication=site["publication"], generated_at=generated,
-                chart=indicator_chart(data["rows"], ind["unit"] or "")), encoding="utf-8")
+                chart=indicator_chart(data["rows"], ind["unit"] or "", data["targets"])),
+                encoding="utf-8")
         (tmp / "index.html").write_text(env.get_template("site_index.html").render(
             **site, STATUS=STATUS, generated_at=generated), encoding="utf-8")
     finally:
