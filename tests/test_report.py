@@ -19,7 +19,8 @@ CITY, YEAR = "371000", 2023
 KEYS = {"mart_indicator_scorecard": "scorecard_id", "mart_district_ranking": "ranking_id",
         "mart_dimension_index": "index_id", "mart_target_progress": "target_id",
         "mart_submission_status": "status_id", "mart_plausibility_warnings": "warning_id",
-        "dim_source": "source_id", "mart_rounds": "round_id"}
+        "dim_source": "source_id", "mart_rounds": "round_id",
+        "mart_district_targets": "district_year_id"}
 
 
 class Numbers(HTMLParser):

@@ -186,12 +186,18 @@ def main() -> int:
     started = time.monotonic()
     ok = run_demo(settings, args.years)
     if ok:
-        from citycheck.serving.summary import print_intake, print_published, print_rounds
+        from citycheck.serving.summary import (
+            print_district_targets,
+            print_intake,
+            print_published,
+            print_rounds,
+        )
 
         print_intake(settings)
         print_published(settings)
         print_validation(settings)
         print_rounds(settings)
+        print_district_targets(settings)
         print(f"\npipeline finished in {time.monotonic() - started:.1f} s. Next:\n"
               "  .venv/bin/citycheck sql                   SQL on what was published (a prompt)\n"
               "  .venv/bin/citycheck serve                 the reports and pages on 127.0.0.1\n"

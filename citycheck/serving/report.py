@@ -35,6 +35,7 @@ FIVE_YEARS = 5
 FONT = "Noto Sans CJK SC"
 # The marts a report of (city, year) reads by year: it shows years up to its own.
 YEAR_MARTS = ("mart_indicator_scorecard", "mart_district_ranking", "mart_dimension_index",
+              "mart_district_targets",
               "mart_submission_status", "mart_submission_missing_values",
               "mart_plausibility_warnings", "mart_rounds", "mart_review_queue")
 # ... and by city alone, and the labels and names of every city
@@ -162,6 +163,12 @@ def report_data(con, city: str, year: int) -> dict:
         where city_code = ? and year = ? and dimension_code <> 'overall'
         order by dimension_code, district_code""", [city, year])
     districts = sorted({(r["district_code"], r["district_name_zh"]) for r in index})
+    # the districts ranked on the share of their targets met (seed 003 ranks its districts)
+    target_ranking = query_rows(con, """
+        select district_year_id, district_name_zh, targets_due, targets_met, targets_missed,
+               targets_pending, attainment_pct, rank_in_city
+        from mart_district_targets where city_code = ? and year = ?
+        order by rank_in_city nulls last, district_code""", [city, year])
     grid_rows = query_rows(con, """
         select scorecard_id, district_code, district_name_zh, indicator_code, indicator_name_zh,
                value, comparator, target_value, target_met, target_basis, target_base_year,
@@ -282,6 +289,7 @@ def report_data(con, city: str, year: int) -> dict:
                                             "fct_indicator_targets where city_code = ?", [city]),
             "at_risk": at_risk, "ranking": ranking, "dimensions": list(dimensions.values()),
             "index": index, "districts": districts, "grid": grid, "five": five,
+            "target_ranking": target_ranking,
             "quality": quality}
 
 

@@ -82,3 +82,34 @@ def print_rounds(settings: Settings, out=None) -> None:
               f"{r['completeness_pct'] or 0:>5g} % complete  {owes}", file=out)
     print("  who owes what: .venv/bin/citycheck status --missing   held values: "
           ".venv/bin/citycheck review list", file=out)
+
+
+def print_district_targets(settings: Settings, out=None) -> None:
+    """Each city's districts ranked on the share of their targets met, in the latest year
+    with judged targets (mart_district_targets: seed 003's 排出名次)."""
+    out = out or sys.stdout
+    from citycheck.serving.department_portal import reading
+
+    with reading(settings) as rows:
+        found = rows("""
+            select t.city_code, c.city_name_en, t.year, t.district_name_zh, t.targets_met,
+                   t.targets_met + t.targets_missed as judged, t.attainment_pct, t.rank_in_city
+            from mart_district_targets as t
+            join (select city_code, max(year) as year from mart_district_targets
+                  where rank_in_city is not null group by city_code) as y using (city_code, year)
+            join (select distinct city_code, city_name_en from dim_district) as c
+                using (city_code)
+            where t.rank_in_city is not null
+            order by t.city_code, t.rank_in_city, t.district_name_zh""", [])
+    if not found:
+        return
+    print("\nDistricts ranked on the targets they met (区县目标达成排名; mart_district_targets):",
+          file=out)
+    by_city: dict[tuple, list[dict]] = {}
+    for r in found:
+        by_city.setdefault((r["city_name_en"], r["year"]), []).append(r)
+    for (city, year), ranked in by_city.items():
+        shown = [f"{r['rank_in_city']}. {r['district_name_zh']} {r['attainment_pct']:g} % "
+                 f"({r['targets_met']}/{r['judged']})" for r in ranked]
+        print(f"  {city:<7} {year}  " + ", ".join(shown[:4])
+              + (f" … {shown[-1]}" if len(shown) > 4 else ""), file=out)
