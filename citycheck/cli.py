@@ -15,6 +15,7 @@
     citycheck status [--year YYYY] the dispatch list: each round, who still owes which values
     citycheck round list|open|close   the reporting rounds (open early, close when complete)
     citycheck review list|confirm|return|answer   values held for the office's review
+    citycheck survey FILE         load a resident survey (estimates with their intervals)
     citycheck sql ["select …"]    SQL on the published data, read-only (a prompt without a query)
     citycheck report --city C --year Y   the annual city health check report (HTML and PDF)
     citycheck site                the indicator pages (reporting status, one page per indicator)
@@ -147,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="the account acting: an office account (confirm, return) or the "
                         "department's clerk (answer)")
     p.add_argument("--reason", default="", help="why: the department and the record read it")
+    p = sub.add_parser("survey", help="load a resident survey (one respondent per row: "
+                                      "docs/surveys.md); the next build estimates from it")
+    p.add_argument("file", type=Path)
     args = parser.parse_args(argv)
     from common import progress
 
@@ -203,7 +207,7 @@ def _on_sigterm(signum, frame) -> None:
 EXPECTED = ("BuildError", "BuildIncomplete", "ValidationFailed", "PublishRefused",
             "FetchError", "SubmissionError", "TemplateError", "WarehouseUnavailable",
             "ConfigError", "WarehouseBusy", "FileNotFoundError", "NothingPublished",
-            "ReportError", "PortalError", "LandingConflict", "RoundRefused")
+            "ReportError", "PortalError", "LandingConflict", "RoundRefused", "SurveyError")
 
 
 _SAID = {
@@ -461,6 +465,15 @@ def _command(args) -> int:
         return _round(settings, args)
     elif args.command == "review":
         return _review(settings, args)
+    elif args.command == "survey":
+        from extract.surveys import load_survey
+
+        receipt = load_survey(args.file, settings)
+        print(receipt.to_text(), end="")
+        if receipt.status == "loaded":
+            print("the next build (`citycheck run`, or the warehouse DAG) publishes its "
+                  "estimates: mart_survey_estimates")
+        return 1 if receipt.rejected else 0
     elif args.command == "recover":
         from citycheck.publication.recovery import recover
 

@@ -344,6 +344,28 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "summary_counts": (
         "{accepted} records accepted, {rejected} rejected, {ignored} layout rows ignored",
         "采用 {accepted} 条，退回 {rejected} 条，忽略版式行 {ignored} 行"),
+    "survey_no_table": (
+        "no table of respondents found: the heading row needs the columns {columns}",
+        "未找到受访者表：表头须包含以下列：{columns}"),
+    "survey_city": ("the survey's city '{city}' is not one citycheck knows (known: {known}): "
+                    "write the city code in the 城市 City row",
+                    "问卷城市“{city}”未知（已知：{known}）：请在“城市 City”行填写城市代码"),
+    "survey_year": ("the survey's year '{year}' is not a year: write it in the 年度 Year row, "
+                    "as 2023",
+                    "问卷年度“{year}”不是年份：请在“年度 Year”行填写，如 2023"),
+    "survey_columns": ("the table lacks the columns {columns}: use the heading row of "
+                       "docs/surveys.md",
+                       "表格缺少以下列：{columns}：请按 docs/surveys.md 的表头填写"),
+    "survey_no_respondent": ("the respondent has no id", "受访者编号为空"),
+    "survey_weight": ("the weight '{text}' is not a positive number",
+                      "权重“{text}”不是正数"),
+    "survey_answer": ("the answer '{text}' to {item} is not 1 to 5 (1 very dissatisfied, "
+                      "5 very satisfied; blank if not answered)",
+                      "{item}的回答“{text}”不在 1 至 5 之间（1 非常不满意，5 非常满意；未回答留空）"),
+    "survey_no_answer": ("the respondent answered none of the five questions",
+                         "该受访者五个问题均未回答"),
+    "survey_empty": ("the file holds no respondent", "文件中没有受访者"),
+    "survey_not_found": ("no file at {path}", "找不到文件 {path}"),
     "summary_unlisted": (
         "the first {listed} rejections are listed cell by cell, the other {more} counted by "
         "reason",

@@ -95,9 +95,10 @@ def sample_warehouse(tmp_path_factory, portal_url) -> Path:
 
     data = tmp_path_factory.mktemp("sample") / "data"
     settings = make_settings(data, portal_url=portal_url)
-    from citycheck.devtools.demo import stage_sample_submissions
+    from citycheck.devtools.demo import load_sample_surveys, stage_sample_submissions
 
     stage_sample_submissions(settings)
+    load_sample_surveys(settings)
     run_all(settings)
     return data
 

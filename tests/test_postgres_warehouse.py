@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from citycheck.checks.validate import validate
-from citycheck.devtools.demo import stage_sample_submissions
+from citycheck.devtools.demo import load_sample_surveys, stage_sample_submissions
 from citycheck.pipeline import run_all
 from citycheck.publication.publish import PublishRefused, publish
 from citycheck.warehouse.build import BuildError, build
@@ -60,7 +60,7 @@ def _differences(table, key, duck, pg) -> list[str]:
 KEYS = {"mart_indicator_scorecard": "scorecard_id", "fct_indicator_values": "value_id",
         "fct_indicator_value_versions": "observation_id", "mart_target_progress": "target_id",
         "mart_dimension_index": "index_id", "mart_district_ranking": "ranking_id",
-        "mart_district_targets": "district_year_id",
+        "mart_district_targets": "district_year_id", "mart_survey_estimates": "estimate_id",
         "mart_submission_status": "status_id", "mart_quarantine": "quarantine_id",
         "dim_district": "district_key", "dim_indicator": "indicator_code",
         "fct_indicator_targets": "target_id", "dim_source": "source_id", "dim_year": "year",
@@ -135,6 +135,7 @@ def test_the_whole_pipeline_runs_on_postgres_and_publishes_what_duckdb_publishes
         built, on_postgres, pg_database, tmp_path):
     settings = on_postgres
     stage_sample_submissions(settings)
+    load_sample_surveys(settings)
     summary = run_all(settings)   # ingest, fetch, freshness, build, validate, publish
     assert summary.validation.success and not summary.validation.failures
     assert [r.status for r in summary.receipts].count("loaded") >= 10

@@ -20,7 +20,7 @@ KEYS = {"mart_indicator_scorecard": "scorecard_id", "mart_district_ranking": "ra
         "mart_dimension_index": "index_id", "mart_target_progress": "target_id",
         "mart_submission_status": "status_id", "mart_plausibility_warnings": "warning_id",
         "dim_source": "source_id", "mart_rounds": "round_id",
-        "mart_district_targets": "district_year_id"}
+        "mart_district_targets": "district_year_id", "mart_survey_estimates": "estimate_id"}
 
 
 class Numbers(HTMLParser):

@@ -123,10 +123,22 @@ def stage_sample_submissions(settings: Settings, sample_dir: Path = SAMPLE_DIR) 
     return len(files)
 
 
+def load_sample_surveys(settings: Settings, sample_dir: Path = SAMPLE_DIR) -> int:
+    """Load the sample resident surveys (data/sample/surveys), as the office does once a year
+    with `citycheck survey FILE`; the next build estimates from them."""
+    from extract.surveys import load_survey
+
+    files = sorted((sample_dir / "surveys").glob("*.csv"))
+    for f in files:
+        load_survey(f, settings)
+    return len(files)
+
+
 def run_demo(settings: Settings, years: str = "", sample_dir: Path = SAMPLE_DIR) -> bool:
     from citycheck.devtools.demo_portal import Portal
 
     stage_sample_submissions(settings, sample_dir)
+    load_sample_surveys(settings, sample_dir)
     log_path = settings.data_dir / "logs" / f"run-{time.strftime('%Y%m%dT%H%M%S')}.log"
     with output_to(log_path):       # Airflow logs as it parses the DAG folder
         dags = load_dags()

@@ -35,7 +35,7 @@ FIVE_YEARS = 5
 FONT = "Noto Sans CJK SC"
 # The marts a report of (city, year) reads by year: it shows years up to its own.
 YEAR_MARTS = ("mart_indicator_scorecard", "mart_district_ranking", "mart_dimension_index",
-              "mart_district_targets",
+              "mart_district_targets", "mart_survey_estimates",
               "mart_submission_status", "mart_submission_missing_values",
               "mart_plausibility_warnings", "mart_rounds", "mart_review_queue")
 # ... and by city alone, and the labels and names of every city
@@ -163,6 +163,12 @@ def report_data(con, city: str, year: int) -> dict:
         where city_code = ? and year = ? and dimension_code <> 'overall'
         order by dimension_code, district_code""", [city, year])
     districts = sorted({(r["district_code"], r["district_name_zh"]) for r in index})
+    # the resident survey: each aspect's estimate with its interval, or suppressed
+    survey = query_rows(con, """
+        select estimate_id, district_name_zh, is_city_total, item, item_name_zh, item_name_en,
+               respondents, suppressed, satisfied_pct, ci_low_pct, ci_high_pct
+        from mart_survey_estimates where city_code = ? and year = ?
+        order by item, is_city_total desc, district_code""", [city, year])
     # the districts ranked on the share of their targets met (seed 003 ranks its districts)
     target_ranking = query_rows(con, """
         select district_year_id, district_name_zh, targets_due, targets_met, targets_missed,
@@ -289,7 +295,7 @@ def report_data(con, city: str, year: int) -> dict:
                                             "fct_indicator_targets where city_code = ?", [city]),
             "at_risk": at_risk, "ranking": ranking, "dimensions": list(dimensions.values()),
             "index": index, "districts": districts, "grid": grid, "five": five,
-            "target_ranking": target_ranking,
+            "target_ranking": target_ranking, "survey": survey,
             "quality": quality}
 
 
@@ -350,6 +356,29 @@ def ranking_chart(data: dict) -> str | None:
         color=alt.Color("年度:N", scale=alt.Scale(range=["#9ecae1", "#08519c"]),
                         legend=alt.Legend(title="年度 year", orient="bottom")),
     ).properties(width=420)
+    return _svg(_config(chart))
+
+
+def survey_chart(data: dict) -> str | None:
+    """Each aspect's share satisfied by district, with its 95 % interval as an error bar
+    (suppressed estimates are not drawn)."""
+    import altair as alt
+    import pandas as pd
+
+    rows = [{"方面": r["item_name_zh"], "区县": r["district_name_zh"] + (
+                " · 全市" if r["is_city_total"] else ""),
+             "满意率": r["satisfied_pct"], "下限": r["ci_low_pct"], "上限": r["ci_high_pct"]}
+            for r in data["survey"] if not r["suppressed"]]
+    if not rows:
+        return None
+    base = alt.Chart(pd.DataFrame(rows))
+    bars = base.mark_rule(color="#6e7781").encode(
+        y=alt.Y("区县:N", title=None), x=alt.X("下限:Q", scale=alt.Scale(domain=[0, 100]),
+                                               title="满意率 % satisfied (95 % interval)"),
+        x2="上限:Q")
+    points = base.mark_point(filled=True, color="#08519c").encode(y="区县:N", x="满意率:Q")
+    chart = alt.layer(bars, points).properties(width=200, height=alt.Step(14)).facet(
+        facet=alt.Facet("方面:N", title=None), columns=3)
     return _svg(_config(chart))
 
 
@@ -423,6 +452,7 @@ def render(data: dict) -> str:
         last_target_year=last_target_year,
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         charts={"ranking": ranking_chart(data), "index": index_chart(data),
+                "survey": survey_chart(data),
                 "trends": {d["code"]: trend_chart(d) for d in data["dimensions"]}})
 
 

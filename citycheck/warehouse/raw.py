@@ -117,6 +117,47 @@ create table if not exists raw.value_reviews (
     previous_review  varchar               -- the review this one followed (null: the hold)
 );
 
+-- Resident surveys (城市人居环境满意度调查, seed 001's eighth dimension), loaded by
+-- `citycheck survey FILE` (extract/surveys.py): one row per file, one per respondent row of
+-- it (accepted or rejected with the reason), one per answer of an accepted respondent. The
+-- estimates and their intervals are computed from these (mart_survey_estimates).
+create table if not exists raw.survey_files (
+    file_hash        varchar primary key,  -- sha256 of the file's bytes
+    original_name    varchar not null,
+    archived_path    varchar,
+    received_at      timestamp not null,
+    city_code        varchar not null,
+    year             integer not null,
+    survey_name      varchar,
+    rows_read        integer not null,
+    rows_accepted    integer not null,
+    rows_rejected    integer not null,
+    message          varchar
+);
+
+create table if not exists raw.survey_rows (
+    file_hash        varchar not null,
+    row_number       integer not null,     -- the line of the file
+    respondent_id    varchar,
+    district_text    varchar,
+    district_code    varchar,              -- resolved; null when rejected
+    weight_text      varchar,
+    weight           double,
+    status           varchar not null,     -- accepted | rejected
+    reason           varchar,
+    error_column     varchar,
+    primary key (file_hash, row_number)
+);
+
+create table if not exists raw.survey_answers (
+    file_hash        varchar not null,
+    row_number       integer not null,
+    item             varchar not null,     -- safety | convenience | natural_environment | ...
+    answer_text      varchar,
+    answer           integer,              -- 1 (very dissatisfied) .. 5 (very satisfied); null: no answer
+    primary key (file_hash, row_number, item)
+);
+
 create table if not exists raw.open_data_fetches (
     fetch_id         varchar primary key,
     source_name      varchar not null,
@@ -196,6 +237,7 @@ select (select count(*) from (select distinct indicator_code, district_code, yea
 SUBMISSION_TABLES = ("submission_files", "submission_rows", "submission_receipts",
                      "submission_warnings")
 OPEN_DATA_TABLES = ("open_data_fetches", "open_data_observations")
+SURVEY_TABLES = ("survey_files", "survey_rows", "survey_answers")
 # Written by the office and the departments, not by intake.
 ROUND_TABLES = ("round_events", "value_reviews")
 
