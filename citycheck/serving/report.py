@@ -359,6 +359,35 @@ def ranking_chart(data: dict) -> str | None:
     return _svg(_config(chart))
 
 
+def five_year_chart(data: dict) -> str | None:
+    """Each district's overall index at the start and the end of the five years (the index
+    comparable across years: mart_dimension_index.score)."""
+    import altair as alt
+    import pandas as pd
+
+    five = data["five"]
+    if not five:
+        return None
+    rows = []
+    for r in five["index"]:
+        if r["dimension_name_zh"] != "综合":
+            continue
+        for year, score in ((five["first"], r["first_score"]), (data["year"], r["score"])):
+            if score is not None:
+                rows.append({"区县": r["district_name_zh"], "年度": str(year), "得分": score})
+    if not rows:
+        return None
+    chart = alt.Chart(pd.DataFrame(rows)).mark_bar().encode(
+        y=alt.Y("区县:N", sort="-x", title=None),
+        yOffset=alt.YOffset("年度:N"),
+        x=alt.X("得分:Q", scale=alt.Scale(domain=[0, _top(rows)]),
+                title="综合得分（基期标尺）overall score against the base year's goalposts"),
+        color=alt.Color("年度:N", scale=alt.Scale(range=["#9ecae1", "#08519c"]),
+                        legend=alt.Legend(title="年度 year", orient="bottom")),
+    ).properties(width=420)
+    return _svg(_config(chart))
+
+
 def survey_chart(data: dict) -> str | None:
     """Each aspect's share satisfied by district, with its 95 % interval as an error bar
     (suppressed estimates are not drawn)."""
@@ -452,7 +481,7 @@ def render(data: dict) -> str:
         last_target_year=last_target_year,
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         charts={"ranking": ranking_chart(data), "index": index_chart(data),
-                "survey": survey_chart(data),
+                "survey": survey_chart(data), "five_year": five_year_chart(data),
                 "trends": {d["code"]: trend_chart(d) for d in data["dimensions"]}})
 
 
