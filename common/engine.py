@@ -193,6 +193,11 @@ class Engine(ABC):
 
         return nullcontext()
 
+    def server_gone(self, text: str) -> str | None:
+        """The words in an error (dbt's, of a node) that say the warehouse's server went
+        away, if any: an embedded warehouse has no server to lose."""
+        return None
+
     @abstractmethod
     def row_hash(self, alias: str) -> str:
         """SQL: a number hashing the whole row `alias`, summed into fingerprints."""

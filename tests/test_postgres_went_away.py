@@ -34,6 +34,28 @@ def _end_sessions_until(dsn: str, name: str, stop: threading.Event) -> None:
         con.close()
 
 
+def _while_the_server_goes_away(command: list[str], env: dict, dsn: str,
+                                after: float = 0) -> None:
+    """`citycheck COMMAND` while every session of its database is ended, `after` seconds in
+    (from the moment it first connects, by default): it says so in one line and exits 1."""
+    name = dsn.split("dbname=")[1].split()[0]
+    stop = threading.Event()
+    proc = subprocess.Popen([sys.executable, "-m", "citycheck.cli", *command], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(after)
+    killer = threading.Thread(target=_end_sessions_until, args=(dsn, name, stop))
+    killer.start()
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        stop.set()
+        killer.join()
+    assert proc.returncode == 1, (out, err)
+    said = [line for line in err.splitlines() if line.startswith(f"citycheck {command[0]}")]
+    assert len(said) == 1 and f"PostgreSQL went away during {command[0]}" in said[0], err
+    assert "please report" not in err and "Traceback" not in err
+
+
 def test_postgres_going_away_mid_ingest_is_one_line_and_the_next_run_lands_it(
         tmp_path, pg_database, monkeypatch):
     monkeypatch.setenv("CITYCHECK_WAREHOUSE_TARGET", "postgres")
@@ -45,23 +67,8 @@ def test_postgres_going_away_mid_ingest_is_one_line_and_the_next_run_lands_it(
         shutil.copy(f, settings.inbox_dir / f.name)
     env = {**os.environ, "CITYCHECK_DATA_DIR": str(settings.data_dir),
            "CITYCHECK_WAREHOUSE_TARGET": "postgres", "CITYCHECK_PG_DSN": pg_database}
-    name = pg_database.split("dbname=")[1].split()[0]
-
-    stop = threading.Event()
-    proc = subprocess.Popen([sys.executable, "-m", "citycheck.cli", "ingest"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # from the moment the command first connects, as if the server crashed under it
-    killer = threading.Thread(target=_end_sessions_until, args=(pg_database, name, stop))
-    killer.start()
-    try:
-        out, err = proc.communicate(timeout=120)
-    finally:
-        stop.set()
-        killer.join()
-    assert proc.returncode == 1, (out, err)
-    said = [line for line in err.splitlines() if line.startswith("citycheck ingest")]
-    assert len(said) == 1 and "PostgreSQL went away during ingest" in said[0], err
-    assert "please report" not in err and "Traceback" not in err
+    _while_the_server_goes_away(["ingest"], env, pg_database)
 
     again = subprocess.run([sys.executable, "-m", "citycheck.cli", "ingest"], env=env,
                            capture_output=True, text=True, timeout=300)
@@ -80,22 +87,7 @@ def test_postgres_going_away_mid_publish_is_one_line_and_the_next_publish_comple
     server: one line, exit 1, nothing half-published; the next publish completes."""
     env = {**os.environ, "CITYCHECK_DATA_DIR": str(built.data_dir),
            "CITYCHECK_PG_DSN": pg_database}
-    name = pg_database.split("dbname=")[1].split()[0]
-    stop = threading.Event()
-    proc = subprocess.Popen([sys.executable, "-m", "citycheck.cli", "publish", "--target",
-                             "postgres"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    killer = threading.Thread(target=_end_sessions_until, args=(pg_database, name, stop))
-    killer.start()
-    try:
-        out, err = proc.communicate(timeout=120)
-    finally:
-        stop.set()
-        killer.join()
-    assert proc.returncode == 1, (out, err)
-    said = [line for line in err.splitlines() if line.startswith("citycheck publish")]
-    assert len(said) == 1 and "PostgreSQL went away during publish" in said[0], err
-    assert "please report" not in err and "Traceback" not in err
+    _while_the_server_goes_away(["publish", "--target", "postgres"], env, pg_database)
     with psycopg2.connect(pg_database) as pg, pg.cursor() as cur:
         cur.execute("select count(*) from information_schema.tables "
                     "where table_schema = 'published'")
@@ -122,22 +114,8 @@ def test_postgres_going_away_mid_build_is_one_line_and_the_next_build_completes(
     landed = subprocess.run([sys.executable, "-m", "citycheck.cli", "ingest"], env=env,
                             capture_output=True, text=True, timeout=300)
     assert landed.returncode in (0, 1), landed.stderr
-    name = pg_database.split("dbname=")[1].split()[0]
-    stop = threading.Event()
-    proc = subprocess.Popen([sys.executable, "-m", "citycheck.cli", "build"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)           # dbt connected and running its models
-    killer = threading.Thread(target=_end_sessions_until, args=(pg_database, name, stop))
-    killer.start()
-    try:
-        out, err = proc.communicate(timeout=300)
-    finally:
-        stop.set()
-        killer.join()
-    assert proc.returncode == 1, (out, err)
-    said = [line for line in err.splitlines() if line.startswith("citycheck build")]
-    assert len(said) == 1 and "PostgreSQL went away during build" in said[0], err
-    assert "please report" not in err and "Traceback" not in err
+    # dbt connected and running its models
+    _while_the_server_goes_away(["build"], env, pg_database, after=4)
     again = subprocess.run([sys.executable, "-m", "citycheck.cli", "build"], env=env,
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr

@@ -151,6 +151,7 @@ def write_reference(scale: Scale, project: Path) -> None:
     dump("district_aliases.csv", [])
     dump("department_aliases.csv", [])
     dump("targets.csv", [])
+    dump("district_targets.csv", [])
     indicators = [_indicator(i) for i in range(scale.indicators)]
     dump("indicators.csv", [{
         "indicator_code": ind["indicator_code"], "name_zh": f"基准指标{i}",

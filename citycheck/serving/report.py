@@ -334,8 +334,6 @@ def _top(rows: list[dict]) -> float:
 
 def ranking_chart(data: dict) -> str | None:
     """Overall score by district, this year beside the year before."""
-    import altair as alt
-    import pandas as pd
 
     rows = []
     for r in data["ranking"]:
@@ -345,14 +343,21 @@ def ranking_chart(data: dict) -> str | None:
         if r["previous_score"] is not None:
             rows.append({"区县": r["district_name_zh"], "年度": str(data["year"] - 1),
                          "得分": r["previous_score"]})
+    return _two_years_chart(rows, [r["district_name_zh"] for r in data["ranking"]],
+                            "综合得分 overall score")
+
+
+def _two_years_chart(rows: list[dict], order, title: str) -> str | None:
+    """Each district's score in two years, side by side (rows: 区县, 年度, 得分)."""
+    import altair as alt
+    import pandas as pd
+
     if not rows:
         return None
-    order = [r["district_name_zh"] for r in data["ranking"]]
     chart = alt.Chart(pd.DataFrame(rows)).mark_bar().encode(
         y=alt.Y("区县:N", sort=order, title=None),
         yOffset=alt.YOffset("年度:N"),
-        x=alt.X("得分:Q", scale=alt.Scale(domain=[0, _top(rows)]),
-                title="综合得分 overall score"),
+        x=alt.X("得分:Q", scale=alt.Scale(domain=[0, _top(rows)]), title=title),
         color=alt.Color("年度:N", scale=alt.Scale(range=["#9ecae1", "#08519c"]),
                         legend=alt.Legend(title="年度 year", orient="bottom")),
     ).properties(width=420)
@@ -362,9 +367,6 @@ def ranking_chart(data: dict) -> str | None:
 def five_year_chart(data: dict) -> str | None:
     """Each district's overall index at the start and the end of the five years (the index
     comparable across years: mart_dimension_index.score)."""
-    import altair as alt
-    import pandas as pd
-
     five = data["five"]
     if not five:
         return None
@@ -375,17 +377,8 @@ def five_year_chart(data: dict) -> str | None:
         for year, score in ((five["first"], r["first_score"]), (data["year"], r["score"])):
             if score is not None:
                 rows.append({"区县": r["district_name_zh"], "年度": str(year), "得分": score})
-    if not rows:
-        return None
-    chart = alt.Chart(pd.DataFrame(rows)).mark_bar().encode(
-        y=alt.Y("区县:N", sort="-x", title=None),
-        yOffset=alt.YOffset("年度:N"),
-        x=alt.X("得分:Q", scale=alt.Scale(domain=[0, _top(rows)]),
-                title="综合得分（基期标尺）overall score against the base year's goalposts"),
-        color=alt.Color("年度:N", scale=alt.Scale(range=["#9ecae1", "#08519c"]),
-                        legend=alt.Legend(title="年度 year", orient="bottom")),
-    ).properties(width=420)
-    return _svg(_config(chart))
+    return _two_years_chart(rows, "-x", "综合得分（基期标尺）overall score against the base "
+                                        "year's goalposts")
 
 
 def survey_chart(data: dict) -> str | None:

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from citycheck.warehouse.audit import AUDIT_DDL, raw_row_count
-from citycheck.warehouse.pg_connection import gone_in
 from citycheck.warehouse.rounds import open_due_rounds
 from common import progress
 from common.calendar import today
@@ -178,7 +177,7 @@ def build(settings: Settings, select: str | None = None,
                      build_id])
     if not ok:
         detail = "\n  ".join(failures) or str(res.exception)
-        gone = settings.warehouse_target == "postgres" and gone_in(detail)
+        gone = engine.server_gone(detail)
         if gone:
             # not the models' fault: one line, as every command says it (citycheck/cli.py)
             raise BuildError(f"PostgreSQL went away during build ({gone}); nothing will be "

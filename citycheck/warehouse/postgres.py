@@ -29,6 +29,7 @@ from citycheck.warehouse.pg_connection import (
     copy_raw_rows,
     dbt_env,
     ensure_schemas,
+    gone_in,
     quote,
     require_dsn,
     shown_dsn,
@@ -126,6 +127,9 @@ class PostgresEngine(Engine):
 
     def dbt_env(self) -> dict[str, str]:
         return {"CITYCHECK_DBT_TARGET": "postgres", **dbt_env(self.dsn)}
+
+    def server_gone(self, text: str) -> str | None:
+        return gone_in(text)
 
     def row_hash(self, alias: str) -> str:
         return f"hashtextextended({alias}::text, 0)::numeric"
