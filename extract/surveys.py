@@ -109,14 +109,23 @@ def _text(row: list[object], i: int) -> str:
     return "" if value is None else str(value).strip()
 
 
-def read_survey(path: Path, name: str, ref) -> tuple[dict, list[dict], list[dict]]:
+def read_survey(path: Path, name: str, ref, settings: Settings
+                ) -> tuple[dict, list[dict], list[dict]]:
     """(the file's city, year and name; its respondent rows; their answers), each row accepted
-    or rejected with its reason: nothing stored yet."""
+    or rejected with its reason: nothing stored yet. The limits of department files hold
+    (CITYCHECK_MAX_FILE_BYTES, CITYCHECK_MAX_UNPACKED_BYTES, CITYCHECK_MAX_FILE_ROWS)."""
+    size = path.stat().st_size
+    if size > settings.max_file_bytes:
+        raise SurveyError(say("file_too_large", size=f"{size:,}",
+                              limit=f"{settings.max_file_bytes:,}"))
     try:
-        sheets = read_sheets(path, 64 << 20, name=name)
+        sheets = read_sheets(path, settings.max_unpacked_bytes, name=name)
     except FileRefused as exc:
         raise SurveyError(str(exc)) from None
     rows = sheets[0].rows if sheets else []
+    if len(rows) > settings.max_file_rows:
+        raise SurveyError(say("too_many_rows", rows=f"{len(rows):,}",
+                              limit=f"{settings.max_file_rows:,}"))
     meta, at = _header(rows)
     city = (meta.get("city") or "").strip()
     if city not in ref.cities:
@@ -188,7 +197,7 @@ def load_survey(path: Path, settings: Settings, received_at: datetime | None = N
         raise SurveyError(say("survey_not_found", path=path))
     digest = file_sha256(path)
     ref = load_reference(settings.seeds_dir)
-    meta, people, answers = read_survey(path, path.name, ref)
+    meta, people, answers = read_survey(path, path.name, ref, settings)
     receipt = SurveyReceipt(path.name, digest, "loaded", meta["city_code"], meta["year"],
                             rows_read=len(people),
                             rows_accepted=sum(1 for p in people if p["status"] == "accepted"),

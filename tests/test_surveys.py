@@ -139,6 +139,16 @@ def test_a_file_that_is_no_survey_is_refused_whole_in_one_line(built, tmp_path):
                           env={**__import__("os").environ, "CITYCHECK_DATA_DIR": str(built.data_dir)})
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("citycheck survey: no table of respondents")
+    # the limits of a department file hold for a survey too: refused unread
+    import dataclasses
+
+    big = _survey(tmp_path / "big.csv", [[f"R{i}", "环翠区", 1, 5, 5, 5, 5, 5] for i in range(20)])
+    with pytest.raises(SurveyError, match="more than the 10 one department file may hold"):
+        load_survey(big, dataclasses.replace(built, max_file_rows=10))
+    with pytest.raises(SurveyError, match="over the limit of 100"):
+        load_survey(big, dataclasses.replace(built, max_file_bytes=100))
+    assert query(built.warehouse_path, "select count(*) from raw.survey_files where "
+                 "original_name = 'big.csv'") == [(0,)]
 
 
 def test_a_later_survey_of_the_same_year_replaces_the_earlier_in_the_estimates(built,
