@@ -169,3 +169,15 @@ def test_the_pages_read_in_a_browser_and_are_served_on_loopback(built, tmp_path)
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_a_band_indicator_draws_its_band_and_a_level_target_its_line():
+    from citycheck.serving.site import indicator_chart
+
+    rows = [{"district_name_zh": "甲", "year": y, "value": v}
+            for y, v in ((2020, 18.0), (2021, 22.0), (2022, 35.0))]
+    plain = indicator_chart(rows, "%", [])
+    banded = indicator_chart(rows, "%", [{"basis": "level", "target_value": 40.0,
+                                          "target_year": 2022}], band=(20.0, 30.0))
+    assert "#2da44e" not in plain and "#2da44e" in banded        # the band, shaded
+    assert "目标 target 40 (2022)" in banded and "目标" not in plain

@@ -131,7 +131,7 @@ def report_data(con, city: str, year: int) -> dict:
                s.comparator, s.target_met, s.target_basis, s.target_base_year,
                s.compared_value, s.is_revised, s.quality_flag,
                i.chc_dimension_code, i.chc_dimension_zh, i.chc_dimension_en, i.indicator_type,
-               i.department_code
+               i.department_code, i.band_low, i.band_high
         from mart_indicator_scorecard as s
         join dim_indicator as i using (indicator_code)
         where s.city_code = ? and s.is_city_total
@@ -488,6 +488,11 @@ def _better(now: dict, before: dict | None) -> bool | None:
     if before is None or now["value"] is None or before["value"] is None \
             or now["value"] == before["value"]:
         return None
+    if now["direction"] == "target_band":     # nearer the band is better
+        def off(v: float) -> float:
+            return max(now["band_low"] - v, v - now["band_high"], 0)
+        a, b = off(now["value"]), off(before["value"])
+        return None if a == b else a < b
     up = now["value"] > before["value"]
     return up if now["direction"] != "lower_better" else not up
 

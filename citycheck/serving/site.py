@@ -109,11 +109,11 @@ def indicator_data(con, code: str) -> dict:
     return {"rows": rows, "targets": targets, "review": review}
 
 
-def indicator_chart(rows: list[dict], name: str, targets: list[dict] | None = None
-                    ) -> str | None:
+def indicator_chart(rows: list[dict], name: str, targets: list[dict] | None = None,
+                    band: tuple[float, float] | None = None) -> str | None:
     """Each district's line over the years; a dashed line at each level target's value,
     labelled with its comparator and year (an increase target counts what was added, not the
-    plotted total: it has no line)."""
+    plotted total: it has no line); a target_band indicator's band shaded."""
     import altair as alt
     import pandas as pd
 
@@ -133,6 +133,10 @@ def indicator_chart(rows: list[dict], name: str, targets: list[dict] | None = No
         if t["basis"] == "level" and t["target_value"] is not None:
             marks.setdefault(t["target_value"], []).append(f"{t['target_year']}")
     chart = lines
+    if band and None not in band:
+        shade = alt.Chart(pd.DataFrame([{"下限": band[0], "上限": band[1]}])).mark_rect(
+            color="#2da44e", opacity=0.12).encode(y="下限:Q", y2="上限:Q")
+        chart = alt.layer(shade, chart)
     if marks:
         goal = pd.DataFrame([{"目标 target": v, "年度 year": first,
                               "说明": f"目标 target {v:g} ({', '.join(sorted(set(ys)))})"}
@@ -142,7 +146,7 @@ def indicator_chart(rows: list[dict], name: str, targets: list[dict] | None = No
         text = alt.Chart(goal).mark_text(align="left", dx=2, dy=-6, color="#a40e26",
                                          fontSize=11).encode(
             x=alt.X("年度 year:O"), y="目标 target:Q", text="说明:N")
-        chart = alt.layer(lines, rule, text)
+        chart = alt.layer(chart, rule, text)
     return _svg(chart.properties(width=460, height=240).configure(font=FONT)
                 .configure_view(stroke=None))
 
@@ -204,7 +208,9 @@ def write_site(settings: Settings) -> SiteResult:
                 status=site["status"], cities=site["cities"], all_years=site["years"],
                 provisional=site["provisional"],
                 STATUS=STATUS, publication=site["publication"], generated_at=generated,
-                chart=indicator_chart(data["rows"], ind["unit"] or "", data["targets"])),
+                chart=indicator_chart(data["rows"], ind["unit"] or "", data["targets"],
+                                      band=(ind["band_low"], ind["band_high"])
+                                      if ind["direction"] == "target_band" else None)),
                 encoding="utf-8")
         (tmp / "index.html").write_text(env.get_template("site_index.html").render(
             **site, STATUS=STATUS, generated_at=generated), encoding="utf-8")

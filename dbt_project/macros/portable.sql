@@ -58,3 +58,11 @@
     select 1
     {%- endif -%}
 {%- endmacro %}
+
+{#- The score of a value on a target_band indicator (int_indicator_scores): 100 inside
+    [band_low, band_high]; outside, 100 x (1 - its distance from the band / the band's
+    width), not below 0. -#}
+{% macro band_score(value) -%}
+    100 * greatest(1 - greatest(band_low - {{ value }}, {{ value }} - band_high, 0)
+                   / nullif(band_high - band_low, 0), 0)
+{%- endmacro %}

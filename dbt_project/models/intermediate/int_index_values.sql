@@ -14,6 +14,8 @@ select
     f.year,
     f.value,
     i.direction,
+    i.band_low,
+    i.band_high,
     i.chc_dimension_code,
     w.weight,
     nullif(w.divided_by, '') as divided_by,
@@ -30,4 +32,4 @@ left join {{ ref('fct_indicator_values') }} as p
     on p.district_key = f.district_key and p.year = f.year
     and p.indicator_code = nullif(w.divided_by, '')
 where d.unit_level <> 'city' and f.value is not null and w.weight > 0
-    and i.direction in ('higher_better', 'lower_better')
+    and i.direction in ('higher_better', 'lower_better', 'target_band')

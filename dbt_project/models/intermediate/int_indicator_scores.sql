@@ -14,6 +14,9 @@
 --     higher_better: 100 x (value - min) / (max - min);  lower_better: 100 x (max - value) / (max - min)
 --     (all districts equal: each scores 100 — none is behind the others)
 --   Relative within one year: it ranks districts, it cannot compare years.
+-- target_band indicators (a value should stay between band_low and band_high), both scores:
+--   100 inside the band; outside, 100 x (1 - distance from the band / the band's width),
+--   not below 0 (macro band_score): fixed by the band, so comparable across years too.
 -- A missing value gets no score (never zero); coverage in mart_dimension_index says so.
 --
 -- Incremental by city x year: a build recomputes the city-years whose values were rewritten,
@@ -61,6 +64,8 @@ select
     year,
     value,
     direction,
+    band_low,
+    band_high,
     weight,
     divided_by,
     scored_value,
@@ -68,6 +73,7 @@ select
     base_min,
     base_max,
     {{ citycheck.round_to("least(greatest(case
+        when direction = 'target_band' then " ~ citycheck.band_score('scored_value') ~ "
         when scored_value is null or base_max is null then null
         when direction = 'higher_better'
             then 100 * (scored_value - base_min) / (base_max - base_min)
@@ -78,6 +84,7 @@ select
     city_max,
     case when target_value is not null then 'target' else 'min_max' end as normalisation,
     {{ citycheck.round_to("case
+        when direction = 'target_band' then " ~ citycheck.band_score('value') ~ "
         when target_value is not null and direction = 'higher_better'
             then 100 * least(value / target_value, 1)
         when target_value is not null and direction = 'lower_better' and value > 0

@@ -26,6 +26,8 @@ select
     i.decimals,
     i.valid_min,
     i.valid_max,
+    i.band_low,
+    i.band_high,
     i.required_every_year,
     i.source_documents
 from {{ ref('indicators') }} as i

@@ -26,7 +26,7 @@ with expected as (
     inner join {{ ref('dim_indicator') }} as i on i.indicator_code = ci.indicator_code
     inner join {{ ref('index_weights') }} as w on w.indicator_code = i.indicator_code
     where w.weight > 0 and i.reporting_level = 'district'
-        and i.direction in ('higher_better', 'lower_better')
+        and i.direction in ('higher_better', 'lower_better', 'target_band')
 ),
 
 expected_weight as (

@@ -98,7 +98,11 @@ ranked as (
             rank() over (
                 partition by a.city_code, a.indicator_code, a.year,
                     a.district_code = a.city_code, a.value is null
-                order by case i.direction when 'lower_better' then a.value else -a.value end
+                order by case i.direction
+                    when 'lower_better' then a.value
+                    -- inside the band is best; outside, the nearer the better
+                    when 'target_band' then greatest(i.band_low - a.value, a.value - i.band_high, 0)
+                    else -a.value end
             )
         end as rank_in_city,
         count(case when a.district_code <> a.city_code then a.value end) over (
