@@ -88,6 +88,26 @@ def test_too_few_respondents_are_suppressed_everywhere(built):
         assert f'data-suppressed="{estimate_id}"' in html
         assert f'data-id="{estimate_id}" data-column="satisfied_pct"' not in html
     assert "样本不足，不予公布 fewer than 30 respondents: not published" in html
+    # and on the public pages: every number is the mart's, the suppressed ones absent
+    from citycheck.serving.site import write_site
+    from tests.test_report import Numbers
+
+    site = write_site(built)
+    page_html = (site.index_path.parent / "survey.html").read_text("utf-8")
+    assert 'href="survey.html"' in site.index_path.read_text("utf-8")
+    page = Numbers()
+    page.feed(page_html)
+    shown = {(k, c): t for m, k, c, t in page.cells if m == "mart_survey_estimates"}
+    published = query(built.serving_path, "select estimate_id, satisfied_pct, ci_low_pct, "
+                      "ci_high_pct, suppressed from mart_survey_estimates")
+    assert len(published) == 40
+    for estimate_id, p, low, high, suppressed in published:
+        if suppressed:
+            assert f'data-suppressed="{estimate_id}"' in page_html
+            assert (estimate_id, "satisfied_pct") not in shown
+        else:
+            assert [float(shown[(estimate_id, c)]) for c in
+                    ("satisfied_pct", "ci_low_pct", "ci_high_pct")] == [p, low, high]
 
 
 def test_bad_rows_are_rejected_saying_why_and_the_counts_reconcile(built, tmp_path):

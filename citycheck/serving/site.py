@@ -151,6 +151,27 @@ def indicator_chart(rows: list[dict], name: str, targets: list[dict] | None = No
                 .configure_view(stroke=None))
 
 
+def _survey_groups(con) -> list[dict]:
+    """The resident survey's estimates (mart_survey_estimates), one group per city and year,
+    each with its error-bar chart (suppressed estimates: the count alone)."""
+    from citycheck.serving.report import survey_chart
+
+    rows = query_rows(con, """
+        select s.*, c.city_name_zh, c.city_name_en
+        from mart_survey_estimates as s
+        join (select distinct city_code, city_name_zh, city_name_en from dim_district
+              where is_current) as c using (city_code)
+        order by s.city_code, s.year desc, s.item, s.is_city_total desc, s.district_code""", [])
+    groups: dict[tuple, dict] = {}
+    for r in rows:
+        groups.setdefault((r["city_code"], r["year"]), {
+            "city_name_zh": r["city_name_zh"], "city_name_en": r["city_name_en"],
+            "year": r["year"], "rows": []})["rows"].append(r)
+    for g in groups.values():
+        g["chart"] = survey_chart({"survey": g["rows"]})
+    return list(groups.values())
+
+
 def _table_text(rows: list[dict]) -> tuple[str, str]:
     """The CSV and JSON downloads: exactly the rows of the page's table."""
     out = io.StringIO()
@@ -212,8 +233,14 @@ def write_site(settings: Settings) -> SiteResult:
                                       band=(ind["band_low"], ind["band_high"])
                                       if ind["direction"] == "target_band" else None)),
                 encoding="utf-8")
+        surveys = _survey_groups(con)
+        if surveys:
+            (tmp / "survey.html").write_text(env.get_template("site_survey.html").render(
+                groups=surveys, publication=site["publication"], generated_at=generated),
+                encoding="utf-8")
         (tmp / "index.html").write_text(env.get_template("site_index.html").render(
-            **site, STATUS=STATUS, generated_at=generated), encoding="utf-8")
+            **site, STATUS=STATUS, generated_at=generated, has_survey=bool(surveys)),
+            encoding="utf-8")
     finally:
         con.close()
     old = settings.reports_dir / ".site.old"
