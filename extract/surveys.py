@@ -19,6 +19,7 @@ replaces the earlier one in the estimates (mart_survey_estimates), which stays o
 """
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -142,18 +143,14 @@ def read_survey(path: Path, name: str, ref, settings: Settings
         raise SurveyError(say("survey_columns", columns=", ".join(missing)))
     people, answers = [], []
     for number, row in enumerate(rows[at + 1:], start=at + 2):
-        texts = {key: _text(row, i) for key, i in columns.items()}
-
-        def cell(key: str, texts=texts) -> str:
-            return texts[key]
-
-        if not any(texts.values()):
+        cell = {key: _text(row, i) for key, i in columns.items()}
+        if not any(cell.values()):
             continue                                    # a blank line: layout
-        person = {"row_number": number, "respondent_id": cell("respondent_id"),
-                  "district_text": cell("district"), "district_code": None,
-                  "weight_text": cell("weight"), "weight": None, "status": "accepted",
+        person = {"row_number": number, "respondent_id": cell["respondent_id"],
+                  "district_text": cell["district"], "district_code": None,
+                  "weight_text": cell["weight"], "weight": None, "status": "accepted",
                   "reason": None, "error_column": None}
-        given = {item: cell(item) for item in ITEMS}
+        given = {item: cell[item] for item in ITEMS}
         fault = None
         resolved = ref.resolve_district(person["district_text"], city, year)
         if not person["respondent_id"]:
@@ -165,7 +162,7 @@ def read_survey(path: Path, name: str, ref, settings: Settings
                 weight = float(person["weight_text"])
             except ValueError:
                 weight = None
-            if weight is None or not weight > 0 or weight != weight or weight == float("inf"):
+            if weight is None or not 0 < weight < math.inf:       # NaN fails both
                 fault = ("weight", say("survey_weight", text=person["weight_text"]))
             else:
                 person["weight"] = weight

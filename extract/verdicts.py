@@ -406,13 +406,20 @@ def _approx_sql() -> str:
     return f"case {cases} else value_text end"
 
 
+def _first_given(column: str) -> str:
+    """SQL: the first SHOWN_GIVEN texts of the list `column`, and how many more."""
+    return (f"array_to_string({column}[1:{SHOWN_GIVEN}], ', ') || case when len({column}) > "
+            f"{SHOWN_GIVEN} then format(' … +{{}}', len({column}) - {SHOWN_GIVEN}) else '' end")
+
+
 def _judge_sql() -> str:
     """JUDGE_SQL with its messages and the number grammar (extract/numbers.py) filled in."""
     return JUDGE_SQL.format(
         blank=_quote(BLANK_VALUE), formula=_quote(FORMULA_WITHOUT_RESULT),
         markers=", ".join(_quote(m) for m in sorted(MISSING_MARKERS)),
         errors=", ".join(_quote(e) for e in sorted(EXCEL_ERRORS)),
-        body=_approx_sql(), figure=_quote(f"^(?:{FIGURE})$"), shown=SHOWN_GIVEN,
+        body=_approx_sql(), figure=_quote(f"^(?:{FIGURE})$"),
+        first_figures=_first_given("figure_list"), first_places=_first_given("place_list"),
         decimal_comma=_quote(f"^(?:{DECIMAL_COMMA})$"),
         not_a_number=_message("not_a_number", text="value_text"),
         decimal_comma_message=_message("decimal_comma", text="value_text"),
@@ -527,14 +534,8 @@ keys as (
 -- 20,000-row file past 1.8 GiB)
 named as (
     select file_hash, ind_code, dist_code, year_value, conflicting,
-           array_to_string(figure_list[1:{shown}], ', ')
-               || case when len(figure_list) > {shown}
-                       then format(' … +{{}}', len(figure_list) - {shown}) else '' end
-               as figures,
-           array_to_string(place_list[1:{shown}], ', ')
-               || case when len(place_list) > {shown}
-                       then format(' … +{{}}', len(place_list) - {shown}) else '' end
-               as places
+           {first_figures} as figures,
+           {first_places} as places
     from keys
 ),
 decided as (

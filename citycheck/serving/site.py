@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from citycheck.serving.report import FONT, _svg, environment, query_rows
+from citycheck.serving.report import FONT, _svg, environment, query_rows, survey_chart
 from common.config import Settings
 
 STATUS = {"reported": ("●", "已报齐", "reported"), "partly": ("◐", "部分报送", "partly reported"),
@@ -154,8 +154,6 @@ def indicator_chart(rows: list[dict], name: str, targets: list[dict] | None = No
 def _survey_groups(con) -> list[dict]:
     """The resident survey's estimates (mart_survey_estimates), one group per city and year,
     each with its error-bar chart (suppressed estimates: the count alone)."""
-    from citycheck.serving.report import survey_chart
-
     rows = query_rows(con, """
         select s.*, c.city_name_zh, c.city_name_en
         from mart_survey_estimates as s
