@@ -99,13 +99,22 @@ def _raw(port: int, head: str, first: bytes = b"", keep_sending: int = 0,
         answer = b""
         sock.settimeout(10)
         try:
+            # read the head, then the body it announces (it may come in a later segment)
             while chunk := sock.recv(65536):
                 answer += chunk
-                if b"\r\n\r\n" in answer and len(answer) > 200:
+                if _complete(answer):
                     break
         except (TimeoutError, ConnectionResetError):
             pass
     return answer, sent
+
+
+def _complete(answer: bytes) -> bool:
+    head, sep, body = answer.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    return length is None or len(body) >= int(length.group(1))
 
 
 def _uploads(settings) -> int:
