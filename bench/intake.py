@@ -66,8 +66,13 @@ def write_reference(seeds: Path) -> None:
                    valid_max="100", required_every_year="true")
         ind_rows.append([row[h] for h in header])
     dump("indicators.csv", header, ind_rows)
-    dump("city_indicators.csv", ["city_code", "indicator_code"],
-         [[CITY, f"bench_indicator_{i:03d}"] for i in range(1, INDICATORS + 1)])
+    programme = dict.fromkeys(read_header("programmes.csv"), "")
+    programme.update(programme_code="bench", city_code=CITY, name_zh="基准计划",
+                     name_en="Bench programme", first_year="2000", round_opens="01-01")
+    dump("programmes.csv", list(programme), [list(programme.values())])
+    dump("framework_items.csv", read_header("framework_items.csv"),
+         [["bench", "city_health_check", "chc_ecology", f"bench_indicator_{i:03d}", 2000, ""]
+          for i in range(1, INDICATORS + 1)])
 
 
 def data_rows(n: int) -> list[list[object]]:

@@ -161,9 +161,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "accepted then; read again now",
         "同一文件此前以“{name}”报送（{received}），当时未被全部接收；现重新读取"),
     "template_nothing_owed": (
-        "department '{department}' answers for no indicator of city {city}'s programme "
-        "(seeds/city_indicators.csv)",
-        "部门“{department}”不负责城市 {city} 报送计划中的任何指标"),
+        "department '{department}' answers for no indicator of city {city}'s programme in "
+        "{year} (seeds/framework_items.csv)",
+        "部门“{department}”在 {year} 年不负责城市 {city} 报送计划中的任何指标"),
     # -- the portal's checks of an upload ----------------------------------------------------
     "upload_type": (
         "{name}: only .xlsx, .xls and .csv files are taken (this is '{suffix}')",

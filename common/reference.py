@@ -100,10 +100,15 @@ def _float(text: str) -> float | None:
 class Reference:
     def __init__(self, seeds_dir: Path = SEEDS_DIR):
         self.cities = {r["city_code"]: r for r in _read("cities.csv", seeds_dir)}
-        # city -> indicators its programme runs
-        self.city_indicators: dict[str, set[str]] = {}
-        for r in _read("city_indicators.csv", seeds_dir):
-            self.city_indicators.setdefault(r["city_code"], set()).add(r["indicator_code"])
+        # city -> (indicator, first year, last year or None): its programme's framework by year
+        # (framework_items.csv; the warehouse reads the same rows as int_framework)
+        programme_city = {r["programme_code"]: r["city_code"]
+                          for r in _read("programmes.csv", seeds_dir)}
+        self._framework: dict[str, list[tuple[str, int, int | None]]] = {}
+        for r in _read("framework_items.csv", seeds_dir):
+            self._framework.setdefault(programme_city[r["programme_code"]], []).append(
+                (r["indicator_code"], int(r["first_year"]),
+                 int(r["last_year"]) if r["last_year"].strip() else None))
         self.departments = {r["department_code"]: r for r in _read("departments.csv", seeds_dir)}
         # a department's name as written, the city and 市 taken off its front -> its code
         self._department_names: dict[str, str] = {
@@ -222,6 +227,11 @@ class Reference:
         version for a code or alias)?"""
         version = self.district(code, year)
         return version is not None and (since is None or version.valid_from == since)
+
+    def programme_indicators(self, city: str, year: int) -> set[str]:
+        """The indicators the city's programme framework holds in `year` (what it owes)."""
+        return {code for code, first, last in self._framework.get(city, [])
+                if first <= year and (last is None or year <= last)}
 
     def district(self, code: str, year: int | None) -> District | None:
         """The version of the unit valid in `year` (the latest without a year); None if the

@@ -56,11 +56,11 @@ def template_rows(ref: Reference, department: str, year: int, city: str) -> list
                                 known=", ".join(sorted(ref.departments))))
     if city not in ref.cities:
         raise TemplateError(say("unknown_city", city=city, known=", ".join(sorted(ref.cities))))
-    programme = ref.city_indicators.get(city, set())
+    programme = ref.programme_indicators(city, year)
     indicators = [i for i in ref.indicators.values()
                   if i.department_code == department and i.code in programme]
     if not indicators:
-        raise TemplateError(say("template_nothing_owed", department=department, city=city))
+        raise TemplateError(say("template_nothing_owed", department=department, city=city, year=year))
     units = [d for d in (ref.district(c, year) for c in ref.district_versions)
              if d and d.city_code == city]
     reporting = [d for d in units if d.unit_level != "city" and d.reports_indicators]

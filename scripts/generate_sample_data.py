@@ -129,8 +129,10 @@ def main() -> None:
     rng = random.Random(20261121)
     indicators = {r["indicator_code"]: r for r in csv.DictReader(open(SEEDS / "indicators.csv"))}
     districts = {r["district_code"]: r for r in csv.DictReader(open(SEEDS / "districts.csv"))}
-    weihai = [r["indicator_code"] for r in csv.DictReader(open(SEEDS / "city_indicators.csv"))
-              if r["city_code"] == CITY]
+    members = {   # the programme's indicators in the sample's years, in catalogue order
+        r["indicator_code"] for r in csv.DictReader(open(SEEDS / "framework_items.csv"))
+        if r["programme_code"] == "weihai_refined_city" and int(r["first_year"]) <= 2023}
+    weihai = [code for code in indicators if code in members]
 
     values: dict[tuple[str, str, int], float] = {}  # (indicator, district, year) -> value
     for code in weihai:

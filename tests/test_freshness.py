@@ -40,7 +40,8 @@ def test_overdue_departments_and_a_stale_source_are_named_in_one_alert(built, we
     overdue = {(o.kind, o.owner): o for o in report.overdue}
     water = overdue[("department", "water")]
     assert water.city_code == "371000" and water.last_received == "2024"
-    assert water.detail == "owes 2024: 7 values; 31 days overdue"
+    # the seven districts' sewage rates and, from 2024, the city's waterlogging points
+    assert water.detail == "owes 2024: 8 values; 31 days overdue"
     # the statistics bureau is fed by its API, and is judged by what that delivered
     assert "owes 2024" in overdue[("department", "statistics")].detail
     # every city with a programme is chased, whatever it has sent

@@ -61,6 +61,7 @@ KEYS = {"mart_indicator_scorecard": "scorecard_id", "fct_indicator_values": "val
         "fct_indicator_value_versions": "observation_id", "mart_target_progress": "target_id",
         "mart_dimension_index": "index_id", "mart_district_ranking": "ranking_id",
         "mart_district_targets": "district_year_id", "mart_survey_estimates": "estimate_id",
+        "mart_sustainability_index": "aspect_year_id",
         "mart_submission_status": "status_id", "mart_quarantine": "quarantine_id",
         "dim_district": "district_key", "dim_indicator": "indicator_code",
         "fct_indicator_targets": "target_id", "dim_source": "source_id", "dim_year": "year",

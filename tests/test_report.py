@@ -20,7 +20,8 @@ KEYS = {"mart_indicator_scorecard": "scorecard_id", "mart_district_ranking": "ra
         "mart_dimension_index": "index_id", "mart_target_progress": "target_id",
         "mart_submission_status": "status_id", "mart_plausibility_warnings": "warning_id",
         "dim_source": "source_id", "mart_rounds": "round_id",
-        "mart_district_targets": "district_year_id", "mart_survey_estimates": "estimate_id"}
+        "mart_district_targets": "district_year_id", "mart_survey_estimates": "estimate_id",
+        "mart_sustainability_index": "aspect_year_id"}
 
 
 class Numbers(HTMLParser):
@@ -155,6 +156,10 @@ def test_every_number_in_the_report_is_the_published_marts(built, year):
             assert {r[0] for r in con.execute(
                 "select index_id from mart_dimension_index where city_code = ? and "
                 "year = 2019", [CITY]).fetchall()} <= by_mart["mart_dimension_index"]
+            # the sustainable-development index, every aspect at both ends of the period
+            assert {r[0] for r in con.execute(
+                "select aspect_year_id from mart_sustainability_index where city_code = ? and "
+                "year in (2019, 2023)", [CITY]).fetchall()} == by_mart["mart_sustainability_index"]
     finally:
         con.close()
 

@@ -156,12 +156,15 @@ def write_reference(scale: Scale, project: Path) -> None:
     dump("indicators.csv", [{
         "indicator_code": ind["indicator_code"], "name_zh": f"基准指标{i}",
         "name_en": f"Bench indicator {i}", "unit": "%", "direction": ind["direction"],
-        "indicator_type": "guidance", "chc_dimension_code": DIMENSIONS[i % len(DIMENSIONS)],
+        "indicator_type": "guidance",
         "department_code": ind["department"], "aggregation": ind["aggregation"],
         "reporting_level": "district", "measure": "rate", "decimals": "1", "valid_min": "0",
         "valid_max": "1000", "required_every_year": "true"} for i, ind in enumerate(indicators)])
-    dump("city_indicators.csv", [{"city_code": c, "indicator_code": ind["indicator_code"]}
-                                 for c in layout for ind in indicators])
+    dump("framework_items.csv", [{"programme_code": f"bench_{c}", "scheme": "city_health_check",
+                                  "classification_code": DIMENSIONS[i % len(DIMENSIONS)],
+                                  "indicator_code": ind["indicator_code"],
+                                  "first_year": FIRST_YEAR}
+                                 for c in layout for i, ind in enumerate(indicators)])
     dump("index_weights.csv", [{"indicator_code": ind["indicator_code"], "weight": "1"}
                                for ind in indicators])
     dump("source_precedence.csv", [])

@@ -35,7 +35,7 @@ FIVE_YEARS = 5
 FONT = "Noto Sans CJK SC"
 # The marts a report of (city, year) reads by year: it shows years up to its own.
 YEAR_MARTS = ("mart_indicator_scorecard", "mart_district_ranking", "mart_dimension_index",
-              "mart_district_targets", "mart_survey_estimates",
+              "mart_district_targets", "mart_survey_estimates", "mart_sustainability_index",
               "mart_submission_status", "mart_submission_missing_values",
               "mart_plausibility_warnings", "mart_rounds", "mart_review_queue")
 # ... and by city alone, and the labels and names of every city
@@ -218,6 +218,18 @@ def report_data(con, city: str, year: int) -> dict:
                     where b.city_code = ? and b.year = ?
                     order by b.dimension_code = 'overall' desc, b.dimension_code,
                              b.district_code""", [first, city, year]),
+                # the city's sustainable-development index and its aspects, both ends
+                "sustainability": query_rows(con, """
+                    select a.aspect_year_id as first_id, a.aspect_score as first_score,
+                           a.index_value as first_index, b.aspect_year_id, b.aspect_score,
+                           b.index_value, b.aspect_name_zh, b.aspect_name_en,
+                           b.aspect_named_in_source
+                    from mart_sustainability_index as b
+                    join mart_sustainability_index as a
+                        on a.city_code = b.city_code and a.aspect_code = b.aspect_code
+                        and a.year = ?
+                    where b.city_code = ? and b.year = ?
+                    order by b.aspect_order""", [first, city, year]),
                 "progress": query_rows(con, """
                     select p.target_id, p.district_code, d.district_name_zh,
                            p.indicator_code, p.indicator_name_zh, p.target_year,

@@ -14,3 +14,9 @@
     and ({{ district_alias }}.valid_to is null
          or {{ district_alias }}.valid_to >= {{ citycheck.year_start(year_column) }})
 {%- endmacro %}
+
+{# True when a framework row (int_framework, alias `framework_alias`) covers the year. #}
+{% macro in_framework(framework_alias, year_column) -%}
+    {{ year_column }} >= {{ framework_alias }}.first_year
+    and ({{ framework_alias }}.last_year is null or {{ year_column }} <= {{ framework_alias }}.last_year)
+{%- endmacro %}

@@ -1,6 +1,9 @@
--- A target is only meaningful for an indicator the city's programme runs.
-select t.target_id, t.city_code, t.indicator_code
+-- A target is only meaningful for an indicator the city's programme framework holds in the
+-- target's year.
+select t.target_id, t.city_code, t.indicator_code, t.target_year
 from {{ ref('targets') }} as t
-left join {{ ref('city_indicators') }} as ci
-    on ci.city_code = t.city_code and ci.indicator_code = t.indicator_code
-where ci.indicator_code is null
+where not exists (
+    select 1 from {{ ref('int_framework') }} as f
+    where f.city_code = t.city_code and f.indicator_code = t.indicator_code
+        and {{ citycheck.in_framework('f', 't.target_year') }}
+)

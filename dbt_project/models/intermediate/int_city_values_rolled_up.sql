@@ -29,9 +29,10 @@ with reporting_districts as (
 ),
 
 rolled_indicators as (
-    select ci.city_code, i.indicator_code, i.aggregation
-    from {{ ref('city_indicators') }} as ci
-    inner join {{ ref('indicators') }} as i on i.indicator_code = ci.indicator_code
+    -- the indicators in the city's programme (in the years its framework holds them: below)
+    select distinct f.city_code, i.indicator_code, i.aggregation
+    from {{ ref('int_framework') }} as f
+    inner join {{ ref('indicators') }} as i on i.indicator_code = f.indicator_code
     where i.reporting_level = 'district' and i.aggregation <> 'none'
 ),
 
@@ -51,7 +52,13 @@ joined as (
         v.value,
         p.population
     from reporting_districts as rd
-    inner join rolled_indicators as ri on ri.city_code = rd.city_code
+    inner join rolled_indicators as ri
+        on ri.city_code = rd.city_code
+        and exists (
+            select 1 from {{ ref('int_framework') }} as f
+            where f.city_code = ri.city_code and f.indicator_code = ri.indicator_code
+                and {{ citycheck.in_framework('f', 'rd.year') }}
+        )
     left join {{ ref('fct_indicator_values') }} as v
         on v.district_code = rd.district_code
         and v.indicator_code = ri.indicator_code

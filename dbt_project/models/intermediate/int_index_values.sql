@@ -16,7 +16,7 @@ select
     i.direction,
     i.band_low,
     i.band_high,
-    i.chc_dimension_code,
+    fw.classification_code as chc_dimension_code,
     w.weight,
     nullif(w.divided_by, '') as divided_by,
     p.value as denominator,
@@ -28,6 +28,10 @@ from {{ ref('fct_indicator_values') }} as f
 inner join {{ ref('dim_district') }} as d on d.district_key = f.district_key
 inner join {{ ref('dim_indicator') }} as i on i.indicator_code = f.indicator_code
 inner join {{ ref('index_weights') }} as w on w.indicator_code = f.indicator_code
+-- the dimension the city's framework puts the indicator in that year; not in it: not scored
+inner join {{ ref('int_framework') }} as fw
+    on fw.city_code = f.city_code and fw.indicator_code = f.indicator_code
+    and fw.scheme = 'city_health_check' and {{ citycheck.in_framework('fw', 'f.year') }}
 left join {{ ref('fct_indicator_values') }} as p
     on p.district_key = f.district_key and p.year = f.year
     and p.indicator_code = nullif(w.divided_by, '')

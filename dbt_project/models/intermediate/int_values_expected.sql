@@ -1,6 +1,7 @@
 -- Every value a department owes: from the day a reporting round opens (int_rounds: by the
 -- programme's calendar or early by the office), whether or not anything has arrived, every
--- indicator the city's programme requires every year, for each unit that reports it (each
+-- indicator the city's programme framework holds that year (int_framework) and requires every
+-- year, for each unit that reports it (each
 -- reporting district valid in that year, or the city itself for a city-level indicator). The
 -- round's values (mart_round_values), the dispatch list (mart_submission_*) and the
 -- completeness report (expectations/required_values_present.json) all read this one
@@ -37,7 +38,12 @@ select
     i.indicator_name_zh,
     {{ citycheck.built_at() }} as built_at
 from {{ 'new_years' if is_incremental() else 'reporting_years' }} as y
-inner join {{ ref('city_indicators') }} as ci on ci.city_code = y.city_code
+inner join (
+    select distinct f.city_code, f.indicator_code, yy.year
+    from {{ ref('int_framework') }} as f
+    inner join reporting_years as yy
+        on yy.city_code = f.city_code and {{ citycheck.in_framework('f', 'yy.year') }}
+) as ci on ci.city_code = y.city_code and ci.year = y.year
 inner join {{ ref('dim_indicator') }} as i
     on i.indicator_code = ci.indicator_code and i.required_every_year
 inner join {{ ref('dim_district') }} as d

@@ -5,7 +5,8 @@
 -- Method in docs/analysts.md:
 --   dimension score = weighted mean of the indicator scores present;
 --   coverage = weight of the indicators scored / weight of the indicators the city's programme
---              puts in that dimension; below min_index_coverage the score is null, never a
+--              framework puts in that dimension that year (int_framework); below
+--              min_index_coverage the score is null, never a
 --              guess and never a zero;
 --   overall = plain mean of the dimension scores present; coverage = dimensions scored /
 --             dimensions with indicators; null below min_index_coverage.
@@ -20,20 +21,15 @@
 ) }}
 
 with expected as (
-    -- index indicators each city's programme runs, per dimension: the coverage denominator
-    select ci.city_code, i.chc_dimension_code, i.indicator_code, w.weight
-    from {{ ref('city_indicators') }} as ci
-    inner join {{ ref('dim_indicator') }} as i on i.indicator_code = ci.indicator_code
+    -- the index indicators of each city's programme, with the dimension its framework puts
+    -- each in and the years it does so (int_framework): the coverage denominator
+    select f.city_code, f.classification_code as chc_dimension_code, f.indicator_code,
+        f.first_year, f.last_year, w.weight
+    from {{ ref('int_framework') }} as f
+    inner join {{ ref('dim_indicator') }} as i on i.indicator_code = f.indicator_code
     inner join {{ ref('index_weights') }} as w on w.indicator_code = i.indicator_code
-    where w.weight > 0 and i.reporting_level = 'district'
+    where f.scheme = 'city_health_check' and w.weight > 0 and i.reporting_level = 'district'
         and i.direction in ('higher_better', 'lower_better', 'target_band')
-),
-
-expected_weight as (
-    select city_code, chc_dimension_code, sum(weight) as weight_expected,
-        count(*) as indicators_expected
-    from expected
-    group by city_code, chc_dimension_code
 ),
 
 units as (
@@ -52,24 +48,25 @@ units as (
 dimension_scores as (
     select
         u.city_code, u.district_code, u.district_key, u.year, e.chc_dimension_code,
-        e.weight_expected, e.indicators_expected,
+        sum(e.weight) as weight_expected,
+        count(*) as indicators_expected,
         count(s.score) as indicators_scored,
-        coalesce(sum(case when s.score is not null then s.weight end), 0) as weight_scored,
-        sum(s.score * s.weight)
-            / nullif(sum(case when s.score is not null then s.weight end), 0) as weighted_mean,
+        coalesce(sum(case when s.score is not null then e.weight end), 0) as weight_scored,
+        sum(s.score * e.weight)
+            / nullif(sum(case when s.score is not null then e.weight end), 0) as weighted_mean,
         count(s.score_relative) as indicators_scored_relative,
-        coalesce(sum(case when s.score_relative is not null then s.weight end), 0)
+        coalesce(sum(case when s.score_relative is not null then e.weight end), 0)
             as weight_scored_relative,
-        sum(s.score_relative * s.weight)
-            / nullif(sum(case when s.score_relative is not null then s.weight end), 0)
+        sum(s.score_relative * e.weight)
+            / nullif(sum(case when s.score_relative is not null then e.weight end), 0)
             as weighted_mean_relative
     from units as u
-    inner join expected_weight as e on e.city_code = u.city_code
+    inner join expected as e
+        on e.city_code = u.city_code and {{ citycheck.in_framework('e', 'u.year') }}
     left join {{ ref('int_indicator_scores') }} as s
         on s.district_code = u.district_code and s.year = u.year
-        and s.chc_dimension_code = e.chc_dimension_code
-    group by u.city_code, u.district_code, u.district_key, u.year, e.chc_dimension_code,
-        e.weight_expected, e.indicators_expected
+        and s.indicator_code = e.indicator_code
+    group by u.city_code, u.district_code, u.district_key, u.year, e.chc_dimension_code
 ),
 
 dimensions as (
