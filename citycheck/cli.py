@@ -18,6 +18,7 @@
     citycheck survey FILE         load a resident survey (estimates with their intervals)
     citycheck sql ["select …"]    SQL on the published data, read-only (a prompt without a query)
     citycheck report --city C --year Y   the annual city health check report (HTML and PDF)
+    citycheck bulletin --city C   issue the next numbered bulletin (通报) of the city's round
     citycheck site                the indicator pages (reporting status, one page per indicator)
     citycheck serve               serve the reports and pages on 127.0.0.1
     citycheck portal              the department portal on 127.0.0.1:8090 (make portal)
@@ -38,6 +39,16 @@ from pathlib import Path
 
 from citycheck.serving.summary import print_intake, print_published, print_rounds
 from common.config import Settings, parse_years
+
+
+def _date_arg(text: str):
+    """A YYYY-MM-DD argument (argparse says which argument and what was given)."""
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2025-04-15") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,6 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--year", type=int, help="omit to write every city-year whose published "
                                             "data changed since its report")
     p.add_argument("--no-pdf", action="store_true", help="write the HTML page only")
+    p = sub.add_parser("bulletin", help="issue the next numbered bulletin (通报) of a city's "
+                                        "round: departments, districts, commended and interviewed")
+    p.add_argument("--city", default="371000", help="city code (default 371000 威海市)")
+    p.add_argument("--round", type=int, help="the round's reporting year (default: the latest)")
+    p.add_argument("--as-of", type=_date_arg, help="the bulletin's date, YYYY-MM-DD (default: "
+                                                    "today); days overdue are counted to it")
+    p.add_argument("--no-pdf", action="store_true", help="write the HTML page only")
+    p.add_argument("--list", action="store_true", help="list the bulletins issued instead")
     sub.add_parser("site", help="the indicator pages: reporting status and one page per "
                                 "indicator, from the published marts")
     p = sub.add_parser("serve", help="serve the reports, the indicator pages and the validation "
@@ -207,7 +226,8 @@ def _on_sigterm(signum, frame) -> None:
 EXPECTED = ("BuildError", "BuildIncomplete", "ValidationFailed", "PublishRefused",
             "FetchError", "SubmissionError", "TemplateError", "WarehouseUnavailable",
             "ConfigError", "WarehouseBusy", "FileNotFoundError", "NothingPublished",
-            "ReportError", "PortalError", "LandingConflict", "RoundRefused", "SurveyError")
+            "ReportError", "PortalError", "LandingConflict", "RoundRefused", "SurveyError",
+            "BulletinError")
 
 
 _SAID = {
@@ -423,6 +443,20 @@ def _command(args) -> int:
             print(f"  PDF: {r.pdf_path}" if r.pdf_path else f"  {r.pdf_note or 'no PDF (--no-pdf)'}")
         if not written:
             print(f"every report is up to date ({settings.reports_dir / 'annual'})")
+    elif args.command == "bulletin":
+        from citycheck.serving.bulletin import issue_bulletin, list_bulletins
+
+        if args.list:
+            issued = list_bulletins(settings, args.city)
+            for b in issued:
+                print(f"{b['city']} {b['round']} 第{b['number']}期 No. {b['number']}  as of "
+                      f"{b['as_of']}  {b['folder'] / b['html']}")
+            if not issued:
+                print(f"no bulletin of city {args.city} has been issued")
+            return 0
+        b = issue_bulletin(settings, args.city, args.round, args.as_of, pdf=not args.no_pdf)
+        print(f"bulletin {b.city} {b.round_year} 第{b.number}期 No. {b.number}: {b.html_path}")
+        print(f"  PDF: {b.pdf_path}" if b.pdf_path else f"  {b.pdf_note or 'no PDF (--no-pdf)'}")
     elif args.command == "site":
         from citycheck.serving.site import write_site
 

@@ -294,7 +294,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                 "via": "inbox", "received_at": str(f["received_at"])[:19]})
         uploads.sort(key=lambda u: str(u["received_at"]), reverse=True)
         actions = dp.recent_actions(settings, user, view.pop("published_steps"))
+        from citycheck.serving.bulletin import list_bulletins
+
+        bulletins = list_bulletins(settings, user["city_code"], user["department_code"])
         return page(request, "portal_clerk.html", uploads=uploads, actions=actions,
+                    bulletins=bulletins,
                     pending=[u for u in uploads if u["pending"]], **view)
 
     @app.get("/template")
@@ -373,7 +377,50 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         user = need(request, "office")
         view = dp.office_view(settings, user["city_code"], year)
         actions = dp.recent_actions(settings, user, view.pop("published_steps"))
-        return page(request, "portal_office.html", actions=actions, **view)
+        from citycheck.serving.bulletin import list_bulletins
+
+        return page(request, "portal_office.html", actions=actions,
+                    bulletins=list_bulletins(settings, user["city_code"]), **view)
+
+    @app.post("/office/bulletin")
+    def office_bulletin(request: Request, year: int = Form(0), csrf: str = Form("")):
+        """Issue the next bulletin (通报) of the office's city and the round it is viewing."""
+        from citycheck.serving.bulletin import BulletinError, issue_bulletin
+        from citycheck.serving.report import ReportError
+
+        user = need(request, "office")
+        check_csrf(request, csrf)
+        back = f"/office?year={year}#bulletins"
+        try:
+            issued = issue_bulletin(settings, user["city_code"], year or None,
+                                    issued_by=user["username"])
+        except (BulletinError, ReportError) as exc:
+            request.session["flash"] = {"error": str(exc)}
+            return RedirectResponse(back, status_code=303)
+        dp.audit(settings, user["username"], address(request), "bulletin_issued",
+                 f"{issued.city} {issued.round_year} {issued.number}")
+        request.session["flash"] = {"ok": f"已印发 {issued.round_year}年度第{issued.number}期通报 "
+                                          f"Bulletin No. {issued.number} of the "
+                                          f"{issued.round_year} round issued"
+                                          + ("" if issued.pdf_note is None
+                                             else f" ({issued.pdf_note})")}
+        return RedirectResponse(back, status_code=303)
+
+    @app.get("/bulletins/{city}/{round_year}/{number}/{name}")
+    def bulletin_file(request: Request, city: str, round_year: int, number: str, name: str):
+        """An issued bulletin's page or PDF: the city's office, and the departments it names."""
+        from fastapi.responses import FileResponse
+
+        from citycheck.serving.bulletin import list_bulletins
+
+        user = need(request)
+        department = None if user["role"] == "office" else user["department_code"]
+        for b in list_bulletins(settings, user["city_code"], department):
+            if (b["city"], b["round"], f'{b["number"]:02d}') == (city, round_year, number) \
+                    and name in (b["html"], b["html"].replace(".html", ".pdf")) \
+                    and (b["folder"] / name).is_file():
+                return FileResponse(b["folder"] / name)
+        raise HTTPException(404, "no such bulletin for you 无此通报")
 
     @app.get("/office/export.xlsx")
     def export(request: Request, year: int):
