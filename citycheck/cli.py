@@ -18,6 +18,7 @@
     citycheck survey FILE         load a resident survey (estimates with their intervals)
     citycheck sql ["select …"]    SQL on the published data, read-only (a prompt without a query)
     citycheck report --city C --year Y   the annual city health check report (HTML and PDF)
+    citycheck problem list|update|export   the problem list of closed rounds (问题清单)
     citycheck bulletin --city C   issue the next numbered bulletin (通报) of the city's round
     citycheck site                the indicator pages (reporting status, one page per indicator)
     citycheck serve               serve the reports and pages on 127.0.0.1
@@ -167,6 +168,21 @@ def main(argv: list[str] | None = None) -> int:
                    help="the account acting: an office account (confirm, return) or the "
                         "department's clerk (answer)")
     p.add_argument("--reason", default="", help="why: the department and the record read it")
+    p = sub.add_parser("problem", help="the problem list (问题清单) of the closed rounds: list "
+                                       "it, update a problem (cause, measure, deadline, status), "
+                                       "export it to Excel")
+    p.add_argument("action", choices=["list", "update", "export"])
+    p.add_argument("problem", nargs="?", help="update: the problem id, as `list` shows it")
+    p.add_argument("--city", default="371000", help="city code (default 371000 威海市)")
+    p.add_argument("--year", type=int, help="list, export: one round only")
+    p.add_argument("--status", help="list: only problems in this status (open, in_progress, "
+                                    "rectified, overdue); update: the new status (open, "
+                                    "in_progress, rectified)")
+    p.add_argument("--as", dest="actor", metavar="USER",
+                   help="update: the office account that acts (a portal account)")
+    p.add_argument("--cause"), p.add_argument("--measure")
+    p.add_argument("--deadline", type=_date_arg, help="update: YYYY-MM-DD")
+    p.add_argument("--output", type=Path, help="export: the .xlsx to write")
     p = sub.add_parser("survey", help="load a resident survey (one respondent per row: "
                                       "docs/surveys.md); the next build estimates from it")
     p.add_argument("file", type=Path)
@@ -443,6 +459,8 @@ def _command(args) -> int:
             print(f"  PDF: {r.pdf_path}" if r.pdf_path else f"  {r.pdf_note or 'no PDF (--no-pdf)'}")
         if not written:
             print(f"every report is up to date ({settings.reports_dir / 'annual'})")
+    elif args.command == "problem":
+        return _problem(settings, args)
     elif args.command == "bulletin":
         from citycheck.serving.bulletin import issue_bulletin, list_bulletins
 
@@ -528,6 +546,38 @@ def _actor(settings: Settings, name: str | None, needed: str) -> dict:
     if user is None or user["disabled"]:
         raise RoundRefused(f"no active portal account {name}: `citycheck users list` shows them")
     return user
+
+
+def _problem(settings: Settings, args) -> int:
+    from citycheck.serving import problems as pb
+
+    if args.action == "list":
+        found = pb.list_problems(settings, args.city, args.year, args.status)
+        for r in found:
+            print(f"{r['problem_id']}  {r['status_text']}  {r['district_name_zh']} "
+                  f"{r['indicator_name_zh']}: {r['problem_kind_text']}, {r['value']:g}"
+                  f"{' ' + r['target_text'] if r['target_text'] else ''}"
+                  f"{'  ' + r['proposal_text'] if r['proposal_text'] else ''}")
+        if not found:
+            print(f"no problem of city {args.city}"
+                  + (f" in {args.year}" if args.year else "") + " (a round has problems once "
+                  "it is closed and published)")
+        return 0
+    if args.action == "export":
+        out = args.output or Path(f"problems_{args.city}.xlsx")
+        print(f"problem list: {pb.export_problems(settings, args.city, out, args.year)}")
+        return 0
+    from citycheck.warehouse.rounds import RoundRefused
+
+    if not args.problem:
+        raise RoundRefused("say which problem: citycheck problem update ID (`citycheck problem "
+                           "list` shows the ids)")
+    actor = _actor(settings, args.actor, "an office account of the city")
+    update_id = pb.update_problem(settings, args.problem, actor, args.status, args.cause,
+                                 args.measure, args.deadline)
+    print(f"recorded {update_id} on {args.problem}; the list shows it after the next "
+          "publication (citycheck run, or the warehouse DAG)")
+    return 0
 
 
 def _publish_now(settings: Settings) -> None:

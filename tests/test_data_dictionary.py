@@ -132,7 +132,9 @@ CODED = {"progress_class": [("mart_target_progress", "progress_class")],
          "review_state": [("fct_indicator_values", "review_state"),
                           ("mart_review_queue", "review_state")],
          "round_state": [("mart_rounds", "round_state")],
-         "value_state": [("mart_round_values", "value_state")]}
+         "value_state": [("mart_round_values", "value_state")],
+         "problem_kind": [("mart_problems", "problem_kind")],
+         "problem_status": [("mart_problems", "status")]}
 
 
 def test_every_code_users_see_has_a_chinese_and_an_english_label(built):

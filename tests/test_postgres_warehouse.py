@@ -63,7 +63,7 @@ KEYS = {"mart_indicator_scorecard": "scorecard_id", "fct_indicator_values": "val
         "mart_district_targets": "district_year_id", "mart_survey_estimates": "estimate_id",
         "mart_sustainability_index": "aspect_year_id",
         "mart_department_assessment": "assessment_id",
-        "mart_district_assessment": "district_assessment_id",
+        "mart_district_assessment": "district_assessment_id", "mart_problems": "problem_id",
         "mart_submission_status": "status_id", "mart_quarantine": "quarantine_id",
         "dim_district": "district_key", "dim_indicator": "indicator_code",
         "fct_indicator_targets": "target_id", "dim_source": "source_id", "dim_year": "year",

@@ -21,7 +21,7 @@ KEYS = {"mart_indicator_scorecard": "scorecard_id", "mart_district_ranking": "ra
         "mart_submission_status": "status_id", "mart_plausibility_warnings": "warning_id",
         "dim_source": "source_id", "mart_rounds": "round_id",
         "mart_district_targets": "district_year_id", "mart_survey_estimates": "estimate_id",
-        "mart_sustainability_index": "aspect_year_id"}
+        "mart_sustainability_index": "aspect_year_id", "mart_problems": "problem_id"}
 
 
 class Numbers(HTMLParser):

@@ -57,6 +57,7 @@ STATUS_TEXT = {
     "return": ("退回", "return"), "answer": ("答复", "answer"),
     "round_opened": ("开启轮次", "round opened"), "round_reopened": ("重新开启轮次", "round reopened"),
     "round_closed": ("关闭轮次", "round closed"),
+    "problem_update": ("更新问题清单", "problem list updated"),
 }
 
 
@@ -378,9 +379,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         view = dp.office_view(settings, user["city_code"], year)
         actions = dp.recent_actions(settings, user, view.pop("published_steps"))
         from citycheck.serving.bulletin import list_bulletins
+        from citycheck.serving.problems import list_problems
 
         return page(request, "portal_office.html", actions=actions,
-                    bulletins=list_bulletins(settings, user["city_code"]), **view)
+                    bulletins=list_bulletins(settings, user["city_code"]),
+                    problems=list_problems(settings, user["city_code"]), **view)
 
     @app.post("/office/bulletin")
     def office_bulletin(request: Request, year: int = Form(0), csrf: str = Form("")):
@@ -421,6 +424,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     and (b["folder"] / name).is_file():
                 return FileResponse(b["folder"] / name)
         raise HTTPException(404, "no such bulletin for you 无此通报")
+
+    @app.post("/office/problem")
+    def office_problem(request: Request, problem: str = Form(""), status: str = Form(""),
+                       cause: str = Form(""), measure: str = Form(""),
+                       deadline: str = Form(""), seen: str = Form(""), year: int = Form(0),
+                       csrf: str = Form("")):
+        """One step on a problem of the problem list: status, cause, measure, deadline."""
+        from datetime import date
+
+        from citycheck.serving.problems import update_problem
+        from citycheck.warehouse.rounds import RoundRefused
+
+        user = need(request, "office")
+        check_csrf(request, csrf)
+
+        def step() -> str:
+            try:
+                due = date.fromisoformat(deadline) if deadline else None
+            except ValueError:
+                raise RoundRefused(f"{deadline!r} is not a date like 2025-10-31 "
+                                   "整改时限格式不对") from None
+            return update_problem(settings, problem, user, status or None, cause, measure,
+                                  due, seen or None)
+        return act(request, user, step, "problem_update", problem,
+                   f"/office?year={year}#problems", status)
+
+    @app.get("/office/problems.xlsx")
+    def export_problem_list(request: Request):
+        import tempfile
+
+        from citycheck.serving.problems import export_problems
+
+        user = need(request, "office")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = export_problems(settings, user["city_code"], Path(tmp) / "problems.xlsx")
+            data = path.read_bytes()
+        return Response(data, media_type="application/vnd.openxmlformats-officedocument."
+                                          "spreadsheetml.sheet",
+                        headers={"Content-Disposition": 'attachment; filename='
+                                 f'"problems_{user["city_code"]}.xlsx"'})
 
     @app.get("/office/export.xlsx")
     def export(request: Request, year: int):

@@ -39,7 +39,7 @@ YEAR_MARTS = ("mart_indicator_scorecard", "mart_district_ranking", "mart_dimensi
               "mart_submission_status", "mart_submission_missing_values",
               "mart_plausibility_warnings", "mart_rounds", "mart_review_queue")
 # ... and by city alone, and the labels and names of every city
-CITY_MARTS = ("mart_target_progress", "mart_quarantine")
+CITY_MARTS = ("mart_target_progress", "mart_quarantine", "mart_problems")
 SHARED = ("dim_indicator", "dim_district", "dim_code_label")
 
 
@@ -163,6 +163,15 @@ def report_data(con, city: str, year: int) -> dict:
         where city_code = ? and year = ? and dimension_code <> 'overall'
         order by dimension_code, district_code""", [city, year])
     districts = sorted({(r["district_code"], r["district_name_zh"]) for r in index})
+    # the problems of the rounds before this year's (closed rounds only) and their
+    # rectification: the summary opens with them
+    problems = query_rows(con, """
+        select problem_id, year, district_name_zh, indicator_name_zh, problem_kind, value,
+               comparator, target_value, department_name_zh, measure, deadline, status,
+               proposed_rectified, evidence_year, evidence_value
+        from mart_problems where city_code = ? and year < ?
+        order by year desc, status = 'rectified', dimension_code, district_code,
+                 indicator_code""", [city, year])
     # the resident survey: each aspect's estimate with its interval, or suppressed
     survey = query_rows(con, """
         select estimate_id, district_name_zh, is_city_total, item, item_name_zh, item_name_en,
@@ -307,7 +316,7 @@ def report_data(con, city: str, year: int) -> dict:
                                             "fct_indicator_targets where city_code = ?", [city]),
             "at_risk": at_risk, "ranking": ranking, "dimensions": list(dimensions.values()),
             "index": index, "districts": districts, "grid": grid, "five": five,
-            "target_ranking": target_ranking, "survey": survey,
+            "target_ranking": target_ranking, "survey": survey, "problems": problems,
             "quality": quality}
 
 

@@ -117,6 +117,22 @@ create table if not exists raw.value_reviews (
     previous_review  varchar               -- the review this one followed (null: the hold)
 );
 
+-- The problem list (问题清单) and its rectification (整改): each step the office takes on a
+-- problem of mart_problems (set its cause, measure, deadline and status), appended by
+-- `citycheck problem update` and the portal (citycheck/warehouse/problems.py).
+create table if not exists raw.problem_updates (
+    update_id        varchar primary key,
+    problem_id       varchar not null,     -- mart_problems.problem_id
+    city_code        varchar not null,
+    status           varchar not null,     -- open | in_progress | rectified
+    cause            varchar,
+    measure          varchar,
+    deadline         date,
+    recorded_at      timestamp not null,   -- UTC
+    recorded_by      varchar not null,     -- the office account
+    previous_update  varchar               -- the update this one followed (null: the first)
+);
+
 -- Resident surveys (城市人居环境满意度调查, seed 001's eighth dimension), loaded by
 -- `citycheck survey FILE` (extract/surveys.py): one row per file, one per respondent row of
 -- it (accepted or rejected with the reason), one per answer of an accepted respondent. The
@@ -239,7 +255,7 @@ SUBMISSION_TABLES = ("submission_files", "submission_rows", "submission_receipts
 OPEN_DATA_TABLES = ("open_data_fetches", "open_data_observations")
 SURVEY_TABLES = ("survey_files", "survey_rows", "survey_answers")
 # Written by the office and the departments, not by intake.
-ROUND_TABLES = ("round_events", "value_reviews")
+ROUND_TABLES = ("round_events", "value_reviews", "problem_updates")
 
 
 def pg_ddl(ddl: str = RAW_DDL) -> str:
