@@ -227,3 +227,25 @@ def test_the_office_issues_a_bulletin_from_its_page_and_the_named_departments_re
     # no path outside the bulletins
     assert clerk.get(f"{base}/bulletins/370300/2022/01/..%2F..%2F..%2Fportal.db"
                      ).status_code == 404
+
+
+@pytest.mark.airflow
+def test_the_weekly_bulletin_is_issued_only_when_switched_on(built, airflow_db, monkeypatch):
+    from citycheck.devtools.demo import load_dags
+    from citycheck.serving.bulletin import WEEKLY_ENV
+
+    dag = load_dags()["citycheck_bulletins"]
+    timetable = dag.timetable                         # Mondays 08:00, Beijing time
+    assert (timetable.expression, str(timetable.timezone)) == ("0 8 * * 1", "Asia/Shanghai")
+    monkeypatch.delenv(WEEKLY_ENV, raising=False)
+    assert dag.test().state == "success"
+    assert list_bulletins(built) == []                # off by default: nothing issued
+    monkeypatch.setenv(WEEKLY_ENV, "1")
+    assert dag.test().state == "success"
+    # each city's round in collection: its latest round not closed
+    rounds = {(c, y) for c, y in duckdb.connect(str(built.serving_path), read_only=True).execute(
+        "select city_code, max(year) from mart_rounds where is_provisional group by all"
+    ).fetchall()}
+    issued = list_bulletins(built)
+    assert rounds and {(b["city"], b["round"]) for b in issued} == rounds
+    assert {b["issued_by"] for b in issued} == {"weekly"} and {b["number"] for b in issued} == {1}

@@ -218,3 +218,31 @@ def list_bulletins(settings: Settings, city: str | None = None,
             continue
         found.append({**entry, "folder": meta.parent})
     return sorted(found, key=lambda e: (e["issued_at"], e["number"]), reverse=True)
+
+
+WEEKLY_ENV = "CITYCHECK_WEEKLY_BULLETIN"
+
+
+def issue_weekly_bulletins(settings: Settings, pdf: bool = True) -> list[str]:
+    """The weekly bulletin of each city's round in collection (its latest round not closed),
+    when CITYCHECK_WEEKLY_BULLETIN=1; returns what was issued ("city round No. N")."""
+    import logging
+
+    from citycheck.serving.sql import open_publication
+
+    if os.environ.get(WEEKLY_ENV, "").strip() != "1":
+        logging.getLogger("citycheck.bulletin").info(
+            "weekly bulletins are off (set %s=1 to issue them)", WEEKLY_ENV)
+        return []
+    con = open_publication(settings)
+    try:
+        collecting = con.execute("select city_code, max(year) from mart_rounds where "
+                                 "is_provisional group by city_code order by city_code"
+                                 ).fetchall()
+    finally:
+        con.close()
+    issued = []
+    for city, year in collecting:
+        b = issue_bulletin(settings, city, year, pdf=pdf, issued_by="weekly")
+        issued.append(f"{city} {year} No. {b.number}")
+    return issued
