@@ -215,6 +215,14 @@ def test_the_office_issues_a_bulletin_from_its_page_and_the_named_departments_re
         s.post(f"{base}/login", data={"username": user, "password": PASSWORD, "csrf": token})
         return s
 
+    # the office page shows the departments' assessment of the round, as published
+    office_page = session("zb_office").get(f"{base}/office?year=2022").text
+    shown = {(d, float(s), int(r)) for d, s, r in (
+        x.split("|") for x in re.findall(r'data-assessment="([^"]+)"', office_page))}
+    published = set(duckdb.connect(str(settings.serving_path), read_only=True).execute(
+        "select department_code, score, rank_in_city from mart_department_assessment "
+        "where city_code = '370300' and year = 2022").fetchall())
+    assert shown and shown == published
     clerk = session("zb_education")          # named: it owes the round's values
     assert 'data-bulletin="370300|2022|1"' in clerk.get(f"{base}/").text
     page = clerk.get(f"{base}{url}")

@@ -21,7 +21,8 @@ KEYS = {"mart_indicator_scorecard": "scorecard_id", "mart_district_ranking": "ra
         "mart_submission_status": "status_id", "mart_plausibility_warnings": "warning_id",
         "dim_source": "source_id", "mart_rounds": "round_id",
         "mart_district_targets": "district_year_id", "mart_survey_estimates": "estimate_id",
-        "mart_sustainability_index": "aspect_year_id", "mart_problems": "problem_id"}
+        "mart_sustainability_index": "aspect_year_id", "mart_problems": "problem_id",
+        "mart_department_assessment": "assessment_id"}
 
 
 class Numbers(HTMLParser):
@@ -99,6 +100,11 @@ def test_every_number_in_the_report_is_the_published_marts(built, year):
                    "and dimension_code <> 'overall'") <= by_mart["mart_dimension_index"]
         assert ids("select status_id from mart_submission_status where city_code = ? and "
                    "year = ?") == by_mart["mart_submission_status"]
+        # every department's assessment that year, and its scores of the four years before
+        assert {r[0] for r in con.execute(
+            "select assessment_id from mart_department_assessment where city_code = ? and "
+            "year between ? and ?", [CITY, year - 4, year]).fetchall()
+        } == by_mart["mart_department_assessment"]
         assert len(page.cells) > 100
         # the round is not closed: the report says it is provisional, and how complete
         assert by_mart["mart_rounds"] == ids("select round_id from mart_rounds where "

@@ -381,9 +381,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from citycheck.serving.bulletin import list_bulletins
         from citycheck.serving.problems import list_problems
 
+        assessment, history = [], {}
+        if view["year"]:      # the departments' assessment that year, and the years before
+            with dp.reading(settings) as rows:
+                for r in rows("select * from mart_department_assessment where city_code = ? "
+                              "and year between ? and ? order by rank_in_city nulls last, "
+                              "department_code", [user["city_code"], view["year"] - 4,
+                                                  view["year"]]):
+                    if r["year"] == view["year"]:
+                        assessment.append(r)
+                    else:
+                        history[(r["department_code"], r["year"])] = r["score"]
         return page(request, "portal_office.html", actions=actions,
                     bulletins=list_bulletins(settings, user["city_code"]),
-                    problems=list_problems(settings, user["city_code"]), **view)
+                    problems=list_problems(settings, user["city_code"]),
+                    assessment=assessment, assessment_history=history,
+                    history_years=sorted({y for _, y in history}), **view)
 
     @app.post("/office/bulletin")
     def office_bulletin(request: Request, year: int = Form(0), csrf: str = Form("")):

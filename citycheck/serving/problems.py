@@ -58,9 +58,12 @@ def list_problems(settings: Settings, city: str, year: int | None = None,
     """The published problems of a city (of one round, in one shown status), oldest round
     first, with what a reader is shown beside the mart's columns."""
     from citycheck.serving.report import query_rows
-    from citycheck.serving.sql import open_publication
+    from citycheck.serving.sql import NothingPublished, open_publication
 
-    con = open_publication(settings)
+    try:
+        con = open_publication(settings)
+    except NothingPublished:
+        return []
     try:
         rows = query_rows(con, "select * from mart_problems where city_code = ?"
                           + (" and year = ?" if year else "")

@@ -36,6 +36,7 @@ FONT = "Noto Sans CJK SC"
 # The marts a report of (city, year) reads by year: it shows years up to its own.
 YEAR_MARTS = ("mart_indicator_scorecard", "mart_district_ranking", "mart_dimension_index",
               "mart_district_targets", "mart_survey_estimates", "mart_sustainability_index",
+              "mart_department_assessment",
               "mart_submission_status", "mart_submission_missing_values",
               "mart_plausibility_warnings", "mart_rounds", "mart_review_queue")
 # ... and by city alone, and the labels and names of every city
@@ -265,6 +266,17 @@ def report_data(con, city: str, year: int) -> dict:
                    submission_status
             from mart_submission_status where city_code = ? and year = ?
             order by department_code""", [city, year]),
+        # the departments' assessment that year, and their scores in the years before
+        "assessment": query_rows(con, """
+            select assessment_id, department_code, department_name_zh, department_name_en,
+                   days_late, completeness_score, accuracy_score, attainment_score, score,
+                   rank_in_city, timeliness_score
+            from mart_department_assessment where city_code = ? and year = ?
+            order by rank_in_city nulls last, department_code""", [city, year]),
+        "assessment_history": {(r["department_code"], r["year"]): r for r in query_rows(con, """
+            select assessment_id, department_code, year, score
+            from mart_department_assessment where city_code = ? and year < ?
+                and year >= ? - 4""", [city, year, year])},
         "missing": query_rows(con, """
             select missing_id, department_name_zh, district_name_zh, indicator_code,
                    indicator_name_zh

@@ -32,12 +32,13 @@ rounds as (
 ),
 
 first_arrivals as (
-    -- when each of the department's values first arrived (its first version), Beijing date
+    -- when each of the department's values first arrived (its first version), Beijing date:
+    -- in its files, or — a department fed by an open-data portal — when citycheck fetched it
     select
         v.city_code, v.year, v.department_code,
         max(cast(v.received_at + interval '8 hours' as date)) as last_first_arrival
     from {{ ref('fct_indicator_value_versions') }} as v
-    where v.version_number = 1 and v.source_type = 'submission'
+    where v.version_number = 1
     group by v.city_code, v.year, v.department_code
 ),
 
