@@ -66,3 +66,11 @@
     100 * greatest(1 - greatest(band_low - {{ value }}, {{ value }} - band_high, 0)
                    / nullif(band_high - band_low, 0), 0)
 {%- endmacro %}
+
+{#- Rank within a city and year, 1 = the highest score (rounded to one decimal, as
+    published), ties share a rank; no score, no rank. -#}
+{% macro rank_in_city(score) -%}
+    case when {{ score }} is not null then rank() over (
+        partition by city_code, year
+        order by {{ citycheck.round_to(score, 1) }} desc nulls last) end
+{%- endmacro %}

@@ -156,10 +156,7 @@ select
     {{ citycheck.round_to("accuracy_score", 1) }} as accuracy_score,
     {{ citycheck.round_to("attainment_score", 1) }} as attainment_score,
     {{ citycheck.round_to("weighted_score", 1) }} as score,
-    case when weighted_score is not null then rank() over (
-        partition by city_code, year
-        order by {{ citycheck.round_to("weighted_score", 1) }} desc nulls last) end
-        as rank_in_city,
+    {{ citycheck.rank_in_city("weighted_score") }} as rank_in_city,
     count(*) over (partition by city_code, year) as departments_assessed,
     not round_closed as is_provisional
 from scored

@@ -22,14 +22,11 @@
 
 with expected as (
     -- the index indicators of each city's programme, with the dimension its framework puts
-    -- each in and the years it does so (int_framework): the coverage denominator
-    select f.city_code, f.classification_code as chc_dimension_code, f.indicator_code,
-        f.first_year, f.last_year, w.weight
-    from {{ ref('int_framework') }} as f
-    inner join {{ ref('dim_indicator') }} as i on i.indicator_code = f.indicator_code
-    inner join {{ ref('index_weights') }} as w on w.indicator_code = i.indicator_code
-    where f.scheme = 'city_health_check' and w.weight > 0 and i.reporting_level = 'district'
-        and i.direction in ('higher_better', 'lower_better', 'target_band')
+    -- each in and the years it does so (int_index_framework): the coverage denominator
+    select city_code, classification_code as chc_dimension_code, indicator_code, first_year,
+        last_year, weight
+    from {{ ref('int_index_framework') }}
+    where scheme = 'city_health_check'
 ),
 
 units as (

@@ -87,9 +87,6 @@ select
     targets_missed,
     {{ citycheck.round_to("progress_score", 1) }} as progress_score,
     {{ citycheck.round_to("weighted_score", 1) }} as score,
-    case when weighted_score is not null then rank() over (
-        partition by city_code, year
-        order by {{ citycheck.round_to("weighted_score", 1) }} desc nulls last) end
-        as rank_in_city,
+    {{ citycheck.rank_in_city("weighted_score") }} as rank_in_city,
     count(*) over (partition by city_code, year) as districts_assessed
 from scored

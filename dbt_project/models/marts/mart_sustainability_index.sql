@@ -23,13 +23,10 @@
 ) }}
 
 with expected as (
-    select f.city_code, f.classification_code as aspect_code, f.indicator_code,
-        f.first_year, f.last_year, w.weight
-    from {{ ref('int_framework') }} as f
-    inner join {{ ref('dim_indicator') }} as i on i.indicator_code = f.indicator_code
-    inner join {{ ref('index_weights') }} as w on w.indicator_code = f.indicator_code
-    where f.scheme = 'refined_city_aspect' and w.weight > 0 and i.reporting_level = 'district'
-        and i.direction in ('higher_better', 'lower_better', 'target_band')
+    select city_code, classification_code as aspect_code, indicator_code, first_year,
+        last_year, weight
+    from {{ ref('int_index_framework') }}
+    where scheme = 'refined_city_aspect'
 ),
 
 city_years as (
