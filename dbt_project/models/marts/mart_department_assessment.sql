@@ -114,24 +114,29 @@ components as (
 ),
 
 weights as (
-    select component, weight from {{ ref('assessment_weights') }} where subject = 'department'
+    select
+        max(case when component = 'timeliness' then weight end) as w_timeliness,
+        max(case when component = 'completeness' then weight end) as w_completeness,
+        max(case when component = 'accuracy' then weight end) as w_accuracy,
+        max(case when component = 'attainment' then weight end) as w_attainment
+    from {{ ref('assessment_weights') }}
+    where subject = 'department'
 ),
 
 scored as (
     select
         c.*,
-        (coalesce(c.timeliness_score * wt.weight, 0) + c.completeness_score * wc.weight
-            + coalesce(c.accuracy_score * wa.weight, 0)
-            + coalesce(c.attainment_score * wg.weight, 0))
-        / (case when c.timeliness_score is not null then wt.weight else 0 end + wc.weight
-            + case when c.accuracy_score is not null then wa.weight else 0 end
-            + case when c.attainment_score is not null then wg.weight else 0 end)
+        (coalesce(c.timeliness_score * w.w_timeliness, 0)
+            + c.completeness_score * w.w_completeness
+            + coalesce(c.accuracy_score * w.w_accuracy, 0)
+            + coalesce(c.attainment_score * w.w_attainment, 0))
+        / (case when c.timeliness_score is not null then w.w_timeliness else 0 end
+            + w.w_completeness
+            + case when c.accuracy_score is not null then w.w_accuracy else 0 end
+            + case when c.attainment_score is not null then w.w_attainment else 0 end)
             as weighted_score
     from components as c
-    cross join (select weight from weights where component = 'timeliness') as wt
-    cross join (select weight from weights where component = 'completeness') as wc
-    cross join (select weight from weights where component = 'accuracy') as wa
-    cross join (select weight from weights where component = 'attainment') as wg
+    cross join weights as w
 )
 
 select
