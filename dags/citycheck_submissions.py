@@ -1,10 +1,12 @@
 """Department submissions: every 15 minutes, land each file waiting in the inbox.
 
-    recover -> list_inbox -> ingest (one mapped task per file, in the warehouse pool)
-            -> asset raw/submissions
+    recover -> list_inbox -> ingest (one mapped task per file, in the warehouse pool;
+                                     asset raw/submissions)
+            -> any_recovered -> announce_recovered (asset raw/submissions)
 
 `recover` first lands whatever a stopped run left in the archive and writes any receipt a
-crash left unwritten (docs/reliability.md).
+crash left unwritten (docs/reliability.md); `announce_recovered` emits the asset only when it
+landed something, so that a quarter hour with an empty inbox builds nothing.
 
 Each file gets a receipt beside its archived original; a rejected file is the department's to
 fix and does not fail the task. The asset event triggers citycheck_warehouse.
@@ -31,12 +33,18 @@ from citycheck.operations.orchestration import (
     doc_md=__doc__,
 )
 def citycheck_submissions():
-    @task(pool=WAREHOUSE_POOL, outlets=[RAW_SUBMISSIONS])
+    @task(pool=WAREHOUSE_POOL)
     def recover() -> int:
+        """Files landed now, plus 1 when the raw tables hold a landing no build has seen."""
+        from citycheck.warehouse.audit import unbuilt
         from common.config import Settings
+        from common.engine import engine_for
         from extract.submissions import recover_intake
 
-        return len(recover_intake(Settings.from_env()))
+        settings = Settings.from_env()
+        landed = len(recover_intake(settings))
+        with engine_for(settings).connect() as con:
+            return landed + unbuilt(con)
 
     @task
     def list_inbox(recovered: int) -> list[str]:
@@ -58,7 +66,17 @@ def citycheck_submissions():
         return {"file": receipt.file_name, "status": receipt.status,
                 "accepted": receipt.rows_accepted, "rejected": receipt.rows_rejected}
 
-    ingest.expand(path=list_inbox(recover()))
+    @task.short_circuit
+    def any_recovered(recovered: int) -> bool:
+        return recovered > 0
+
+    @task(outlets=[RAW_SUBMISSIONS])
+    def announce_recovered(recovered: int) -> int:
+        return recovered
+
+    recovered = recover()
+    any_recovered(recovered) >> announce_recovered(recovered)
+    ingest.expand(path=list_inbox(recovered))
 
 
 citycheck_submissions()

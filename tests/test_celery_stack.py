@@ -73,16 +73,17 @@ def stack_env(sample_warehouse, tmp_path, portal_url):
     broker.flushdb()
 
 
-def _wait_until_idle(session, api: str, deadline: float) -> None:
-    """Until every citycheck_warehouse run has finished."""
+def _wait_until_idle(session, api: str, deadline: float,
+                     dag_ids=("citycheck_submissions", "citycheck_warehouse")) -> None:
+    """Until every run of these DAGs has finished."""
     runs = []
     while time.monotonic() < deadline:
-        runs = session.get(f"{api}/dags/citycheck_warehouse/dagRuns",
-                           timeout=10).json()["dag_runs"]
+        runs = [x for dag_id in dag_ids
+                for x in session.get(f"{api}/dags/{dag_id}/dagRuns", timeout=10).json()["dag_runs"]]
         if all(x["state"] in ("success", "failed") for x in runs):
             return
         time.sleep(3)
-    raise AssertionError(f"warehouse runs still going: {runs}")
+    raise AssertionError(f"runs still going: {runs}")
 
 
 def _stack(env, action):
@@ -174,8 +175,12 @@ def test_a_dropped_file_is_published_by_the_celery_stack(stack_env):
     # Backfill two annual reviews (2022-04-01 and 2023-04-01 review 2021 and 2022): the same
     # raw data gives the same publication, with nothing duplicated.
     published = "select * from {} order by 1"
+    # The submissions DAG runs every quarter hour, and its recovery task holds the warehouse
+    # (one writer) while it runs: pause it, so that the reads below cannot meet it.
+    r = session.patch(f"{api}/dags/citycheck_submissions", json={"is_paused": True}, timeout=10)
+    assert r.status_code == 200 and r.json()["is_paused"] is True, r.text
     # unpausing also started the latest annual review (a scheduled run): its tasks hold the
-    # warehouse (one writer) until it ends, so wait for it before reading
+    # warehouse until it ends, so wait for it, and any submissions run, before reading
     _wait_until_idle(session, api, time.monotonic() + RUN_TIMEOUT)
     before = {t: query(settings.serving_path, published.format(t))
               for t in ("fct_indicator_values", "mart_indicator_scorecard")}

@@ -8,7 +8,8 @@ from common.config import WAREHOUSE_POOL
 DAG_FILES = sorted((Path(__file__).resolve().parents[1] / "dags").glob("*.py"))
 # Tasks that only read (they never open the warehouse file for writing).
 # tasks that read the inbox or the publication and write no warehouse: outside the pool
-READ_ONLY_TASKS = {"list_inbox", "reports", "any_opened", "announce", "issue_weekly"}
+READ_ONLY_TASKS = {"list_inbox", "reports", "any_opened", "announce", "issue_weekly",
+                   "any_recovered", "announce_recovered"}
 
 
 def _bag(path: Path):

@@ -59,6 +59,14 @@ def arrived_since(con, build_id: str) -> bool:
     return row is not None and row[0] is not None and raw_row_count(con) != row[0]
 
 
+def unbuilt(con) -> bool:
+    """Whether the raw tables hold rows landed after the latest build began: a landing whose
+    asset event was lost (a file taken in by hand, or an intake killed after its commit) still
+    needs a build. False before the first build (the first landings announce themselves)."""
+    build = latest_build(con)
+    return build is not None and arrived_since(con, build[0])
+
+
 class BuildIncomplete(Exception):
     """The latest build did not complete: nothing can be validated or published from it."""
 
