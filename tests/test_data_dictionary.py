@@ -134,7 +134,9 @@ CODED = {"progress_class": [("mart_target_progress", "progress_class")],
          "round_state": [("mart_rounds", "round_state")],
          "value_state": [("mart_round_values", "value_state")],
          "problem_kind": [("mart_problems", "problem_kind")],
-         "problem_status": [("mart_problems", "status")]}
+         "problem_status": [("mart_problems", "status"), ("mart_problem_updates", "status")],
+         "bulletin_list": [("mart_bulletin_lines", "listed")],
+         "bulletin_subject": [("mart_bulletin_lines", "subject_kind")]}
 
 
 def test_every_code_users_see_has_a_chinese_and_an_english_label(built):

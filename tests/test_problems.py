@@ -37,7 +37,8 @@ def _publish(settings):
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def test_a_missed_target_becomes_a_problem_rectified_the_year_after(built, tmp_path):
+def test_a_missed_target_becomes_a_problem_rectified_the_year_after(built, tmp_path,
+                                                                    monkeypatch):
     assert list_problems(built, ZIBO) == []          # no round is closed: no problem yet
     dp.add_user(built, "zb_office", "office", ZIBO, password="a-long-password-1")
     dp.add_user(built, "zb_housing", "clerk", ZIBO, "housing", password="a-long-password-1")
@@ -79,10 +80,17 @@ def test_a_missed_target_becomes_a_problem_rectified_the_year_after(built, tmp_p
                                      "新建夜市一处 a new night market", "2027-06-30", 1, first)
 
     # the next year's report opens with last year's problems, this one proposed as rectified
+    monkeypatch.setenv("CITYCHECK_TODAY", "2027-06-30")     # written on its deadline
     report = write_report(built, ZIBO, 2022, pdf=False)
     html = report.html_path.read_text(encoding="utf-8")
     assert html.index('id="problems"') < html.index("Targets missed in 2022")
     assert f'data-problem="{PROBLEM}|in_progress|proposed"' in html
+    # written the day after its deadline, not rectified: overdue, and counted so
+    monkeypatch.setenv("CITYCHECK_TODAY", "2027-07-01")
+    late = write_report(built, ZIBO, 2022, pdf=False).html_path.read_text(encoding="utf-8")
+    assert f'data-problem="{PROBLEM}|overdue|proposed"' in late
+    assert "已逾期 1；" in late and "1 overdue" in late       # the only one with a deadline
+    monkeypatch.delenv("CITYCHECK_TODAY")
     page = Numbers()
     page.feed(html)
     shown = [(k, c, t) for m, k, c, t in page.cells if m == "mart_problems"]
@@ -100,9 +108,11 @@ def test_a_missed_target_becomes_a_problem_rectified_the_year_after(built, tmp_p
     p = {r["problem_id"]: r for r in list_problems(built, ZIBO)}[PROBLEM]
     assert (p["status"], p["proposed_rectified"], p["updates"], p["measure"]) == (
         "rectified", False, 2, "新建夜市一处 a new night market")
-    steps = query(built.warehouse_path, "select status from staging.stg_raw__problem_updates "
-                  "where problem_id = ? order by recorded_at", [PROBLEM])
-    assert [s for (s,) in steps] == ["in_progress", "rectified"]
+    # ... published (mart_problem_updates) and on the list, newest first
+    assert [(h["step"], h["status"], h["recorded_by"], h["measure"]) for h in p["history"]] == [
+        (2, "rectified", "zb_office", "新建夜市一处 a new night market"),
+        (1, "in_progress", "zb_office", "新建夜市一处 a new night market")]
+    assert p["history"][1]["update_id"] == first
 
     # the list in Excel: a bilingual header and one row per problem, the status as read
     out = _cli(built, "problem", "export", "--city", ZIBO, "--output",
@@ -137,7 +147,7 @@ def test_the_office_edits_a_problem_on_its_page_and_exports_the_list(
         row = f"[data-problem^='{PROBLEM}|']"
         assert browser.js(f"document.querySelector(\"{row}\").getAttribute('data-problem')"
                           ) == f"{PROBLEM}|open"
-        browser.js(f"document.querySelector(\"{row} details\").open = true")
+        browser.js(f"document.querySelector(\"{row} details.edit\").open = true")
         browser.fill(f"{row} textarea[name=measure]", "新建夜市一处 a new night market")
         browser.fill(f"{row} input[name=deadline]", "2027-06-30")
         browser.js(f"document.querySelector(\"{row} select[name=status]\").value = 'in_progress'")
@@ -149,7 +159,12 @@ def test_the_office_edits_a_problem_on_its_page_and_exports_the_list(
         assert browser.js(f"document.querySelector(\"{row}\").getAttribute('data-problem')"
                           ) == f"{PROBLEM}|in_progress"
         text = browser.js(f"document.querySelector(\"{row}\").innerText")
-        assert "整改中" in text and "1" in text and "新建夜市一处" in text
+        assert "整改中" in text and "新建夜市一处" in text
+        # its history: the one step, by whom, with the measure
+        browser.js(f"document.querySelector(\"{row} details.history\").open = true")
+        steps = browser.js(f"[...document.querySelectorAll(\"{row} [data-step]\")]"
+                           ".map(e => e.innerText)")
+        assert len(steps) == 1 and "zb_office" in steps[0] and "新建夜市一处" in steps[0], steps
         browser.js("document.querySelector('#problems').scrollIntoView()")
         browser.screenshot(tmp_path / "problems.png")
         assert shows_something(tmp_path / "problems.png")

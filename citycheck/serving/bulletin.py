@@ -10,20 +10,30 @@ mart_district_assessment), like the annual report: every number carries the mart
 column it shows (`data-mart`, `data-id`, `data-column`), and tests/test_bulletins.py compares
 them. An issued bulletin is kept and never rewritten: it is numbered per city and round
 (第N期), in its own folder `reports/bulletins/<city>/<round>/<NN>/`, made with an exclusive
-mkdir — two offices issuing at once get two numbers, never one file written twice. The folder
-holds the page, its PDF (A4) and `bulletin.json` (what it said, for the listing and the
-departments it names).
+mkdir under a lock on the round's folder — two offices issuing at once get two numbers, never
+one file written twice. The folder holds the page, its PDF (A4) and, written last,
+`bulletin.json`: what it said of each department and district, for the listing, the
+departments it names and the published marts (the build lands it: mart_bulletins,
+mart_bulletin_lines; citycheck/warehouse/bulletins.py). A folder without it is a bulletin that
+was never finished (the process died): the next bulletin of the round takes its number, so
+the numbers run without a gap.
 """
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from citycheck.warehouse.bulletins import BULLETINS_FOLDER, RECORD, issued_records
 from common.config import SEEDS_DIR, Settings
+from common.faults import crash_point
 
 # what a rule's measure (a column of mart_district_assessment) is called on the page
 MEASURES = {"score": ("区县考评得分", "district assessment score"),
@@ -96,7 +106,7 @@ def choose(districts: list[dict], rules: list[Rule]) -> dict[str, list[dict]]:
 def bulletin_data(con, city: str, round_year: int | None, as_of: date) -> dict:
     """What the bulletin says, from the published marts (read-only connection)."""
     from citycheck.operations.rounds import days_overdue
-    from citycheck.serving.report import query_rows
+    from citycheck.serving.sql import query_rows
 
     rounds = query_rows(con, "select * from mart_rounds where city_code = ? order by year",
                         [city])
@@ -135,21 +145,52 @@ def _cities(con) -> str:
 
 
 def bulletins_dir(settings: Settings, city: str, round_year: int) -> Path:
-    return settings.reports_dir / "bulletins" / city / str(round_year)
+    return settings.reports_dir / BULLETINS_FOLDER / city / str(round_year)
+
+
+@contextmanager
+def _round_locked(folder: Path) -> Iterator[None]:
+    """One bulletin of the round at a time (an flock on its folder, released by the kernel
+    when the process dies: a killed issue never blocks the next)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _claim_number(folder: Path) -> tuple[int, Path]:
-    """The next free number of the city's round, claimed by creating its folder (exclusive:
-    a number, once taken, is never taken again)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    taken = [int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()]
-    number = max(taken, default=0) + 1
-    while True:
-        try:
-            (folder / f"{number:02d}").mkdir()
-            return number, folder / f"{number:02d}"
-        except FileExistsError:
-            number += 1
+    """The next number of the city's round (called under _round_locked): one more than the
+    last bulletin finished; a folder left unfinished by a process that died is removed and
+    its number taken again. The folder is made exclusively: never one written twice."""
+    numbered = [p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()]
+    for p in numbered:
+        if not (p / RECORD).exists():
+            shutil.rmtree(p)
+    number = max((int(p.name) for p in numbered if p.exists()), default=0) + 1
+    (folder / f"{number:02d}").mkdir()
+    return number, folder / f"{number:02d}"
+
+
+def _lines(data: dict) -> list[dict]:
+    """What the bulletin says of each department and district, as its record keeps it."""
+    listed = {d["district_code"]: (kind, d["rules"])
+              for kind in ("commend", "interview") for d in data["lists"][kind]}
+    lines = [{"subject_kind": "department", "subject_code": d["department_code"],
+              **{k: d[k] for k in ("rank_in_city", "score", "days_late", "days_overdue",
+                                   "values_missing", "values_returned", "values_corrected")}}
+             for d in data["departments"]]
+    for d in data["districts"]:
+        kind, rules = listed.get(d["district_code"], (None, []))
+        lines.append({"subject_kind": "district", "subject_code": d["district_code"],
+                      **{k: d[k] for k in ("rank_in_city", "score", "index_score",
+                                           "index_change", "attainment_pct")},
+                      "listed": kind,
+                      "listed_because_zh": "；".join(r.why_zh for r in rules) or None,
+                      "listed_because_en": "; ".join(r.why_en for r in rules) or None})
+    return lines
 
 
 def issue_bulletin(settings: Settings, city: str, round_year: int | None = None,
@@ -166,32 +207,36 @@ def issue_bulletin(settings: Settings, city: str, round_year: int | None = None,
         data = bulletin_data(con, city, round_year, as_of)
     finally:
         con.close()
-    number, folder = _claim_number(bulletins_dir(settings, city, data["round_year"]))
-    issued_at = datetime.now(UTC)
-    stamp = issued_at.strftime("%Y-%m-%d %H:%M UTC")
-    html = folder / f"{city}_{data['round_year']}_{number:02d}.html"
-    try:
-        page = environment().get_template("bulletin.html").render(
-            **data, number=number, issued_at=stamp, generated_at=stamp)
-    except Exception:
-        folder.rmdir()      # nothing was written: the number is free again
-        raise
-    _write_new(html, page)
-    named = sorted({d["department_code"] for d in data["departments"]})
-    _write_new(folder / "bulletin.json", json.dumps({
-        "city": city, "round": data["round_year"], "number": number,
-        "as_of": as_of.isoformat(), "issued_at": issued_at.isoformat(),
-        "issued_by": issued_by,
-        "publication_id": data["publication"]["publication_id"],
-        "departments": named,
-        "commended": [d["district_code"] for d in data["lists"]["commend"]],
-        "interviewed": [d["district_code"] for d in data["lists"]["interview"]],
-        "html": html.name}, ensure_ascii=False, indent=1))
-    result = BulletinResult(city, data["round_year"], number, folder, html, None, None)
-    if pdf:
-        result.pdf_note = print_pdf(html, html.with_suffix(".pdf"))
-        if result.pdf_note is None:
-            result.pdf_path = html.with_suffix(".pdf")
+    round_dir = bulletins_dir(settings, city, data["round_year"])
+    with _round_locked(round_dir):
+        number, folder = _claim_number(round_dir)
+        issued_at = datetime.now(UTC)
+        stamp = issued_at.strftime("%Y-%m-%d %H:%M UTC")
+        html = folder / f"{city}_{data['round_year']}_{number:02d}.html"
+        try:
+            page = environment().get_template("bulletin.html").render(
+                **data, number=number, issued_at=stamp, generated_at=stamp)
+        except Exception:
+            folder.rmdir()      # nothing was written: the number is free again
+            raise
+        _write_new(html, page)
+        result = BulletinResult(city, data["round_year"], number, folder, html, None, None)
+        if pdf:
+            result.pdf_note = print_pdf(html, html.with_suffix(".pdf"))
+            if result.pdf_note is None:
+                result.pdf_path = html.with_suffix(".pdf")
+        crash_point("bulletin.before_record")
+        # the record last: with it the bulletin is issued (listed, shown, landed)
+        _write_new(folder / RECORD, json.dumps({
+            "city": city, "round": data["round_year"], "number": number,
+            "as_of": as_of.isoformat(), "issued_at": issued_at.isoformat(),
+            "issued_by": issued_by,
+            "publication_id": data["publication"]["publication_id"],
+            "departments": sorted({d["department_code"] for d in data["departments"]}),
+            "commended": [d["district_code"] for d in data["lists"]["commend"]],
+            "interviewed": [d["district_code"] for d in data["lists"]["interview"]],
+            "html": html.name, "pdf": result.pdf_path.name if result.pdf_path else None,
+            "lines": _lines(data)}, ensure_ascii=False, indent=1, default=str))
     return result
 
 
@@ -208,15 +253,13 @@ def list_bulletins(settings: Settings, city: str | None = None,
                    department: str | None = None) -> list[dict]:
     """Issued bulletins, newest first (each its bulletin.json): of one city, and those naming
     one department when asked."""
-    root = settings.reports_dir / "bulletins"
     found = []
-    for meta in root.glob("*/*/*/bulletin.json") if root.exists() else []:
-        entry = json.loads(meta.read_text(encoding="utf-8"))
+    for folder, entry in issued_records(settings.reports_dir):
         if city and entry["city"] != city:
             continue
         if department and department not in entry["departments"]:
             continue
-        found.append({**entry, "folder": meta.parent})
+        found.append({**entry, "folder": folder})
     return sorted(found, key=lambda e: (e["issued_at"], e["number"]), reverse=True)
 
 

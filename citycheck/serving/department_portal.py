@@ -482,8 +482,7 @@ def history(settings: Settings, user: dict) -> list[dict]:
 def reading(settings: Settings) -> Iterator[Callable[[str, list | dict], list[dict]]]:
     """`rows(sql, params)` over the current publication, one connection for all of a page's
     queries; it answers no rows before anything is published."""
-    from citycheck.serving.report import query_rows
-    from citycheck.serving.sql import NothingPublished, open_publication
+    from citycheck.serving.sql import NothingPublished, open_publication, query_rows
 
     try:
         con = open_publication(settings)

@@ -415,6 +415,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return RedirectResponse(back, status_code=303)
         dp.audit(settings, user["username"], address(request), "bulletin_issued",
                  f"{issued.city} {issued.round_year} {issued.number}")
+        # the next build lands it in mart_bulletins (citycheck/warehouse/bulletins.py)
+        dp.announce(f"{user['username']}: bulletin_issued {issued.city} {issued.round_year} "
+                    f"{issued.number}", asset="rounds")
         request.session["flash"] = {"ok": f"已印发 {issued.round_year}年度第{issued.number}期通报 "
                                           f"Bulletin No. {issued.number} of the "
                                           f"{issued.round_year} round issued"

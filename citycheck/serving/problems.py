@@ -56,9 +56,9 @@ def shown_status(problem: dict, on: date | None = None) -> str:
 def list_problems(settings: Settings, city: str, year: int | None = None,
                   status: str | None = None, on: date | None = None) -> list[dict]:
     """The published problems of a city (of one round, in one shown status), oldest round
-    first, with what a reader is shown beside the mart's columns."""
-    from citycheck.serving.report import query_rows
-    from citycheck.serving.sql import NothingPublished, open_publication
+    first, with what a reader is shown beside the mart's columns, and each problem's steps
+    (mart_problem_updates, newest first) as `history`."""
+    from citycheck.serving.sql import NothingPublished, open_publication, query_rows
 
     try:
         con = open_publication(settings)
@@ -69,9 +69,17 @@ def list_problems(settings: Settings, city: str, year: int | None = None,
                           + (" and year = ?" if year else "")
                           + " order by year, dimension_code, district_code, indicator_code",
                           [city] + ([year] if year else []))
+        steps = query_rows(con, "select * from mart_problem_updates where city_code = ?"
+                           + (" and year = ?" if year else "") + " order by problem_id, step desc",
+                           [city] + ([year] if year else []))
     finally:
         con.close()
+    history: dict[str, list[dict]] = {}
+    for step in steps:                  # newest first
+        step["status_zh"], step["status_en"] = STATUS_NAMES[step["status"]]
+        history.setdefault(step["problem_id"], []).append(step)
     for r in rows:
+        r["history"] = history.get(r["problem_id"], [])
         r["shown_status"] = shown_status(r, on)
         r["status_text"] = STATUS_TEXT[r["shown_status"]]
         r["status_zh"], r["status_en"] = STATUS_NAMES[r["shown_status"]]

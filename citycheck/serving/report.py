@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from citycheck import TEMPLATES_DIR
+from citycheck.serving.problems import shown_status
+from citycheck.serving.sql import query_rows
 from common.config import Settings
 
 AT_RISK = ("needs_acceleration", "limited_progress", "deterioration")
@@ -62,12 +64,6 @@ def number_text(value: float | None, digits: int = 2) -> str:
         return "—"
     text = f"{round(float(value), digits):,.{digits}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def query_rows(con, sql: str, params: list) -> list[dict]:
-    rel = con.execute(sql, params)
-    names = [d[0] for d in rel.description]
-    return [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
 
 
 def report_data(con, city: str, year: int) -> dict:
@@ -173,6 +169,8 @@ def report_data(con, city: str, year: int) -> dict:
         from mart_problems where city_code = ? and year < ?
         order by year desc, status = 'rectified', dimension_code, district_code,
                  indicator_code""", [city, year])
+    for p in problems:      # overdue: its deadline passed by the day the report is written
+        p["shown_status"] = shown_status(p)
     # the resident survey: each aspect's estimate with its interval, or suppressed
     survey = query_rows(con, """
         select estimate_id, district_name_zh, is_city_total, item, item_name_zh, item_name_en,

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from citycheck.warehouse.audit import AUDIT_DDL, raw_row_count
+from citycheck.warehouse.bulletins import land_bulletins
 from citycheck.warehouse.rounds import open_due_rounds
 from common import progress
 from common.calendar import today
@@ -143,6 +144,8 @@ def build(settings: Settings, select: str | None = None,
         con.execute(AUDIT_DDL)
         # the rounds the programmes' calendar has reached by today owe their values from now
         open_due_rounds(con, load_reference(settings.seeds_dir), today())
+        # the bulletins issued since the last build, for mart_bulletins
+        land_bulletins(con, settings.reports_dir)
         why = full_refresh_reason(con, fingerprint, full_refresh)
         # Recorded before dbt touches a model: a build that dies half-way stays "running",
         # the latest build, and nothing can be validated or published until one completes.

@@ -133,6 +133,41 @@ create table if not exists raw.problem_updates (
     previous_update  varchar               -- the update this one followed (null: the first)
 );
 
+-- Bulletins (通报) as issued: the record each keeps beside its page (bulletin.json, written by
+-- citycheck/serving/bulletin.py), landed by every build (citycheck/warehouse/bulletins.py).
+-- A bulletin's figures are those of the publication it was made from, as printed.
+create table if not exists raw.bulletins (
+    bulletin_id      varchar primary key,  -- city_code|year|NN
+    city_code        varchar not null,
+    year             integer not null,     -- the round
+    number           integer not null,     -- 第N期 of the city's round
+    as_of            date not null,        -- the day it counted days overdue to
+    issued_at        timestamp not null,   -- UTC
+    issued_by        varchar not null,     -- the office account, cli or weekly
+    publication_id   varchar not null,     -- the publication its figures are from
+    page             varchar not null,     -- its page, relative to the reports folder
+    landed_at        timestamp not null    -- UTC
+);
+create table if not exists raw.bulletin_lines (
+    bulletin_id       varchar not null,
+    subject_kind      varchar not null,    -- department | district
+    subject_code      varchar not null,
+    rank_in_city      integer,
+    score             double,
+    listed            varchar,             -- districts: commend | interview; null: neither
+    listed_because_zh varchar,             -- the rules that listed it
+    listed_because_en varchar,
+    days_late         integer,             -- departments
+    days_overdue      integer,
+    values_missing    integer,
+    values_returned   integer,
+    values_corrected  integer,
+    index_score       double,              -- districts
+    index_change      double,
+    attainment_pct    double,
+    primary key (bulletin_id, subject_kind, subject_code)
+);
+
 -- Resident surveys (城市人居环境满意度调查, seed 001's eighth dimension), loaded by
 -- `citycheck survey FILE` (extract/surveys.py): one row per file, one per respondent row of
 -- it (accepted or rejected with the reason), one per answer of an accepted respondent. The
@@ -255,7 +290,8 @@ SUBMISSION_TABLES = ("submission_files", "submission_rows", "submission_receipts
 OPEN_DATA_TABLES = ("open_data_fetches", "open_data_observations")
 SURVEY_TABLES = ("survey_files", "survey_rows", "survey_answers")
 # Written by the office and the departments, not by intake.
-ROUND_TABLES = ("round_events", "value_reviews", "problem_updates")
+ROUND_TABLES = ("round_events", "value_reviews", "problem_updates", "bulletins",
+                "bulletin_lines")
 
 
 def pg_ddl(ddl: str = RAW_DDL) -> str:
