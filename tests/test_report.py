@@ -284,6 +284,23 @@ def test_after_a_correction_only_the_reports_it_changes_are_written_again(built,
             f"{now[0]:g}") in page.cells
 
 
+def test_a_pass_killed_half_way_keeps_the_reports_it_wrote(built):
+    """`citycheck report` killed (SIGKILL) after its first batch: the manifest holds that
+    batch, and the next pass writes only the reports still due."""
+    import json
+
+    from citycheck.serving.report import write_reports
+    from tests.faults import cli, killed
+
+    assert killed(cli(built, "report", "--no-pdf", crash_at="reports.after_batch"))
+    manifest = json.loads((built.reports_dir / "annual" / "manifest.json").read_text("utf-8"))
+    rest = write_reports(built, pdf=False)
+    assert manifest and rest                        # one batch kept, the rest still due
+    assert sorted(list(manifest) + [r.html_path.stem for r in rest]) == [
+        f"370300_{y}" for y in (2020, 2021, 2022)] + [
+        f"{CITY}_{y}" for y in (2019, 2020, 2021, 2022, 2023)]
+
+
 def test_a_report_names_no_server_path(built):
     """A report is public: where each source is kept is said inside the data folder."""
     import re

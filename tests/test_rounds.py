@@ -346,7 +346,8 @@ def test_a_held_value_is_published_nowhere_as_current(built):
     from citycheck.serving.site import write_site
 
     write_site(built)
-    page = (built.reports_dir / "site" / "indicators" / f"{indicator}.html").read_text("utf-8")
+    page = (built.reports_dir / "site" / "indicators" / indicator / f"{ZIBO}.html"
+            ).read_text("utf-8")
     assert 'data-under-review="2022"' in page and ">0.49<" not in page
 
 

@@ -31,6 +31,35 @@ class Statuses(HTMLParser):
             self.cells.append(a)
 
 
+def _check_cells(con, page_text: str) -> tuple[set, set]:
+    """Every number on a page equals its mart's; the scorecard and target rows it shows."""
+    page = Numbers()
+    page.feed(page_text)
+    for mart, key, column, text in page.cells:
+        id_column = {"mart_indicator_scorecard": "scorecard_id",
+                     "fct_indicator_targets": "target_id"}[mart]
+        (value,) = con.execute(f"select {column} from {mart} where {id_column} = ?",
+                               [key]).fetchone()
+        shown = _shown(text)
+        assert (shown is None and value is None) or abs(
+            shown - round(value, 2)) < 1e-9, (key, text, value)
+    return ({k for m, k, c, _ in page.cells if m == "mart_indicator_scorecard"},
+            {k for m, k, c, _ in page.cells if m == "fct_indicator_targets"})
+
+
+def _downloads(page, con) -> list[str]:
+    """The scorecard rows of a page's CSV, checked equal to its JSON and to the mart."""
+    with open(page.with_suffix(".csv"), encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    data = json.loads(page.with_suffix(".json").read_text(encoding="utf-8"))
+    assert [d["scorecard_id"] for d in data] == [r["scorecard_id"] for r in rows]
+    for d in data:
+        (value,) = con.execute("select value from mart_indicator_scorecard where "
+                               "scorecard_id = ?", [d["scorecard_id"]]).fetchone()
+        assert d["value"] == value
+    return [r["scorecard_id"] for r in rows]
+
+
 def test_every_page_holds_the_published_numbers_and_its_downloads_the_same(built):
     site = write_site(built)
     folder = site.index_path.parent / "indicators"
@@ -41,33 +70,26 @@ def test_every_page_holds_the_published_numbers_and_its_downloads_the_same(built
             sorted(codes)
         shown_total = 0
         for code in codes:
-            page = Numbers()
-            page.feed((folder / f"{code}.html").read_text(encoding="utf-8"))
-            for mart, key, column, text in page.cells:
-                id_column = {"mart_indicator_scorecard": "scorecard_id",
-                             "fct_indicator_targets": "target_id"}[mart]
-                (value,) = con.execute(f"select {column} from {mart} where {id_column} = ?",
-                                       [key]).fetchone()
-                shown = _shown(text)
-                assert (shown is None and value is None) or abs(
-                    shown - round(value, 2)) < 1e-9, (code, key, text, value)
-            # the table holds every published value of the indicator, and the downloads hold
-            # exactly the table's rows
-            values = {k for m, k, c, _ in page.cells if m == "mart_indicator_scorecard"}
             published = {r[0] for r in con.execute(
                 "select scorecard_id from mart_indicator_scorecard where indicator_code = ?",
                 [code]).fetchall()}
+            # the indicator's page: each city's own figure; its download, every value
+            totals, _ = _check_cells(con, (folder / f"{code}.html").read_text(encoding="utf-8"))
+            assert totals == {r[0] for r in con.execute(
+                "select scorecard_id from mart_indicator_scorecard where indicator_code = ? "
+                "and is_city_total", [code]).fetchall()}, code
+            assert set(_downloads(folder / f"{code}.html", con)) == published
+            # the indicator in each city: the city's values and targets, downloads the same
+            values, targets = set(), set()
+            for page in sorted((folder / code).glob("*.html")):
+                shown, aimed = _check_cells(con, page.read_text(encoding="utf-8"))
+                assert {r[0] for r in con.execute(
+                    "select scorecard_id from mart_indicator_scorecard where indicator_code = ? "
+                    "and city_code = ?", [code, page.stem]).fetchall()} == shown, page
+                assert set(_downloads(page, con)) == shown
+                values |= shown
+                targets |= aimed
             assert values == published, code
-            with open(folder / f"{code}.csv", encoding="utf-8-sig", newline="") as fh:
-                rows = list(csv.DictReader(fh))
-            assert {r["scorecard_id"] for r in rows} == published
-            data = json.loads((folder / f"{code}.json").read_text(encoding="utf-8"))
-            assert [d["scorecard_id"] for d in data] == [r["scorecard_id"] for r in rows]
-            for d in data:
-                (value,) = con.execute("select value from mart_indicator_scorecard where "
-                                       "scorecard_id = ?", [d["scorecard_id"]]).fetchone()
-                assert d["value"] == value
-            targets = {k for m, k, c, _ in page.cells if m == "fct_indicator_targets"}
             assert targets == {r[0] for r in con.execute(
                 "select target_id from fct_indicator_targets where indicator_code = ?",
                 [code]).fetchall()}
@@ -75,9 +97,11 @@ def test_every_page_holds_the_published_numbers_and_its_downloads_the_same(built
         assert shown_total == con.execute(
             "select count(*) from mart_indicator_scorecard").fetchone()[0] > 1000
 
-        # the reporting status: what fct_indicator_values holds and what is missing
+        # the reporting status, on each city's page: what fct_indicator_values holds and what
+        # is missing; the home page counts the cities by status
         status = Statuses()
-        status.feed(site.index_path.read_text(encoding="utf-8"))
+        for page in (site.index_path.parent / "cities").glob("*.html"):
+            status.feed(page.read_text(encoding="utf-8"))
         reported = dict(((i, c, y), n) for i, c, y, n in con.execute(
             "select indicator_code, city_code, year, count(*) from fct_indicator_values "
             "group by all").fetchall())
@@ -85,6 +109,7 @@ def test_every_page_holds_the_published_numbers_and_its_downloads_the_same(built
             "select indicator_code, city_code, year, count(*) "
             "from mart_submission_missing_values group by all").fetchall())
         assert len(status.cells) >= len(codes) * 5
+        counted: dict[tuple, dict] = {}
         for cell in status.cells:
             key = (cell["data-indicator"], cell["data-city"], int(cell["data-year"]))
             assert int(cell["data-reported"]) == reported.get(key, 0), key
@@ -93,6 +118,16 @@ def test_every_page_holds_the_published_numbers_and_its_downloads_the_same(built
                         "reported" if reported.get(key) else
                         "missing" if missing.get(key) else "no_data")
             assert cell["data-status"] == expected, key
+            by = counted.setdefault((key[0], key[2]), {})
+            by[expected] = by.get(expected, 0) + 1
+        index = site.index_path.read_text(encoding="utf-8")
+        summaries = re.findall(r'data-summary="([^"]+)"', index)
+        assert len(summaries) == len(codes) * len({k[1] for k in counted})
+        for text in summaries:
+            code, year, *n = text.split("|")
+            by = counted.get((code, int(year)), {})
+            assert [int(x) for x in n] == [by.get(k, 0) for k in ("reported", "partly",
+                                                                   "missing")], text
     finally:
         con.close()
 
@@ -102,13 +137,16 @@ def test_a_missing_value_makes_an_indicator_partly_reported(built):
     indicator is partly reported that year, and says how many are missing; Weihai's 2025
     round, with nothing received, shows every indicator missing."""
     site = write_site(built)
+    cities = site.index_path.parent / "cities"
     status = Statuses()
-    status.feed(site.index_path.read_text(encoding="utf-8"))
+    status.feed((cities / "370300.html").read_text(encoding="utf-8"))
     (cell,) = [c for c in status.cells if c["data-indicator"] == "night_economy_clusters"
                and c["data-city"] == "370300" and c["data-year"] == "2022"]
     assert cell["data-status"] == "partly" and cell["data-missing"] == "1"
     assert cell["data-reported"] == "10"
-    assert re.search(r"◐ 部分报送 \(1\)", site.index_path.read_text(encoding="utf-8"))
+    assert re.search(r"◐ 部分报送 \(1\)", (cities / "370300.html").read_text(encoding="utf-8"))
+    status = Statuses()
+    status.feed((cities / "371000.html").read_text(encoding="utf-8"))
     weihai_2025 = [c for c in status.cells if c["data-city"] == "371000"
                    and c["data-year"] == "2025"]
     assert weihai_2025 and all(c["data-status"] in ("missing", "no_data") for c in weihai_2025)
@@ -131,9 +169,11 @@ def test_an_indicator_page_shows_labels_not_codes_and_its_targets_on_the_chart(b
                                    "fct_indicator_targets where indicator_code = "
                                    "'sewage_treatment_rate_pct' and basis = 'level'")}
     assert targets == {98.0, 90.0}
-    for v in targets:       # the chart's labels, as the SVG writes them
-        assert f"目标 target {v:g} (2020)" in html
-    assert 'title="报送数值 Reported"' in html and 'title="reported"' not in html
+    charts = "".join(p.read_text(encoding="utf-8") for p in (
+        site.index_path.parent / "indicators" / "sewage_treatment_rate_pct").glob("*.html"))
+    for v in targets:       # the charts' labels, as the SVG writes them
+        assert f"目标 target {v:g} (2020)" in charts
+    assert 'title="报送数值 Reported"' in charts and 'title="reported"' not in charts + html
 
 
 @needs_chromium
@@ -144,8 +184,12 @@ def test_the_pages_read_in_a_browser_and_are_served_on_loopback(built, tmp_path)
     assert shows_something(tmp_path / "index.png") and not console_errors(log)
     page = site.index_path.parent / "indicators" / "sewage_treatment_rate_pct.html"
     dom, log = load(page, tmp_path / "indicator.png", width=390, height=900)
-    assert "城市污水处理率" in dom and "<svg" in dom and 'role="img"' in dom
+    assert "城市污水处理率" in dom and "威海市" in dom
     assert shows_something(tmp_path / "indicator.png") and not console_errors(log)
+    page = site.index_path.parent / "indicators" / "sewage_treatment_rate_pct" / "371000.html"
+    dom, log = load(page, tmp_path / "indicator_city.png", width=390, height=900)
+    assert "城市污水处理率" in dom and "<svg" in dom and 'role="img"' in dom
+    assert shows_something(tmp_path / "indicator_city.png") and not console_errors(log)
 
     port = free_port()
     server = subprocess.Popen(
@@ -181,3 +225,38 @@ def test_a_band_indicator_draws_its_band_and_a_level_target_its_line():
                                           "target_year": 2022}], band=(20.0, 30.0))
     assert "#2da44e" not in plain and "#2da44e" in banded        # the band, shaded
     assert "目标 target 40 (2022)" in banded and "目标" not in plain
+
+
+def test_a_correction_rewrites_only_the_pages_it_changed(built):
+    """Weihai's water bureau corrects its 2023 sewage treatment rates: after the publication,
+    the pages of that indicator in Weihai, the indicator's own page and Weihai's status page
+    are written again — nothing else — and show the new figure."""
+    from tests.faults import cli
+
+    first = write_site(built)
+    root = first.index_path.parent
+    assert sorted(first.written) == sorted(         # the first pass writes every page
+        p.relative_to(root).as_posix() for p in root.rglob("*.html")
+        if p.name not in ("index.html", "survey.html"))
+    assert write_site(built).written == []             # nothing changed: nothing written
+    # (the home page and the survey's are small, and written each time)
+    kept = {p: p.stat().st_mtime_ns for p in root.rglob("*.html")
+            if p.name not in ("index.html", "survey.html")}
+    (built.inbox_dir / "371000_water_2023_correction.csv").write_text(
+        "威海市2023年城市污水处理率（更正）\n填报单位：,市水务局\n年度：,2023年\n城市：,威海市\n"
+        "指标名称,单位,环翠区,文登区,荣成市,乳山市,高区,经区,临港区\n"
+        "城市污水处理率,%,99.1,97.5,96.0,96.4,99.3,97.1,98.8\n", encoding="utf-8")
+    done = cli(built, "run", "--no-fetch")
+    assert done.returncode == 0, done.stderr[-2000:]
+    again = write_site(built)
+    assert sorted(again.written) == ["cities/371000.html",
+                                     "indicators/sewage_treatment_rate_pct.html",
+                                     "indicators/sewage_treatment_rate_pct/371000.html"]
+    assert {p for p, t in kept.items() if p.stat().st_mtime_ns != t} == {
+        root / page for page in again.written}
+    (value_id,) = query(built.serving_path, "select scorecard_id from mart_indicator_scorecard "
+                        "where indicator_code = 'sewage_treatment_rate_pct' and "
+                        "district_code = '371002' and year = 2023")[0]
+    page = (root / "indicators" / "sewage_treatment_rate_pct" / "371000.html").read_text(
+        encoding="utf-8")
+    assert re.search(rf'data-id="{value_id}" data-column="value"[^>]*>99\.1<', page)

@@ -611,32 +611,42 @@ def write_reports(settings: Settings, pdf: bool = True) -> list[ReportResult]:
         now = report_fingerprints(con)
     finally:
         con.close()
+    from concurrent.futures import ThreadPoolExecutor
+
+    from common import progress
+    from common.faults import crash_point
+
     folder = settings.reports_dir / "annual"
     manifest_path = folder / "manifest.json"
     written = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
-    results, keys = [], []
-    for key in sorted(now):
-        city, year = key.split("_")
-        html = folder / f"{key}.html"
-        if written.get(key) == now[key] and html.exists() and (
-                not pdf or chromium() is None or html.with_suffix(".pdf").exists()):
-            continue
-        results.append(write_report(settings, city, int(year), pdf=False))
-        keys.append(key)
-    if pdf and results:
-        # Chromium's start is most of a PDF's time: print them side by side
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-            notes = list(pool.map(lambda r: print_pdf(r.html_path, r.html_path.with_suffix(
-                ".pdf")), results))
-        for r, note in zip(results, notes, strict=True):
-            r.pdf_note = note
-            r.pdf_path = None if note else r.html_path.with_suffix(".pdf")
-    written.update({key: now[key] for key in keys})
-    tmp = manifest_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(written, indent=1, sort_keys=True), "utf-8")
-    tmp.replace(manifest_path)
+    due = [key for key in sorted(now)
+           if written.get(key) != now[key] or not (folder / f"{key}.html").exists() or (
+               pdf and chromium() is not None
+               and not (folder / f"{key}.pdf").exists())]
+    workers = max(1, min(4, os.cpu_count() or 1))
+    results: list[ReportResult] = []
+    # a batch at a time, its PDFs printed side by side (Chromium's start is most of a PDF's
+    # time), the manifest saved after each: a pass that is stopped keeps what it wrote
+    for start in range(0, len(due), workers * 2):
+        batch = due[start:start + workers * 2]
+        progress.update(f"  annual reports: {start} of {len(due)} written "
+                        f"(now {', '.join(batch)})", force=True)
+        done = [write_report(settings, city, int(year), pdf=False)
+                for city, year in (key.split("_") for key in batch)]
+        if pdf:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                notes = list(pool.map(lambda r: print_pdf(r.html_path, r.html_path.with_suffix(
+                    ".pdf")), done))
+            for r, note in zip(done, notes, strict=True):
+                r.pdf_note = note
+                r.pdf_path = None if note else r.html_path.with_suffix(".pdf")
+        results += done
+        written.update({key: now[key] for key in batch})
+        tmp = manifest_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(written, indent=1, sort_keys=True), "utf-8")
+        tmp.replace(manifest_path)
+        crash_point("reports.after_batch")
+    progress.finish()
     write_index(settings)
     return results
 

@@ -1,15 +1,31 @@
-"""The indicator pages: a static site made from the published marts, written again after each
-publication (after Open SDG: a reporting-status home page and one page per indicator).
+"""The indicator pages: a static site made from the published marts (after Open SDG: a
+reporting-status home page and pages per indicator), written again after each publication —
+only the pages whose published data changed.
 
-    citycheck site        -> reports/site/index.html, reports/site/indicators/<code>.html
+    citycheck site  -> reports/site/index.html                  the indicators and the cities
+                       reports/site/cities/<city>.html           a city's reporting status
+                       reports/site/indicators/<code>.html       an indicator: about, its
+                                                                 targets, every city's figure
+                       reports/site/indicators/<code>/<city>.html  an indicator in one city
 
-- the home page: every indicator by city and year, reported (every value owed is there),
+- a city's status page: every indicator by year, reported (every value owed is there),
   partly (some are missing), missing (none is there) or no data (no value, and none owed
   that year) — in words and symbols, not colour alone — from fct_indicator_values and
-  mart_submission_missing_values;
-- an indicator's page: its values by district and year as a chart (SVG, no JavaScript) and a
-  table, its metadata (unit, direction, type, dimension, department, source documents), its
-  targets, and downloads of exactly the table: `<code>.csv` and `<code>.json`.
+  mart_submission_missing_values; the home page counts them over the cities;
+- an indicator's page: its metadata (unit, direction, type, dimension, department, source
+  documents), the figure of each city (its city total) by year with a link to the city's
+  page, the reporting status by city, and a download of every value (`<code>.csv`, `.json`);
+- an indicator in one city: the city's districts and the city's own line by year as a chart
+  (SVG, no JavaScript) and a table, the city's targets (level targets drawn on the chart),
+  and downloads of exactly the table (`<code>/<city>.csv`, `.json`).
+
+A page's size and its chart's cost grow with one city's districts, never with the number of
+cities. Each page has a fingerprint of everything it reads (the rows of the marts behind it,
+computed by DuckDB in one pass, and this module and its templates); `site/manifest.json` holds
+the fingerprint each page was written from, saved as each indicator's pages are done, so a
+publication that changed one city's values of a few indicators rewrites those pages only, and
+an interrupted pass keeps what it wrote. Each file is written whole and then moved into place
+(a reader never sees half a page).
 
 Every number carries the mart row and column it shows, as in the annual report
 (citycheck/serving/report.py); tests/test_site.py compares them with the marts.
@@ -17,26 +33,35 @@ Every number carries the mart row and column it shows, as in the annual report
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
-import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from citycheck.serving.report import FONT, _svg, environment, query_rows, survey_chart
+from citycheck import TEMPLATES_DIR
+from citycheck.serving.report import FONT, environment, survey_chart
+from citycheck.serving.sql import query_rows
+from citycheck.serving.svg_chart import line_chart
+from common import progress
 from common.config import Settings
 
 STATUS = {"reported": ("●", "已报齐", "reported"), "partly": ("◐", "部分报送", "partly reported"),
           "missing": ("○", "缺报", "missing"), None: ("–", "无数据", "no data")}
 DOWNLOAD_COLUMNS = ("scorecard_id", "city_code", "district_code", "district_name_zh", "year",
                     "value", "value_basis", "unit", "source_type", "source_id")
+TEMPLATES = ("page_base.html", "site_index.html", "site_city.html", "site_indicator.html",
+             "site_indicator_city.html", "site_survey.html")
+MANIFEST = "manifest.json"
 
 
 @dataclass
 class SiteResult:
     index_path: Path
-    pages: int
+    pages: int                   # indicators
+    written: list[str] = field(default_factory=list)    # pages written this time
+    removed: list[str] = field(default_factory=list)    # pages no publication holds any more
 
 
 def status_of(reported: int, missing: int) -> str | None:
@@ -48,6 +73,8 @@ def status_of(reported: int, missing: int) -> str | None:
 
 
 def site_data(con) -> dict:
+    """What every page shares: the indicators, the cities, the years, the reporting status of
+    each indicator, city and year, the rounds still open, the publication."""
     indicators = query_rows(con, """
         select i.*, d.department_name_zh, d.department_name_en
         from dim_indicator as i left join dim_department as d using (department_code)
@@ -82,7 +109,65 @@ def site_data(con) -> dict:
             "publication": query_rows(con, "select * from publication", [])[0]}
 
 
-def indicator_data(con, code: str) -> dict:
+def page_fingerprints(con) -> dict[str, str]:
+    """Page (path under site/) -> a fingerprint of the published rows it reads, for every
+    indicator page and every indicator-in-a-city page and city status page; computed by
+    DuckDB over the marts in one pass each, never row by row here."""
+    code = hashlib.sha256(Path(__file__).read_bytes() + b"".join(
+        (TEMPLATES_DIR / t).read_bytes() for t in TEMPLATES)).hexdigest()[:16]
+    (shared,) = con.execute("""
+        select coalesce((select sum(hash(t)::hugeint) from dim_code_label as t), 0)
+             + coalesce((select sum(hash(t)::hugeint) from dim_department as t), 0)
+             + coalesce((select sum(hash(t)::hugeint) from
+                         (select distinct city_code, city_name_zh, city_name_en
+                          from dim_district where is_current) as t), 0)""").fetchone()
+    # an indicator in a city: its values, targets, values under review, the city's status of
+    # the indicator and the city's open rounds; and the indicator's own row
+    rows = con.execute("""
+        with parts as (
+            select indicator_code, city_code, hash(t)::hugeint as h
+            from mart_indicator_scorecard as t
+            union all
+            select t.indicator_code, t.city_code, hash(t, d.district_name_zh)::hugeint
+            from fct_indicator_targets as t
+            left join dim_district as d on d.district_key = t.district_key
+            union all
+            select indicator_code, city_code, hash(t)::hugeint from mart_review_queue as t
+            union all
+            select indicator_code, city_code, hash(year, 'r')::hugeint
+            from fct_indicator_values as t
+            union all
+            select indicator_code, city_code, hash(t)::hugeint
+            from mart_submission_missing_values as t),
+        cities as (
+            -- what the pages say of a round still open: its year and completeness
+            select city_code, sum(hash(year, completeness_pct)::hugeint) as h
+            from mart_rounds where is_provisional group by all),
+        indicators as (select indicator_code, hash(t)::hugeint as h from dim_indicator as t)
+        select p.indicator_code, p.city_code,
+               sum(p.h) + any_value(coalesce(c.h, 0)) + any_value(i.h) as fp
+        from parts as p
+        join indicators as i using (indicator_code)
+        left join cities as c using (city_code)
+        group by all""").fetchall()
+    pages: dict[str, str] = {}
+    by_indicator: dict[str, int] = {}      # the indicator's page reads every city's rows
+    by_city: dict[str, int] = {}           # the city's page, every indicator's status
+    for indicator, city, fp in rows:
+        pages[f"indicators/{indicator}/{city}.html"] = f"{code}:{fp + shared}"
+        by_indicator[indicator] = by_indicator.get(indicator, 0) + fp
+        by_city[city] = by_city.get(city, 0) + fp
+    for indicator, h in con.execute("select indicator_code, hash(t)::hugeint from "
+                                    "dim_indicator as t").fetchall():
+        pages[f"indicators/{indicator}.html"] = (f"{code}:{h + shared}:"
+                                                 f"{by_indicator.get(indicator, 0)}")
+    for city, h in by_city.items():
+        pages[f"cities/{city}.html"] = f"{code}:{shared}:{h}"
+    return pages
+
+
+def indicator_rows(con, code: str) -> dict:
+    """An indicator's published values (every city), targets and values under review."""
     rows = query_rows(con, f"""
         select {", ".join("s." + c for c in DOWNLOAD_COLUMNS)}, s.is_city_total,
                s.target_value, s.comparator, s.target_met
@@ -96,7 +181,7 @@ def indicator_data(con, code: str) -> dict:
         from fct_indicator_targets as t
         left join dim_district as d on d.district_key = t.district_key
         where t.indicator_code = ? order by t.city_code, t.target_year, t.district_code""",
-                    [code])
+                        [code])
     # values whose newer version waits for the office's review: shown as under review
     review = query_rows(con, """
         select q.city_code, q.district_code, q.district_name_zh, q.year, q.review_state,
@@ -111,44 +196,24 @@ def indicator_data(con, code: str) -> dict:
 
 def indicator_chart(rows: list[dict], name: str, targets: list[dict] | None = None,
                     band: tuple[float, float] | None = None) -> str | None:
-    """Each district's line over the years; a dashed line at each level target's value,
-    labelled with its comparator and year (an increase target counts what was added, not the
-    plotted total: it has no line); a target_band indicator's band shaded."""
-    import altair as alt
-    import pandas as pd
-
-    points = [{"区县 district": r["district_name_zh"], "年度 year": r["year"], "数值": r["value"]}
-              for r in rows if r["value"] is not None]
-    if not points:
+    """Each district's line over the years (one city's: the page of an indicator in a city);
+    a dashed line at each level target's value, labelled with its comparator and year (an
+    increase target counts what was added, not the plotted total: it has no line); a
+    target_band indicator's band shaded. Drawn as SVG text (citycheck/serving/svg_chart.py)."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    for r in rows:
+        if r["value"] is not None:
+            series.setdefault(r["district_name_zh"], []).append((r["year"], r["value"]))
+    if not series:
         return None
-    first = min(p["年度 year"] for p in points)
-    lines = alt.Chart(pd.DataFrame(points)).mark_line(point=True).encode(
-        x=alt.X("年度 year:O", title=None),
-        y=alt.Y("数值:Q", title=name, scale=alt.Scale(zero=False)),
-        color=alt.Color("区县 district:N", legend=alt.Legend(orient="right", labelLimit=160)),
-        strokeDash=alt.StrokeDash("区县 district:N", legend=None),
-    )
     marks: dict[float, list[str]] = {}
     for t in targets or []:
         if t["basis"] == "level" and t["target_value"] is not None:
             marks.setdefault(t["target_value"], []).append(f"{t['target_year']}")
-    chart = lines
-    if band and None not in band:
-        shade = alt.Chart(pd.DataFrame([{"下限": band[0], "上限": band[1]}])).mark_rect(
-            color="#2da44e", opacity=0.12).encode(y="下限:Q", y2="上限:Q")
-        chart = alt.layer(shade, chart)
-    if marks:
-        goal = pd.DataFrame([{"目标 target": v, "年度 year": first,
-                              "说明": f"目标 target {v:g} ({', '.join(sorted(set(ys)))})"}
-                             for v, ys in marks.items()])
-        rule = alt.Chart(goal).mark_rule(strokeDash=[6, 4], color="#a40e26").encode(
-            y="目标 target:Q")
-        text = alt.Chart(goal).mark_text(align="left", dx=2, dy=-6, color="#a40e26",
-                                         fontSize=11).encode(
-            x=alt.X("年度 year:O"), y="目标 target:Q", text="说明:N")
-        chart = alt.layer(chart, rule, text)
-    return _svg(chart.properties(width=460, height=240).configure(font=FONT)
-                .configure_view(stroke=None))
+    return line_chart(list(series.items()), name,
+                      [(v, f"目标 target {v:g} ({', '.join(sorted(set(ys)))})")
+                       for v, ys in marks.items()],
+                      band if band and None not in band else None, font=FONT)
 
 
 def _survey_groups(con) -> list[dict]:
@@ -181,20 +246,60 @@ def _table_text(rows: list[dict]) -> tuple[str, str]:
     return out.getvalue(), json.dumps(data, ensure_ascii=False, indent=1)
 
 
+def _write(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """A file written whole, then moved into place: a reader sees the old one or the new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding=encoding)
+    tmp.replace(path)
+
+
+def _value_table(rows: list[dict], review: list[dict]) -> tuple[list[int], list[dict]]:
+    """Years, and one row per district (the city's total first) with its value by year."""
+    years = sorted({r["year"] for r in rows})
+    table: dict[tuple, dict] = {}
+    for r in rows:
+        table.setdefault((r["city_code"], r["district_code"]), {
+            "city_code": r["city_code"], "district_name_zh": r["district_name_zh"],
+            "is_city_total": r["is_city_total"], "by_year": {}})["by_year"][r["year"]] = r
+    for q in review:
+        row = table.setdefault((q["city_code"], q["district_code"]), {
+            "city_code": q["city_code"], "district_name_zh": q["district_name_zh"],
+            "is_city_total": False, "by_year": {}})
+        row.setdefault("under_review", set()).add(q["year"])
+    return years, list(table.values())
+
+
 def write_site(settings: Settings) -> SiteResult:
-    """Write the whole site under reports/site (a new folder, then swapped in: a reader never
-    sees a half-written site)."""
+    """Write the pages whose published data changed since they were written (all of them the
+    first time), remove those of indicators and cities no longer published, and write the
+    home page and the survey page again."""
     from citycheck.serving.sql import open_publication
 
     env = environment()
     root = settings.reports_dir / "site"
-    tmp = settings.reports_dir / ".site.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "indicators").mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=True)
+    manifest_path = root / MANIFEST
+    written = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    result = SiteResult(root / "index.html", 0)
+
+    def save_manifest() -> None:
+        _write(manifest_path, json.dumps(written, indent=0, sort_keys=True))
+
     con = open_publication(settings)
     try:
+        now = page_fingerprints(con)
+        stale = [page for page, fp in now.items()
+                 if written.get(page) != fp or not (root / page).exists()]
+        for page in sorted(set(written) - set(now)):      # no longer published
+            for path in (root / page, (root / page).with_suffix(".csv"),
+                         (root / page).with_suffix(".json")):
+                path.unlink(missing_ok=True)
+            written.pop(page)
+            result.removed.append(page)
         site = site_data(con)
+        result.pages = len(site["indicators"])
         # every code on a page is shown by its label, in Chinese and English (dim_code_label)
         labels = {(t, c): (zh, en) for t, c, zh, en in con.execute(
             "select code_type, code, label_zh, label_en from dim_code_label").fetchall()}
@@ -203,51 +308,89 @@ def write_site(settings: Settings) -> SiteResult:
             zh, en = labels.get((code_type, code), (code or "—", ""))
             return f"{zh} {en}".strip()
 
-        for ind in site["indicators"]:
-            data = indicator_data(con, ind["indicator_code"])
-            years = sorted({r["year"] for r in data["rows"]})
-            table: dict[tuple, dict] = {}
-            for r in data["rows"]:
-                table.setdefault((r["city_code"], r["district_code"]), {
-                    "city_code": r["city_code"], "district_name_zh": r["district_name_zh"],
-                    "is_city_total": r["is_city_total"], "by_year": {}})["by_year"][r["year"]] = r
-            for q in data["review"]:
-                row = table.setdefault((q["city_code"], q["district_code"]), {
-                    "city_code": q["city_code"], "district_name_zh": q["district_name_zh"],
-                    "is_city_total": False, "by_year": {}})
-                row.setdefault("under_review", set()).add(q["year"])
-            csv_text, json_text = _table_text(data["rows"])
+        cities = {c["city_code"]: c for c in site["cities"]}
+        common = {"label": label, "STATUS": STATUS, "status": site["status"],
+                  "all_years": site["years"], "provisional": site["provisional"],
+                  "publication": site["publication"], "generated_at": generated}
+        todo: dict[str, list[str]] = {}      # indicator -> its stale pages
+        for page in stale:
+            if page.startswith("indicators/"):
+                indicator = page.removeprefix("indicators/").removesuffix(".html").split("/")[0]
+                todo.setdefault(indicator, []).append(page)
+        for number, ind in enumerate(site["indicators"], 1):
             code = ind["indicator_code"]
-            (tmp / "indicators" / f"{code}.csv").write_text(csv_text, encoding="utf-8-sig")
-            (tmp / "indicators" / f"{code}.json").write_text(json_text, encoding="utf-8")
-            (tmp / "indicators" / f"{code}.html").write_text(env.get_template(
-                "site_indicator.html").render(
-                ind=ind, years=years, table=list(table.values()), targets=data["targets"],
-                label=label,
-                status=site["status"], cities=site["cities"], all_years=site["years"],
-                provisional=site["provisional"],
-                STATUS=STATUS, publication=site["publication"], generated_at=generated,
-                chart=indicator_chart(data["rows"], ind["unit"] or "", data["targets"],
-                                      band=(ind["band_low"], ind["band_high"])
-                                      if ind["direction"] == "target_band" else None)),
-                encoding="utf-8")
+            if code not in todo:
+                continue
+            progress.update(f"  indicator pages: {number} of {len(site['indicators'])} "
+                            f"indicators ({code}), {len(result.written)} pages written")
+            data = indicator_rows(con, code)
+            band = ((ind["band_low"], ind["band_high"])
+                    if ind["direction"] == "target_band" else None)
+            for page in todo[code]:
+                city = page.removesuffix(".html").split("/")[2] if page.count("/") == 2 \
+                    else None
+                if city is None:           # the indicator: every city's figure
+                    rows = data["rows"]
+                    totals = [r for r in rows if r["is_city_total"]]
+                    years, table = _value_table(totals, [])
+                    csv_text, json_text = _table_text(rows)
+                    html = env.get_template("site_indicator.html").render(
+                        ind=ind, years=years, table=table, targets=data["targets"],
+                        cities=site["cities"],
+                        city_pages={c for c in cities if f"indicators/{code}/{c}.html" in now},
+                        **common)
+                else:                      # the indicator in one city
+                    rows = [r for r in data["rows"] if r["city_code"] == city]
+                    review = [q for q in data["review"] if q["city_code"] == city]
+                    targets = [t for t in data["targets"] if t["city_code"] == city]
+                    years, table = _value_table(rows, review)
+                    csv_text, json_text = _table_text(rows)
+                    html = env.get_template("site_indicator_city.html").render(
+                        ind=ind, city=cities.get(city, {"city_code": city,
+                                                        "city_name_zh": city,
+                                                        "city_name_en": ""}),
+                        years=years, table=table, targets=targets,
+                        chart=indicator_chart(rows, ind["unit"] or "", targets, band=band),
+                        **common)
+                target = root / page
+                _write(target.with_suffix(".csv"), csv_text, encoding="utf-8-sig")
+                _write(target.with_suffix(".json"), json_text)
+                _write(target, html)
+                written[page] = now[page]
+                result.written.append(page)
+            save_manifest()              # what is done stays done if the pass is stopped
+        for page in stale:
+            if not page.startswith("cities/"):
+                continue
+            city = page.removeprefix("cities/").removesuffix(".html")
+            _write(root / page, env.get_template("site_city.html").render(
+                city=cities.get(city, {"city_code": city, "city_name_zh": city,
+                                       "city_name_en": ""}),
+                indicators=site["indicators"], years=site["years"], **common))
+            written[page] = now[page]
+            result.written.append(page)
+        save_manifest()
+        progress.finish()
         surveys = _survey_groups(con)
         if surveys:
-            (tmp / "survey.html").write_text(env.get_template("site_survey.html").render(
-                groups=surveys, publication=site["publication"], generated_at=generated),
-                encoding="utf-8")
-        (tmp / "index.html").write_text(env.get_template("site_index.html").render(
-            **site, STATUS=STATUS, generated_at=generated, has_survey=bool(surveys)),
-            encoding="utf-8")
+            _write(root / "survey.html", env.get_template("site_survey.html").render(
+                groups=surveys, publication=site["publication"], generated_at=generated))
+        summary = _summary(site)
+        _write(root / "index.html", env.get_template("site_index.html").render(
+            **site, summary=summary, STATUS=STATUS, generated_at=generated,
+            has_survey=bool(surveys)))
     finally:
         con.close()
-    old = settings.reports_dir / ".site.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if root.exists():
-        root.rename(old)
-    tmp.rename(root)
-    shutil.rmtree(old, ignore_errors=True)
-    return SiteResult(root / "index.html", len(site["indicators"]))
+    return result
+
+
+def _summary(site: dict) -> dict[tuple[str, int], dict[str | None, int]]:
+    """(indicator, year) -> how many cities are reported, partly, missing."""
+    out: dict[tuple[str, int], dict[str | None, int]] = {}
+    for (indicator, _, year), s in site["status"].items():
+        counts = out.setdefault((indicator, year), {})
+        counts[s["status"]] = counts.get(s["status"], 0) + 1
+    return out
 
 
 def serve(settings: Settings, port: int = 8780) -> int:
