@@ -431,10 +431,11 @@ def _command(args) -> int:
         for scale in args.scale:
             print_postgres_result(run_postgres_bench(scale, args.workers))
     elif args.command == "bench":
-        from citycheck.devtools.bench import print_result, run_bench, write_results
+        from citycheck.devtools.bench import new_run_id, print_result, run_bench, write_results
 
+        run_id = new_run_id()     # the scales of one command are one run (write_summary)
         for scale in args.scale:
-            result = run_bench(scale, resume=args.resume)
+            result = run_bench(scale, resume=args.resume, run_id=run_id)
             print_result(result)
             print(f"  results: {write_results(result)}")
             if not result.agree:

@@ -11,13 +11,32 @@ def test_scale_s_runs_and_all_three_agree(tmp_path):
     assert result.compared_rows == SCALES["S"].values == 9 * 60 * 5
     assert [s.name for s in result.stages] == ["ingest", "build", "validate", "publish"]
     assert all(s.seconds > 0 and s.peak_rss_mb > 0 for s in result.stages + result.baselines)
-    summary = write_results(result, tmp_path / "results")
-    assert json.loads((tmp_path / "results" / "S.json").read_text())["agree"] is True
-    assert "| S | 2,700 | 30 |" in summary.read_text()
-    # one department's re-submission went all the way to the published marts
+    # ... and what people read: the indicator pages and every annual report
+    assert [s.name for s in result.pages] == ["site", "reports"]
+    reports = tmp_path / "work" / "S" / "data" / "reports"
+    assert (reports / "site" / "index.html").exists()
+    assert len(list((reports / "annual").glob("*_*.html"))) == SCALES["S"].years
+    # another run's result (another day, commit or machine) lies in the results folder
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "M.json").write_text(json.dumps({
+        "scale": "M", "values": 163200, "files": 960, "run_id": "20200101T000000Z-0123456789ab",
+        "stages": [], "baselines": []}))
+    summary = write_results(result, results)
+    assert json.loads((results / "S.json").read_text())["agree"] is True
+    text = summary.read_text()
+    assert "| S | 2,700 | 30 |" in text
+    # one run only: the other is named as left out, and in no table
+    assert f"Run {result.run_id}:" in text and result.commit in result.run_id
+    assert "Left out (other runs): M.json (run 20200101T000000Z-0123456789ab)" in text
+    assert "| M |" not in text
+    # one department's re-submission went all the way to the published marts, and on to its
+    # pages and reports
     assert result.incremental_visible
     assert [s.name for s in result.incremental] == [
-        "incremental ingest", "incremental build", "incremental validate", "incremental publish"]
-    assert "| fixed overhead (time at S) |" in summary.read_text()
+        "incremental ingest", "incremental build", "incremental validate", "incremental publish",
+        "incremental site", "incremental reports"]
+    assert result.incremental_seconds > result.incremental_published_seconds > 0
+    assert "| fixed overhead (time at S) |" in text
     png = tmp_path / "results" / "time_vs_values.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

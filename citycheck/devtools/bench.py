@@ -4,11 +4,20 @@ For a scale it generates a synthetic reference (cities, district-level units, in
 departments) and department submissions of realistic shape (one CSV per department, city and
 year, in the long layout), then runs the real pipeline on them, one stage per process so each
 stage's wall time and peak memory (VmHWM of the process, dbt included: it runs in-process)
-are its own: ingest -> build (dbt) -> validate (Great Expectations) -> publish. On the same
+are its own: ingest -> build (dbt) -> validate (Great Expectations) -> publish, then what people
+read: the indicator pages (`citycheck site`) and every annual report with its PDF
+(`citycheck report`). On the same
 files it times (a) a plain pandas script and (b) one hand-written DuckDB statement computing
 the same scorecard (value, change on the previous year, rank among the city's districts
-honouring direction), and checks that all three agree value for value. Results go to
-bench/results/<scale>.json and bench/results/summary.md.
+honouring direction), and checks that all three agree value for value. The re-submission of
+one department's file is timed until the pages and reports it touched are written again.
+
+Results go to bench/results/<scale>.json and bench/results/summary.md. Each result names its
+run (`run_id`: when it started and the commit), the commit (and whether the work tree had
+changes), the machine and its load average when the run began; the scales of one
+`citycheck bench --scale S M L` are one run, and the summary shows that run's results only —
+a result of another run (another day, commit or machine) is listed as left out, never mixed
+into the tables.
 """
 from __future__ import annotations
 
@@ -78,10 +87,24 @@ class BenchResult:
     incremental: list[Stage] = field(default_factory=list)
     incremental_visible: bool = False
     duckdb_memory_limit: str = ""    # what dbt's DuckDB was allowed (DUCKDB_MEMORY_LIMIT)
+    # what people read, after the publication: `citycheck site`, `citycheck report` (PDFs)
+    pages: list[Stage] = field(default_factory=list)
+    # which run this is: the scales of one `citycheck bench` share it (see write_summary)
+    run_id: str = ""
+    started_at: str = ""
+    commit: str = ""
+    load_average: list[float] = field(default_factory=list)
 
     @property
     def incremental_seconds(self) -> float:
+        """From the file dropped until the touched pages and reports are written."""
         return sum(s.seconds for s in self.incremental)
+
+    @property
+    def incremental_published_seconds(self) -> float:
+        """From the file dropped until the serving copy shows it."""
+        return sum(s.seconds for s in self.incremental
+                   if s.name.split()[-1] in ("ingest", "build", "validate", "publish"))
 
     @property
     def pipeline_seconds(self) -> float:
@@ -383,7 +406,24 @@ DUCKDB_MEMORY_LIMIT = {"XL": "8GB"}
 INCREMENTAL_SCALES = ("S", "M", "L")
 
 
-def run_bench(scale_name: str, workdir: Path | None = None, resume: bool = False) -> BenchResult:
+def commit_of(root: Path = PROJECT_ROOT) -> str:
+    """The checked-out commit, with "+changes" when the work tree differs from it."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def new_run_id(commit: str | None = None) -> str:
+    from datetime import UTC, datetime
+
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{commit or commit_of()}"
+
+
+def run_bench(scale_name: str, workdir: Path | None = None, resume: bool = False,
+              run_id: str | None = None) -> BenchResult:
     """Run one scale. Each finished stage is recorded in <work>/progress.json; with `resume`,
     a run that stopped (a failed or interrupted stage, hours into XL) goes on from the first
     unfinished stage on the same files instead of starting again."""
@@ -418,11 +458,22 @@ def run_bench(scale_name: str, workdir: Path | None = None, resume: bool = False
         return measured
 
     cli = [sys.executable, "-m", "citycheck.cli"]
+    from datetime import UTC, datetime
+
+    commit = commit_of()
     result = BenchResult(scale.name, scale.values, progress["files"],
-                         machine=f"{platform.machine()}, {os.cpu_count()} cores",
-                         duckdb_memory_limit=env["CITYCHECK_DUCKDB_MEMORY_LIMIT"])
+                         machine=f"{platform.machine()}, {os.cpu_count()} cores, "
+                                 f"{platform.python_implementation()} "
+                                 f"{platform.python_version()}",
+                         duckdb_memory_limit=env["CITYCHECK_DUCKDB_MEMORY_LIMIT"],
+                         run_id=run_id or new_run_id(commit),
+                         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                         commit=commit, load_average=[round(x, 2) for x in os.getloadavg()])
     for name in ("ingest", "build", "validate", "publish"):
         result.stages.append(stage(name, cli + [name], scale.values))
+    # what people read: every indicator page, every annual report and its PDF
+    result.pages.append(stage("site", cli + ["site"], scale.values))
+    result.pages.append(stage("reports", cli + ["report"], scale.values))
     sql_file = work / "scorecard.sql"
     sql_file.write_text(SCORECARD_SQL.format(inbox=inputs, seeds=project / "seeds"), "utf-8")
     for name, script, args in (
@@ -444,22 +495,34 @@ def run_bench(scale_name: str, workdir: Path | None = None, resume: bool = False
     for name in ("ingest", "build", "validate", "publish"):
         result.incremental.append(stage(f"incremental {name}", cli + [name], len(expected)))
     result.incremental_visible = _published(served, FIRST_YEAR + scale.years - 1, expected)
+    # ... until the pages and reports it touched are written again (only those)
+    result.incremental.append(stage("incremental site", cli + ["site"], len(expected)))
+    result.incremental.append(stage("incremental reports", cli + ["report"], len(expected)))
     return result
 
 
 def write_results(result: BenchResult, out: Path = RESULTS_DIR) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    data = asdict(result) | {"pipeline_seconds": round(result.pipeline_seconds, 2),
-                             "incremental_seconds": round(result.incremental_seconds, 2)}
+    data = asdict(result) | {
+        "pipeline_seconds": round(result.pipeline_seconds, 2),
+        "incremental_seconds": round(result.incremental_seconds, 2),
+        "incremental_published_seconds": round(result.incremental_published_seconds, 2)}
     (out / f"{result.scale}.json").write_text(json.dumps(data, indent=2) + "\n", "utf-8")
-    return write_summary(out)
+    return write_summary(out, result.run_id)
 
 
-def write_summary(out: Path = RESULTS_DIR) -> Path:
-    """summary.md and the plot, from every <scale>.json in `out`."""
+def write_summary(out: Path = RESULTS_DIR, run_id: str | None = None) -> Path:
+    """summary.md and the plot, from the <scale>.json in `out` of one run (`run_id`; else the
+    run of the newest result). Results of other runs are named as left out, never mixed in."""
+    everything = [(path, json.loads(path.read_text("utf-8"))) for path in sorted(out.glob("*.json"))]
+    everything = [(p, r) for p, r in everything if "stages" in r]
+    if run_id is None and everything:
+        run_id = max(everything, key=lambda pr: pr[1].get("started_at", ""))[1].get("run_id")
+    mine = [r for _, r in everything if r.get("run_id") == run_id]
+    left_out = [f"{p.name} (run {r.get('run_id') or 'not recorded'})"
+                for p, r in everything if r.get("run_id") != run_id]
     rows = []
-    loaded = (json.loads(path.read_text("utf-8")) for path in out.glob("*.json"))
-    for r in sorted((r for r in loaded if "stages" in r), key=lambda r: r["values"]):
+    for r in sorted(mine, key=lambda r: r["values"]):
         cells = {s["name"]: s for s in r["stages"] + r["baselines"]}
         rows.append(f"| {r['scale']} | {r['values']:,} | {r['files']:,} | "
                     + " | ".join(f"{cells[n]['seconds']} s / {cells[n]['peak_rss_mb']:.0f} MB"
@@ -469,20 +532,31 @@ def write_summary(out: Path = RESULTS_DIR) -> Path:
     table = ["| scale | values | files | ingest | build | validate | publish | pandas script | "
              "DuckDB one statement | pipeline total | same numbers |",
              "| --- | ---: | ---: | --- | --- | --- | --- | --- | --- | ---: | --- |", *rows]
-    results = {r["scale"]: r for r in sorted(
-        (json.loads(p.read_text("utf-8")) for p in out.glob("*.json")),
-        key=lambda r: r.get("values", 0)) if "stages" in r}
-    incremental = [f"| {r['scale']} | {r.get('incremental_seconds', '–')} s | "
+    results = {r["scale"]: r for r in sorted(mine, key=lambda r: r["values"])}
+    pages = [f"| {r['scale']} | " + " | ".join(
+        f"{s['seconds']} s / {s['peak_rss_mb']:.0f} MB" for s in r["pages"]) + " |"
+        for r in results.values() if len(r.get("pages") or []) == 2]
+    incremental = [f"| {r['scale']} | {r.get('incremental_published_seconds', '–')} s | "
+                   f"{r.get('incremental_seconds', '–')} s | "
                    f"{'yes' if r.get('incremental_visible') else 'no'} |"
                    for r in results.values() if r.get("incremental")]
+    first = next(iter(results.values()), {})
     summary = out / "summary.md"
     summary.write_text(
-        "# Benchmark results\n\nEach cell: wall time / peak RSS of that stage's process. "
+        "# Benchmark results\n\n"
+        f"Run {run_id}: started {first.get('started_at', '?')}, commit "
+        f"{first.get('commit', '?')}, {first.get('machine', '?')}, load average "
+        f"{first.get('load_average', '?')} when it began.\n"
+        + (f"Left out (other runs): {', '.join(left_out)}.\n" if left_out else "")
+        + "\nEach cell: wall time / peak RSS of that stage's process. "
         "Made by `citycheck bench`; see docs/performance.md.\n\n" + "\n".join(table) + "\n\n"
+        "## What people read: indicator pages and annual reports (with PDFs)\n\n"
+        "| scale | site | reports |\n| --- | ---: | ---: |\n" + "\n".join(pages) + "\n\n"
         "## Fixed overhead and marginal cost\n\n" + "\n".join(cost_table(results)) + "\n\n"
         "## Incremental: one department of one city re-submits its latest year\n\n"
-        "| scale | ingest + build + validate + publish | new values published |\n"
-        "| --- | ---: | --- |\n" + "\n".join(incremental) + "\n", "utf-8")
+        "| scale | until published | until its pages and reports are written | "
+        "new values published |\n"
+        "| --- | ---: | ---: | --- |\n" + "\n".join(incremental) + "\n", "utf-8")
     plot(results, out / "time_vs_values.png")
     return summary
 
@@ -565,8 +639,12 @@ def print_result(result: BenchResult, out=None) -> None:
           f"{result.pipeline_seconds / pandas.seconds:.1f}x the pandas script", file=out)
     print(f"  same numbers in all three: {'yes' if result.agree else 'NO'} "
           f"({result.compared_rows:,} scorecard rows compared)", file=out)
+    for s in result.pages:
+        print(f"  {s.name:<22} {s.seconds:>8.2f} s  {s.peak_rss_mb:>8.1f} MB peak", file=out)
     if result.incremental:
         print(f"  incremental re-submission of one file: published in "
-              f"{result.incremental_seconds:.2f} s ("
+              f"{result.incremental_published_seconds:.2f} s, its pages and reports written "
+              f"in {result.incremental_seconds:.2f} s ("
               + ", ".join(f"{s.name.split()[-1]} {s.seconds:.1f}" for s in result.incremental)
               + f"); new values shown: {'yes' if result.incremental_visible else 'NO'}", file=out)
+    print(f"  run {result.run_id} (load average {result.load_average} at the start)", file=out)

@@ -1,8 +1,9 @@
 """`citycheck bench --scale M --engine postgres --workers 1 2`: intake and build on PostgreSQL
 with 1, 2, … intake processes side by side, on the same synthetic files as the DuckDB bench.
 
-For each number of workers it makes a fresh database (on the server of
-CITYCHECK_BENCH_PG_ADMIN_DSN, default the local one), lands every file with that many
+For each number of workers it makes a fresh database of a name of its own (on the server of
+CITYCHECK_BENCH_PG_ADMIN_DSN, default the local one; dropped at the end, and nothing it did
+not create is ever dropped), lands every file with that many
 processes — each takes whole cities, in the order the files arrived, as a deployment would
 shard intake by city — and then runs the dbt build once. Wall time of each, values per
 second, and whether every value landed, go to bench/results/<scale>-postgres.json.
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from citycheck.devtools.bench import (
@@ -75,12 +77,14 @@ def run_postgres_bench(scale_name: str, workers: list[int]) -> dict:
               "machine": f"{platform.machine()}, {os.cpu_count()} cores",
               "ingest_batch_files": int(os.environ.get("CITYCHECK_INGEST_BATCH_FILES", 500)),
               "runs": []}
+    created: list[str] = []      # dropped at the end: only what this run made
     try:
         for n in workers:
-            name = f"citycheck_bench_{scale.name.lower()}_{n}"
+            # a name of this run's own: two people benchmarking on one server never meet
+            name = f"citycheck_bench_{scale.name.lower()}_{n}_{uuid.uuid4().hex[:8]}"
             with admin.cursor() as cur:
-                cur.execute(f"drop database if exists {name} with (force)")
                 cur.execute(f"create database {name}")
+            created.append(name)
             dsn = admin.dsn.replace("dbname=postgres", f"dbname={name}")
             data = work / f"workers-{n}"
             shutil.copytree(inputs, data / "inbox")     # copy2: the arrival times too
@@ -109,9 +113,10 @@ def run_postgres_bench(scale_name: str, workers: list[int]) -> dict:
                 "ingest_values_per_second": round(scale.values / ingest),
                 "values_landed": landed, "build_seconds": build.seconds,
                 "build_peak_rss_mb": build.peak_rss_mb})
-            with admin.cursor() as cur:
-                cur.execute(f"drop database {name} with (force)")
     finally:
+        with admin.cursor() as cur:
+            for name in created:
+                cur.execute(f"drop database if exists {name} with (force)")
         admin.close()
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"{scale.name}-postgres.json").write_text(
