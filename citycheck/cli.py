@@ -480,7 +480,8 @@ def _command(args) -> int:
         from citycheck.serving.site import write_site
 
         site = write_site(settings)
-        print(f"indicator pages ({site.pages} indicators): {site.index_path}")
+        print(f"indicator pages ({site.pages} indicators; {len(site.written)} pages written, "
+              f"{len(site.removed)} removed, the rest unchanged): {site.index_path}")
     elif args.command == "serve":
         from citycheck.serving.site import serve
 

@@ -117,7 +117,8 @@ def citycheck_warehouse():
 
         settings = Settings.from_env()
         site = write_site(settings)
-        print(f"indicator pages ({site.pages} indicators): {site.index_path}")
+        print(f"indicator pages ({site.pages} indicators; {len(site.written)} pages written, "
+              f"{len(site.removed)} removed, the rest unchanged): {site.index_path}")
         written = write_reports(settings)
         for r in written:
             print(f"report: {r.html_path}" + (f" (PDF: {r.pdf_path})" if r.pdf_path else

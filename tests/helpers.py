@@ -10,6 +10,16 @@ import openpyxl
 
 from common.config import SAMPLE_DIR, Settings
 
+# Weihai's water bureau corrects its 2023 sewage treatment rates (环翠区 99.1, cell C6): a
+# one-file re-submission several tests drop in the inbox as 371000_water_2023_correction.csv
+CORRECTION = """威海市2023年城市污水处理率（更正）
+填报单位：,市水务局
+年度：,2023年
+城市：,威海市
+指标名称,单位,环翠区,文登区,荣成市,乳山市,高区,经区,临港区
+城市污水处理率,%,99.1,97.5,96.0,96.4,99.3,97.1,98.8
+"""
+
 
 def sample_rows(indicator_code: str, year: int) -> dict[str, float]:
     """district_code -> value for an indicator and year, read straight from the sample files."""

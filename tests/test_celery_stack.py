@@ -20,17 +20,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from tests.helpers import PG_ADMIN_DSN, free_port, pg_admin, query
+from tests.helpers import CORRECTION, PG_ADMIN_DSN, free_port, pg_admin, query
 
 REDIS_URL = os.environ.get("CITYCHECK_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 RUN_TIMEOUT = 300
-CORRECTION = """威海市2023年城市污水处理率（更正）
-填报单位：,市水务局
-年度：,2023年
-城市：,威海市
-指标名称,单位,环翠区,文登区,荣成市,乳山市,高区,经区,临港区
-城市污水处理率,%,99.1,97.5,96.0,96.4,99.3,97.1,98.8
-"""
 
 
 def _redis_or_skip(url: str):

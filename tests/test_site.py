@@ -16,7 +16,7 @@ import requests
 
 from citycheck.serving.site import write_site
 from tests.browser import console_errors, load, needs_chromium, shows_something
-from tests.helpers import free_port, query
+from tests.helpers import CORRECTION, free_port, query
 from tests.test_report import Numbers, _shown
 
 
@@ -242,10 +242,8 @@ def test_a_correction_rewrites_only_the_pages_it_changed(built):
     # (the home page and the survey's are small, and written each time)
     kept = {p: p.stat().st_mtime_ns for p in root.rglob("*.html")
             if p.name not in ("index.html", "survey.html")}
-    (built.inbox_dir / "371000_water_2023_correction.csv").write_text(
-        "威海市2023年城市污水处理率（更正）\n填报单位：,市水务局\n年度：,2023年\n城市：,威海市\n"
-        "指标名称,单位,环翠区,文登区,荣成市,乳山市,高区,经区,临港区\n"
-        "城市污水处理率,%,99.1,97.5,96.0,96.4,99.3,97.1,98.8\n", encoding="utf-8")
+    (built.inbox_dir / "371000_water_2023_correction.csv").write_text(CORRECTION,
+                                                                       encoding="utf-8")
     done = cli(built, "run", "--no-fetch")
     assert done.returncode == 0, done.stderr[-2000:]
     again = write_site(built)

@@ -6,14 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.faults import cli, killed
+from tests.helpers import CORRECTION
 
-CORRECTION = """威海市2023年城市污水处理率（更正）
-填报单位：,市水务局
-年度：,2023年
-城市：,威海市
-指标名称,单位,环翠区,文登区,荣成市,乳山市,高区,经区,临港区
-城市污水处理率,%,99.1,97.5,96.0,96.4,99.3,97.1,98.8
-"""
 ASSET = "citycheck://warehouse/raw/submissions"
 
 
