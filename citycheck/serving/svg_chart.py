@@ -3,7 +3,8 @@ round ticks, dashed target lines with their labels, a shaded band, and a legend.
 
 The indicator pages draw one chart per indicator and city — 36,000 at national scale — and a
 chart through Altair and vl-convert costs ~0.2 s of CPU (two hours for the site at L), so these
-are drawn here, ~1 ms each. The annual reports keep Altair (a few charts per report). Every
+are drawn here, well under 1 ms each; so are the annual reports' small multiples of each
+dimension's indicators (four Altair facets cost 2.3 s of a report's 3.5 s). Every
 line has its own colour and dash pattern and a point at each value, so that lines are told
 apart without colour; the page's table holds the numbers.
 """
@@ -44,44 +45,52 @@ def _number(v: float) -> str:
 
 def line_chart(series: list[tuple[str, list[tuple[int, float]]]], y_title: str,
                targets: list[tuple[float, str]] | None = None,
-               band: tuple[float, float] | None = None, font: str = "sans-serif") -> str:
+               band: tuple[float, float] | None = None, font: str = "sans-serif",
+               width: int = WIDTH, height: int = HEIGHT, legend: bool = True,
+               title: str | None = None) -> str:
     """SVG of `series` [(name, [(year, value), ...]), ...]; `targets` [(value, label)];
-    `band` (low, high) shaded."""
+    `band` (low, high) shaded; a plot area of `width` × `height`, a legend on the right
+    (or none), a `title` above."""
     targets = targets or []
     years = sorted({y for _, points in series for y, _ in points})
     values = [v for _, points in series for _, v in points]
     values += [v for v, _ in targets] + (list(band) if band else [])
     ticks = nice_ticks(min(values), max(values))
     low, high = ticks[0], ticks[-1]
+    left = LEFT if y_title else 44
+    top = TOP + (18 if title else 0)
+    right = LEGEND if legend else 8
 
     def x(year: int) -> float:
-        return LEFT + (years.index(year) + 0.5) * WIDTH / len(years)
+        return left + (years.index(year) + 0.5) * width / len(years)
 
     def y(value: float) -> float:
-        return TOP + HEIGHT - (value - low) / (high - low) * HEIGHT
+        return top + height - (value - low) / (high - low) * height
 
-    legend_rows = len(series)
-    total_h = max(TOP + HEIGHT + BOTTOM, TOP + 16 * legend_rows + 8)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{LEFT + WIDTH + LEGEND}" '
-           f'height="{total_h}" viewBox="0 0 {LEFT + WIDTH + LEGEND} {total_h}" '
-           f'font-family="{escape(font)}" font-size="11">']
+    total_w = left + width + right
+    total_h = max(top + height + BOTTOM, top + 16 * len(series) + 8 if legend else 0)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" '
+           f'viewBox="0 0 {total_w} {total_h}" font-family="{escape(font)}" font-size="11">']
+    if title:
+        out.append(f'<text x="{left}" y="12" font-weight="bold">{escape(title)}</text>')
     if band:
-        top, bottom = y(max(band)), y(min(band))
-        out.append(f'<rect class="band" x="{LEFT}" y="{top:.1f}" width="{WIDTH}" '
-                   f'height="{bottom - top:.1f}" fill="{BAND}" fill-opacity="0.12"/>')
+        upper, lower = y(max(band)), y(min(band))
+        out.append(f'<rect class="band" x="{left}" y="{upper:.1f}" width="{width}" '
+                   f'height="{lower - upper:.1f}" fill="{BAND}" fill-opacity="0.12"/>')
     for t in ticks:     # grid and y labels
-        out.append(f'<line x1="{LEFT}" x2="{LEFT + WIDTH}" y1="{y(t):.1f}" y2="{y(t):.1f}" '
-                   f'stroke="#ddd"/><text x="{LEFT - 6}" y="{y(t) + 4:.1f}" '
+        out.append(f'<line x1="{left}" x2="{left + width}" y1="{y(t):.1f}" y2="{y(t):.1f}" '
+                   f'stroke="#ddd"/><text x="{left - 6}" y="{y(t) + 4:.1f}" '
                    f'text-anchor="end" fill="#57606a">{_number(t)}</text>')
     for year in years:
-        out.append(f'<text x="{x(year):.1f}" y="{TOP + HEIGHT + 16}" text-anchor="middle" '
+        out.append(f'<text x="{x(year):.1f}" y="{top + height + 16}" text-anchor="middle" '
                    f'fill="#57606a">{year}</text>')
-    out.append(f'<text transform="translate(14 {TOP + HEIGHT / 2:.0f}) rotate(-90)" '
-               f'text-anchor="middle" font-weight="bold">{escape(y_title)}</text>')
+    if y_title:
+        out.append(f'<text transform="translate(14 {top + height / 2:.0f}) rotate(-90)" '
+                   f'text-anchor="middle" font-weight="bold">{escape(y_title)}</text>')
     for value, text in targets:
-        out.append(f'<line class="target" x1="{LEFT}" x2="{LEFT + WIDTH}" y1="{y(value):.1f}" '
+        out.append(f'<line class="target" x1="{left}" x2="{left + width}" y1="{y(value):.1f}" '
                    f'y2="{y(value):.1f}" stroke="{TARGET}" stroke-dasharray="6 4"/>'
-                   f'<text x="{LEFT + 2}" y="{y(value) - 4:.1f}" fill="{TARGET}">'
+                   f'<text x="{left + 2}" y="{y(value) - 4:.1f}" fill="{TARGET}">'
                    f'{escape(text)}</text>')
     for number, (name, points) in enumerate(series):
         colour = COLOURS[number % len(COLOURS)]
@@ -92,10 +101,11 @@ def line_chart(series: list[tuple[str, list[tuple[int, float]]]], y_title: str,
                    + (f' stroke-dasharray="{dash}"' if dash else "") + "/>"
                    + "".join(f'<circle cx="{x(yr):.1f}" cy="{y(v):.1f}" r="2.5" '
                              f'fill="{colour}"/>' for yr, v in points) + "</g>")
-        ly = TOP + 8 + 16 * number
-        out.append(f'<line x1="{LEFT + WIDTH + 12}" x2="{LEFT + WIDTH + 36}" y1="{ly}" '
-                   f'y2="{ly}" stroke="{colour}" stroke-width="2"'
-                   + (f' stroke-dasharray="{dash}"' if dash else "") + f'/><text '
-                   f'x="{LEFT + WIDTH + 40}" y="{ly + 4}">{escape(name[:24])}</text>')
+        if legend:
+            ly = top + 8 + 16 * number
+            out.append(f'<line x1="{left + width + 12}" x2="{left + width + 36}" y1="{ly}" '
+                       f'y2="{ly}" stroke="{colour}" stroke-width="2"'
+                       + (f' stroke-dasharray="{dash}"' if dash else "") + f'/><text '
+                       f'x="{left + width + 40}" y="{ly + 4}">{escape(name[:24])}</text>')
     out.append("</svg>")
     return "".join(out)
