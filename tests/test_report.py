@@ -301,6 +301,27 @@ def test_a_pass_killed_half_way_keeps_the_reports_it_wrote(built):
         f"{CITY}_{y}" for y in (2019, 2020, 2021, 2022, 2023)]
 
 
+@needs_chromium
+def test_a_pass_prints_every_pdf_as_the_command_line_does(built, tmp_path):
+    """write_reports prints its PDFs with browsers kept open (DevTools); each PDF is the one
+    `chromium --print-to-pdf` makes of the same page: A4, the same pages, the same text."""
+    from pypdf import PdfReader
+
+    from citycheck.serving.report import print_pdf, write_reports
+
+    written = write_reports(built)
+    assert written and all(r.pdf_path and r.pdf_path.exists() for r in written), [
+        r.pdf_note for r in written]
+    for r in written[:2]:
+        by_cli = tmp_path / f"{r.html_path.stem}.pdf"
+        assert print_pdf(r.html_path, by_cli) is None
+        ours, theirs = PdfReader(r.pdf_path), PdfReader(by_cli)
+        assert len(ours.pages) == len(theirs.pages) > 1
+        assert {(round(float(p.mediabox.width)), round(float(p.mediabox.height)))
+                for p in ours.pages} == {(595, 842)}
+        assert [p.extract_text() for p in ours.pages] == [p.extract_text() for p in theirs.pages]
+
+
 def test_a_report_names_no_server_path(built):
     """A report is public: where each source is kept is said inside the data folder."""
     import re

@@ -615,7 +615,9 @@ def write_reports(settings: Settings, pdf: bool = True) -> list[ReportResult]:
     finally:
         con.close()
     from concurrent.futures import ThreadPoolExecutor
+    from contextlib import nullcontext
 
+    from citycheck.serving.pdf import printers
     from common import progress
     from common.faults import crash_point
 
@@ -628,27 +630,31 @@ def write_reports(settings: Settings, pdf: bool = True) -> list[ReportResult]:
                and not (folder / f"{key}.pdf").exists())]
     workers = max(1, min(4, os.cpu_count() or 1))
     results: list[ReportResult] = []
-    # a batch at a time, its PDFs printed side by side (Chromium's start is most of a PDF's
-    # time), the manifest saved after each: a pass that is stopped keeps what it wrote
-    for start in range(0, len(due), workers * 2):
-        batch = due[start:start + workers * 2]
-        progress.update(f"  annual reports: {start} of {len(due)} written "
-                        f"(now {', '.join(batch)})", force=True)
-        done = [write_report(settings, city, int(year), pdf=False)
-                for city, year in (key.split("_") for key in batch)]
-        if pdf:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                notes = list(pool.map(lambda r: print_pdf(r.html_path, r.html_path.with_suffix(
-                    ".pdf")), done))
-            for r, note in zip(done, notes, strict=True):
-                r.pdf_note = note
-                r.pdf_path = None if note else r.html_path.with_suffix(".pdf")
-        results += done
-        written.update({key: now[key] for key in batch})
-        tmp = manifest_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(written, indent=1, sort_keys=True), "utf-8")
-        tmp.replace(manifest_path)
-        crash_point("reports.after_batch")
+    browser = chromium() if pdf and due else None
+    # PDFs printed by one Chromium per worker kept open (its start was most of a PDF's time)
+    with (printers(browser, workers, print_pdf) if browser else nullcontext()) as pool:
+        printer = pool.print if pool else print_pdf
+        # a batch at a time, its PDFs printed side by side, the manifest saved after each:
+        # a pass that is stopped keeps what it wrote
+        for start in range(0, len(due), workers * 2):
+            batch = due[start:start + workers * 2]
+            progress.update(f"  annual reports: {start} of {len(due)} written "
+                            f"(now {', '.join(batch)})", force=True)
+            done = [write_report(settings, city, int(year), pdf=False)
+                    for city, year in (key.split("_") for key in batch)]
+            if pdf:
+                with ThreadPoolExecutor(max_workers=workers) as threads:
+                    notes = list(threads.map(lambda r: printer(
+                        r.html_path, r.html_path.with_suffix(".pdf")), done))
+                for r, note in zip(done, notes, strict=True):
+                    r.pdf_note = note
+                    r.pdf_path = None if note else r.html_path.with_suffix(".pdf")
+            results += done
+            written.update({key: now[key] for key in batch})
+            tmp = manifest_path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(written, indent=1, sort_keys=True), "utf-8")
+            tmp.replace(manifest_path)
+            crash_point("reports.after_batch")
     progress.finish()
     write_index(settings)
     return results
