@@ -6,13 +6,11 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import re
-import subprocess
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
+from citycheck.serving.pdf import start_devtools
 from tests.browser import CHROMIUM
 
 # What DevTools answers a command that reached a page while it was being replaced (a
@@ -32,21 +30,9 @@ class Browser:
         # folder is no test failure
         self._profile = tempfile.TemporaryDirectory(prefix="citycheck-chromium-",
                                                     ignore_cleanup_errors=True)
-        self.proc = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-             "--remote-debugging-port=0", f"--user-data-dir={self._profile.name}",
-             f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        port = None
-        deadline = time.monotonic() + 30
-        while port is None and time.monotonic() < deadline:
-            line = self.proc.stderr.readline()
-            found = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
-            port = found and found[1]
-        assert port, "Chromium did not open its DevTools port"
-        targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json").read())
-        page = next(t for t in targets if t["type"] == "page")
-        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None)
+        self.proc, url = start_devtools(CHROMIUM, self._profile.name, "--hide-scrollbars",
+                                        f"--window-size={width},{height}")
+        self.ws = connect(url, max_size=None)
         self._ids = itertools.count(1)
         self.console_errors: list[str] = []
         self.send("Page.enable")

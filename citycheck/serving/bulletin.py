@@ -165,11 +165,14 @@ def _claim_number(folder: Path) -> tuple[int, Path]:
     """The next number of the city's round (called under _round_locked): one more than the
     last bulletin finished; a folder left unfinished by a process that died is removed and
     its number taken again. The folder is made exclusively: never one written twice."""
-    numbered = [p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()]
-    for p in numbered:
-        if not (p / RECORD).exists():
-            shutil.rmtree(p)
-    number = max((int(p.name) for p in numbered if p.exists()), default=0) + 1
+    finished = []
+    for p in folder.iterdir():
+        if p.is_dir() and p.name.isdigit():
+            if (p / RECORD).exists():
+                finished.append(int(p.name))
+            else:
+                shutil.rmtree(p)
+    number = max(finished, default=0) + 1
     (folder / f"{number:02d}").mkdir()
     return number, folder / f"{number:02d}"
 

@@ -24,6 +24,35 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def start_devtools(binary: str, profile: str, *flags: str) -> tuple[subprocess.Popen, str]:
+    """Headless Chromium with its DevTools on a free loopback port (its profile in `profile`):
+    the process, and the WebSocket URL of its page. Also the test browser's start
+    (tests/cdp.py)."""
+    proc = subprocess.Popen(
+        [binary, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0",
+         f"--user-data-dir={profile}", *flags, "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        port = None
+        deadline = time.monotonic() + 30
+        while port is None and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line and proc.poll() is not None:
+                break
+            found = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
+            port = found and found[1]
+        if not port:
+            raise RuntimeError("Chromium did not open its DevTools port")
+        targets = json.loads(urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/json", timeout=10).read())
+        return proc, next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"]
+    except Exception:
+        proc.kill()
+        proc.wait(timeout=30)
+        proc.stderr.close()
+        raise
+
+
 class _Browser:
     """One headless Chromium and its page, driven over DevTools."""
 
@@ -32,25 +61,14 @@ class _Browser:
 
         self._profile = tempfile.TemporaryDirectory(prefix="citycheck-pdf-",
                                                     ignore_cleanup_errors=True)
-        self.proc = subprocess.Popen(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu",
-             "--remote-debugging-port=0", f"--user-data-dir={self._profile.name}",
-             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.ws = None
         try:
-            port = None
-            deadline = time.monotonic() + 30
-            while port is None and time.monotonic() < deadline:
-                line = self.proc.stderr.readline()
-                if not line and self.proc.poll() is not None:
-                    break
-                found = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
-                port = found and found[1]
-            if not port:
-                raise RuntimeError("Chromium did not open its DevTools port")
-            targets = json.loads(urllib.request.urlopen(
-                f"http://127.0.0.1:{port}/json", timeout=10).read())
-            page = next(t for t in targets if t["type"] == "page")
-            self.ws = connect(page["webSocketDebuggerUrl"], max_size=None)
+            self.proc, url = start_devtools(binary, self._profile.name)
+        except Exception:
+            self._profile.cleanup()
+            raise
+        try:
+            self.ws = connect(url, max_size=None)
             self._ids = itertools.count(1)
             self.send("Page.enable")
         except Exception:
@@ -83,7 +101,7 @@ class _Browser:
 
     def close(self) -> None:
         try:
-            if getattr(self, "ws", None) is not None:
+            if self.ws is not None:
                 self.ws.close()
         finally:
             self.proc.kill()
@@ -94,20 +112,17 @@ class _Browser:
 
 
 class Printers:
-    """Up to `count` browsers, each lent to one thread at a time; started when first needed."""
+    """Browsers lent to one thread at a time, each started when no idle one is left (as many
+    as the threads printing at once)."""
 
-    def __init__(self, binary: str, count: int, fallback) -> None:
+    def __init__(self, binary: str, fallback) -> None:
         self._binary = binary
         self._fallback = fallback       # (html, pdf) -> None or why not: one Chromium each
         self._idle: queue.Queue[_Browser] = queue.Queue()
         self._started: list[_Browser] = []
-        self._slots: queue.Queue[None] = queue.Queue()
-        for _ in range(count):
-            self._slots.put(None)
 
     def print(self, html: Path, pdf: Path) -> str | None:
         """None, or why there is no PDF (as the fallback says it)."""
-        self._slots.get()
         browser = None
         try:
             try:
@@ -126,7 +141,6 @@ class Printers:
         finally:
             if browser is not None:
                 self._idle.put(browser)
-            self._slots.put(None)
 
     def close(self) -> None:
         for browser in self._started:
@@ -135,8 +149,8 @@ class Printers:
 
 
 @contextmanager
-def printers(binary: str, count: int, fallback):
-    pool = Printers(binary, count, fallback)
+def printers(binary: str, fallback):
+    pool = Printers(binary, fallback)
     try:
         yield pool
     finally:

@@ -531,6 +531,14 @@ def _better(now: dict, before: dict | None) -> bool | None:
     return up if now["direction"] != "lower_better" else not up
 
 
+def write_whole(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """A file written whole, then moved into place: a reader sees the old one or the new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding=encoding)
+    tmp.replace(path)
+
+
 def print_pdf(html: Path, pdf: Path) -> str | None:
     """The page printed to PDF by headless Chromium; None, or why there is no PDF."""
     browser = chromium()
@@ -561,9 +569,7 @@ def write_report(settings: Settings, city: str, year: int, pdf: bool = True) -> 
     folder = settings.reports_dir / "annual"
     folder.mkdir(parents=True, exist_ok=True)
     html = folder / f"{city}_{year}.html"
-    tmp = html.with_suffix(".html.tmp")
-    tmp.write_text(render(data), encoding="utf-8")
-    tmp.replace(html)     # a reader never sees half a page
+    write_whole(html, render(data))     # a reader never sees half a page
     result = ReportResult(html, None)
     if pdf:
         result.pdf_note = print_pdf(html, html.with_suffix(".pdf"))
@@ -632,7 +638,7 @@ def write_reports(settings: Settings, pdf: bool = True) -> list[ReportResult]:
     results: list[ReportResult] = []
     browser = chromium() if pdf and due else None
     # PDFs printed by one Chromium per worker kept open (its start was most of a PDF's time)
-    with (printers(browser, workers, print_pdf) if browser else nullcontext()) as pool:
+    with (printers(browser, print_pdf) if browser else nullcontext()) as pool:
         printer = pool.print if pool else print_pdf
         # a batch at a time, its PDFs printed side by side, the manifest saved after each:
         # a pass that is stopped keeps what it wrote
@@ -651,9 +657,7 @@ def write_reports(settings: Settings, pdf: bool = True) -> list[ReportResult]:
                     r.pdf_path = None if note else r.html_path.with_suffix(".pdf")
             results += done
             written.update({key: now[key] for key in batch})
-            tmp = manifest_path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(written, indent=1, sort_keys=True), "utf-8")
-            tmp.replace(manifest_path)
+            write_whole(manifest_path, json.dumps(written, indent=1, sort_keys=True))
             crash_point("reports.after_batch")
     progress.finish()
     write_index(settings)
@@ -690,9 +694,7 @@ def write_index(settings: Settings) -> Path:
                         if html.with_suffix(".pdf").exists() else None,
                         "round": rounds.get((city, int(year)))})
     page = folder / "index.html"
-    tmp = page.with_suffix(".html.tmp")
-    tmp.write_text(environment().get_template("report_index.html").render(
+    write_whole(page, environment().get_template("report_index.html").render(
         reports=reports, publication=publication,
-        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")), encoding="utf-8")
-    tmp.replace(page)
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")))
     return page

@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from citycheck import TEMPLATES_DIR
-from citycheck.serving.report import FONT, environment, survey_chart
+from citycheck.serving.report import FONT, environment, survey_chart, write_whole
 from citycheck.serving.sql import query_rows
 from citycheck.serving.svg_chart import line_chart
 from common import progress
@@ -246,14 +246,6 @@ def _table_text(rows: list[dict]) -> tuple[str, str]:
     return out.getvalue(), json.dumps(data, ensure_ascii=False, indent=1)
 
 
-def _write(path: Path, text: str, encoding: str = "utf-8") -> None:
-    """A file written whole, then moved into place: a reader sees the old one or the new."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding=encoding)
-    tmp.replace(path)
-
-
 def _value_table(rows: list[dict], review: list[dict]) -> tuple[list[int], list[dict]]:
     """Years, and one row per district (the city's total first) with its value by year."""
     years = sorted({r["year"] for r in rows})
@@ -285,7 +277,7 @@ def write_site(settings: Settings) -> SiteResult:
     result = SiteResult(root / "index.html", 0)
 
     def save_manifest() -> None:
-        _write(manifest_path, json.dumps(written, indent=0, sort_keys=True))
+        write_whole(manifest_path, json.dumps(written, indent=0, sort_keys=True))
 
     con = open_publication(settings)
     try:
@@ -353,9 +345,9 @@ def write_site(settings: Settings) -> SiteResult:
                         chart=indicator_chart(rows, ind["unit"] or "", targets, band=band),
                         **common)
                 target = root / page
-                _write(target.with_suffix(".csv"), csv_text, encoding="utf-8-sig")
-                _write(target.with_suffix(".json"), json_text)
-                _write(target, html)
+                write_whole(target.with_suffix(".csv"), csv_text, encoding="utf-8-sig")
+                write_whole(target.with_suffix(".json"), json_text)
+                write_whole(target, html)
                 written[page] = now[page]
                 result.written.append(page)
             save_manifest()              # what is done stays done if the pass is stopped
@@ -363,7 +355,7 @@ def write_site(settings: Settings) -> SiteResult:
             if not page.startswith("cities/"):
                 continue
             city = page.removeprefix("cities/").removesuffix(".html")
-            _write(root / page, env.get_template("site_city.html").render(
+            write_whole(root / page, env.get_template("site_city.html").render(
                 city=cities.get(city, {"city_code": city, "city_name_zh": city,
                                        "city_name_en": ""}),
                 indicators=site["indicators"], years=site["years"], **common))
@@ -373,10 +365,10 @@ def write_site(settings: Settings) -> SiteResult:
         progress.finish()
         surveys = _survey_groups(con)
         if surveys:
-            _write(root / "survey.html", env.get_template("site_survey.html").render(
+            write_whole(root / "survey.html", env.get_template("site_survey.html").render(
                 groups=surveys, publication=site["publication"], generated_at=generated))
         summary = _summary(site)
-        _write(root / "index.html", env.get_template("site_index.html").render(
+        write_whole(root / "index.html", env.get_template("site_index.html").render(
             **site, summary=summary, STATUS=STATUS, generated_at=generated,
             has_survey=bool(surveys)))
     finally:
