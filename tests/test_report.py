@@ -182,6 +182,76 @@ def test_a_city_or_year_without_data_is_a_clear_error(built):
     assert "no published values for city 371000 in 1990" in done.stderr
 
 
+BAR = re.compile(r'<rect class="bar" x="[\d.]+" y="[\d.]+" width="([\d.]+)"[^>]*><title>'
+                 r'(.+?) · (.+?): ([\d,.\-e]+)</title>')
+INTERVAL = re.compile(r'<g class="interval"><title>(.+?): ([\d.]+) \(([\d.]+)–([\d.]+)\)'
+                      r'</title><line x1="([\d.]+)" x2="([\d.]+)"')
+
+
+def _figure(html: str, label_starts: str) -> str:
+    return next(f for f in re.findall(r"<figure>(.*?)</figure>", html, re.S)
+                if f'aria-label="{label_starts}' in f)
+
+
+def _bars(svg: str) -> dict[tuple[str, str], float]:
+    """Each bar's (category, series) → value, after checking every bar's length is its value
+    on the chart's one scale."""
+    bars = [(cat, series, float(v.replace(",", "")), float(w))
+            for w, cat, series, v in BAR.findall(svg)]
+    scales = {round(w / v, 3) for *_, v, w in bars if v > 10}
+    assert len(scales) == 1 or max(scales) - min(scales) < 0.02, scales
+    return {(cat, series): v for cat, series, v, _ in bars}
+
+
+def test_the_charts_draw_the_published_figures(built):
+    """The report's charts are drawn from the marts: each bar of the district ranking, the
+    dimension scores and the five-year evaluation is a published score (no district missing,
+    none extra, every bar on one scale), and each interval of the survey is a published
+    estimate with its bounds, suppressed ones not drawn."""
+    html = write_report(built, CITY, YEAR, pdf=False).html_path.read_text(encoding="utf-8")
+    close = pytest.approx
+
+    ranking = query(built.serving_path, """
+        select district_name_zh, year::varchar || ' 年', score from mart_district_ranking
+        where city_code = ? and year in (?, ?) and dimension_code = 'overall'
+          and score is not null""", [CITY, YEAR, YEAR - 1])
+    drawn = _bars(_figure(html, f"各区县{YEAR}年与{YEAR - 1}年综合得分"))
+    assert len(ranking) > 10 and drawn == close({(d, y): s for d, y, s in ranking}, abs=0.05)
+
+    index = query(built.serving_path, """
+        select district_name_zh, dimension_name_zh, score from mart_dimension_index
+        where city_code = ? and year = ? and dimension_code <> 'overall'
+          and score is not null""", [CITY, YEAR])
+    drawn = _bars(_figure(html, "各维度各区县得分"))
+    assert len(index) > 30 and drawn == close({(d, dim): s for d, dim, s in index}, abs=0.05)
+
+    first = YEAR - 4
+    five = query(built.serving_path, """
+        select district_name_zh, year::varchar || ' 年', score from mart_dimension_index
+        where city_code = ? and year in (?, ?) and dimension_code = 'overall'
+          and score is not null""", [CITY, first, YEAR])
+    drawn = _bars(_figure(html, f"各区县{first}年与{YEAR}年综合得分"))
+    assert len(five) > 10 and drawn == close({(d, y): s for d, y, s in five}, abs=0.05)
+
+    survey = query(built.serving_path, """
+        select district_name_zh || case when is_city_total then ' · 全市' else '' end,
+               item_name_zh, satisfied_pct, ci_low_pct, ci_high_pct, suppressed
+        from mart_survey_estimates where city_code = ? and year = ?""", [CITY, YEAR])
+    svg = _figure(html, "各区县各方面满意率")
+    panels = re.split(r'<svg [^>]*>', svg)[1:]
+    drawn = {}
+    for panel in panels:
+        aspect = re.search(r'font-weight="bold">(.+?)</text>', panel)[1]
+        for name, est, low, high, x1, x2 in INTERVAL.findall(panel):
+            drawn[(name, aspect)] = (float(est), float(low), float(high))
+            assert float(x1) <= float(x2)
+    shown = {(d, a): (e, lo, hi) for d, a, e, lo, hi, suppressed in survey if not suppressed}
+    assert any(s[-1] for s in survey) and len(shown) > 10      # the sample suppresses some
+    assert drawn.keys() == shown.keys()
+    for key, (est, low, high) in shown.items():
+        assert drawn[key] == (close(est, abs=0.05), close(low, abs=0.05), close(high, abs=0.05))
+
+
 @needs_chromium
 def test_the_report_reads_in_a_browser_and_prints_to_pdf(built, tmp_path):
     from pypdf import PdfReader

@@ -10,8 +10,8 @@ Every number on the page is read from a published mart and carries where it came
 that mart's row and column, rounded for reading (`number_text`); counts say which rows they
 count. `tests/test_report.py` reads the page and the marts and compares them, number by number.
 
-Charts are Vega-Lite specifications (Altair) rendered to SVG here (vl-convert), inlined: the
-page needs no JavaScript and no network, the browser draws the Chinese text with its CJK font,
+Charts are SVG text written here (citycheck/serving/svg_chart.py), inlined: the page needs
+no JavaScript and no network, the browser draws the Chinese text with its CJK font,
 and the PDF (headless Chromium's print) has the same charts. Each chart has a text
 description, and the table beside it holds the same numbers (no chart is the only way in).
 """
@@ -346,17 +346,6 @@ def public_location(location: str | None) -> str | None:
     return Path(location).name
 
 
-def _svg(chart) -> str:
-    import vl_convert
-
-    svg = vl_convert.vegalite_to_svg(chart.to_json())
-    return svg[svg.index("<svg"):]
-
-
-def _config(chart):
-    return chart.configure(font=FONT).configure_view(stroke=None)
-
-
 def _top(rows: list[dict]) -> float:
     """The end of a score axis: 100 (the base year's best district), or the next 50 above
     the highest score when a district went beyond it (scores reach index_score_cap, 200)."""
@@ -379,21 +368,22 @@ def ranking_chart(data: dict) -> str | None:
                             "综合得分 overall score")
 
 
-def _two_years_chart(rows: list[dict], order, title: str) -> str | None:
-    """Each district's score in two years, side by side (rows: 区县, 年度, 得分)."""
-    import altair as alt
-    import pandas as pd
+def _two_years_chart(rows: list[dict], order: list[str] | None, title: str) -> str | None:
+    """Each district's score in two years, side by side (rows: 区县, 年度, 得分), the earlier
+    light and the later dark; districts in `order`, or by the later year's score."""
+    from citycheck.serving.svg_chart import bar_chart
 
     if not rows:
         return None
-    chart = alt.Chart(pd.DataFrame(rows)).mark_bar().encode(
-        y=alt.Y("区县:N", sort=order, title=None),
-        yOffset=alt.YOffset("年度:N"),
-        x=alt.X("得分:Q", scale=alt.Scale(domain=[0, _top(rows)]), title=title),
-        color=alt.Color("年度:N", scale=alt.Scale(range=["#9ecae1", "#08519c"]),
-                        legend=alt.Legend(title="年度 year", orient="bottom")),
-    ).properties(width=420)
-    return _svg(_config(chart))
+    years = sorted({r["年度"] for r in rows})
+    score = {(r["区县"], r["年度"]): r["得分"] for r in rows}
+    if order is None:
+        names = list(dict.fromkeys(r["区县"] for r in rows))
+        order = sorted(names, key=lambda n: -(score.get((n, years[-1])) or 0))
+    colours = ("#9ecae1", "#08519c")[-len(years):]
+    return bar_chart(order, [(f"{y} 年", colour, [score.get((n, y)) for n in order])
+                             for y, colour in zip(years, colours, strict=True)],
+                     (0, _top(rows)), x_title=title, font=FONT)
 
 
 def five_year_chart(data: dict) -> str | None:
@@ -409,31 +399,26 @@ def five_year_chart(data: dict) -> str | None:
         for year, score in ((five["first"], r["first_score"]), (data["year"], r["score"])):
             if score is not None:
                 rows.append({"区县": r["district_name_zh"], "年度": str(year), "得分": score})
-    return _two_years_chart(rows, "-x", "综合得分（基期标尺）overall score against the base "
+    return _two_years_chart(rows, None, "综合得分（基期标尺）overall score against the base "
                                         "year's goalposts")
 
 
 def survey_chart(data: dict) -> str | None:
     """Each aspect's share satisfied by district, with its 95 % interval as an error bar
-    (suppressed estimates are not drawn)."""
-    import altair as alt
-    import pandas as pd
+    (suppressed estimates are not drawn): one small chart per aspect."""
+    from citycheck.serving.svg_chart import interval_chart, multiples
 
-    rows = [{"方面": r["item_name_zh"], "区县": r["district_name_zh"] + (
-                " · 全市" if r["is_city_total"] else ""),
-             "满意率": r["satisfied_pct"], "下限": r["ci_low_pct"], "上限": r["ci_high_pct"]}
-            for r in data["survey"] if not r["suppressed"]]
-    if not rows:
+    panels: dict[str, list[tuple[str, float, float, float]]] = {}
+    for r in data["survey"]:
+        if not r["suppressed"]:
+            panels.setdefault(r["item_name_zh"], []).append((
+                r["district_name_zh"] + (" · 全市" if r["is_city_total"] else ""),
+                r["satisfied_pct"], r["ci_low_pct"], r["ci_high_pct"]))
+    if not panels:
         return None
-    base = alt.Chart(pd.DataFrame(rows))
-    bars = base.mark_rule(color="#6e7781").encode(
-        y=alt.Y("区县:N", title=None), x=alt.X("下限:Q", scale=alt.Scale(domain=[0, 100]),
-                                               title="满意率 % satisfied (95 % interval)"),
-        x2="上限:Q")
-    points = base.mark_point(filled=True, color="#08519c").encode(y="区县:N", x="满意率:Q")
-    chart = alt.layer(bars, points).properties(width=200, height=alt.Step(14)).facet(
-        facet=alt.Facet("方面:N", title=None), columns=3)
-    return _svg(_config(chart))
+    return multiples([interval_chart(rows, (0, 100), x_title="满意率 % satisfied (95 % interval)",
+                                     title=aspect, font=FONT)
+                      for aspect, rows in panels.items()])
 
 
 def trend_chart(dimension: dict) -> str | None:
@@ -454,20 +439,23 @@ def trend_chart(dimension: dict) -> str | None:
 
 
 def index_chart(data: dict) -> str | None:
-    """Each dimension's score by district (mart_dimension_index)."""
-    import altair as alt
-    import pandas as pd
+    """Each dimension's score by district (mart_dimension_index), one small chart per
+    dimension, the best district first, all on one scale."""
+    from citycheck.serving.svg_chart import bar_chart, multiples
 
     rows = [{"维度": r["dimension_name_zh"], "区县": r["district_name_zh"], "得分": r["score"]}
             for r in data["index"] if r["score"] is not None]
     if not rows:
         return None
-    chart = alt.Chart(pd.DataFrame(rows)).mark_bar(color="#2b8cbe").encode(
-        y=alt.Y("区县:N", title=None, sort="-x"),
-        x=alt.X("得分:Q", scale=alt.Scale(domain=[0, _top(rows)]), title=None),
-    ).properties(width=150, height=alt.Step(14)).facet(
-        facet=alt.Facet("维度:N", title=None), columns=3)
-    return _svg(_config(chart))
+    panels: dict[str, list[dict]] = {}
+    for r in rows:
+        panels.setdefault(r["维度"], []).append(r)
+    domain = (0, _top(rows))
+    return multiples([bar_chart([r["区县"] for r in ranked], [(dimension, "#2b8cbe", [
+                          r["得分"] for r in ranked])], domain, title=dimension, width=150,
+                                font=FONT, bar=10)
+                      for dimension, members in panels.items()
+                      for ranked in [sorted(members, key=lambda r: -r["得分"])]])
 
 
 # -- the page ---------------------------------------------------------------------------------
