@@ -390,6 +390,26 @@ def test_a_pass_prints_every_pdf_as_the_command_line_does(built, tmp_path):
         assert {(round(float(p.mediabox.width)), round(float(p.mediabox.height)))
                 for p in ours.pages} == {(595, 842)}
         assert [p.extract_text() for p in ours.pages] == [p.extract_text() for p in theirs.pages]
+        # untagged both ways unless asked (the HTML page is the accessible form)
+        assert "/StructTreeRoot" not in ours.trailer["/Root"]
+        assert "/StructTreeRoot" not in theirs.trailer["/Root"]
+
+
+@needs_chromium
+def test_pdfs_carry_accessibility_tags_when_asked(built, tmp_path, monkeypatch):
+    """CITYCHECK_PDF_TAGGED=1: the PDF holds Chromium's structure tree, printed either way."""
+    from pypdf import PdfReader
+
+    from citycheck.serving.pdf import printers
+    from citycheck.serving.report import chromium, print_pdf, write_report
+
+    monkeypatch.setenv("CITYCHECK_PDF_TAGGED", "1")
+    html = write_report(built, CITY, YEAR, pdf=False).html_path
+    with printers(chromium(), print_pdf) as pool:
+        assert pool.print(html, tmp_path / "kept_open.pdf") is None
+    assert print_pdf(html, tmp_path / "command_line.pdf") is None
+    for name in ("kept_open.pdf", "command_line.pdf"):
+        assert "/StructTreeRoot" in PdfReader(tmp_path / name).trailer["/Root"], name
 
 
 def test_a_report_names_no_server_path(built):

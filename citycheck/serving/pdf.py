@@ -8,12 +8,18 @@ the page's own CSS page size and margins (`@page { size: A4 }`), no header or fo
 PDF is written beside its page under a temporary name and moved into place. When the browser
 cannot be started or fails, the page is printed by the command line instead
 (`fallback`: report.print_pdf), so a PDF is never lost to this shortcut.
+
+The PDF is untagged unless CITYCHECK_PDF_TAGGED=1: the HTML page is the accessible form of a
+report (every chart described, every number in a table), and Chromium's tags (its
+accessibility tree written into the PDF) were 40 % of a print and 2.7× the file at M
+(1.04 s and 3.0 MB → 0.57 s and 1.1 MB for an 81-page report).
 """
 from __future__ import annotations
 
 import base64
 import itertools
 import json
+import os
 import queue
 import re
 import subprocess
@@ -51,6 +57,11 @@ def start_devtools(binary: str, profile: str, *flags: str) -> tuple[subprocess.P
         proc.wait(timeout=30)
         proc.stderr.close()
         raise
+
+
+def tagged() -> bool:
+    """Whether PDFs carry Chromium's accessibility tags (CITYCHECK_PDF_TAGGED=1)."""
+    return os.environ.get("CITYCHECK_PDF_TAGGED", "").strip().lower() in ("1", "true", "yes")
 
 
 class _Browser:
@@ -94,7 +105,7 @@ class _Browser:
         self.send("Page.navigate", wait_event="Page.loadEventFired",
                   url=html.resolve().as_uri())
         data = self.send("Page.printToPDF", preferCSSPageSize=True,
-                         displayHeaderFooter=False)["data"]
+                         displayHeaderFooter=False, generateTaggedPDF=tagged())["data"]
         tmp = pdf.with_suffix(".pdf.tmp")
         tmp.write_bytes(base64.b64decode(data))
         tmp.replace(pdf)

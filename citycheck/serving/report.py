@@ -533,9 +533,12 @@ def print_pdf(html: Path, pdf: Path) -> str | None:
     if browser is None:
         return ("no PDF: headless Chromium is not installed (`make setup` installs it; "
                 "apt-get install chromium fonts-noto-cjk)")
+    from citycheck.serving.pdf import tagged
+
     tmp = pdf.with_suffix(".pdf.tmp")
     done = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+         *([] if tagged() else ["--disable-pdf-tagging"]),
          f"--print-to-pdf={tmp}", html.resolve().as_uri()],
         capture_output=True, text=True, timeout=180)
     if done.returncode or not tmp.exists() or tmp.stat().st_size == 0:
@@ -625,28 +628,46 @@ def write_reports(settings: Settings, pdf: bool = True) -> list[ReportResult]:
     workers = max(1, min(4, os.cpu_count() or 1))
     results: list[ReportResult] = []
     browser = chromium() if pdf and due else None
-    # PDFs printed by one Chromium per worker kept open (its start was most of a PDF's time)
-    with (printers(browser, print_pdf) if browser else nullcontext()) as pool:
+    size = workers * 2
+
+    def save(batch: list[str]) -> None:
+        """The batch's reports are whole (page and PDF): the manifest says so, at once, so
+        a pass that is stopped keeps what it wrote."""
+        written.update({key: now[key] for key in batch})
+        write_whole(manifest_path, json.dumps(written, indent=1, sort_keys=True))
+        crash_point("reports.after_batch")
+
+    # PDFs printed by one Chromium per worker kept open (its start was most of a PDF's
+    # time), while this thread writes the next batch's pages: printing is most of a report
+    with (printers(browser, print_pdf) if browser else nullcontext()) as pool, \
+            ThreadPoolExecutor(max_workers=workers) as threads:
         printer = pool.print if pool else print_pdf
-        # a batch at a time, its PDFs printed side by side, the manifest saved after each:
-        # a pass that is stopped keeps what it wrote
-        for start in range(0, len(due), workers * 2):
-            batch = due[start:start + workers * 2]
+        printing: tuple[list[str], list[ReportResult], list] | None = None
+
+        def finish(batch, done, prints) -> None:
+            for r, job in zip(done, prints, strict=True):
+                r.pdf_note = job.result()
+                r.pdf_path = None if r.pdf_note else r.html_path.with_suffix(".pdf")
+            results.extend(done)
+            save(batch)
+
+        for start in range(0, len(due), size):
+            batch = due[start:start + size]
             progress.update(f"  annual reports: {start} of {len(due)} written "
                             f"(now {', '.join(batch)})", force=True)
             done = [write_report(settings, city, int(year), pdf=False)
                     for city, year in (key.split("_") for key in batch)]
-            if pdf:
-                with ThreadPoolExecutor(max_workers=workers) as threads:
-                    notes = list(threads.map(lambda r: printer(
-                        r.html_path, r.html_path.with_suffix(".pdf")), done))
-                for r, note in zip(done, notes, strict=True):
-                    r.pdf_note = note
-                    r.pdf_path = None if note else r.html_path.with_suffix(".pdf")
-            results += done
-            written.update({key: now[key] for key in batch})
-            write_whole(manifest_path, json.dumps(written, indent=1, sort_keys=True))
-            crash_point("reports.after_batch")
+            if printing is not None:
+                finish(*printing)
+                printing = None
+            if not pdf:
+                results.extend(done)
+                save(batch)
+                continue
+            printing = (batch, done, [threads.submit(
+                printer, r.html_path, r.html_path.with_suffix(".pdf")) for r in done])
+        if printing is not None:
+            finish(*printing)
     progress.finish()
     write_index(settings)
     return results

@@ -148,8 +148,10 @@ class PostgresLanding(Landing):
         # the rounds' events, whole (a few per city and year): records for a closed round
         # are refused (extract/submissions/judging.py)
         self._pull(cur, "round_events", "select * from raw.round_events")
+        # fetchall, not fetchone: DuckDB refuses to register a frame on a connection whose
+        # last result was not read to its end
         if not self.con.execute("select count(*) from duckdb_tables() where temporary and "
-                                "table_name = 'incoming_rows'").fetchone()[0]:
+                                "table_name = 'incoming_rows'").fetchall()[0][0]:
             return      # no file of the batch had records to judge
         keys = self.con.execute("""
             select distinct indicator_code, district_code, year from incoming_rows

@@ -40,6 +40,11 @@ from extract.submissions.taking import (
     settled,
 )
 
+# raw.submission_files' columns, in the order intake gives them
+FILE_COLUMNS = ("file_hash", "original_name", "archived_path", "size_bytes", "received_at",
+                "city_code", "department_code", "year", "layout", "status", "rows_read",
+                "rows_accepted", "rows_rejected", "rows_ignored", "message")
+
 
 @dataclass
 class Submission:
@@ -434,12 +439,16 @@ def _land(landing: Landing, landings: list[Incoming], ref: Reference, has_rows: 
         for x in landings:
             if x.ctx is not None:
                 x.receipt.message = summary(x.receipt)
-        con.executemany(
-            "insert into raw.submission_files values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        # the batch's file rows as one frame in one statement (executemany was a statement
+        # per file: the largest single line of intake at L)
+        con.register("incoming_file_rows", pd.DataFrame(
             [[x.landing_id, x.item.name, r.archived_path, x.size, x.item.received_at,
               r.city_code, r.department_code, r.year, r.layout, r.status, r.rows_read,
               r.rows_accepted, r.rows_rejected, r.rows_ignored, r.message]
-             for x in landings for r in [x.receipt]])
+             for x in landings for r in [x.receipt]], columns=FILE_COLUMNS))
+        con.execute(f"insert into raw.submission_files ({', '.join(FILE_COLUMNS)}) "
+                    f"select {', '.join(FILE_COLUMNS)} from incoming_file_rows")
+        con.unregister("incoming_file_rows")
         if has_rows:
             con.execute("insert into raw.submission_rows by name select * from incoming_rows")
         for x in landings:
