@@ -118,3 +118,57 @@ def test_a_batch_that_cannot_be_landed_leaves_every_file_in_the_inbox(settings, 
     monkeypatch.setattr(judging, "superseded", real_superseded)
     receipts = ingest_inbox(settings)
     assert [r.status for r in receipts] == ["loaded", "duplicate", "loaded", "rejected"]
+
+
+def _keyed_ddl() -> str:
+    """raw.submission_rows as warehouses made before 2026-12-07 have it: with a primary key."""
+    import re
+
+    from citycheck.warehouse.raw import RAW_DDL
+
+    table = re.search(r"create table if not exists raw\.submission_rows \(.*?\n\);", RAW_DDL,
+                      re.S)[0]
+    return table.replace("loaded_at        timestamp not null",
+                         "loaded_at        timestamp not null,\n"
+                         "    primary key (file_hash, record_number)")
+
+
+def test_a_record_is_unique_by_its_file_and_number_and_an_older_warehouse_keeps_every_row(
+        settings):
+    """DuckDB keeps no index of (file_hash, record_number) (it was half the cost of landing
+    rows); a warehouse made with that key is copied once into the table without it, every
+    row kept, and intake goes on. PostgreSQL keeps the key as a unique index."""
+    paths = _fill_inbox(settings.inbox_dir)
+    later = paths[2].read_bytes()
+    paths[2].unlink()
+    ingest_inbox(settings)
+    if settings.warehouse_target == "postgres":
+        indexes = {name for (name,) in query(settings, "select indexname from pg_indexes "
+                                                       "where schemaname = 'raw' and "
+                                                       "tablename = 'submission_rows'")}
+        assert indexes & {"submission_rows_key", "submission_rows_pkey"}, indexes
+        return
+
+    import duckdb
+
+    keys = ("select count(*) from duckdb_constraints() where schema_name = 'raw' and "
+            "table_name = 'submission_rows' and constraint_type = 'PRIMARY KEY'")
+    every_row = "select * exclude (loaded_at) from raw.submission_rows order by all"
+    assert query(settings, keys) == [(0,)]
+    with duckdb.connect(str(settings.warehouse_path)) as con:     # an older warehouse
+        con.execute("alter table raw.submission_rows rename to submission_rows_new")
+        con.execute(_keyed_ddl())
+        con.execute("insert into raw.submission_rows select * from raw.submission_rows_new")
+        con.execute("drop table raw.submission_rows_new")
+        before = con.execute(every_row).fetchall()
+        assert con.execute(keys).fetchall() == [(1,)] and len(before) > 5
+
+    # the correction arrives: intake opens the older warehouse, which loses its key
+    (settings.inbox_dir / "v2.csv").write_bytes(later)
+    os.utime(settings.inbox_dir / "v2.csv", (T0.timestamp() + 3600,) * 2)
+    [receipt] = ingest_inbox(settings)
+    assert receipt.status == "loaded" and receipt.rows_accepted > 0
+    after = query(settings, every_row)
+    assert query(settings, keys) == [(0,)]
+    assert set(before) <= set(after)
+    assert len(after) == len(before) + receipt.rows_read

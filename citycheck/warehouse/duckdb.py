@@ -26,6 +26,29 @@ from common.faults import crash_point
 def init_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(RAW_DDL)
     _migrate_submission_rows(con)
+    _drop_submission_rows_key(con)
+
+
+def _drop_submission_rows_key(con: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses made before raw.submission_rows lost its primary key (raw.py says why) are
+    copied once into the table without it, in one transaction: every row is kept. DuckDB
+    cannot drop a key in place."""
+    keyed = con.execute(
+        "select count(*) from duckdb_constraints() where schema_name = 'raw' and "
+        "table_name = 'submission_rows' and constraint_type = 'PRIMARY KEY'").fetchall()[0][0]
+    if not keyed:
+        return
+    con.execute("begin transaction")
+    try:
+        con.execute("alter table raw.submission_rows rename to submission_rows_keyed")
+        con.execute(RAW_DDL)
+        con.execute("insert into raw.submission_rows by name "
+                    "select * from raw.submission_rows_keyed")
+        con.execute("drop table raw.submission_rows_keyed")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
 
 
 def _migrate_submission_rows(con: duckdb.DuckDBPyConnection) -> None:
