@@ -634,7 +634,8 @@ def write_reports(settings: Settings, pdf: bool = True) -> list[ReportResult]:
         """The batch's reports are whole (page and PDF): the manifest says so, at once, so
         a pass that is stopped keeps what it wrote."""
         written.update({key: now[key] for key in batch})
-        write_whole(manifest_path, json.dumps(written, indent=1, sort_keys=True))
+        # no indent: json writes indented text with its pure-Python encoder
+        write_whole(manifest_path, json.dumps(written, sort_keys=True))
         crash_point("reports.after_batch")
 
     # PDFs printed by one Chromium per worker kept open (its start was most of a PDF's

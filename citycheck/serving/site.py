@@ -243,7 +243,8 @@ def _table_text(rows: list[dict]) -> tuple[str, str]:
     for r in rows:
         writer.writerow(["" if r[c] is None else r[c] for c in DOWNLOAD_COLUMNS])
     data = [{c: r[c] for c in DOWNLOAD_COLUMNS} for r in rows]
-    return out.getvalue(), json.dumps(data, ensure_ascii=False, indent=1)
+    # one line: json writes indented text with its pure-Python encoder (3x slower here)
+    return out.getvalue(), json.dumps(data, ensure_ascii=False)
 
 
 def _value_table(rows: list[dict], review: list[dict]) -> tuple[list[int], list[dict]]:
@@ -277,7 +278,7 @@ def write_site(settings: Settings) -> SiteResult:
     result = SiteResult(root / "index.html", 0)
 
     def save_manifest() -> None:
-        write_whole(manifest_path, json.dumps(written, indent=0, sort_keys=True))
+        write_whole(manifest_path, json.dumps(written, sort_keys=True))
 
     con = open_publication(settings)
     try:
