@@ -451,11 +451,13 @@ def index_chart(data: dict) -> str | None:
     for r in rows:
         panels.setdefault(r["维度"], []).append(r)
     domain = (0, _top(rows))
-    return multiples([bar_chart([r["区县"] for r in ranked], [(dimension, "#2b8cbe", [
-                          r["得分"] for r in ranked])], domain, title=dimension, width=150,
-                                font=FONT, bar=10)
-                      for dimension, members in panels.items()
-                      for ranked in [sorted(members, key=lambda r: -r["得分"])]])
+    charts = []
+    for dimension, members in panels.items():
+        ranked = sorted(members, key=lambda r: -r["得分"])
+        charts.append(bar_chart([r["区县"] for r in ranked],
+                                [(dimension, "#2b8cbe", [r["得分"] for r in ranked])],
+                                domain, title=dimension, width=150, font=FONT, bar=10))
+    return multiples(charts)
 
 
 # -- the page ---------------------------------------------------------------------------------
