@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from common.config import DBT_PROJECT_DIR, DEFAULT_DUCKDB_MEMORY_LIMIT, PROJECT_ROOT
@@ -417,8 +418,6 @@ def commit_of(root: Path = PROJECT_ROOT) -> str:
 
 
 def new_run_id(commit: str | None = None) -> str:
-    from datetime import UTC, datetime
-
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{commit or commit_of()}"
 
 
@@ -458,8 +457,6 @@ def run_bench(scale_name: str, workdir: Path | None = None, resume: bool = False
         return measured
 
     cli = [sys.executable, "-m", "citycheck.cli"]
-    from datetime import UTC, datetime
-
     commit = commit_of()
     result = BenchResult(scale.name, scale.values, progress["files"],
                          machine=f"{platform.machine()}, {os.cpu_count()} cores, "

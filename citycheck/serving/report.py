@@ -424,7 +424,7 @@ def survey_chart(data: dict) -> str | None:
 def trend_chart(dimension: dict) -> str | None:
     """Each indicator of a dimension over the years, the city as a whole: one small chart per
     indicator (their units differ), drawn as SVG text (citycheck/serving/svg_chart.py)."""
-    from citycheck.serving.svg_chart import line_chart
+    from citycheck.serving.svg_chart import line_chart, multiples
 
     panels: dict[str, list[tuple[int, float]]] = {}
     for r in dimension["trend"]:
@@ -432,10 +432,9 @@ def trend_chart(dimension: dict) -> str | None:
             panels.setdefault(r["indicator"], []).append((r["year"], r["value"]))
     if not panels:
         return None
-    return '<div class="multiples">' + "".join(
-        line_chart([(name, points)], "", width=170, height=110, legend=False,
-                   title=name if len(name) <= 16 else name[:15] + "…", font=FONT)
-        for name, points in panels.items()) + "</div>"
+    return multiples([line_chart([(name, points)], "", width=170, height=110, legend=False,
+                                 title=name if len(name) <= 16 else name[:15] + "…", font=FONT)
+                      for name, points in panels.items()])
 
 
 def index_chart(data: dict) -> str | None:
@@ -550,15 +549,19 @@ def print_pdf(html: Path, pdf: Path) -> str | None:
     return None
 
 
-def write_report(settings: Settings, city: str, year: int, pdf: bool = True) -> ReportResult:
-    """Write reports/annual/<city>_<year>.html (and .pdf) from the current publication."""
-    from citycheck.serving.sql import open_publication
+def write_report(settings: Settings, city: str, year: int, pdf: bool = True,
+                 con=None) -> ReportResult:
+    """Write reports/annual/<city>_<year>.html (and .pdf) from the current publication (read
+    through `con` when a pass over many reports gives its one connection)."""
+    if con is None:
+        from citycheck.serving.sql import open_publication
 
-    con = open_publication(settings)
-    try:
-        data = report_data(con, city, year)
-    finally:
-        con.close()
+        own = open_publication(settings)
+        try:
+            return write_report(settings, city, year, pdf, own)
+        finally:
+            own.close()
+    data = report_data(con, city, year)
     folder = settings.reports_dir / "annual"
     folder.mkdir(parents=True, exist_ok=True)
     html = folder / f"{city}_{year}.html"
@@ -606,30 +609,20 @@ def report_fingerprints(con) -> dict[str, str]:
 def write_reports(settings: Settings, pdf: bool = True) -> list[ReportResult]:
     """Write the report of every city and year whose published data changed since its report
     was last written (reports/annual/manifest.json holds what each was written from)."""
-    from citycheck.serving.sql import open_publication
-
-    con = open_publication(settings)
-    try:
-        now = report_fingerprints(con)
-    finally:
-        con.close()
     from concurrent.futures import ThreadPoolExecutor
     from contextlib import nullcontext
 
     from citycheck.serving.pdf import printers
+    from citycheck.serving.sql import open_publication
     from common import progress
     from common.faults import crash_point
 
     folder = settings.reports_dir / "annual"
     manifest_path = folder / "manifest.json"
     written = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
-    due = [key for key in sorted(now)
-           if written.get(key) != now[key] or not (folder / f"{key}.html").exists() or (
-               pdf and chromium() is not None
-               and not (folder / f"{key}.pdf").exists())]
+    browser = chromium() if pdf else None
     workers = max(1, min(4, os.cpu_count() or 1))
     results: list[ReportResult] = []
-    browser = chromium() if pdf and due else None
     size = workers * 2
 
     def save(batch: list[str]) -> None:
@@ -640,37 +633,46 @@ def write_reports(settings: Settings, pdf: bool = True) -> list[ReportResult]:
         write_whole(manifest_path, json.dumps(written, sort_keys=True))
         crash_point("reports.after_batch")
 
-    # PDFs printed by one Chromium per worker kept open (its start was most of a PDF's
-    # time), while this thread writes the next batch's pages: printing is most of a report
-    with (printers(browser, print_pdf) if browser else nullcontext()) as pool, \
-            ThreadPoolExecutor(max_workers=workers) as threads:
-        printer = pool.print if pool else print_pdf
-        printing: tuple[list[str], list[ReportResult], list] | None = None
+    # one connection for the pass: every report reads through it
+    con = open_publication(settings)
+    try:
+        now = report_fingerprints(con)
+        due = [key for key in sorted(now)
+               if written.get(key) != now[key] or not (folder / f"{key}.html").exists()
+               or (browser is not None and not (folder / f"{key}.pdf").exists())]
+        # PDFs printed by one Chromium per worker kept open (its start was most of a PDF's
+        # time), while this thread writes the next batch's pages: printing is most of a report
+        with (printers(browser, print_pdf) if browser and due else nullcontext()) as pool, \
+                ThreadPoolExecutor(max_workers=workers) as threads:
+            printer = pool.print if pool else print_pdf
+            printing: tuple[list[str], list[ReportResult], list] | None = None
 
-        def finish(batch, done, prints) -> None:
-            for r, job in zip(done, prints, strict=True):
-                r.pdf_note = job.result()
-                r.pdf_path = None if r.pdf_note else r.html_path.with_suffix(".pdf")
-            results.extend(done)
-            save(batch)
-
-        for start in range(0, len(due), size):
-            batch = due[start:start + size]
-            progress.update(f"  annual reports: {start} of {len(due)} written "
-                            f"(now {', '.join(batch)})", force=True)
-            done = [write_report(settings, city, int(year), pdf=False)
-                    for city, year in (key.split("_") for key in batch)]
-            if printing is not None:
-                finish(*printing)
-                printing = None
-            if not pdf:
+            def finish(batch, done, prints) -> None:
+                for r, job in zip(done, prints, strict=True):
+                    r.pdf_note = job.result()
+                    r.pdf_path = None if r.pdf_note else r.html_path.with_suffix(".pdf")
                 results.extend(done)
                 save(batch)
-                continue
-            printing = (batch, done, [threads.submit(
-                printer, r.html_path, r.html_path.with_suffix(".pdf")) for r in done])
-        if printing is not None:
-            finish(*printing)
+
+            for start in range(0, len(due), size):
+                batch = due[start:start + size]
+                progress.update(f"  annual reports: {start} of {len(due)} written "
+                                f"(now {', '.join(batch)})", force=True)
+                done = [write_report(settings, city, int(year), pdf=False, con=con)
+                        for city, year in (key.split("_") for key in batch)]
+                if printing is not None:
+                    finish(*printing)
+                    printing = None
+                if not pdf:
+                    results.extend(done)
+                    save(batch)
+                    continue
+                printing = (batch, done, [threads.submit(
+                    printer, r.html_path, r.html_path.with_suffix(".pdf")) for r in done])
+            if printing is not None:
+                finish(*printing)
+    finally:
+        con.close()
     progress.finish()
     write_index(settings)
     return results

@@ -142,23 +142,25 @@ def page_fingerprints(con) -> dict[str, str]:
         cities as (
             -- what the pages say of a round still open: its year and completeness
             select city_code, sum(hash(year, completeness_pct)::hugeint) as h
-            from mart_rounds where is_provisional group by all),
-        indicators as (select indicator_code, hash(t)::hugeint as h from dim_indicator as t)
-        select p.indicator_code, p.city_code,
-               sum(p.h) + any_value(coalesce(c.h, 0)) + any_value(i.h) as fp
+            from mart_rounds where is_provisional group by all)
+        select p.indicator_code, p.city_code, sum(p.h) + any_value(coalesce(c.h, 0)) as fp
         from parts as p
-        join indicators as i using (indicator_code)
         left join cities as c using (city_code)
         group by all""").fetchall()
+    # the indicator's own row (its names, unit, direction, band) is on each of its pages
+    own = dict(con.execute("select indicator_code, hash(t)::hugeint from dim_indicator as t")
+               .fetchall())
     pages: dict[str, str] = {}
     by_indicator: dict[str, int] = {}      # the indicator's page reads every city's rows
     by_city: dict[str, int] = {}           # the city's page, every indicator's status
     for indicator, city, fp in rows:
+        if indicator not in own:
+            continue                       # no longer catalogued: no page
+        fp += own[indicator]
         pages[f"indicators/{indicator}/{city}.html"] = f"{code}:{fp + shared}"
         by_indicator[indicator] = by_indicator.get(indicator, 0) + fp
         by_city[city] = by_city.get(city, 0) + fp
-    for indicator, h in con.execute("select indicator_code, hash(t)::hugeint from "
-                                    "dim_indicator as t").fetchall():
+    for indicator, h in own.items():
         pages[f"indicators/{indicator}.html"] = (f"{code}:{h + shared}:"
                                                  f"{by_indicator.get(indicator, 0)}")
     for city, h in by_city.items():
@@ -302,6 +304,10 @@ def write_site(settings: Settings) -> SiteResult:
             return f"{zh} {en}".strip()
 
         cities = {c["city_code"]: c for c in site["cities"]}
+
+        def city_of(city: str) -> dict:
+            return cities.get(city, {"city_code": city, "city_name_zh": city, "city_name_en": ""})
+
         common = {"label": label, "STATUS": STATUS, "status": site["status"],
                   "all_years": site["years"], "provisional": site["provisional"],
                   "publication": site["publication"], "generated_at": generated}
@@ -317,6 +323,12 @@ def write_site(settings: Settings) -> SiteResult:
             progress.update(f"  indicator pages: {number} of {len(site['indicators'])} "
                             f"indicators ({code}), {len(result.written)} pages written")
             data = indicator_rows(con, code)
+            # each city's rows, gathered once (not filtered again for each of 300 cities)
+            of_city: dict[str, dict[str, list[dict]]] = {}
+            for part in ("rows", "review", "targets"):
+                for r in data[part]:
+                    of_city.setdefault(r["city_code"], {"rows": [], "review": [],
+                                                        "targets": []})[part].append(r)
             band = ((ind["band_low"], ind["band_high"])
                     if ind["direction"] == "target_band" else None)
             for page in todo[code]:
@@ -333,16 +345,12 @@ def write_site(settings: Settings) -> SiteResult:
                         city_pages={c for c in cities if f"indicators/{code}/{c}.html" in now},
                         **common)
                 else:                      # the indicator in one city
-                    rows = [r for r in data["rows"] if r["city_code"] == city]
-                    review = [q for q in data["review"] if q["city_code"] == city]
-                    targets = [t for t in data["targets"] if t["city_code"] == city]
-                    years, table = _value_table(rows, review)
+                    mine = of_city.get(city, {"rows": [], "review": [], "targets": []})
+                    rows, targets = mine["rows"], mine["targets"]
+                    years, table = _value_table(rows, mine["review"])
                     csv_text, json_text = _table_text(rows)
                     html = env.get_template("site_indicator_city.html").render(
-                        ind=ind, city=cities.get(city, {"city_code": city,
-                                                        "city_name_zh": city,
-                                                        "city_name_en": ""}),
-                        years=years, table=table, targets=targets,
+                        ind=ind, city=city_of(city), years=years, table=table, targets=targets,
                         chart=indicator_chart(rows, ind["unit"] or "", targets, band=band),
                         **common)
                 target = root / page
@@ -357,9 +365,8 @@ def write_site(settings: Settings) -> SiteResult:
                 continue
             city = page.removeprefix("cities/").removesuffix(".html")
             write_whole(root / page, env.get_template("site_city.html").render(
-                city=cities.get(city, {"city_code": city, "city_name_zh": city,
-                                       "city_name_en": ""}),
-                indicators=site["indicators"], years=site["years"], **common))
+                city=city_of(city), indicators=site["indicators"], years=site["years"],
+                **common))
             written[page] = now[page]
             result.written.append(page)
         save_manifest()

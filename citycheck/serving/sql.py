@@ -26,12 +26,12 @@ class NothingPublished(Exception):
     """No publication yet: there is nothing to query."""
 
 
-
 def query_rows(con, sql: str, params: list) -> list[dict]:
     """The rows of a query as dicts (column name -> value), on DuckDB or PostgreSQL."""
     rel = con.execute(sql, params)
     names = [d[0] for d in rel.description]
     return [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
+
 
 def open_publication(settings: Settings):
     """What is published, read-only, as a DuckDB connection (what readers, the reports, the
