@@ -14,7 +14,10 @@ only the pages whose published data changed.
   mart_submission_missing_values; the home page counts them over the cities;
 - an indicator's page: its metadata (unit, direction, type, dimension, department, source
   documents), the figure of each city (its city total) by year with a link to the city's
-  page, the reporting status by city, and a download of every value (`<code>.csv`, `.json`);
+  page, the reporting status by city, and downloads of exactly that table (`<code>.csv`,
+  `.json`): each city's districts are in its own page's downloads, and every value of every
+  indicator in the published marts (docs/bi.md), so the page and its download grow with the
+  number of cities, never with the number of districts;
 - an indicator in one city: the city's districts and the city's own line by year as a chart
   (SVG, no JavaScript) and a table, the city's targets (level targets drawn on the chart),
   and downloads of exactly the table (`<code>/<city>.csv`, `.json`).
@@ -168,22 +171,27 @@ def page_fingerprints(con) -> dict[str, str]:
     return pages
 
 
-def indicator_rows(con, code: str) -> dict:
-    """An indicator's published values (every city), targets and values under review."""
+def indicator_rows(con, code: str, cities: list[str] | None = None) -> dict:
+    """An indicator's published values, targets and values under review: every city's, or
+    only those of `cities` and each city's own figure (its city total, on the indicator's
+    page) — a re-submission's pages read one city's districts, not the whole country's."""
     rows = query_rows(con, f"""
         select {", ".join("s." + c for c in DOWNLOAD_COLUMNS)}, s.is_city_total,
                s.target_value, s.comparator, s.target_met
         from mart_indicator_scorecard as s
         where s.indicator_code = ?
-        order by s.city_code, s.is_city_total desc, s.district_code, s.year""", [code])
+          and (?::varchar[] is null or s.is_city_total or list_contains(?, s.city_code))
+        order by s.city_code, s.is_city_total desc, s.district_code, s.year""",
+                      [code, cities, cities])
     targets = query_rows(con, """
         select t.target_id, t.city_code, t.district_code, d.district_name_zh, t.target_year,
                t.basis, t.base_year, t.comparator, t.target_value, t.target_text_zh,
                t.source_document
         from fct_indicator_targets as t
         left join dim_district as d on d.district_key = t.district_key
-        where t.indicator_code = ? order by t.city_code, t.target_year, t.district_code""",
-                        [code])
+        where t.indicator_code = ?
+          and (?::varchar[] is null or list_contains(?, t.city_code))
+        order by t.city_code, t.target_year, t.district_code""", [code, cities, cities])
     # values whose newer version waits for the office's review: shown as under review
     review = query_rows(con, """
         select q.city_code, q.district_code, q.district_name_zh, q.year, q.review_state,
@@ -192,7 +200,9 @@ def indicator_rows(con, code: str) -> dict:
         left join fct_indicator_values as f
             on f.district_code = q.district_code and f.indicator_code = q.indicator_code
             and f.year = q.year
-        where q.indicator_code = ?""", [code])
+        where q.indicator_code = ?
+          and (?::varchar[] is null or list_contains(?, q.city_code))""",
+                        [code, cities, cities])
     return {"rows": rows, "targets": targets, "review": review}
 
 
@@ -322,7 +332,9 @@ def write_site(settings: Settings) -> SiteResult:
                 continue
             progress.update(f"  indicator pages: {number} of {len(site['indicators'])} "
                             f"indicators ({code}), {len(result.written)} pages written")
-            data = indicator_rows(con, code)
+            data = indicator_rows(con, code, sorted(
+                page.removesuffix(".html").split("/")[2] for page in todo[code]
+                if page.count("/") == 2))
             # each city's rows, gathered once (not filtered again for each of 300 cities)
             of_city: dict[str, dict[str, list[dict]]] = {}
             for part in ("rows", "review", "targets"):
@@ -335,13 +347,11 @@ def write_site(settings: Settings) -> SiteResult:
                 city = page.removesuffix(".html").split("/")[2] if page.count("/") == 2 \
                     else None
                 if city is None:           # the indicator: every city's figure
-                    rows = data["rows"]
-                    totals = [r for r in rows if r["is_city_total"]]
+                    totals = [r for r in data["rows"] if r["is_city_total"]]
                     years, table = _value_table(totals, [])
-                    csv_text, json_text = _table_text(rows)
+                    csv_text, json_text = _table_text(totals)
                     html = env.get_template("site_indicator.html").render(
-                        ind=ind, years=years, table=table, targets=data["targets"],
-                        cities=site["cities"],
+                        ind=ind, years=years, table=table, cities=site["cities"],
                         city_pages={c for c in cities if f"indicators/{code}/{c}.html" in now},
                         **common)
                 else:                      # the indicator in one city
