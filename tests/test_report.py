@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import unicodedata
 from html.parser import HTMLParser
 
 import duckdb
@@ -393,6 +394,45 @@ def test_a_pass_prints_every_pdf_as_the_command_line_does(built, tmp_path):
         # untagged both ways unless asked (the HTML page is the accessible form)
         assert "/StructTreeRoot" not in ours.trailer["/Root"]
         assert "/StructTreeRoot" not in theirs.trailer["/Root"]
+
+
+@needs_chromium
+def test_the_printed_report_lists_the_first_rows_and_says_how_many_more(built, monkeypatch):
+    """A data-quality list: every row on the web page; in the PDF the first PRINT_ROWS (here
+    5), then how many more and where they are. The count above the lists is the whole list's
+    in both. The sample's longest list: Zibo's 2022 values missing."""
+    from pypdf import PdfReader
+
+    from citycheck.serving import report
+
+    city, year, shown = "370300", 2022, 5
+    monkeypatch.setattr(report, "PRINT_ROWS", shown)
+    missing = query(built.serving_path, """
+        select department_name_zh, district_name_zh from mart_submission_missing_values
+        where city_code = ? and year = ? order by department_code, indicator_code,
+        district_code""", [city, year])
+    n = len(missing)
+    assert n > shown
+    result = write_report(built, city, year)
+    html = result.html_path.read_text(encoding="utf-8")
+    page = Numbers()
+    page.feed(html)
+    assert page.counts["missing"] == str(n)
+    table = html[html.index("Values missing"):]
+    table = table[:table.index("</table>")]
+    assert table.count("<tr") - 1 == n and table.count('class="web-only"') == n - shown
+    assert f'data-more="{n - shown}"' in html
+
+    # (NFKC: the PDF's text gives some characters as their Kangxi radicals, ⽂ for 文)
+    printed = unicodedata.normalize("NFKC", "".join(
+        p.extract_text() for p in PdfReader(result.pdf_path).pages))
+    assert f"另有 {n - shown} 条未印出" in printed
+    assert f"{n - shown} more not printed" in printed
+    cut = printed[printed.index("Values missing"):printed.index(f"另有 {n - shown} 条")]
+    assert sum(cut.count(d) for d in {d for d, _ in missing}) == shown
+    for _, district in missing[:shown]:
+        assert district in cut
+    assert "mart_submission_missing_values" in printed[printed.index("more not printed"):]
 
 
 @needs_chromium

@@ -36,6 +36,8 @@ from common.config import Settings
 AT_RISK = ("needs_acceleration", "limited_progress", "deterioration")
 FIVE_YEARS = 5
 FONT = "Noto Sans CJK SC"
+# The printed report lists the first rows of each data-quality list (the web page all of them)
+PRINT_ROWS = 20
 # The marts a report of (city, year) reads by year: it shows years up to its own.
 YEAR_MARTS = ("mart_indicator_scorecard", "mart_district_ranking", "mart_dimension_index",
               "mart_district_targets", "mart_survey_estimates", "mart_sustainability_index",
@@ -494,6 +496,7 @@ def render(data: dict) -> str:
     pending = sum(1 for t in data["targets"] if t["target_met"] is None)
     return env.get_template("report.html").render(
         **data, label=label, met=met, missed=missed, pending=pending, known=known,
+        print_rows=PRINT_ROWS,
         last_target_year=last_target_year,
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         charts={"ranking": ranking_chart(data), "index": index_chart(data),
