@@ -2,16 +2,14 @@
 server on 127.0.0.1:5432: intake lands there, dbt builds there, validation and publication
 run there, no DuckDB file is written; and the published marts equal the DuckDB engine's
 value for value."""
-import math
-import re
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from citycheck.checks.validate import validate
 from citycheck.devtools.demo import load_sample_surveys, stage_sample_submissions
+from citycheck.devtools.engines import FETCHES, KEYS, mart_differences, pg_rows
 from citycheck.pipeline import run_all
 from citycheck.publication.publish import PublishRefused, publish
 from citycheck.warehouse.build import BuildError, build
@@ -22,100 +20,13 @@ from tests.test_intake_real_world import write_csv
 psycopg2 = pytest.importorskip("psycopg2")
 
 
-def _pg_rows(dsn, sql):
-    with psycopg2.connect(dsn) as pg, pg.cursor() as cur:
-        cur.execute(sql)
-        return [c.name for c in cur.description], cur.fetchall()
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
-        if a is None or b is None:
-            return a is b
-        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
-    return a == b
-
-
-def _differences(table, key, duck, pg) -> list[str]:
-    (duck_columns, duck_rows), (pg_columns, pg_rows) = duck, pg
-    assert pg_columns == duck_columns, f"{table}: columns differ"
-    index = duck_columns.index(key)
-    duck_by_key = {r[index]: r for r in duck_rows}
-    pg_by_key = {r[index]: r for r in pg_rows}
-    problems = [f"{table}: {k} only in DuckDB" for k in duck_by_key.keys() - pg_by_key.keys()]
-    problems += [f"{table}: {k} only in PostgreSQL" for k in pg_by_key.keys() - duck_by_key.keys()]
-    for k in duck_by_key.keys() & pg_by_key.keys():
-        for column, a, b in zip(duck_columns, duck_by_key[k], pg_by_key[k], strict=True):
-            # when each run received, fetched, landed and built: the times may differ (the two
-            # warehouses ran one after the other), and must be set alike
-            if isinstance(a, datetime) or isinstance(b, datetime):
-                assert (a is None) == (b is None), f"{table} {k} {column}: {a!r}, {b!r}"
-                continue
-            if not _same(a, b):
-                problems.append(f"{table} {k} {column}: DuckDB {a!r}, PostgreSQL {b!r}")
-    return problems
-
-
-# Each published mart and the column that identifies its rows.
-KEYS = {"mart_indicator_scorecard": "scorecard_id", "fct_indicator_values": "value_id",
-        "fct_indicator_value_versions": "observation_id", "mart_target_progress": "target_id",
-        "mart_dimension_index": "index_id", "mart_district_ranking": "ranking_id",
-        "mart_district_targets": "district_year_id", "mart_survey_estimates": "estimate_id",
-        "mart_sustainability_index": "aspect_year_id",
-        "mart_department_assessment": "assessment_id",
-        "mart_district_assessment": "district_assessment_id", "mart_problems": "problem_id",
-        "mart_problem_updates": "update_id", "mart_bulletins": "bulletin_id",
-        "mart_bulletin_lines": "bulletin_line_id",
-        "mart_submission_status": "status_id", "mart_quarantine": "quarantine_id",
-        "dim_district": "district_key", "dim_indicator": "indicator_code",
-        "fct_indicator_targets": "target_id", "dim_source": "source_id", "dim_year": "year",
-        "dim_department": "department_code", "mart_submission_missing_values": "missing_id",
-        "mart_plausibility_warnings": "warning_id", "dim_code_label": "label_id",
-        "mart_rounds": "round_id", "mart_round_values": "round_value_id",
-        "mart_review_queue": "review_item_id", "fct_value_reviews": "review_step_id",
-        "fct_round_events": "event_id"}
-
-
-def _fetches(rows) -> dict:
-    """fetch_id -> what was fetched: a fetch's id is new on every fetch, so two warehouses
-    that fetched the same payload name it differently."""
-    return {fetch_id: f"{source}:{digest}" for fetch_id, source, digest in rows}
-
-
-def _named(rows, fetches) -> list[tuple]:
-    """Rows with every fetch id (alone, or inside an id such as open_data:<fetch>:field:n)
-    replaced by what was fetched, and the run's data folder by <data>."""
-    def name(v):
-        if not isinstance(v, str):
-            return v
-        v = PAYLOAD.sub("/<fetched>.", DATA_DIR.sub(r"<data>/\1/", v))
-        return FETCH_ID.sub(lambda m: fetches.get(m[0], m[0]), v)
-    return [tuple(name(v) for v in r) for r in rows]
-
-
-FETCH_ID = re.compile(r"\b[0-9a-f]{32}\b")
-DATA_DIR = re.compile(r"^/.*?/(archive|landing)/")
-PAYLOAD = re.compile(r"/\d{8}T\d{6}_[0-9a-f]{32}\.")     # a fetched payload's file name
-
-
 def _published_differences(built, pg_database, publication) -> list[str]:
-    """Every published mart, row by row: the DuckDB serving file against PostgreSQL (open
-    data's sources compared by what was fetched, not by the fetch's id)."""
-    sql = "select fetch_id, source_name, content_hash from raw.open_data_fetches"
-    duck_fetches = _fetches(query(built.warehouse_path, sql))
-    pg_fetches = _fetches(_pg_rows(pg_database, sql)[1])
-    problems = []
-    for table, key in KEYS.items():
-        con = duckdb.connect(str(built.serving_path), read_only=True)
-        try:
-            rel = con.execute(f"select * from main.{table}")
-            duck = ([d[0] for d in rel.description], _named(rel.fetchall(), duck_fetches))
-        finally:
-            con.close()
-        columns, rows = _pg_rows(pg_database, f"select * from published.{table}")
-        pg = (columns, _named(rows, pg_fetches))
-        assert len(pg[1]) == publication.tables[table] == len(duck[1]), table
-        problems += _differences(table, key, duck, pg)
+    """Every published mart, row by row: the DuckDB serving file against PostgreSQL
+    (citycheck/devtools/engines.py says what may differ and how it is compared)."""
+    problems, counts = mart_differences(built.serving_path, query(built.warehouse_path, FETCHES),
+                                        pg_database, "published")
+    for table, n in counts.items():
+        assert n == publication.tables[table], table
     return problems[:20]
 
 
@@ -157,12 +68,12 @@ def test_the_whole_pipeline_runs_on_postgres_and_publishes_what_duckdb_publishes
                        ("open_data_observations", "source_name, record_number, field_name, "
                                                   "status, value")):
         duck = sorted(query(built.warehouse_path, f"select {key} from raw.{table}"))
-        assert sorted(_pg_rows(pg_database, f"select {key} from raw.{table}")[1]) == duck, table
+        assert sorted(pg_rows(pg_database, f"select {key} from raw.{table}")[1]) == duck, table
 
     publication = summary.publication
     assert not _published_differences(built, pg_database, publication)
     # the star schema's keys, declared on this path too (tests/test_bi_reflection.py)
-    _, rows = _pg_rows(pg_database, "select contype, count(*) from pg_constraint c join "
+    _, rows = pg_rows(pg_database, "select contype, count(*) from pg_constraint c join "
                                     "pg_namespace n on n.oid = c.connamespace where "
                                     "n.nspname = 'published' group by contype")
     assert dict(rows) == {"p": len(KEYS), "f": 9}
@@ -208,12 +119,12 @@ def test_the_whole_pipeline_runs_on_postgres_and_publishes_what_duckdb_publishes
     assert "威海市" in report.html_path.read_text("utf-8")
 
     # the figure analysts know from the seed documents, through PostgreSQL
-    _, rows = _pg_rows(pg_database, "select value, target_met from published.mart_indicator_"
+    _, rows = pg_rows(pg_database, "select value, target_met from published.mart_indicator_"
                                     "scorecard where indicator_code = 'sewage_treatment_rate_pct'"
                                     " and year = 2020 and district_code = '371003'")
     assert rows == [(97.4, False)]
     # dbt wrote the YAML descriptions on the marts (persist_docs); publish kept them
-    _, rows = _pg_rows(pg_database, "select obj_description('published.fct_indicator_values'"
+    _, rows = pg_rows(pg_database, "select obj_description('published.fct_indicator_values'"
                                     "::regclass), col_description('published.fct_indicator_"
                                     "values'::regclass, 1)")
     assert rows[0][0] and rows[0][1]
@@ -232,7 +143,7 @@ def test_the_whole_pipeline_runs_on_postgres_and_publishes_what_duckdb_publishes
         assert not validate(engine).failures
         publication = publish(engine)
     assert not _published_differences(built, pg_database, publication)
-    _, rows = _pg_rows(pg_database, "select year, value from published.fct_indicator_values "
+    _, rows = pg_rows(pg_database, "select year, value from published.fct_indicator_values "
                                     "where indicator_code = 'sewage_treatment_rate_pct' and "
                                     "district_code = '371002' and year in (2019, 2023)")
     assert sorted(rows) == [(2019, 95.5), (2023, 97.1)]
@@ -244,7 +155,7 @@ def test_a_build_that_fails_on_postgres_leaves_the_publication_as_it_was(on_post
     settings = on_postgres
     stage_sample_submissions(settings)
     run_all(settings)
-    _, before = _pg_rows(pg_database, "select * from published.fct_indicator_values "
+    _, before = pg_rows(pg_database, "select * from published.fct_indicator_values "
                                       "order by value_id")
     assert before
 
@@ -253,6 +164,6 @@ def test_a_build_that_fails_on_postgres_leaves_the_publication_as_it_was(on_post
         build(settings)
     with pytest.raises(PublishRefused, match="failed"):
         publish(settings)
-    _, after = _pg_rows(pg_database, "select * from published.fct_indicator_values "
+    _, after = pg_rows(pg_database, "select * from published.fct_indicator_values "
                                      "order by value_id")
     assert after == before

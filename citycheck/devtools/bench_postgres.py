@@ -7,6 +7,11 @@ not create is ever dropped), lands every file with that many
 processes — each takes whole cities, in the order the files arrived, as a deployment would
 shard intake by city — and then runs the dbt build once. Wall time of each, values per
 second, and whether every value landed, go to bench/results/<scale>-postgres.json.
+
+Then the same files are landed and built on the DuckDB engine, and every mart the first
+PostgreSQL database built is compared with DuckDB's, row by row
+(citycheck/devtools/engines.py): the result says how many rows agreed, or the first
+differences.
 """
 from __future__ import annotations
 
@@ -62,11 +67,12 @@ def _shares(inbox: Path, workers: int) -> list[list[Path]]:
     return [[p for p in files if mine[p.name.split("_", 1)[0]] == k] for k in range(workers)]
 
 
-def run_postgres_bench(scale_name: str, workers: list[int]) -> dict:
+def run_postgres_bench(scale_name: str, workers: list[int], workdir: Path | None = None,
+                       results: Path = RESULTS_DIR) -> dict:
     import psycopg2
 
     scale = SCALES[scale_name]
-    work = WORK_DIR / f"{scale.name}-postgres"
+    work = (workdir or WORK_DIR) / f"{scale.name}-postgres"
     if work.exists():
         shutil.rmtree(work)
     project, inputs = work / "dbt_project", work / "input"
@@ -113,15 +119,43 @@ def run_postgres_bench(scale_name: str, workers: list[int]) -> dict:
                 "ingest_values_per_second": round(scale.values / ingest),
                 "values_landed": landed, "build_seconds": build.seconds,
                 "build_peak_rss_mb": build.peak_rss_mb})
+            if "engines" not in result:
+                result["engines"] = compare_with_duckdb(inputs, project, work / "duckdb", dsn)
     finally:
         with admin.cursor() as cur:
             for name in created:
                 cur.execute(f"drop database if exists {name} with (force)")
         admin.close()
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / f"{scale.name}-postgres.json").write_text(
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{scale.name}-postgres.json").write_text(
         json.dumps(result, indent=2) + "\n", "utf-8")
     return result
+
+
+def compare_with_duckdb(inputs: Path, project: Path, data: Path, dsn: str) -> dict:
+    """The same files landed (one intake process) and built on the DuckDB engine, and every
+    mart compared with what PostgreSQL built (`dsn`)."""
+    from citycheck.devtools.engines import FETCHES, duckdb_rows, mart_differences
+
+    shutil.copytree(inputs, data / "inbox")
+    env = dict(os.environ, CITYCHECK_DATA_DIR=str(data), CITYCHECK_DBT_PROJECT_DIR=str(project),
+               DBT_SEND_ANONYMOUS_USAGE_STATS="false", GX_ANALYTICS_ENABLED="false")
+    for key in ("CITYCHECK_WAREHOUSE_TARGET", "CITYCHECK_PG_DSN", "CITYCHECK_WAREHOUSE"):
+        env.pop(key, None)
+    files = sorted((data / "inbox").iterdir(), key=lambda p: (p.stat().st_mtime, p.name))
+    done = subprocess.run([sys.executable, "-c", WORKER, *map(str, files)], env=env,
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError("intake on DuckDB failed:\n" + (done.stdout + done.stderr)[-3000:])
+    build = _run("build on DuckDB", [sys.executable, "-m", "citycheck.cli", "build"], env, 0)
+    warehouse = data / "warehouse" / "citycheck.duckdb"
+    started = time.perf_counter()
+    problems, counts = mart_differences(warehouse, duckdb_rows(warehouse, FETCHES)[1], dsn,
+                                        "marts", duck_schema="marts")
+    return {"duckdb_build_seconds": build.seconds, "marts_compared": len(counts),
+            "rows_compared": sum(counts.values()), "agree": not problems,
+            "differences": problems[:20],
+            "compare_seconds": round(time.perf_counter() - started, 2)}
 
 
 def print_postgres_result(result: dict, out=None) -> None:
@@ -132,3 +166,9 @@ def print_postgres_result(result: dict, out=None) -> None:
         print(f"  {run['workers']} intake worker(s): ingest {run['ingest_seconds']:>7.2f} s "
               f"({run['ingest_values_per_second']:>8,} values/s, {run['values_landed']:,} "
               f"landed), build {run['build_seconds']:>7.2f} s", file=out)
+    engines = result.get("engines")
+    if engines:
+        verdict = ("every row agrees" if engines["agree"] else
+                   "DIFFERENT: " + "; ".join(engines["differences"][:5]))
+        print(f"  PostgreSQL and DuckDB, {engines['marts_compared']} marts and "
+              f"{engines['rows_compared']:,} rows compared: {verdict}", file=out)
