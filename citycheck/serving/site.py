@@ -332,9 +332,10 @@ def write_site(settings: Settings) -> SiteResult:
                 continue
             progress.update(f"  indicator pages: {number} of {len(site['indicators'])} "
                             f"indicators ({code}), {len(result.written)} pages written")
-            data = indicator_rows(con, code, sorted(
-                page.removesuffix(".html").split("/")[2] for page in todo[code]
-                if page.count("/") == 2))
+            # indicators/<code>.html: None (every city's figure); indicators/<code>/<city>.html
+            city_of_page = {page: page.removesuffix(".html").split("/")[2]
+                            if page.count("/") == 2 else None for page in todo[code]}
+            data = indicator_rows(con, code, sorted(c for c in city_of_page.values() if c))
             # each city's rows, gathered once (not filtered again for each of 300 cities)
             of_city: dict[str, dict[str, list[dict]]] = {}
             for part in ("rows", "review", "targets"):
@@ -344,8 +345,7 @@ def write_site(settings: Settings) -> SiteResult:
             band = ((ind["band_low"], ind["band_high"])
                     if ind["direction"] == "target_band" else None)
             for page in todo[code]:
-                city = page.removesuffix(".html").split("/")[2] if page.count("/") == 2 \
-                    else None
+                city = city_of_page[page]
                 if city is None:           # the indicator: every city's figure
                     totals = [r for r in data["rows"] if r["is_city_total"]]
                     years, table = _value_table(totals, [])
