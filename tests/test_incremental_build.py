@@ -3,21 +3,27 @@ submissions, corrections and late files, the warehouse must hold exactly what a 
 from raw makes of the same raw data, table by table."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
+from citycheck.operations.rounds import close_round, open_round, review
 from citycheck.warehouse.build import build
 from citycheck.warehouse.duckdb import connect
 from extract.submissions import ingest_file
 from tests.helpers import query
 from tests.test_intake_real_world import write_csv
 
+ZIBO = "370300"
+OFFICE = {"username": "zb_office", "role": "office", "city_code": ZIBO, "department_code": None}
+CLERK = {"username": "zb_housing", "role": "clerk", "city_code": ZIBO,
+         "department_code": "housing"}
+HELD = ("370303", "utility_tunnel_km", 2022)     # the sample's value held for review
 EARLY = datetime(2024, 1, 5, 9, 0)     # before the sample's files and fetch: a late file
 LATER = datetime(2031, 3, 1, 8, 0)     # after everything: a correction
 
 
 def _file(path, indicator: str, rows: list[tuple[str, str]], year: str = "2023",
-          department: str = "ecology_environment"):
-    return write_csv(path, [["填报部门", department], ["城市", "371000"], ["年度", year], [],
+          department: str = "ecology_environment", city: str = "371000"):
+    return write_csv(path, [["填报部门", department], ["城市", city], ["年度", year], [],
                             ["指标代码", "区县名称", "数值"],
                             *[[indicator, district, value] for district, value in rows]])
 
@@ -98,6 +104,8 @@ def test_incremental_builds_equal_a_full_rebuild(built, tmp_path):
                       "marts.fct_indicator_values")
     assert stamps[0] > 1
 
+    _run_the_round(built, tmp_path)
+
     incremental = _snapshot(built.warehouse_path)
     full = build(built, full_refresh=True)
     assert full.full_refresh and full.why.startswith("asked for")
@@ -121,3 +129,69 @@ def test_a_changed_project_rebuilds_everything(built, tmp_path):
     first = build(changed)
     assert first.full_refresh and "changed" in first.why
     assert not build(changed).full_refresh
+
+
+def _round_value(settings, key=HELD) -> tuple:
+    """What the office sees of a value of Zibo's 2022 round after the latest build."""
+    (row,) = query(settings.warehouse_path,
+                   "select value_state, value, pending_value, review_reason from "
+                   "marts.mart_round_values where district_code = ? and indicator_code = ? "
+                   "and year = ?", list(key))
+    return row
+
+
+def _held_item(settings) -> str:
+    (row,) = query(settings.warehouse_path,
+                   "select review_item_id from marts.mart_review_queue where district_code = ? "
+                   "and indicator_code = ? and year = ?", list(HELD))
+    return row[0]
+
+
+def _run_the_round(settings, tmp_path) -> None:
+    """Two rounds, step by step, an incremental build after each: Zibo's held 2022 value
+    returned, answered, held again in a corrected file and confirmed; Weihai's 2026 round
+    opened early, closed and reopened. A held value has no current version and that round
+    has nothing published, so mart_round_values must see these steps in what it compares,
+    not only in fct_indicator_values' stamps."""
+    def step(action) -> None:
+        action()
+        result = build(settings)
+        assert not result.full_refresh, result.why
+
+    assert _round_value(settings)[0] == "held"
+    step(lambda: review(settings, _held_item(settings), "return", OFFICE,
+                        "0.49 km after 4.5 last year: a decimal point?"))
+    assert _round_value(settings)[0] == "returned"
+    assert _round_value(settings)[3].startswith("0.49 km after 4.5")
+    step(lambda: review(settings, _held_item(settings), "answer", CLERK,
+                        "a section was closed for rebuilding"))
+    assert _round_value(settings)[0] == "answered"
+    receipt = ingest_file(_file(tmp_path / "housing.csv", "utility_tunnel_km",
+                                [("张店区", "3.8")], year="2022", department="housing",
+                                city=ZIBO), settings, received_at=LATER)
+    assert receipt.status == "loaded", receipt.message
+    step(lambda: None)
+    state, _, pending, _ = _round_value(settings)
+    assert state == "held" and pending == 3.8          # held again: the new item
+    step(lambda: review(settings, _held_item(settings), "confirm", OFFICE,
+                        "re-measured after the rebuild"))
+    assert _round_value(settings)[:2] == ("confirmed", 3.8)
+    weihai_office = dict(OFFICE, username="wh_office", city_code="371000")
+    (before,) = query(settings.warehouse_path, "select count(*) from "
+                      "marts.mart_round_values where city_code = '371000' and year = 2026")
+    step(lambda: open_round(settings, "371000", 2026, weihai_office))
+    (owed,) = query(settings.warehouse_path, "select count(*) from marts.mart_round_values "
+                    "where city_code = '371000' and year = 2026 and value_state = 'owed'")
+    assert before[0] == 0 and owed[0] > 200           # owed from the day it opens
+    # a round with nothing published, closed and reopened: no value is rewritten, so only
+    # the rounds' comparison can tell (a round with values re-versions them as well)
+    step(lambda: close_round(settings, "371000", 2026, weihai_office,
+                             override="the programme's 2026 round is postponed"))
+    assert query(settings.warehouse_path, "select distinct round_closed from "
+                 "marts.mart_round_values where city_code = '371000' and year = 2026"
+                 ) == [(True,)]
+    step(lambda: open_round(settings, "371000", 2026, weihai_office,
+                            deadline=date(2031, 6, 30), reason="the round resumes"))
+    assert query(settings.warehouse_path, "select distinct round_closed, due_on from "
+                 "marts.mart_round_values where city_code = '371000' and year = 2026"
+                 ) == [(False, date(2031, 6, 30))]

@@ -51,9 +51,67 @@
             and not exists (select 1 from {{ touched }} as t
                             where t.city_code = f.city_code and t.year = f.year);
     {%- endif %}
+    {{ citycheck.empty_city_years(touched) }}
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Delete this model's rows of the city-years in the temp table `touched`. -#}
+{% macro empty_city_years(touched) -%}
     delete from {{ this }} as m
         where exists (select 1 from {{ touched }} as t
                       where t.city_code = m.city_code and t.year = m.year)
+{%- endmacro %}
+
+{#- The pre-hook of mart_round_values, incremental by (city_code, year): a round's values
+    change when a value is rewritten (fct_indicator_values.built_at), when a round is first
+    owed (int_values_expected.built_at), when a round's deadline or closing changes
+    (int_rounds, compared with what this table holds) and when a held value's review moves
+    (mart_review_queue, compared both ways: an item that left the queue, confirmed or
+    superseded, counts too). Those city-years go to the temp table `touched` and are deleted
+    here; the model selects only them. The comparisons by content need no clock: a round
+    event or review step recorded while a build ran is caught by the next build. -#}
+{% macro round_values_touched(touched) -%}
+    {%- if is_incremental() -%}
+    drop table if exists {{ touched }};
+    create temp table {{ touched }} as
+        with queue as (     -- the open review items of values a round owes
+            select q.city_code, q.year, q.district_code, q.indicator_code, q.review_item_id,
+                q.review_state, q.last_review_id,
+                coalesce(q.last_review_reason, q.held_because) as review_reason, q.value
+            from {{ ref('mart_review_queue') }} as q
+            where exists (select 1 from {{ ref('int_values_expected') }} as e
+                          where e.district_code = q.district_code
+                              and e.indicator_code = q.indicator_code and e.year = q.year)
+        ),
+
+        shown as (          -- the review items this table shows
+            select city_code, year, district_code, indicator_code, review_item_id,
+                value_state, last_review_id, review_reason, pending_value
+            from {{ this }} where review_item_id is not null
+        )
+
+        select city_code, year from {{ ref('fct_indicator_values') }}
+        where built_at > {{ citycheck.last_built_at(this) }}
+        union
+        select city_code, year from {{ ref('int_values_expected') }}
+        where built_at > {{ citycheck.last_built_at(this) }}
+        union
+        select city_code, year from (
+            select programme_code, city_code, year, due_on, last_event = 'closed'
+            from {{ ref('int_rounds') }}
+            except
+            select distinct programme_code, city_code, year, due_on, round_closed
+            from {{ this }}
+        ) as rounds_changed
+        union
+        select city_code, year from (
+            (select * from queue except select * from shown)
+            union all
+            (select * from shown except select * from queue)
+        ) as reviews_changed;
+    {{ citycheck.empty_city_years(touched) }}
     {%- else -%}
     select 1
     {%- endif -%}

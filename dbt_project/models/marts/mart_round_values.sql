@@ -7,6 +7,17 @@
 -- `citycheck status`, `citycheck freshness`, the office's and the clerks' pages and the
 -- export (citycheck/operations/rounds.py). Days overdue are counted from due_on by whoever
 -- reads it, on the day they read it.
+--
+-- Incremental by city x year (macro round_values_touched): a build recomputes the city-years
+-- whose values, rounds or reviews changed and keeps the rest; at national scale this table
+-- holds every value every round owes (millions of rows), rebuilt whole on every build before.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ citycheck.round_values_touched('round_values_touched') }}",
+) }}
+
 select
     e.city_code || '|' || cast(e.year as text) || '|' || e.district_code || '|'
         || e.indicator_code as round_value_id,
@@ -40,8 +51,12 @@ select
     q.value as pending_value,
     q.review_item_id,
     q.last_review_id,
-    coalesce(q.last_review_reason, q.held_because) as review_reason
+    coalesce(q.last_review_reason, q.held_because) as review_reason,
+    {{ citycheck.built_at() }} as built_at
 from {{ ref('int_values_expected') }} as e
+{% if is_incremental() %}
+inner join round_values_touched as t on t.city_code = e.city_code and t.year = e.year
+{% endif %}
 inner join {{ ref('int_rounds') }} as r on r.city_code = e.city_code and r.year = e.year
 inner join {{ ref('cities') }} as c on c.city_code = e.city_code
 inner join {{ ref('dim_department') }} as dep on dep.department_code = e.department_code
