@@ -72,7 +72,7 @@ def test_a_correction_rewrites_the_marts_it_changed_and_carries_the_rest(built, 
         if not {"year", "city_code"} <= columns:
             continue
         (out_of_order, runs, years), = query(built.serving_path, f"""
-            with r as (select year, city_code, rowid as n,
+            with r as (select year, city_code,
                               lag(year) over (order by rowid) as prev_year,
                               lag(city_code) over (order by rowid) as prev_city
                        from "{mart}")

@@ -171,18 +171,19 @@ def page_fingerprints(con) -> dict[str, str]:
     return pages
 
 
-def indicator_rows(con, code: str, cities: list[str] | None = None) -> dict:
-    """An indicator's published values, targets and values under review: every city's, or
-    only those of `cities` and each city's own figure (its city total, on the indicator's
-    page) — a re-submission's pages read one city's districts, not the whole country's."""
+def indicator_rows(con, code: str, cities: list[str]) -> dict:
+    """An indicator's published values, targets and values under review: those of `cities`
+    (the cities whose pages are written) and each city's own figure (its city total, on the
+    indicator's page) — a re-submission's pages read one city's districts, not the whole
+    country's."""
     rows = query_rows(con, f"""
         select {", ".join("s." + c for c in DOWNLOAD_COLUMNS)}, s.is_city_total,
                s.target_value, s.comparator, s.target_met
         from mart_indicator_scorecard as s
         where s.indicator_code = ?
-          and (?::varchar[] is null or s.is_city_total or list_contains(?, s.city_code))
+          and (s.is_city_total or list_contains(?::varchar[], s.city_code))
         order by s.city_code, s.is_city_total desc, s.district_code, s.year""",
-                      [code, cities, cities])
+                      [code, cities])
     targets = query_rows(con, """
         select t.target_id, t.city_code, t.district_code, d.district_name_zh, t.target_year,
                t.basis, t.base_year, t.comparator, t.target_value, t.target_text_zh,
@@ -190,8 +191,8 @@ def indicator_rows(con, code: str, cities: list[str] | None = None) -> dict:
         from fct_indicator_targets as t
         left join dim_district as d on d.district_key = t.district_key
         where t.indicator_code = ?
-          and (?::varchar[] is null or list_contains(?, t.city_code))
-        order by t.city_code, t.target_year, t.district_code""", [code, cities, cities])
+          and list_contains(?::varchar[], t.city_code)
+        order by t.city_code, t.target_year, t.district_code""", [code, cities])
     # values whose newer version waits for the office's review: shown as under review
     review = query_rows(con, """
         select q.city_code, q.district_code, q.district_name_zh, q.year, q.review_state,
@@ -201,8 +202,7 @@ def indicator_rows(con, code: str, cities: list[str] | None = None) -> dict:
             on f.district_code = q.district_code and f.indicator_code = q.indicator_code
             and f.year = q.year
         where q.indicator_code = ?
-          and (?::varchar[] is null or list_contains(?, q.city_code))""",
-                        [code, cities, cities])
+          and list_contains(?::varchar[], q.city_code)""", [code, cities])
     return {"rows": rows, "targets": targets, "review": review}
 
 
