@@ -2,6 +2,8 @@
 the same scorecard. No timings are asserted (docs/performance.md has the measured figures)."""
 import json
 
+from common.config import PROJECT_ROOT
+
 
 def test_scale_s_runs_and_all_three_agree(tmp_path):
     from citycheck.devtools.bench import SCALES, run_bench, write_results
@@ -11,6 +13,13 @@ def test_scale_s_runs_and_all_three_agree(tmp_path):
     assert result.compared_rows == SCALES["S"].values == 9 * 60 * 5
     assert [s.name for s in result.stages] == ["ingest", "build", "validate", "publish"]
     assert all(s.seconds > 0 and s.peak_rss_mb > 0 for s in result.stages + result.baselines)
+    # what dominates the build is recorded with it: dbt's slowest nodes, slowest first
+    nodes = result.stages[1].slowest_nodes
+    models = {p.stem for p in (PROJECT_ROOT / "dbt_project" / "models").rglob("*.sql")}
+    assert len(nodes) == 12 and [t for _, t in nodes] == sorted((t for _, t in nodes),
+                                                                reverse=True)
+    assert all(n.split(".")[-1] in models for n, _ in nodes if n.startswith("model."))
+    assert any(n.startswith("model.") for n, _ in nodes)
     # ... and what people read: the indicator pages and every annual report
     assert [s.name for s in result.pages] == ["site", "reports"]
     reports = tmp_path / "work" / "S" / "data" / "reports"
@@ -37,6 +46,7 @@ def test_scale_s_runs_and_all_three_agree(tmp_path):
         "incremental ingest", "incremental build", "incremental validate", "incremental publish",
         "incremental site", "incremental reports"]
     assert result.incremental_seconds > result.incremental_published_seconds > 0
+    assert len(result.incremental[1].slowest_nodes) == 12      # the re-submission's build
     assert "| fixed overhead (time at S) |" in text
     png = tmp_path / "results" / "time_vs_values.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -71,6 +71,9 @@ class Stage:
     seconds: float
     peak_rss_mb: float
     values_per_second: float = 0.0
+    # a build's slowest dbt nodes, [unique_id, seconds] (dbt's run_results.json): what
+    # dominates the build, recorded with the run it belongs to
+    slowest_nodes: list | None = None
 
 
 @dataclass
@@ -290,6 +293,16 @@ def _high_water_mb(pid: int) -> float | None:
     return None
 
 
+def slowest_nodes(run_results: Path, count: int = 12) -> list[list]:
+    """The `count` dbt nodes (models, tests) that took longest in the build that wrote
+    `run_results`, slowest first, with the seconds each took."""
+    if not run_results.exists():
+        return []
+    results = json.loads(run_results.read_text("utf-8"))["results"]
+    ranked = sorted(results, key=lambda r: r.get("execution_time") or 0, reverse=True)
+    return [[r["unique_id"], round(r.get("execution_time") or 0, 2)] for r in ranked[:count]]
+
+
 def _run(name: str, argv: list[str], env: dict, values: int) -> Stage:
     """Run one stage in its own process; its wall time and peak memory (VmHWM, sampled every
     50 ms while it runs; a high-water mark, so a late sample holds the earlier peaks)."""
@@ -452,6 +465,8 @@ def run_bench(scale_name: str, workdir: Path | None = None, resume: bool = False
         if name in progress["stages"]:
             return Stage(**progress["stages"][name])
         measured = _run(name, argv, env, values)
+        if argv[-1] == "build":
+            measured.slowest_nodes = slowest_nodes(data / "dbt" / "target" / "run_results.json")
         progress["stages"][name] = asdict(measured)
         progress_file.write_text(json.dumps(progress), "utf-8")
         return measured
