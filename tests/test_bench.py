@@ -12,7 +12,8 @@ def test_scale_s_runs_and_all_three_agree(tmp_path):
     assert result.agree, "the pipeline, pandas and DuckDB disagree on the scorecard"
     assert result.compared_rows == SCALES["S"].values == 9 * 60 * 5
     assert [s.name for s in result.stages] == ["ingest", "build", "validate", "publish"]
-    assert all(s.seconds > 0 and s.peak_rss_mb > 0 for s in result.stages + result.baselines)
+    assert all(s.seconds > 0 and s.peak_rss_mb > 0 and s.cpu_seconds > 0
+               for s in result.stages + result.baselines)
     # what dominates the build is recorded with it: dbt's slowest nodes, slowest first
     nodes = result.stages[1].slowest_nodes
     models = {p.stem for p in (PROJECT_ROOT / "dbt_project" / "models").rglob("*.sql")}
@@ -47,6 +48,24 @@ def test_scale_s_runs_and_all_three_agree(tmp_path):
         "incremental site", "incremental reports"]
     assert result.incremental_seconds > result.incremental_published_seconds > 0
     assert len(result.incremental[1].slowest_nodes) == 12      # the re-submission's build
-    assert "| fixed overhead (time at S) |" in text
+    assert "| fixed overhead (time at S) | CPU at S |" in text
+    build_cpu = result.stages[1].cpu_seconds
+    assert f"| build | {result.stages[1].seconds:.1f} s | {build_cpu:.1f} s |" in text
     png = tmp_path / "results" / "time_vs_values.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_stage_is_charged_the_cpu_its_process_spent():
+    """CPU seconds are the stage process's own (and its children's), not the bench's: a
+    child that burns about a second of CPU while sleeping half a second is charged the
+    second, and its sleep is in the wall time only."""
+    import os
+    import sys
+
+    from citycheck.devtools.bench import _run
+
+    burn = ("import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass\n"
+            "time.sleep(0.5)")
+    stage = _run("burn", [sys.executable, "-c", burn], dict(os.environ), 1)
+    assert 1.0 <= stage.cpu_seconds < stage.seconds
+    assert stage.seconds >= 1.5

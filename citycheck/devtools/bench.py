@@ -71,6 +71,9 @@ class Stage:
     seconds: float
     peak_rss_mb: float
     values_per_second: float = 0.0
+    # CPU time (user + system) of the stage's process and of the processes it waited for
+    # (dbt's threads, Chromium's renderers): on 2 cores it can exceed the wall time
+    cpu_seconds: float | None = None
     # a build's slowest dbt nodes, [unique_id, seconds] (dbt's run_results.json): what
     # dominates the build, recorded with the run it belongs to
     slowest_nodes: list | None = None
@@ -304,10 +307,14 @@ def slowest_nodes(run_results: Path, count: int = 12) -> list[list]:
 
 
 def _run(name: str, argv: list[str], env: dict, values: int) -> Stage:
-    """Run one stage in its own process; its wall time and peak memory (VmHWM, sampled every
-    50 ms while it runs; a high-water mark, so a late sample holds the earlier peaks)."""
+    """Run one stage in its own process; its wall time, CPU time (the rusage of the children
+    this process reaped, before and after: stages run one at a time) and peak memory (VmHWM,
+    sampled every 50 ms while it runs; a high-water mark, so a late sample holds the earlier
+    peaks)."""
+    import resource
     import tempfile
 
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -320,8 +327,10 @@ def _run(name: str, argv: list[str], env: dict, values: int) -> Stage:
             log.seek(0)
             tail = log.read().decode("utf-8", "replace")[-4000:]
             raise RuntimeError(f"bench stage {name} failed (exit {proc.returncode}):\n{tail}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return Stage(name, round(seconds, 2), round(peak, 1),
-                 round(values / seconds) if seconds else 0.0)
+                 round(values / seconds) if seconds else 0.0, round(cpu, 2))
 
 
 SCORECARD_SQL = """
@@ -584,6 +593,16 @@ def _seconds(result: dict, name: str) -> float:
                 if s["name"] == name)
 
 
+def _cpu_seconds(result: dict, name: str) -> float | None:
+    """A stage's CPU seconds (the pipeline's: its four stages'); None for a result recorded
+    before the bench measured CPU."""
+    names = (("ingest", "build", "validate", "publish") if name == "pipeline total"
+             else (name,))
+    cpu = [s.get("cpu_seconds") for s in result["stages"] + result["baselines"]
+           if s["name"] in names]
+    return None if not cpu or None in cpu else sum(cpu)
+
+
 def _slope(results: dict, name: str, low: str, high: str) -> str:
     if low not in results or high not in results:
         return f"– (needs {low} and {high})"
@@ -595,12 +614,14 @@ def cost_table(results: dict) -> list[str]:
     """Fixed overhead (time at S) and marginal cost (s per million values, slope M -> L; and
     L -> XL when XL was run)."""
     xl = "XL" in results
-    lines = ["| stage | fixed overhead (time at S) | marginal cost (s per million values, M→L) |"
-             + (" marginal cost, L→XL |" if xl else ""),
-             "| --- | ---: | ---: |" + (" ---: |" if xl else "")]
+    lines = ["| stage | fixed overhead (time at S) | CPU at S | marginal cost (s per million "
+             "values, M→L) |" + (" marginal cost, L→XL |" if xl else ""),
+             "| --- | ---: | ---: | ---: |" + (" ---: |" if xl else "")]
     for name in STAGE_NAMES:
         fixed = f"{_seconds(results['S'], name):.1f} s" if "S" in results else "–"
-        line = f"| {name} | {fixed} | {_slope(results, name, 'M', 'L')} |"
+        cpu = _cpu_seconds(results["S"], name) if "S" in results else None
+        line = (f"| {name} | {fixed} | {'–' if cpu is None else f'{cpu:.1f} s'} | "
+                f"{_slope(results, name, 'M', 'L')} |")
         lines.append(line + (f" {_slope(results, name, 'L', 'XL')} |" if xl else ""))
     return lines
 
@@ -642,8 +663,9 @@ def print_result(result: BenchResult, out=None) -> None:
     print(f"scale {result.scale}: {result.values:,} values in {result.files:,} files "
           f"({result.machine})", file=out)
     for s in result.stages + result.baselines:
-        print(f"  {s.name:<22} {s.seconds:>8.2f} s  {s.peak_rss_mb:>8.1f} MB peak  "
-              f"{s.values_per_second:>12,.0f} values/s", file=out)
+        print(f"  {s.name:<22} {s.seconds:>8.2f} s  {s.cpu_seconds or 0:>8.2f} s CPU  "
+              f"{s.peak_rss_mb:>8.1f} MB peak  {s.values_per_second:>12,.0f} values/s",
+              file=out)
     lower = next(b for b in result.baselines if b.name.startswith("DuckDB"))
     pandas = next(b for b in result.baselines if b.name.startswith("pandas"))
     print(f"  pipeline total {result.pipeline_seconds:.2f} s = "
@@ -652,7 +674,8 @@ def print_result(result: BenchResult, out=None) -> None:
     print(f"  same numbers in all three: {'yes' if result.agree else 'NO'} "
           f"({result.compared_rows:,} scorecard rows compared)", file=out)
     for s in result.pages:
-        print(f"  {s.name:<22} {s.seconds:>8.2f} s  {s.peak_rss_mb:>8.1f} MB peak", file=out)
+        print(f"  {s.name:<22} {s.seconds:>8.2f} s  {s.cpu_seconds or 0:>8.2f} s CPU  "
+              f"{s.peak_rss_mb:>8.1f} MB peak", file=out)
     if result.incremental:
         print(f"  incremental re-submission of one file: published in "
               f"{result.incremental_published_seconds:.2f} s, its pages and reports written "
