@@ -71,8 +71,9 @@ class Stage:
     seconds: float
     peak_rss_mb: float
     values_per_second: float = 0.0
-    # CPU time (user + system) of the stage's process and of the processes it waited for
-    # (dbt's threads, Chromium's renderers): on 2 cores it can exceed the wall time
+    # CPU time (user + system) of the stage's process, its threads (dbt's) and the processes
+    # it waited for; on 2 cores it can exceed the wall time. Chromium's renderers, forked by
+    # its zygote, are not reaped through the stage: for the reports this is a lower bound
     cpu_seconds: float | None = None
     # a build's slowest dbt nodes, [unique_id, seconds] (dbt's run_results.json): what
     # dominates the build, recorded with the run it belongs to
