@@ -3,10 +3,12 @@ submissions, corrections and late files, the warehouse must hold exactly what a 
 from raw makes of the same raw data, table by table."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+
+import pytest
 
 from citycheck.operations.rounds import close_round, open_round, review
-from citycheck.warehouse.build import build
+from citycheck.warehouse.build import BuildError, build
 from citycheck.warehouse.duckdb import connect
 from extract.submissions import ingest_file
 from tests.helpers import query
@@ -195,3 +197,38 @@ def _run_the_round(settings, tmp_path) -> None:
     assert query(settings.warehouse_path, "select distinct round_closed, due_on from "
                  "marts.mart_round_values where city_code = '371000' and year = 2026"
                  ) == [(False, date(2031, 6, 30))]
+
+
+def test_uniqueness_is_checked_on_the_rows_no_passing_build_has_checked(built):
+    """The scoped uniqueness tests (x-untested in the models' YAML) read the rows written
+    since the latest successful build finished: a row a killed or failed build wrote is
+    checked by every build until one passes, and a row a passing build checked is not read
+    again (a build that writes nothing to a model re-reads none of its rows)."""
+    table = "intermediate.int_values_expected"
+    copy_one = (f"insert into {table} select * replace ({{stamp}} as built_at) from {table} "
+                "where city_code = '370300' and year = 2021 and indicator_code = "
+                "'utility_tunnel_km' and district_code = '370303'")
+    # a value owed twice, stamped after the last passing build: as if a build wrote the
+    # same row twice and died before its tests
+    ((passed,),) = query(built.warehouse_path, "select max(finished_at) from audit.builds "
+                         "where status = 'success'")
+    stamp = passed + timedelta(seconds=1)
+    with connect(built.warehouse_path) as con:
+        for _ in range(2):
+            con.execute(copy_one.format(stamp="?::timestamp"), [stamp])
+    for _ in range(2):          # a failed build checks nothing off: the next one fails too
+        with pytest.raises(BuildError) as failed:
+            build(built)
+        assert "failures" in str(failed.value)
+        (failure,) = query(built.warehouse_path, "select failures from audit.builds "
+                           "order by started_at desc limit 1")
+        assert "unique_combination_of_columns_int_values_expected" in failure[0]
+    with connect(built.warehouse_path) as con:
+        con.execute(f"delete from {table} where built_at = ?", [stamp])
+    assert not build(built).full_refresh                          # and it passes
+    # the same two rows stamped as the first build's, which that build checked: not read
+    # again
+    with connect(built.warehouse_path) as con:
+        for _ in range(2):
+            con.execute(copy_one.format(stamp=f"(select min(built_at) from {table})"))
+    assert not build(built).full_refresh
