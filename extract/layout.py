@@ -12,6 +12,7 @@ for checking, and never loaded as a district.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -88,6 +89,88 @@ class Record:
         if not where:
             return self.cell
         return where if where[-1].isdigit() else f"{where}{self.row_number}"
+
+
+@dataclass(slots=True)
+class RecordRun:
+    """Consecutive long-layout records of one table, read column by column: what `cut` gives
+    for plain rows (each record's texts from its own row; no blank row, total, footer, stray
+    cell or formula among them), so that a table of 100,000 rows costs a few list operations
+    per column instead of a Record per row. `record(k)` is its k-th record as cut would give
+    it row by row; tests/test_verdict_equivalence.py checks that both ways agree."""
+    sheet: str
+    first_row: int                  # the first record's row number (1-based)
+    cells: dict[str, list[str]]     # canonical column -> its text in each record
+    raws: list[object]              # each record's value cell as read
+    value_letter: str
+    sources: dict[str, str]         # shared by the records (Record.sources)
+    block: int = 0
+
+    def __len__(self) -> int:
+        return len(self.raws)
+
+    def record(self, k: int) -> Record:
+        n = self.first_row + k
+        return Record(self.sheet, n, f"{self.value_letter}{n}",
+                      {c: texts[k] for c, texts in self.cells.items()}, self.raws[k], False,
+                      self.sources, self.block)
+
+    def records(self) -> list[Record]:
+        return [self.record(k) for k in range(len(self.raws))]
+
+
+class Entries:
+    """A file's entries in file order — records, runs of records, layout rows, totals,
+    verdicts — numbered as records are (record_number = position + 1), a RecordRun counting
+    as its records. Indexing gives a run's record as a Record; `parts` walks the entries as
+    held, a run once, for the code that reads whole files (extract/verdicts.py)."""
+
+    def __init__(self, entries=()) -> None:
+        self._parts: list = []
+        self._starts: list[int] = []      # each part's position
+        self._count = 0
+        self += entries
+
+    def append(self, entry) -> None:
+        self._parts.append(entry)
+        self._starts.append(self._count)
+        self._count += len(entry) if type(entry) is RecordRun else 1
+
+    def __iadd__(self, entries):
+        for entry in entries:
+            self.append(entry)
+        return self
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _part(self, position: int) -> int:
+        if not 0 <= position < self._count:
+            raise IndexError(position)
+        return bisect_right(self._starts, position) - 1
+
+    def __getitem__(self, position: int):
+        k = self._part(position)
+        part = self._parts[k]
+        return part.record(position - self._starts[k]) if type(part) is RecordRun else part
+
+    def __setitem__(self, position: int, entry) -> None:
+        k = self._part(position)
+        if type(self._parts[k]) is RecordRun or self._starts[k] != position:
+            raise TypeError("a record of a run is not replaced")
+        self._parts[k] = entry
+
+    def __iter__(self):
+        for part in self._parts:
+            if type(part) is RecordRun:
+                yield from part.records()
+            else:
+                yield part
+
+    def parts(self):
+        """(position, entry) for each entry as held: a RecordRun once, at its first record's
+        position."""
+        return zip(self._starts, self._parts, strict=True)
 
 
 @dataclass
@@ -546,11 +629,58 @@ def outside(sheet: str, rows: list[list[object]], first: int, reason: str,
     return out
 
 
+# Read a long table's plain rows column by column (RecordRun); False reads every row on its
+# own, as before (tests/test_verdict_equivalence.py compares the two)
+COLUMNAR = True
+
+
+def _texts(column: tuple, convert) -> list[str]:
+    """`convert` applied to every cell of a column, once per distinct text when all are text
+    (a long table repeats a few indicator and district codes thousands of times; other types
+    one by one: 1, 1.0 and True are equal as keys, and not as text)."""
+    distinct = set(column)
+    if all(type(v) is str for v in distinct):
+        done = {v: convert(v) for v in distinct}
+        return [done[v] for v in column]
+    return [convert(v) for v in column]
+
+
+def _plain_run(sheet: Sheet, table: Table, i0: int, end: int,
+               text_cols: list[tuple[str, int]], sources: dict[str, str]) -> RecordRun | None:
+    """Rows i0 to `end` of a long table as one RecordRun, but for blank and footer rows at
+    its end (cut reads those row by row) — or None when any row is not plain: another width
+    than the header's (a stray cell, a short row), a first cell that is empty, not text or
+    could start a footer, a district that is empty or a totals label. Then cut reads every
+    row on its own, as it always did."""
+    rows = sheet.rows
+    stop = end
+    while stop > i0 and (blank(rows[stop - 1]) or footer_text(rows[stop - 1]) is not None):
+        stop -= 1
+    body = rows[i0:stop]
+    width = table.width
+    if not body or table.headless or any(len(row) != width for row in body):
+        return None
+    columns = list(zip(*body, strict=True))     # every row is `width` long
+    for lead in set(columns[0]):
+        if type(lead) is not str or not clean(lead) or lead[:1] in _FOOTER_INITIALS:
+            return None
+    cells = {c: _texts(columns[pos], clean) for c, pos in text_cols}
+    district = cells.get("district_name", cells.get("district_code"))
+    if district is None or any(not d or _is_total(d) for d in set(district)):
+        return None
+    raws = list(columns[table.columns["value"]])
+    cells["value"] = _texts(raws, figure_text)
+    return RecordRun(sheet.name, i0 + 1, cells, raws,
+                     column_letters(table.columns["value"]), sources)
+
+
 def cut(sheet: Sheet, table: Table, start: int = 0, end: int | None = None,
-        meta_cells: set[tuple[int, int]] = frozenset()) -> list[Record | Layout | Total]:
+        meta_cells: set[tuple[int, int]] = frozenset()
+        ) -> list[Record | RecordRun | Layout | Total]:
     """Every row of a block (rows `start` to `end` of the sheet: title, header block, header,
-    data, footer) as records, layout rows or totals, in sheet order."""
-    out: list[Record | Layout | Total] = []
+    data, footer) as records (plain rows of a long table as one RecordRun), layout rows or
+    totals, in sheet order."""
+    out: list[Record | RecordRun | Layout | Total] = []
     first, last = table.header_rows
     end = len(sheet.rows) if end is None else end
     out += outside(sheet.name, sheet.rows[start:first], start, say("layout_title"), meta_cells)
@@ -568,7 +698,15 @@ def cut(sheet: Sheet, table: Table, start: int = 0, end: int | None = None,
     sources = {c: column_letters(pos) for c, pos in text_cols}
     heading_sources = {pos: {**sources, "district_name": f"{column_letters(pos)}{last + 1}"}
                        for pos in table.district_columns}
-    for i in range(last + 1, end):
+    i0 = last + 1
+    if table.kind == "long" and COLUMNAR and not formulas:
+        # the plain rows at the top of the table read column by column (RecordRun); the rest
+        # (from the first row that is not plain: a total, a footer, a stray cell …) row by row
+        run = _plain_run(sheet, table, i0, end, text_cols, sources)
+        if run is not None:
+            out.append(run)
+            i0 += len(run)
+    for i in range(i0, end):
         row = sheet.rows[i]
         n = i + 1
         if blank(row):

@@ -27,7 +27,7 @@ import pandas as pd
 
 from common.messages import say, sql_format
 from common.reference import Indicator, Reference, normalise
-from extract.layout import Record, Total, header_texts
+from extract.layout import Entries, Record, RecordRun, Total, header_texts
 from extract.numbers import (
     _APPROX,
     DECIMAL_COMMA,
@@ -96,7 +96,8 @@ class Batch:
         # file hash -> its totals checks, for the receipt
         self.totals: dict[str, list[dict]] = {}
 
-    def add(self, file_hash: str, ctx, entries: list, blocks: list[dict], loaded_at) -> None:
+    def add(self, file_hash: str, ctx, entries: Entries, blocks: list[dict], loaded_at
+            ) -> None:
         """`entries` in file order (record_number = position + 1); `blocks`: for each table
         of the file (a record's `block`), its sheet, the year its records are for when they do
         not say (None: not stated), where it starts and the unit in its value column's
@@ -127,7 +128,7 @@ class Batch:
         """Check every totals row or cell against the sum of its districts, as judged; each
         becomes an ignored row whose reason says what the check found."""
         for digest, ctx, entries, blocks, _loaded in self.files:
-            totals = [n for n, e in enumerate(entries) if type(e) is Total]
+            totals = [n for n, e in entries.parts() if type(e) is Total]
             if not totals:
                 continue
             judged = con.execute(
@@ -136,7 +137,8 @@ class Batch:
                 [digest]).fetchall() if have_records else []
             judged += [(v.sheet, v.status, v.column, v.reason, v.indicator_code, v.year, v.value,
                         v.cells.get("indicator_code") or v.cells.get("indicator_name"),
-                        v.cells.get("year"), None) for v in entries if type(v) is RowVerdict]
+                        v.cells.get("year"), None) for _, v in entries.parts()
+                        if type(v) is RowVerdict]
             parts: dict[tuple, list[tuple[str, float | None]]] = {}
             for sheet, status, column, reason, code, year, value, ind_text, year_text, block \
                     in judged:
@@ -162,31 +164,65 @@ class Batch:
                                 "verdict": verdict, "mismatch": verdict.startswith("MISMATCH")})
 
 
+# the texts a record may hold, by canonical column (extract/layout.py)
+CELL_COLUMNS = ("indicator_code", "indicator_name", "district_code", "district_name", "year",
+                "value", "unit", "quality_flag", "note")
+
+
 def _records_frame(files) -> pd.DataFrame | None:
     """The records of the batch as columns: what each record says, as read. What is the
     same for a whole file or sheet (department, city, year, arrival, the value heading's
-    unit) is joined from _files_frame."""
-    recs, digests, numbers = [], [], []
+    unit) is joined from _files_frame. A run of records (RecordRun) is taken column by
+    column, the records cut one by one a chunk at a time, in file order."""
+    out: dict[str, list] = {}
     for digest, _ctx, entries, _blocks, _loaded in files:
-        for n, e in enumerate(entries, 1):
-            if type(e) is Record:
+        recs, numbers = [], []
+        for n, e in entries.parts():
+            kind = type(e)
+            if kind is Record:
                 recs.append(e)
-                digests.append(digest)
-                numbers.append(n)
-    if not recs:
+                numbers.append(n + 1)
+            elif kind is RecordRun:
+                _add_records(out, digest, numbers, recs)
+                recs, numbers = [], []
+                k = len(e)
+                _add_columns(out, digest, range(n + 1, n + 1 + k), [e.block] * k,
+                             [e.sheet] * k, range(e.first_row, e.first_row + k),
+                             [f"{e.value_letter}{r}"
+                              for r in range(e.first_row, e.first_row + k)],
+                             e.cells, e.raws, [False] * k)
+        _add_records(out, digest, numbers, recs)
+    if not out:
         return None
-    cells = [r.cells for r in recs]
-    ind_code = [c.get("indicator_code") for c in cells]
-    ind_name = [c.get("indicator_name") for c in cells]
-    dist_code = [c.get("district_code") for c in cells]
-    dist_name = [c.get("district_name") for c in cells]
-    raws = [r.raw_value for r in recs]
-    kind = [_kind(raw) for raw in raws]
-    return pd.DataFrame({
-        "file_hash": digests, "record_number": numbers,
-        "block": pd.array([r.block for r in recs], dtype="int32"),
-        "sheet_name": [r.sheet for r in recs], "row_number": [r.row_number for r in recs],
-        "cell": [r.cell for r in recs],
+    kinds = out["raw_kind"]
+    raws = out.pop("raws")
+    out["block"] = pd.array(out["block"], dtype="int32")
+    out["raw_number"] = pd.array([float(raw) if k == "number" else None
+                                  for raw, k in zip(raws, kinds, strict=True)], dtype="Float64")
+    return pd.DataFrame(out)
+
+
+def _add_records(out: dict, digest: str, numbers: list[int], recs: list[Record]) -> None:
+    if recs:
+        cells = [r.cells for r in recs]
+        _add_columns(out, digest, numbers, [r.block for r in recs], [r.sheet for r in recs],
+                     [r.row_number for r in recs], [r.cell for r in recs],
+                     {c: [m.get(c) for m in cells] for c in CELL_COLUMNS},
+                     [r.raw_value for r in recs], [r.value_is_formula for r in recs])
+
+
+def _add_columns(out: dict, digest: str, numbers, blocks, sheets, rows, where,
+                 cells: dict[str, list], raws: list, formulas: list[bool]) -> None:
+    """Append records given column by column to `out` (column -> values); `cells`: their
+    texts by canonical column, a column the table does not have absent (or all None)."""
+    k = len(raws)
+    absent = [None] * k
+    ind_code, ind_name, dist_code, dist_name = (
+        cells.get(c, absent)
+        for c in ("indicator_code", "indicator_name", "district_code", "district_name"))
+    columns = {
+        "file_hash": [digest] * k, "record_number": numbers, "block": blocks,
+        "sheet_name": sheets, "row_number": rows, "cell": where,
         "ind_col": ["indicator_code" if c else "indicator_name" for c in ind_code],
         "ind_text": [c or (n or "") for c, n in zip(ind_code, ind_name, strict=True)],
         "dist_col": ["district_code" if c else "district_name" for c in dist_code],
@@ -194,16 +230,12 @@ def _records_frame(files) -> pd.DataFrame | None:
         # as stored in raw.submission_rows (None where the file has no such column)
         "indicator_text": [c or n for c, n in zip(ind_code, ind_name, strict=True)],
         "district_text": [c or n for c, n in zip(dist_code, dist_name, strict=True)],
-        "year_text": [c.get("year") for c in cells],
-        "value_text": [c.get("value") for c in cells],
-        "unit_text": [c.get("unit") for c in cells],
-        "flag_text": [c.get("quality_flag") for c in cells],
-        "note_text": [c.get("note") for c in cells],
-        "is_formula": [r.value_is_formula for r in recs],
-        "raw_kind": kind,
-        "raw_number": pd.array([float(raw) if k == "number" else None
-                                for raw, k in zip(raws, kind, strict=True)], dtype="Float64"),
-    })
+        "year_text": cells.get("year", absent), "value_text": cells.get("value", absent),
+        "unit_text": cells.get("unit", absent), "flag_text": cells.get("quality_flag", absent),
+        "note_text": cells.get("note", absent), "is_formula": formulas,
+        "raw_kind": [_kind(raw) for raw in raws], "raws": raws}
+    for name, values in columns.items():
+        out.setdefault(name, []).extend(values)
 
 
 def _files_frame(files) -> pd.DataFrame:
@@ -223,10 +255,10 @@ def _given_frame(files) -> pd.DataFrame | None:
     """The verdicts given in Python (layout rows, totals, records of hidden rows) as rows."""
     rows = []
     for digest, _ctx, entries, _blocks, loaded_at in files:
-        for n, v in enumerate(entries, 1):
+        for n, v in entries.parts():
             if type(v) is RowVerdict:
                 c = v.cells
-                rows.append((digest, n, v.sheet, v.row_number, v.cell, v.status, v.reason,
+                rows.append((digest, n + 1, v.sheet, v.row_number, v.cell, v.status, v.reason,
                              v.column, c.get("indicator_code") or c.get("indicator_name"),
                              c.get("district_code") or c.get("district_name"), c.get("year"),
                              c.get("value"), c.get("unit"), c.get("quality_flag"),

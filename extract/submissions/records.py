@@ -13,8 +13,10 @@ from common.messages import say
 from common.reference import Reference, normalise
 from extract.layout import (
     Block,
+    Entries,
     Layout,
     Record,
+    RecordRun,
     Table,
     cut,
     find_blocks,
@@ -70,7 +72,7 @@ class Reading:
     its value column's heading."""
     ctx: FileContext
     layout: str
-    entries: list
+    entries: Entries
     value_units: dict[str, str | None]      # sheet -> the unit in its value column's heading
     notes: dict[str, list]
     blocks: list[dict] = field(default_factory=list)
@@ -127,7 +129,7 @@ def read_file(path: Path, ref: Reference, department: str | None = None,
     if file_year is None:
         raise SubmissionError(say("no_year", year=year_text or ""))
     ctx = FileContext(city_code, department_code, file_year, head.meta.get("template_version"))
-    entries: list = []
+    entries = Entries()
     notes: dict[str, list] = {"totals": [], "neutralised": [], "footer": [],
                               "conflicts": conflicts, "sheets": []}
     blocks: list[dict] = []
@@ -160,9 +162,16 @@ def read_file(path: Path, ref: Reference, department: str | None = None,
             layouts.add(table.kind)
             notes["sheets"].append(read_map(table, block))
             units[sheet.name] = table.header_units.get("value")
-            for piece in cut(sheet, table, block.start, block.end, block.meta_cells):
+            keep_runs = refused is None and not unseen_possible
+            for piece in _runs_kept(cut(sheet, table, block.start, block.end,
+                                        block.meta_cells), keep_runs):
                 kind = type(piece)
-                if kind is Record:
+                if kind is RecordRun:   # plain records, nothing to say of any one yet
+                    records += len(piece)
+                    filled += len(piece) - piece.cells["value"].count("")
+                    piece.block = number
+                    entries.append(piece)
+                elif kind is Record:
                     records += 1
                     filled += bool(piece.cells.get("value")) or piece.value_is_formula
                     piece.block = number
@@ -185,6 +194,19 @@ def read_file(path: Path, ref: Reference, department: str | None = None,
     if records and not filled:
         raise SubmissionError(say("nothing_filled", records=records))
     return Reading(ctx, "+".join(sorted(layouts)), entries, units, notes, blocks)
+
+
+def _runs_kept(pieces: list, keep: bool):
+    """cut's pieces, each RecordRun kept whole when `keep` and no text of it is to be made
+    inert (a leading =, +, @ …), else cut into its records, each looked at on its own (a
+    hidden or marked cell, a table the file contradicts, a text neutralised)."""
+    for piece in pieces:
+        if type(piece) is RecordRun and not (keep and not any(
+                text[:1] in _TRIGGER_CHARS for column, texts in piece.cells.items()
+                if column != "value" for text in set(texts))):
+            yield from piece.records()
+        else:
+            yield piece
 
 
 def _verdict_of(piece: Layout) -> RowVerdict:
