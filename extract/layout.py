@@ -226,15 +226,23 @@ class Table:
 
 def header_texts(cell: object) -> tuple[str, str | None]:
     """'面积（万平方米）' -> ('面积', '万平方米'); '指标代码 indicator_code' -> as is, no unit."""
-    text = clean(cell)
+    return _header_split(clean(cell))
+
+
+# The header, header-block and column-matching helpers below are asked about the same few
+# texts in every file of a batch (a bench file's header is 13 tries of a header row): their
+# answers are kept per distinct text.
+@lru_cache(maxsize=8192)
+def _header_split(text: str) -> tuple[str, str | None]:
     units = _BRACKETED.findall(text)
     return _BRACKETED.sub("", text).strip(), (units[-1].strip() if units else None)
 
 
-def _keys(text: str) -> set[str]:
+@lru_cache(maxsize=8192)
+def _keys(text: str) -> frozenset[str]:
     if not text:
-        return set()
-    return {k for k in {normalise(p) for p in text.split()} | {normalise(text)} if k}
+        return frozenset()
+    return frozenset(k for k in {normalise(p) for p in text.split()} | {normalise(text)} if k)
 
 
 def merged_fill(sheet: Sheet, r: int, row: list[object]) -> list[object]:
@@ -254,6 +262,11 @@ def merged_fill(sheet: Sheet, r: int, row: list[object]) -> list[object]:
 
 def _match_columns(candidates: list[list[str]]) -> dict[str, int]:
     """candidates[position] = header texts to try in order; first alias that fits wins."""
+    return dict(_matched(tuple(tuple(texts) for texts in candidates)))
+
+
+@lru_cache(maxsize=4096)
+def _matched(candidates: tuple[tuple[str, ...], ...]) -> dict[str, int]:
     columns: dict[str, int] = {}
     for pos, texts in enumerate(candidates):
         for text in texts:
@@ -454,13 +467,11 @@ def meta_pairs(rows: list[list[object]], first: int = 0
     for r, row in enumerate(rows, first):
         cells = [clean(c) for c in row]
         for k, text in enumerate(cells):
-            if not text:
+            name = _meta_name(text) if text else None
+            if name is None:
                 continue
-            label = header_texts(text.rstrip(":："))[0]
-            keys = _keys(label)
-            name = next((n for n, aliases in META_ALIASES.items() if keys & aliases), None)
             at = next((j for j in range(k + 1, len(cells)) if cells[j]), None)
-            if name and at is not None:
+            if at is not None:
                 meta.setdefault(name, cells[at].lstrip(":："))
                 used.update({(r, k), (r, at)})
                 break
@@ -514,9 +525,13 @@ def reference_marker(text: str | None) -> str | None:
 
 def _meta_key(cell: object) -> str | None:
     """The header-block field a cell names (department, city, year, template_version)."""
-    if not isinstance(cell, str):
-        return None
-    keys = _keys(header_texts(clean(cell).rstrip(":："))[0])
+    return _meta_name(clean(cell)) if isinstance(cell, str) else None
+
+
+@lru_cache(maxsize=8192)
+def _meta_name(text: str) -> str | None:
+    """The header-block field a cell's text names (填报部门：, 年度 …), or None."""
+    keys = _keys(header_texts(text.rstrip(":："))[0])
     return next((name for name, aliases in META_ALIASES.items() if keys & aliases), None)
 
 
@@ -669,7 +684,7 @@ def _plain_run(sheet: Sheet, table: Table, i0: int, end: int,
     if district is None or any(not d or _is_total(d) for d in set(district)):
         return None
     raws = list(columns[table.columns["value"]])
-    cells["value"] = _texts(raws, figure_text)
+    cells["value"] = [figure_text(raw) for raw in raws]     # figures seldom repeat in a file
     return RecordRun(sheet.name, i0 + 1, cells, raws,
                      column_letters(table.columns["value"]), sources)
 
