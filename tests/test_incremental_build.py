@@ -32,8 +32,8 @@ def _file(path, indicator: str, rows: list[tuple[str, str]], year: str = "2023",
 
 def _snapshot(warehouse) -> dict[str, list]:
     """Every row of every model table (intermediate and marts), as a multiset; all columns
-    but built_at, the time of the build that wrote the row, which is all the full rebuild
-    may change."""
+    but built_at and appended_at, the time of the build that wrote the row, which is all
+    the full rebuild may change."""
     with connect(warehouse) as con:
         tables = con.execute(
             "select table_schema, table_name, list(column_name) from information_schema.columns "
@@ -42,7 +42,7 @@ def _snapshot(warehouse) -> dict[str, list]:
             " where table_type = 'BASE TABLE') group by 1, 2 order by 1, 2").fetchall()
         snap = {}
         for schema, table, columns in tables:
-            rest = ", ".join(f'"{c}"' for c in columns if c != "built_at")
+            rest = ", ".join(f'"{c}"' for c in columns if c not in ("built_at", "appended_at"))
             rows = con.execute(f"select {rest} from {schema}.{table}").fetchall()
             snap[f"{schema}.{table}"] = sorted(map(repr, rows))
     return snap
@@ -232,3 +232,52 @@ def test_uniqueness_is_checked_on_the_rows_no_passing_build_has_checked(built):
         for _ in range(2):
             con.execute(copy_one.format(stamp=f"(select min(built_at) from {table})"))
     assert not build(built).full_refresh
+
+
+@pytest.mark.parametrize("mistake, caught_by", [
+    ("same_cell", "unique_int_observations_unioned_observation_id"),
+    ("no_cell", "assert_every_accepted_row_is_one_version"),
+])
+def test_values_are_reconciled_where_a_build_changed_them(built, tmp_path, mistake, caught_by):
+    """The uniqueness of int_observations_unioned and the one-version check
+    (tests/assert_every_accepted_row_is_one_version.sql) read what changed since the latest
+    passing build: a new file's records that claim one cell, or a record without its cell,
+    fail the build, and every build after it until it is mended; records a passing build
+    reconciled are not read again, until a full rebuild rewrites them."""
+    def cell_of(record: int) -> str:
+        return query(built.warehouse_path, "select cell from raw.submission_rows where "
+                     "file_hash = ? and record_number = ?", [digest, record])[0][0]
+
+    def set_cell(cell: str | None) -> None:
+        with connect(built.warehouse_path) as con:
+            con.execute("update raw.submission_rows set cell = ? where file_hash = ? and "
+                        "record_number = ?", [cell, digest, second])
+
+    air = "air_quality_good_days"
+    receipt = ingest_file(_file(tmp_path / "c.csv", air, [("环翠区", "301"), ("文登区", "288")]),
+                          built, received_at=LATER)
+    assert receipt.rows_accepted == 2
+    digest = receipt.file_hash
+    (first,), (second,) = query(built.warehouse_path, "select record_number from "
+                                "raw.submission_rows where file_hash = ? and status = "
+                                "'accepted' order by 1", [digest])
+    right = cell_of(second)
+    wrong = cell_of(first) if mistake == "same_cell" else None
+    set_cell(wrong)
+    for _ in range(2):          # a failed build settles nothing: the next one fails too
+        with pytest.raises(BuildError):
+            build(built)
+        (failure,) = query(built.warehouse_path, "select failures from audit.builds "
+                           "order by started_at desc limit 1")
+        assert caught_by in failure[0]
+    # what the failed builds appended stays (an appended file is not taken in again):
+    # mended at the source, a full rebuild makes it right, and passes
+    set_cell(right)
+    assert build(built, full_refresh=True).full_refresh
+    # reconciled by that build: the same mistake made now is not read again (raw rows never
+    # change once landed; the checks are of what builds make of them)
+    set_cell(wrong)
+    assert not build(built).full_refresh
+    with pytest.raises(BuildError):     # a full rebuild rewrites every row: all is read
+        build(built, full_refresh=True)
+    set_cell(right)

@@ -59,14 +59,19 @@ fetched as (
 )
 
 -- A wide row holds one value per district: a submitted value is identified by its cell.
+-- appended_at: the build that appended the row (rows never change once appended), so a
+-- check reads only the rows no passing build has checked (the uniqueness test below,
+-- tests/assert_every_accepted_row_is_one_version.sql).
 select
     source_type || ':' || source_id || ':' || source_part || '!'
         || coalesce(source_cell, cast(source_row as text)) as observation_id,
-    *
+    *,
+    {{ citycheck.built_at() }} as appended_at
 from submitted
 union all
 select
     source_type || ':' || source_id || ':' || source_part || ':' || cast(source_row as text)
         as observation_id,
-    *
+    *,
+    {{ citycheck.built_at() }} as appended_at
 from fetched
