@@ -90,14 +90,16 @@ def test_benchmark_files_are_read_by_column_with_the_same_verdicts(tmp_path, mon
         assert runs_in(path, ref) == rows, path.name
 
 
-def _property(test):
-    test = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+def _property(test=None, examples: int = EXAMPLES):
+    if test is None:
+        return lambda t: _property(t, examples)
+    test = settings(max_examples=examples, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow, HealthCheck.data_too_large])(test)
     return hypothesis_seed(20261207)(test)
 
 
-@_property
+@_property(examples=max(1, EXAMPLES // 2))    # the intake property test lands 60 more
 @given(generated=generated_files())
 def test_generated_department_files(generated, tmp_path, monkeypatch):
     folder = Path(tempfile.mkdtemp(dir=tmp_path))      # a folder per example
