@@ -97,7 +97,7 @@ class RecordRun:
     for plain rows (each record's texts from its own row; no blank row, total, footer, stray
     cell or formula among them), so that a table of 100,000 rows costs a few list operations
     per column instead of a Record per row. `record(k)` is its k-th record as cut would give
-    it row by row; tests/test_verdict_equivalence.py checks that both ways agree."""
+    it row by row; tests/test_columnar_reading.py checks that both ways agree."""
     sheet: str
     first_row: int                  # the first record's row number (1-based)
     cells: dict[str, list[str]]     # canonical column -> its text in each record
@@ -645,7 +645,7 @@ def outside(sheet: str, rows: list[list[object]], first: int, reason: str,
 
 
 # Read a long table's plain rows column by column (RecordRun); False reads every row on its
-# own, as before (tests/test_verdict_equivalence.py compares the two)
+# own, as before (tests/test_columnar_reading.py compares the two)
 COLUMNAR = True
 
 
