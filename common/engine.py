@@ -188,7 +188,9 @@ class Engine(ABC):
     def held_for_dbt(self) -> AbstractContextManager:
         """A context kept around a dbt invocation in this process. Where the warehouse has one
         writer at a time, it keeps the writer's place from before dbt connects until dbt is
-        done, so another process cannot take it in between. Elsewhere it does nothing."""
+        done, so another process cannot take it in between; where it is a file, dbt runs in
+        its folder and names it by its name (dbt_env), so that dbt's parsed project does not
+        depend on where the data dir is. Elsewhere it does nothing."""
         from contextlib import nullcontext
 
         return nullcontext()

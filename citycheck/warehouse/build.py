@@ -15,7 +15,9 @@ audit.builds; publishing requires the latest build to have passed validation.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,10 +85,45 @@ def full_refresh_reason(con, fingerprint: str, asked: bool) -> str | None:
 
 
 def dbt_args(settings: Settings, command: list[str]) -> list[str]:
-    target = settings.data_dir / "dbt"
-    return [*command, "--no-use-colors", "--project-dir", str(settings.dbt_project_dir),
-            "--profiles-dir", str(settings.dbt_project_dir), "--target-path", str(target / "target"),
-            "--log-path", str(target / "logs")]
+    # absolute: dbt may run in the warehouse's folder (Engine.held_for_dbt)
+    target = settings.data_dir.resolve() / "dbt"
+    project = str(settings.dbt_project_dir.resolve())
+    return [*command, "--no-use-colors", "--project-dir", project, "--profiles-dir", project,
+            "--target-path", str(target / "target"), "--log-path", str(target / "logs")]
+
+
+PARSED = "partial_parse.msgpack"
+
+
+@contextmanager
+def shared_parse(settings: Settings):
+    """dbt's parsed project (partial_parse.msgpack), shared by every data dir built from the
+    same project through <dbt project>/target, where dbt run by hand keeps it too. Parsing the
+    project whole takes 2-3 s of CPU, and every new data dir (a bench scale, a test's
+    warehouse, a copy of one) used to pay it once more. dbt checks the file before using it
+    (its version, the profile, the vars, every project file's checksum) and parses whatever
+    differs, so a file of another project or profile costs a full parse, never a wrong one.
+    A folder that cannot be written (a read-only install) only loses the sharing."""
+    mine = settings.data_dir.resolve() / "dbt" / "target" / PARSED
+    shared = settings.dbt_project_dir.resolve() / "target" / PARSED
+
+    def copy(source: Path, target: Path) -> None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            shutil.copyfile(source, tmp)
+            tmp.replace(target)         # a reader sees the old file or the new, whole
+        except OSError:
+            pass
+
+    if not mine.exists() and shared.exists():
+        copy(shared, mine)
+    before = mine.stat().st_mtime_ns if mine.exists() else None
+    try:
+        yield
+    finally:
+        if mine.exists() and mine.stat().st_mtime_ns != before:    # dbt parsed something
+            copy(mine, shared)
 
 
 class _NodeProgress:
@@ -119,7 +156,8 @@ def run_dbt(settings: Settings, command: list[str], callbacks: list | None = Non
     os.environ.update(env)
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     try:
-        with engine.held_for_dbt():     # one writer: dbt's place is kept until it is done
+        # one writer: dbt's place is kept until it is done
+        with engine.held_for_dbt(), shared_parse(settings):
             return dbtRunner(callbacks=callbacks or []).invoke(dbt_args(settings, command))
     finally:
         for k, v in saved.items():

@@ -170,6 +170,19 @@ class DuckDBLanding(Landing):
         self.con.execute("rollback")
 
 
+def _close_dbt_connection() -> None:
+    """dbt-duckdb keeps its DuckDB connection from one dbt invocation to the next in a process
+    while the profile is the same, and the profile names the warehouse by its file name alone
+    (DuckDBEngine.dbt_env), the same in every data dir: an invocation must open the file of
+    its own data dir, never keep the connection to another's (tests/test_dbt_parsing.py)."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager as manager
+
+    with manager._LOCK:
+        if manager._ENV is not None:
+            manager._ENV.close()
+            manager._ENV = None
+
+
 class DuckDBEngine(Engine):
     name = "duckdb"
     publishes_files = True
@@ -204,16 +217,28 @@ class DuckDBEngine(Engine):
         """One: DuckDB lets one process write the file."""
         return 1
 
+    @contextmanager
     def held_for_dbt(self):
         # An open connection holds the file's lock for this process: dbt-duckdb, connecting
         # in the same process, shares the database instance, and a department portal's upload
         # arriving meanwhile waits (then retries) instead of taking the file between
         # build's first look and dbt's connect, which failed the build.
-        return connect(self.settings.warehouse_path)
+        with connect(self.settings.warehouse_path):
+            # dbt opens the file by its name from its folder (dbt_env): the profile dbt keeps
+            # in its parsed project is then the same for every data dir, and a new or copied
+            # one parses nothing again (citycheck/warehouse/build.py, shared_parse)
+            here = os.getcwd()
+            os.chdir(self.settings.warehouse_path.resolve().parent)
+            try:
+                _close_dbt_connection()
+                yield
+            finally:
+                _close_dbt_connection()     # and the file is this process's no longer
+                os.chdir(here)
 
     def dbt_env(self) -> dict[str, str]:
         return {"CITYCHECK_DBT_TARGET": "duckdb",
-                "CITYCHECK_DBT_DUCKDB_PATH": str(self.settings.warehouse_path)}
+                "CITYCHECK_DBT_DUCKDB_PATH": self.settings.warehouse_path.name}
 
     def row_hash(self, alias: str) -> str:
         return f"hash({alias})::hugeint"
