@@ -200,10 +200,12 @@ def _runs_kept(pieces: list, keep: bool):
     """cut's pieces, each RecordRun kept whole when `keep` and no text of it is to be made
     inert (a leading =, +, @ …), else cut into its records, each looked at on its own (a
     hidden or marked cell, a table the file contradicts, a text neutralised)."""
+    def inert_needed(run: RecordRun) -> bool:
+        return any(text[:1] in _TRIGGER_CHARS for column, texts in run.cells.items()
+                   if column != "value" for text in set(texts))
+
     for piece in pieces:
-        if type(piece) is RecordRun and not (keep and not any(
-                text[:1] in _TRIGGER_CHARS for column, texts in piece.cells.items()
-                if column != "value" for text in set(texts))):
+        if type(piece) is RecordRun and (not keep or inert_needed(piece)):
             yield from piece.records()
         else:
             yield piece
