@@ -233,8 +233,10 @@ class DuckDBEngine(Engine):
                 _close_dbt_connection()
                 yield
             finally:
-                _close_dbt_connection()     # and the file is this process's no longer
-                os.chdir(here)
+                try:
+                    _close_dbt_connection()     # and the file is this process's no longer
+                finally:
+                    os.chdir(here)
 
     def dbt_env(self) -> dict[str, str]:
         return {"CITYCHECK_DBT_TARGET": "duckdb",
