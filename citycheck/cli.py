@@ -36,6 +36,7 @@ import logging
 import signal
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 
 from citycheck.serving.summary import print_intake, print_published, print_rounds
@@ -319,6 +320,28 @@ def _log_traceback(text: str) -> str:
     return "(no log could be written)"
 
 
+def _ingest_inbox(settings: Settings, as_json: bool) -> int:
+    """Every file of the inbox, one line each as its batch lands (a national backlog's whole
+    receipts were 270 MB of text, printed at the end); --json: each whole receipt as one line
+    of JSON. The whole receipts are in the archive."""
+    from common import progress
+    from extract.submissions import ingest_inbox
+
+    def each(r) -> None:
+        progress.finish()
+        print(json.dumps(r.to_dict(), ensure_ascii=False) if as_json else r.line(), flush=True)
+
+    receipts = ingest_inbox(settings, each=each)
+    if not as_json:
+        counts = Counter(r.status for r in receipts)
+        print(f"{len(receipts)} 个文件 files: " + ", ".join(
+            f"{n} {status}" for status, n in counts.most_common()) + "; "
+            f"回执在归档文件夹中 each receipt is beside its archived file under "
+            f"{settings.storage('archive').shown('')} (receipt.txt)" if receipts else
+            "收件箱为空 the inbox is empty: nothing to ingest")
+    return 1 if any(r.status == "rejected" for r in receipts) else 0
+
+
 def _command(args) -> int:
     settings = Settings.from_env()
     if args.command == "run":
@@ -341,17 +364,17 @@ def _command(args) -> int:
 
         return sql_main(settings, args.query, args.file)
     elif args.command == "ingest":
-        from extract.submissions import SubmissionError, ingest_file, ingest_inbox
+        from extract.submissions import SubmissionError, ingest_file
 
         if args.file and not args.file.is_file():
             raise SubmissionError(f"no such file: {args.file}")
-        receipts = ([ingest_file(args.file, settings, department=args.department,
-                                 city=args.city, year=args.year)]
-                    if args.file else ingest_inbox(settings))
-        for r in receipts:
+        if args.file:
+            r = ingest_file(args.file, settings, department=args.department, city=args.city,
+                            year=args.year)
             print(json.dumps(r.to_dict(), ensure_ascii=False, indent=2) if args.json
                   else r.to_text())
-        return 1 if any(r.status == "rejected" for r in receipts) else 0
+            return 1 if r.status == "rejected" else 0
+        return _ingest_inbox(settings, args.json)
     elif args.command == "fetch":
         from extract.open_data import fetch_all
 

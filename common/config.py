@@ -20,8 +20,11 @@ SOURCES_FILE = PROJECT_ROOT / "extract" / "sources.yml"
 # one for DuckDB's one writer process, CITYCHECK_WRITER_SLOTS for PostgreSQL).
 WAREHOUSE_POOL = "citycheck_warehouse"
 # DuckDB's memory limit unless CITYCHECK_DUCKDB_MEMORY_LIMIT says otherwise: every citycheck
-# connection and dbt's (dbt_project/profiles.yml repeats it: Jinja cannot import it).
-DEFAULT_DUCKDB_MEMORY_LIMIT = "2GB"
+# connection and dbt's (dbt_project/profiles.yml repeats it: Jinja cannot import it). At
+# the national scale (bench L) the build then peaks at 1.8 GB and the publication at 1.6 GB
+# for 2 % and 7 % more time than with 2GB (docs/performance.md, sixth and seventh rounds);
+# the sub-district scale needs more (the bench gives XL 8GB).
+DEFAULT_DUCKDB_MEMORY_LIMIT = "1.5GB"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-from common.config import SEEDS_DIR
+from common.config import SEEDS_DIR, ConfigError
 from common.messages import say
 
 _SPACE = re.compile(r"\s+")
@@ -93,6 +93,20 @@ def _read(name: str, seeds_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def _one_rule_each(rules: list[dict], path: Path) -> None:
+    """An indicator names each plausibility rule once: twice would be two thresholds for one
+    check, and two warnings for one value (raw.submission_warnings is keyed by record and
+    rule)."""
+    seen: dict[tuple[str, str], int] = {}
+    for line, r in enumerate(rules, start=2):
+        key = (r["indicator_code"], r["rule"])
+        if key in seen:
+            raise ConfigError(
+                f"{path}: rule {key[1]} of indicator {key[0]} is on lines {seen[key]} and "
+                f"{line}: keep one of them (an indicator names each rule once)")
+        seen[key] = line
+
+
 def _float(text: str) -> float | None:
     return float(text) if text.strip() else None
 
@@ -123,6 +137,7 @@ class Reference:
              "threshold": _float(r["threshold"]), "action": r.get("action") or "inform"}
             for r in (_read("plausibility_rules.csv", seeds_dir)
                       if (seeds_dir / "plausibility_rules.csv").exists() else [])]
+        _one_rule_each(self.plausibility_rules, seeds_dir / "plausibility_rules.csv")
         # city -> its programme and the calendar of its reporting rounds (seeds/programmes.csv;
         # a reference without the file, such as the benchmark's, runs no rounds)
         self.programmes: dict[str, Programme] = {

@@ -52,3 +52,22 @@ def test_an_unexpected_failure_points_at_the_log_with_the_traceback(settings):
     log = settings.data_dir / "logs" / "citycheck-cli.log"
     assert "not a valid DuckDB database file" in err
     assert str(log) in err and "Traceback" in log.read_text(encoding="utf-8")
+
+
+def test_a_plausibility_rule_named_twice_is_refused_with_its_lines(settings, tmp_path):
+    """Two thresholds for one check of one indicator: intake says which lines, before it
+    reads a file, instead of warning twice about one value."""
+    import shutil
+
+    from common.config import DBT_PROJECT_DIR
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR / "seeds", project / "seeds")
+    rules = project / "seeds" / "plausibility_rules.csv"
+    lines = rules.read_text(encoding="utf-8").splitlines()
+    twice = next(n for n, line in enumerate(lines, 1) if line.startswith("utility_tunnel_km,yoy"))
+    rules.write_text("\n".join(lines + [lines[twice - 1].replace(",3,", ",5,")]) + "\n",
+                     encoding="utf-8")
+    err = _said(cli(settings, "ingest", env={"CITYCHECK_DBT_PROJECT_DIR": str(project)}))
+    assert (f"rule yoy_factor of indicator utility_tunnel_km is on lines {twice} and "
+            f"{len(lines) + 1}: keep one of them") in err, err

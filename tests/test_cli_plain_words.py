@@ -113,3 +113,53 @@ def test_sigterm_stops_a_build_in_one_line_and_the_next_run_finishes(built):
                      "indicator_code = 'sewage_treatment_rate_pct' and district_code = "
                      "'371002' and year = 2023")[0]
     assert value == 98.9
+
+
+def _zibo_inbox(settings) -> list[str]:
+    """Zibo's sample files in the inbox, arrived a day ago one minute apart (one of them
+    draws a plausibility warning that holds a value)."""
+    import shutil
+
+    from common.config import SAMPLE_DIR
+
+    names = []
+    for minute, path in enumerate(sorted((SAMPLE_DIR / "submissions").glob("370300_*"))):
+        shutil.copy(path, settings.inbox_dir / path.name)
+        stamp = time.time() - 86400 + 60 * minute
+        os.utime(settings.inbox_dir / path.name, (stamp, stamp))
+        names.append(path.name)
+    return names
+
+
+def test_ingesting_the_inbox_prints_a_line_per_file_as_it_lands(settings):
+    """A backlog's whole receipts were printed at the end (270 MB of text for a national
+    one, held in memory until then): now each file is one line as its batch lands, then a
+    total and where the whole receipts are."""
+    names = _zibo_inbox(settings)
+    proc = cli(settings, "ingest", env={"CITYCHECK_INGEST_BATCH_FILES": "4"})
+    assert proc.returncode == 0, proc.stderr
+    *lines, total = proc.stdout.splitlines()
+    assert [line.split(": ", 1)[0] for line in lines] == names
+    assert all(": 已接收 / loaded — " in line and "records accepted" in line
+               and "采用" in line for line in lines), lines
+    assert any("held for the office's review" in line for line in lines), lines
+    assert total.startswith(f"{len(names)} 个文件 files: {len(names)} loaded; ")
+    assert str(settings.archive_dir) in total and "receipt.txt" in total
+
+
+def test_ingesting_the_inbox_as_json_gives_each_whole_receipt_on_its_line(settings):
+    """--json: one line of JSON per file, the whole receipt as archived (its warnings and
+    the rows it ignored included), though intake keeps only counts of each once landed."""
+    import json
+
+    names = _zibo_inbox(settings)
+    proc = cli(settings, "ingest", "--json", env={"CITYCHECK_INGEST_BATCH_FILES": "4"})
+    assert proc.returncode == 0, proc.stderr
+    receipts = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["file_name"] for r in receipts] == names
+    for r in receipts:
+        digest = r["file_hash"]
+        archived = settings.archive_dir / digest[:2] / digest / "receipt.json"
+        assert json.loads(archived.read_text(encoding="utf-8")) == r
+    assert any(w["action"] == "hold" for r in receipts for w in r["warnings"])
+    assert all(r["ignored"] or r["layout"] == "wide" for r in receipts)

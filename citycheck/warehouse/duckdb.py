@@ -26,25 +26,29 @@ from common.faults import crash_point
 def init_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(RAW_DDL)
     _migrate_submission_rows(con)
-    _drop_submission_rows_key(con)
+    for table in KEYLESS_TABLES:
+        _drop_key(con, table)
 
 
-def _drop_submission_rows_key(con: duckdb.DuckDBPyConnection) -> None:
-    """Warehouses made before raw.submission_rows lost its primary key (raw.py says why) are
-    copied once into the table without it, in one transaction: every row is kept. DuckDB
-    cannot drop a key in place."""
+# Raw tables that DuckDB keeps without their primary key (raw.py says why); warehouses made
+# before lost it have it.
+KEYLESS_TABLES = ("submission_rows", "submission_warnings")
+
+
+def _drop_key(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """A warehouse made before raw.<table> lost its primary key is copied once into the table
+    without it, in one transaction: every row is kept. DuckDB cannot drop a key in place."""
     keyed = con.execute(
         "select count(*) from duckdb_constraints() where schema_name = 'raw' and "
-        "table_name = 'submission_rows' and constraint_type = 'PRIMARY KEY'").fetchall()[0][0]
+        "table_name = ? and constraint_type = 'PRIMARY KEY'", [table]).fetchall()[0][0]
     if not keyed:
         return
     con.execute("begin transaction")
     try:
-        con.execute("alter table raw.submission_rows rename to submission_rows_keyed")
+        con.execute(f"alter table raw.{table} rename to {table}_keyed")
         con.execute(RAW_DDL)
-        con.execute("insert into raw.submission_rows by name "
-                    "select * from raw.submission_rows_keyed")
-        con.execute("drop table raw.submission_rows_keyed")
+        con.execute(f"insert into raw.{table} by name select * from raw.{table}_keyed")
+        con.execute(f"drop table raw.{table}_keyed")
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -79,7 +83,7 @@ def _migrate_submission_rows(con: duckdb.DuckDBPyConnection) -> None:
 def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse file. Writers must run inside the one-slot Airflow pool.
 
-    DuckDB gets the same memory limit as in dbt builds (CITYCHECK_DUCKDB_MEMORY_LIMIT, 2GB):
+    DuckDB gets the same memory limit as in dbt builds (CITYCHECK_DUCKDB_MEMORY_LIMIT, default 1.5GB):
     unbounded, publishing 40 million values took 20 GB of a 24 GB machine; bounded, DuckDB
     spills to a temporary folder beside the file instead."""
     if not read_only:

@@ -8,7 +8,7 @@ before its mapped ingest tasks.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,12 +103,17 @@ def inbox_items(settings: Settings, entries: list) -> Iterator[list[Submission]]
         yield items
 
 
-def ingest_inbox(settings: Settings) -> list[Receipt]:
+def ingest_inbox(settings: Settings,
+                 each: Callable[[Receipt], None] | None = None) -> list[Receipt]:
     """Finish what a stopped run left (recover_intake), then ingest every file waiting in the
-    inbox, oldest first, in batches (ingest_files)."""
+    inbox, oldest first, in batches (ingest_files; `each` as there)."""
     engine = engine_for(settings)
     with engine.landing() as landing:
         recovered = recover_intake(settings, landing)
+        if each is not None:
+            for r in recovered:
+                each(r)
+            recovered = [r.counts_only() for r in recovered]
         entries = queue_inbox(settings)
         with inbox_items(settings, entries) as items:
-            return recovered + ingest_files(items, settings, landing=landing)
+            return recovered + ingest_files(items, settings, landing=landing, each=each)

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,18 +107,21 @@ def ingest_file(path: Path, settings: Settings, *, department: str | None = None
 
 
 def ingest_files(items: list[Submission], settings: Settings, ref: Reference | None = None,
-                 landing: Landing | None = None) -> list[Receipt]:
+                 landing: Landing | None = None,
+                 each: Callable[[Receipt], None] | None = None) -> list[Receipt]:
     """Ingest files in batches of settings.ingest_batch_files (CITYCHECK_INGEST_BATCH_FILES):
     the files of a batch are read, each to its own verdicts, then landed in one transaction
     with one lookup of earlier copies and earlier versions, so a file costs its reading, not
-    a round of queries. Receipts come back in the order of `items`.
+    a round of queries. Receipts come back in the order of `items`. With `each`, every whole
+    receipt is handed to it as its batch lands, and the list keeps each receipt's counts
+    only (Receipt.counts_only): a long backlog's memory does not grow with its receipts.
 
     Give `items` oldest first: a file is a duplicate of the first copy of its bytes.
     (Reading in several processes was measured and is slower: sending the verdicts back
     costs more than reading them; docs/performance.md.)"""
     if landing is None:
         with engine_for(settings).landing() as own:
-            return ingest_files(items, settings, ref, own)
+            return ingest_files(items, settings, ref, own, each)
     ref = ref or load_reference(settings.seeds_dir)
     settings.ensure_dirs()
     size = max(1, settings.ingest_batch_files)
@@ -128,8 +132,12 @@ def ingest_files(items: list[Submission], settings: Settings, ref: Reference | N
         for attempt in range(3):
             try:
                 landed = _ingest_batch(batch, settings, ref, landing, (start, len(items)))
-                receipts += landed
                 accepted += sum(r.rows_accepted for r in landed)
+                if each is not None:
+                    for r in landed:
+                        each(r)
+                    landed = [r.counts_only() for r in landed]
+                receipts += landed
                 progress.update(f"  intake: {len(receipts)} of {len(items)} files landed, "
                                 f"{accepted:,} values accepted" if len(items) > 1 else
                                 f"  intake: {items[0].name} landed, {accepted:,} values "

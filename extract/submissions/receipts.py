@@ -4,7 +4,7 @@ and English for people), written beside the archived original.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 from common.messages import MESSAGES
 from common.storage import Storage
@@ -58,6 +58,18 @@ class Receipt:
                    [entry.get("value") or ""],
                    f"{entry['sheet']}!{entry.get('cell') or entry['row']}", 1)
 
+    def counts_only(self) -> Receipt:
+        """This receipt without its lines (the records listed, warnings, corrections, how
+        each sheet was read): its counts, message and archive place. What a caller of a long
+        intake keeps of each file once the whole receipt is written to the archive and to
+        raw.submission_receipts (a national backlog's warnings alone were a gigabyte)."""
+        return replace(self, **{name: [] for name in LINE_LISTS})
+
+    def line(self) -> str:
+        """One line for a person following a long intake: the file, its result, the message."""
+        return f"{self.file_name}: {STATUS_ZH.get(self.status, self.status)} / {self.status}" \
+               f" — {self.message}"
+
     def to_dict(self) -> dict:
         """The receipt's fields as they are (its lists hold plain dicts of JSON values):
         not dataclasses.asdict, whose deep copy of every warning and rejection line cost
@@ -66,8 +78,6 @@ class Receipt:
 
     def to_text(self) -> str:
         """The receipt a person reads, in Chinese and English."""
-        status_zh = {"loaded": "已接收", "rejected": "已退回", "duplicate": "重复文件，未重复入库",
-                     "waiting": "暂未接收，留待下次处理", "skipped": "由另一进程处理"}
         lines = [
             "数据报送回执 Submission receipt",
             f"文件 File: {self.file_name}",
@@ -75,7 +85,7 @@ class Receipt:
             f"接收时间 Received: {self.received_at}",
             f"部门 Department: {self.department_code or '-'}   城市 City: {self.city_code or '-'}"
             f"   年度 Year: {self.year or '-'}   版式 Layout: {self.layout or '-'}",
-            f"结果 Result: {status_zh.get(self.status, self.status)} / {self.status}",
+            f"结果 Result: {STATUS_ZH.get(self.status, self.status)} / {self.status}",
             f"说明 Message: {self.message}",
             f"读取记录 Records read: {self.rows_read} = 接收 accepted {self.rows_accepted}"
             f" + 退回 rejected {self.rows_rejected} + 忽略 ignored {self.rows_ignored}",
@@ -156,6 +166,11 @@ class Receipt:
         return "\n".join(lines) + "\n"
 
 
+STATUS_ZH = {"loaded": "已接收", "rejected": "已退回", "duplicate": "重复文件，未重复入库",
+             "waiting": "暂未接收，留待下次处理", "skipped": "由另一进程处理"}
+# a receipt's lists of lines, one entry per record, cell or warning (counts_only drops them)
+LINE_LISTS = ("rejected", "ignored", "rejected_unlisted", "ignored_unlisted", "superseded",
+              "totals", "neutralised", "footer", "conflicts", "warnings", "sheets")
 # How many rejected records (and, apart, layout rows) a receipt lists one by one: a file of
 # 100,000 bad rows had a 41 MB receipt listing each. The rest are counted by reason.
 LISTED = 1000
