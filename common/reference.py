@@ -95,8 +95,8 @@ def _read(name: str, seeds_dir: Path) -> list[dict[str, str]]:
 
 def _one_rule_each(rules: list[dict], path: Path) -> None:
     """An indicator names each plausibility rule once: twice would be two thresholds for one
-    check, and two warnings for one value (raw.submission_warnings is keyed by record and
-    rule)."""
+    check, and two warnings for one value, which raw.submission_warnings' key (record and
+    rule) refuses in the middle of a batch's transaction, with DuckDB's words."""
     seen: dict[tuple[str, str], int] = {}
     for line, r in enumerate(rules, start=2):
         key = (r["indicator_code"], r["rule"])

@@ -120,31 +120,24 @@ def test_a_batch_that_cannot_be_landed_leaves_every_file_in_the_inbox(settings, 
     assert [r.status for r in receipts] == ["loaded", "duplicate", "loaded", "rejected"]
 
 
-# raw tables that DuckDB keeps without a primary key, and the key each had before
-KEYS = {"submission_rows": "file_hash, record_number",
-        "submission_warnings": "file_hash, record_number, rule"}
-
-
-def _keyed_ddl(table: str) -> str:
-    """raw.<table> as warehouses made before it lost its key have it (submission_rows before
-    2026-12-07, submission_warnings before 2026-12-08)."""
+def _keyed_ddl() -> str:
+    """raw.submission_rows as warehouses made before 2026-12-07 have it: with a primary key."""
     import re
 
     from citycheck.warehouse.raw import RAW_DDL
 
-    ddl = re.search(rf"create table if not exists raw\.{table} \(.*?\n\);", RAW_DDL, re.S)[0]
-    ddl = re.sub(r"\s*--[^\n]*", "", ddl)     # comments, also where the key was
-    return ddl.replace("\n);", f",\n    primary key ({KEYS[table]})\n);")
+    table = re.search(r"create table if not exists raw\.submission_rows \(.*?\n\);", RAW_DDL,
+                      re.S)[0]
+    return table.replace("loaded_at        timestamp not null",
+                         "loaded_at        timestamp not null,\n"
+                         "    primary key (file_hash, record_number)")
 
 
-@pytest.mark.parametrize("table", KEYS)
 def test_a_record_is_unique_by_its_file_and_number_and_an_older_warehouse_keeps_every_row(
-        settings, table):
-    """DuckDB keeps no index of a record's key (file_hash, record_number) nor of a warning's
-    (and its rule): they were half the cost of landing rows, and most of a commit where many
-    values draw a warning. A warehouse made with the key is copied once into the table
-    without it, every row kept, and intake goes on. PostgreSQL keeps each key as a unique
-    index."""
+        settings):
+    """DuckDB keeps no index of (file_hash, record_number) (it was half the cost of landing
+    rows); a warehouse made with that key is copied once into the table without it, every
+    row kept, and intake goes on. PostgreSQL keeps the key as a unique index."""
     paths = _fill_inbox(settings.inbox_dir)
     later = paths[2].read_bytes()
     paths[2].unlink()
@@ -152,29 +145,23 @@ def test_a_record_is_unique_by_its_file_and_number_and_an_older_warehouse_keeps_
     if settings.warehouse_target == "postgres":
         indexes = {name for (name,) in query(settings, "select indexname from pg_indexes "
                                                        "where schemaname = 'raw' and "
-                                                       f"tablename = '{table}'")}
-        assert indexes & {f"{table}_key", f"{table}_pkey"}, indexes
+                                                       "tablename = 'submission_rows'")}
+        assert indexes & {"submission_rows_key", "submission_rows_pkey"}, indexes
         return
 
     import duckdb
 
     keys = ("select count(*) from duckdb_constraints() where schema_name = 'raw' and "
-            f"table_name = '{table}' and constraint_type = 'PRIMARY KEY'")
-    every_row = f"select * exclude (loaded_at) from raw.{table} order by all" if (
-        table == "submission_rows") else f"select * from raw.{table} order by all"
+            "table_name = 'submission_rows' and constraint_type = 'PRIMARY KEY'")
+    every_row = "select * exclude (loaded_at) from raw.submission_rows order by all"
     assert query(settings, keys) == [(0,)]
     with duckdb.connect(str(settings.warehouse_path)) as con:     # an older warehouse
-        con.execute(f"alter table raw.{table} rename to {table}_new")
-        con.execute(_keyed_ddl(table))
-        if table == "submission_warnings":
-            con.execute("alter table raw.submission_warnings add column action varchar")
-            # the sample's files draw no warning: one as an older intake wrote it
-            con.execute("insert into raw.submission_warnings_new values ('f', 1, 'Sheet1', "
-                        "'E7', 'i', '371002', 2023, 'yoy_factor', 1.5, 'changed', 'inform')")
-        con.execute(f"insert into raw.{table} select * from raw.{table}_new")
-        con.execute(f"drop table raw.{table}_new")
+        con.execute("alter table raw.submission_rows rename to submission_rows_new")
+        con.execute(_keyed_ddl())
+        con.execute("insert into raw.submission_rows select * from raw.submission_rows_new")
+        con.execute("drop table raw.submission_rows_new")
         before = con.execute(every_row).fetchall()
-        assert con.execute(keys).fetchall() == [(1,)] and len(before) > 0
+        assert con.execute(keys).fetchall() == [(1,)] and len(before) > 5
 
     # the correction arrives: intake opens the older warehouse, which loses its key
     (settings.inbox_dir / "v2.csv").write_bytes(later)
@@ -184,7 +171,4 @@ def test_a_record_is_unique_by_its_file_and_number_and_an_older_warehouse_keeps_
     after = query(settings, every_row)
     assert query(settings, keys) == [(0,)]
     assert set(before) <= set(after)
-    if table == "submission_rows":
-        assert len(after) == len(before) + receipt.rows_read
-    else:
-        assert len(after) == len(before) + len(receipt.warnings)
+    assert len(after) == len(before) + receipt.rows_read

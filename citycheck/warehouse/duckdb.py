@@ -26,29 +26,25 @@ from common.faults import crash_point
 def init_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(RAW_DDL)
     _migrate_submission_rows(con)
-    for table in KEYLESS_TABLES:
-        _drop_key(con, table)
+    _drop_submission_rows_key(con)
 
 
-# Raw tables that DuckDB keeps without their primary key (raw.py says why); warehouses made
-# before lost it have it.
-KEYLESS_TABLES = ("submission_rows", "submission_warnings")
-
-
-def _drop_key(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """A warehouse made before raw.<table> lost its primary key is copied once into the table
-    without it, in one transaction: every row is kept. DuckDB cannot drop a key in place."""
+def _drop_submission_rows_key(con: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses made before raw.submission_rows lost its primary key (raw.py says why) are
+    copied once into the table without it, in one transaction: every row is kept. DuckDB
+    cannot drop a key in place."""
     keyed = con.execute(
         "select count(*) from duckdb_constraints() where schema_name = 'raw' and "
-        "table_name = ? and constraint_type = 'PRIMARY KEY'", [table]).fetchall()[0][0]
+        "table_name = 'submission_rows' and constraint_type = 'PRIMARY KEY'").fetchall()[0][0]
     if not keyed:
         return
     con.execute("begin transaction")
     try:
-        con.execute(f"alter table raw.{table} rename to {table}_keyed")
+        con.execute("alter table raw.submission_rows rename to submission_rows_keyed")
         con.execute(RAW_DDL)
-        con.execute(f"insert into raw.{table} by name select * from raw.{table}_keyed")
-        con.execute(f"drop table raw.{table}_keyed")
+        con.execute("insert into raw.submission_rows by name "
+                    "select * from raw.submission_rows_keyed")
+        con.execute("drop table raw.submission_rows_keyed")
         con.execute("commit")
     except Exception:
         con.execute("rollback")

@@ -146,20 +146,13 @@ create table if not exists intake.queue (
     listed_at    timestamptz not null default now(),
     primary key (name, received_at)
 );
--- a record's key and a warning's (the DuckDB engine has none: raw.py says why); a warehouse
--- made with the key as a primary key keeps that index and gets no second one
+-- a record's key (the DuckDB engine has none: raw.py says why); a warehouse made with the
+-- key as a primary key keeps that index and gets no second one
 do $$ begin
     if not exists (select from pg_constraint where conrelid = 'raw.submission_rows'::regclass
                    and contype = 'p') then
         create unique index if not exists submission_rows_key
             on raw.submission_rows (file_hash, record_number);
-    end if;
-end $$;
-do $$ begin
-    if not exists (select from pg_constraint
-                   where conrelid = 'raw.submission_warnings'::regclass and contype = 'p') then
-        create unique index if not exists submission_warnings_key
-            on raw.submission_warnings (file_hash, record_number, rule);
     end if;
 end $$;
 -- what a batch reads of the earlier rows: those of its values (PostgresLanding._history),

@@ -79,13 +79,8 @@ create table if not exists raw.submission_warnings (
     year             integer not null,
     rule             varchar not null,     -- decrease | yoy_factor | above_city_total
     compared_with    double,               -- the year before's value, or the city's
-    message          varchar not null      -- Chinese and English
-    -- No key, as raw.submission_rows: (file_hash, record_number, rule) is unique because one
-    -- statement writes a file's warnings, a record once per rule (seeds/plausibility_rules.csv
-    -- names a rule of an indicator once: common/reference.py refuses it twice), and the
-    -- staging model's dbt test checks it at every build. DuckDB's index of it was most of the
-    -- cost of a batch's commit at L, where a third of the bench's values draw a warning;
-    -- PostgreSQL keeps it as a unique index (pg_connection.py).
+    message          varchar not null,     -- Chinese and English
+    primary key (file_hash, record_number, rule)
 );
 -- hold: the value waits for the office's review before it is published (a rule of
 -- seeds/plausibility_rules.csv says so, or intake marked the cell as doubtful); inform: it is
