@@ -130,6 +130,8 @@ class PublicationRequest:
     tables: list[str]
     marts: dict[str, tuple[int, str]]                  # table -> (rows, fingerprint) checked
     by_year: dict[str, dict] = field(default_factory=dict)   # table -> year -> (rows, fp)
+    # table -> (year, city) -> (rows, fp), for the marts with both columns
+    by_city: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass

@@ -62,26 +62,66 @@ def test_a_correction_rewrites_the_marts_it_changed_and_carries_the_rest(built, 
                  f"select value from read_parquet('{parquet}') where indicator_code = "
                  "'sewage_treatment_rate_pct' and district_code = '371002' and year = 2023"
                  ) == [(97.1,)]
-    # rows in the order readers ask for them, after a whole write and after a delta: each
-    # year's rows together, by city within it (DuckDB then skips the row groups of other
-    # cities when a report reads one city's years)
-    for mart in published_marts(built):
-        columns = {c for (c,) in query(built.serving_path,
+    _city_years_together(built)
+    # the warehouse keeps no third copy of the publication
+    assert query(built.warehouse_path, "select count(*) from information_schema.schemata "
+                                       "where schema_name = 'published'") == [(0,)]
+
+
+def _city_years_together(settings) -> None:
+    """Rows in the order readers ask for them, after a whole write and after a delta: each
+    city's rows of a year together (DuckDB then skips the row groups of other cities when a
+    report reads one city's years)."""
+    for mart in published_marts(settings):
+        columns = {c for (c,) in query(settings.serving_path,
                    "select column_name from information_schema.columns where table_name = ?",
                    [mart])}
         if not {"year", "city_code"} <= columns:
             continue
-        (out_of_order, runs, years), = query(built.serving_path, f"""
+        (runs, city_years), = query(settings.serving_path, f"""
             with r as (select year, city_code,
                               lag(year) over (order by rowid) as prev_year,
                               lag(city_code) over (order by rowid) as prev_city
                        from "{mart}")
-            select count(*) filter (where year is not distinct from prev_year
-                                    and city_code < prev_city),
-                   count(*) filter (where year is distinct from prev_year),
-                   count(distinct coalesce(year, -1))
+            select count(*) filter (where year is distinct from prev_year
+                                    or city_code is distinct from prev_city),
+                   count(distinct (year, city_code))
             from r""")
-        assert out_of_order == 0 and runs == years, mart
-    # the warehouse keeps no third copy of the publication
-    assert query(built.warehouse_path, "select count(*) from information_schema.schemata "
-                                       "where schema_name = 'published'") == [(0,)]
+        assert runs == city_years, mart
+
+
+def test_a_citys_correction_rewrites_its_rows_of_the_year_not_every_citys(built, tmp_path):
+    """Weihai corrects a 2022 figure: in the serving file its 2022 rows are written again,
+    and Zibo's 2022 rows stay where they were, untouched: same place (rowid), same content
+    (a city's re-submission at national scale rewrote its year for all 300 cities, and
+    then every row of that year had a new place); what is served is what validation
+    checked."""
+    first = publish(built)
+    rows = [["填报部门", "water"], ["城市", "371000"], ["年度", "2022"], [],
+            ["指标代码", "区县名称", "数值"], ["sewage_treatment_rate_pct", "环翠区", "96.3"]]
+    assert ingest_file(write_csv(tmp_path / "fix.csv", rows), built).status == "loaded"
+    build(built)
+    validate(built)
+    second = publish(built)
+
+    def served(publication, mart: str, city: str) -> set[tuple[int, int]]:
+        """(rowid, row hash) of a city's 2022 rows in a publication's serving file."""
+        path = built.published_dir / "publications" / publication.publication_id
+        return set(query(path / "citycheck.duckdb", f'select rowid, hash(t) from "{mart}" '
+                         "as t where year = 2022 and city_code = ?", [city]))
+
+    for mart in ("fct_indicator_values", "mart_indicator_scorecard"):
+        assert mart not in second.carried
+        zibo = served(first, mart, "370300")
+        assert zibo and served(second, mart, "370300") == zibo, mart
+        # Weihai's rows are written again (appended: a row's place is not its identity)
+        assert {h for _, h in served(second, mart, "371000")} != {
+            h for _, h in served(first, mart, "371000")}, mart
+    with connect(built.warehouse_path) as con:
+        checked = fingerprints(con, "marts", published_marts(built))
+    assert served_fingerprints(built) == checked
+    assert query(built.serving_path,
+                 "select value from fct_indicator_values where indicator_code = "
+                 "'sewage_treatment_rate_pct' and district_code = '371002' and year = 2022"
+                 ) == [(96.3,)]
+    _city_years_together(built)

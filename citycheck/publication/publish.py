@@ -31,10 +31,13 @@ from citycheck.warehouse.audit import (
 from citycheck.warehouse.files import parquet_location  # noqa: F401 - where readers find a mart
 from citycheck.warehouse.marts import (
     MARTS_SCHEMA,
+    by_city,
+    city_fingerprints,
     fingerprints,
     partition_fingerprints,
     partitioned,
     published_marts,
+    years_of,
 )
 from common.config import Settings
 from common.engine import Engine, PublicationRequest, PublishRefused, engine_for
@@ -64,13 +67,18 @@ def publish(settings: Settings) -> PublishResult:
         con.execute(AUDIT_DDL)
         engine.recover_publication(con)
         # a mart with a year column is fingerprinted by year, once: its whole fingerprint is
-        # the sum of its years', and the years tell the engine which to write again
+        # the sum of its years', and the years tell the engine which to write again; one
+        # with a city column too, by year and city, whose sums are its years' (for an engine
+        # that publishes files: the serving file gets only the cities that changed)
         row_hash = engine.row_hash("t")
-        by_year = {t: partition_fingerprints(con, MARTS_SCHEMA, t, row_hash)
+        cities = {t: city_fingerprints(con, MARTS_SCHEMA, t, row_hash)
+                  for t in by_city(con, MARTS_SCHEMA, tables)} if engine.publishes_files else {}
+        by_year = {t: years_of(cities[t]) if t in cities else
+                   partition_fingerprints(con, MARTS_SCHEMA, t, row_hash)
                    for t in partitioned(con, MARTS_SCHEMA, tables)}
         build_id, marts = _validated_build(con, engine, tables, by_year)
         done = engine.publish(con, PublicationRequest(publication_id, build_id, tables, marts,
-                                                      by_year))
+                                                      by_year, cities))
     return PublishResult(publication_id, build_id, done.tables, done.carried,
                          done.serving_path, done.parquet_dir)
 

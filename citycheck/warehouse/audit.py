@@ -38,6 +38,13 @@ create table if not exists audit.publication_marts (
 create table if not exists audit.publication_years (
     publication_id varchar, table_name varchar, year integer, row_count bigint,
     fingerprint varchar);
+-- And per year and city, for the marts with both columns: the serving file's table gets
+-- again only the cities of a year that changed (a city's re-submission at national scale
+-- rewrote its year for every city). Kept for the publications on disk only
+-- (files.py, _clean): only the latest is ever read.
+create table if not exists audit.publication_cities (
+    publication_id varchar, table_name varchar, year integer, city_code varchar,
+    row_count bigint, fingerprint varchar);
 """
 
 

@@ -15,8 +15,9 @@ folder per publication, and one symlink says which is current:
    publication (audit.publication_marts) is carried over — its Parquet file hard-linked, its
    table kept in a copy of the previous serving file — and of a changed mart with a year
    column only the years whose fingerprint changed (audit.publication_years) are written,
-   so re-publishing after one file's correction rewrites the years it changed, not the
-   whole warehouse;
+   and in the serving file, of a mart with a city column too, only the cities of those
+   years whose fingerprint changed (audit.publication_cities), so re-publishing after one
+   file's correction rewrites what it changed, not the whole warehouse;
 2. commit: in one warehouse transaction, add the audit.publications row and the marts'
    fingerprints. This is the point of no return;
 3. switch: point `current` at the new folder (readers holding the old files keep reading
@@ -42,6 +43,7 @@ from pathlib import Path
 
 from citycheck.warehouse.audit import AUDIT_DDL
 from citycheck.warehouse.marts import (
+    CITY_COLUMN,
     MARTS_SCHEMA,
     PARTITION_COLUMN,
     PUBLISHED_SCHEMA,
@@ -95,12 +97,13 @@ def _space_hint(exc: BaseException, settings, device: Path | None = None) -> str
 def publish_files(con, settings, request: PublicationRequest) -> PublicationOutcome:
     """Steps 1-4 above for the validated marts of `request` (con: the warehouse file)."""
     publication_id, build_id, tables = request.publication_id, request.build_id, request.tables
-    marts, by_year = request.marts, request.by_year
+    marts, by_year, cities = request.marts, request.by_year, request.by_city
     result = PublicationOutcome({t: marts[t][0] for t in tables})
     previous = _previous(con, settings)
     result.carried = [t for t in tables if previous and previous[1].get(t) == marts[t]]
     folder, years = _stage(con, settings, MARTS_SCHEMA, tables, publication_id, build_id,
-                           previous[0] if previous else None, result.carried, by_year)
+                           previous[0] if previous else None, result.carried, by_year,
+                           cities)
     crash_point("publish.staged")
     con.execute("begin transaction")
     try:
@@ -117,6 +120,8 @@ def publish_files(con, settings, request: PublicationRequest) -> PublicationOutc
                          for t, (n, fp) in marts.items()])
         _record_years(con, publication_id, years, previous[0] if previous else None,
                       result.carried)
+        _record_cities(con, publication_id, cities, previous[0] if previous else None,
+                       result.carried)
         fail_point("publish.commit")
         crash_point("publish.in_transaction")
         con.execute("commit")
@@ -172,7 +177,8 @@ def _publications(settings: Settings) -> Path:
 
 def _stage(con, settings: Settings, schema: str, tables: list[str], publication_id: str,
            build_id: str, previous: str | None = None, carried: list[str] = (),
-           by_year: dict[str, dict] | None = None) -> tuple[Path, dict[str, dict]]:
+           by_year: dict[str, dict] | None = None, cities: dict[str, dict] | None = None
+           ) -> tuple[Path, dict[str, dict]]:
     """Write the publication's folder (serving copy and Parquet set) under a temporary name,
     then rename it to its own: a folder named for a publication is always complete. Marts in
     `carried` are unchanged since publication `previous`: the serving file starts as a copy of
@@ -181,7 +187,9 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
     here when not given): of a changed one, only the years whose content
     changed are written again, in the serving file (delete and insert) and in Parquet
     (parquet/<mart>/year=<year>/data0.parquet); the other years are the previous
-    publication's. Returns the folder and, per mart written by year, what each year holds
+    publication's. A mart with a city column too (`cities`: its fingerprints by year and
+    city) gets in the serving file only the cities of a year that changed.
+    Returns the folder and, per mart written by year, what each year holds
     (for audit.publication_years). On any error the temporary folder is removed and
     PublishRefused says what failed."""
     root = _publications(settings)
@@ -200,9 +208,12 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
         years = {t: y for t, y in by_year.items() if t not in carried}
         # the years of a changed mart that the previous publication already holds as they are
         kept = _kept_years(con, previous, before, years) if before else {}
+        # and, of its other years, the cities whose rows it holds as they are
+        kept_cities = _kept_cities(con, previous, {t: c for t, c in (cities or {}).items()
+                                                   if t not in carried}, kept) if before else {}
         (tmp / "parquet").mkdir(parents=True)
         serving = tmp / "citycheck.duckdb"
-        if carried or any(kept.values()):
+        if carried or any(kept.values()) or any(kept_cities.values()):
             shutil.copyfile(before / "citycheck.duckdb", serving)
         con.execute(f"attach {sql_path(serving)} as serving_copy")
         try:
@@ -213,12 +224,15 @@ def _stage(con, settings: Settings, schema: str, tables: list[str], publication_
                 if t in carried:
                     continue
                 order = _serving_order(con, schema, t)
-                if t in there and kept.get(t) and _same_columns(con, schema, t):
-                    # only the years that changed: out with the old rows, in with the new
-                    con.execute(f'delete from serving_copy.main."{t}" where not '
-                                f"{_in_years(kept[t])}")
+                if t in there and (kept.get(t) or kept_cities.get(t)) and \
+                        _same_columns(con, schema, t):
+                    # only the years (and of them the cities) that changed: out with the old
+                    # rows, in with the new
+                    stale = _stale_rows(con, kept.get(t, set()), kept_cities.get(t, set()))
+                    con.execute(f'delete from serving_copy.main."{t}" as s where {stale}')
                     con.execute(f'insert into serving_copy.main."{t}" select * from '
-                                f'{schema}."{t}" where not {_in_years(kept[t])}{order}')
+                                f'{schema}."{t}" as s where {stale}{order}')
+                    con.execute("drop table if exists kept_cities")
                 else:
                     kept.pop(t, None)
                     con.execute(f'drop table if exists serving_copy.main."{t}"')
@@ -300,6 +314,39 @@ def _kept_years(con, previous: str, before: Path,
             for t, now in years.items()}
 
 
+def _kept_cities(con, previous: str | None, cities: dict[str, dict],
+                 kept: dict[str, set[int]]) -> dict[str, set[tuple[int, str]]]:
+    """Per changed mart with a city column: the (year, city) pairs, in years not kept whole,
+    whose rows the previous publication holds unchanged (same fingerprint). A year or city
+    that is null is never among them: its rows are always written again."""
+    if not previous or not cities:
+        return {}
+    earlier: dict[str, dict] = {}
+    for t, y, c, n, fp in con.execute(
+            "select table_name, year, city_code, row_count, fingerprint from "
+            "audit.publication_cities where publication_id = ? and table_name in "
+            "(select unnest(?))", [previous, list(cities)]).fetchall():
+        earlier.setdefault(t, {})[(y, c)] = (int(n), fp)
+    return {t: {(y, c) for (y, c), fp in now.items()
+                if y is not None and c is not None and y not in kept.get(t, set())
+                and earlier.get(t, {}).get((y, c)) == fp}
+            for t, now in cities.items() if t in earlier}
+
+
+def _stale_rows(con, kept: set[int], kept_cities: set[tuple[int, str]]) -> str:
+    """SQL on the rows `s` of a mart: those to write again, not in a kept year nor of a kept
+    (year, city) (registered as the temporary table kept_cities)."""
+    stale = f"not {_in_years(kept)}" if kept else "true"
+    if kept_cities:
+        con.execute(f"create or replace temp table kept_cities ({PARTITION_COLUMN} integer, "
+                    f"{CITY_COLUMN} varchar)")
+        con.executemany("insert into kept_cities values (?, ?)", sorted(kept_cities))
+        stale += (f" and not exists (select 1 from kept_cities as k where "
+                  f"k.{PARTITION_COLUMN} = s.{PARTITION_COLUMN} and "
+                  f"k.{CITY_COLUMN} = s.{CITY_COLUMN})")
+    return stale
+
+
 # The serving file's rows in the order its readers ask for them: a report reads one city's
 # years, a page one city's rows. DuckDB skips each row group (122,880 rows) whose minimum and
 # maximum of a filtered column rule it out, so in this order a city's report reads the row
@@ -377,6 +424,26 @@ def _record_years(con, publication_id: str, years: dict[str, dict], previous: st
     if previous and carried:
         con.execute("insert into audit.publication_years select ?, table_name, year, "
                     "row_count, fingerprint from audit.publication_years where "
+                    "publication_id = ? and table_name in (select unnest(?))",
+                    [publication_id, previous, list(carried)])
+
+
+def _record_cities(con, publication_id: str, cities: dict[str, dict], previous: str | None,
+                   carried: list[str]) -> None:
+    """What each year and city of the marts with both columns holds, as _record_years."""
+    rows = [[publication_id, t, y, c, n, fp] for t, now in cities.items() if t not in carried
+            for (y, c), (n, fp) in now.items()]
+    if rows:
+        import pandas as pd
+
+        con.register("publication_city_rows", pd.DataFrame(rows, columns=[
+            "publication_id", "table_name", "year", "city_code", "row_count", "fingerprint"]))
+        con.execute("insert into audit.publication_cities by name "
+                    "select * from publication_city_rows")
+        con.unregister("publication_city_rows")
+    if previous and carried:
+        con.execute("insert into audit.publication_cities select ?, table_name, year, "
+                    "city_code, row_count, fingerprint from audit.publication_cities where "
                     "publication_id = ? and table_name in (select unnest(?))",
                     [publication_id, previous, list(carried)])
 
@@ -469,6 +536,10 @@ def _clean(con, settings: Settings) -> None:
     committed = [r[0] for r in con.execute(
         "select publication_id from audit.publications order by published_at desc").fetchall()]
     keep = set(committed[:KEEP_PUBLICATIONS]) | {current_publication(settings)}
+    # the per-city fingerprints serve the next publication only (every publication's by
+    # year and by mart stay in the audit)
+    con.execute("delete from audit.publication_cities where publication_id not in "
+                "(select unnest(?::varchar[]))", [sorted(k for k in keep if k)])
     if root.is_dir():
         for path in root.iterdir():
             if path.name not in keep:

@@ -9,6 +9,7 @@ from common.config import Settings
 MARTS_SCHEMA = "marts"
 PUBLISHED_SCHEMA = "published"
 PARTITION_COLUMN = "year"
+CITY_COLUMN = "city_code"
 
 
 def published_marts(settings: Settings) -> list[str]:
@@ -35,6 +36,35 @@ def fingerprints(con, schema: str, tables: list[str], row_hash: str = "hash(t)::
                                f'from {schema}."{t}" as t').fetchone()
         found[t] = (int(n), str(total))
     return found
+
+
+def city_fingerprints(con, schema: str, table: str, row_hash: str
+                      ) -> dict[tuple[int | None, str | None], tuple[int, str]]:
+    """(year, city) -> (rows, fingerprint) of a mart with both columns: a year's fingerprint
+    is the sum of its cities' (fingerprints are sums of row hashes)."""
+    return {(y, c): (int(n), str(fp)) for y, c, n, fp in con.execute(
+        f'select {PARTITION_COLUMN}, {CITY_COLUMN}, count(*), coalesce(sum({row_hash}), 0) '
+        f'from {schema}."{table}" as t group by 1, 2').fetchall()}
+
+
+def years_of(cities: dict[tuple, tuple[int, str]]) -> dict[int | None, tuple[int, str]]:
+    """year -> (rows, fingerprint), summed from city_fingerprints."""
+    years: dict[int | None, list[int]] = {}
+    for (year, _), (n, fp) in cities.items():
+        total = years.setdefault(year, [0, 0])
+        total[0] += n
+        total[1] += int(fp)
+    return {y: (n, str(fp)) for y, (n, fp) in years.items()}
+
+
+def by_city(con, schema: str, tables: list[str]) -> set[str]:
+    """The marts with a year and a city column: a publication rewrites in the serving file
+    only the cities of a year that changed."""
+    wanted = set(tables)
+    return {r[0] for r in con.execute(
+        "select table_name from information_schema.columns where table_schema = ? "
+        "and column_name in (?, ?) group by 1 having count(*) = 2",
+        [schema, PARTITION_COLUMN, CITY_COLUMN]).fetchall() if r[0] in wanted}
 
 
 def partitioned(con, schema: str, tables: list[str]) -> set[str]:
