@@ -346,10 +346,14 @@ def _command(args) -> int:
     settings = Settings.from_env()
     if args.command == "run":
         from citycheck.pipeline import run_all
+        from common import progress
 
-        s = run_all(settings, years=parse_years(args.year), fetch=not args.no_fetch)
-        for r in s.receipts:
-            print(f"ingested {r.file_name}: {r.status} — {r.message}")
+        def landed(r) -> None:      # each file as its batch lands, not all at the end
+            progress.finish()
+            print(f"ingested {r.file_name}: {r.status} — {r.message}", flush=True)
+
+        s = run_all(settings, years=parse_years(args.year), fetch=not args.no_fetch,
+                    each=landed)
         for f in s.fetches:
             print(f"fetched {f.source}: {f.status} — {f.message}")
         print(f"built {s.build.nodes} dbt nodes in {s.build.seconds:.1f} s; "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from citycheck.checks.validate import ValidationReport, validate
@@ -26,14 +27,16 @@ class RunSummary:
     publication: PublishResult | None = None
 
 
-def run_all(settings: Settings, years: list[int] | None = None, fetch: bool = True) -> RunSummary:
+def run_all(settings: Settings, years: list[int] | None = None, fetch: bool = True,
+            each: Callable[[Receipt], None] | None = None) -> RunSummary:
     """Ingest the inbox, fetch open data, check freshness (alerting on anything overdue, never
-    stopping), build, validate, publish: stop at the first failure."""
+    stopping), build, validate, publish: stop at the first failure. `each`: as for
+    ingest_files (every whole receipt handed over as its batch lands; the summary then keeps
+    their counts, so that a long backlog's receipts do not pile up in memory)."""
     summary = RunSummary()
-    # each receipt logged as its batch lands; the summary keeps their counts (the whole
-    # receipts are in the archive)
-    summary.receipts = ingest_inbox(settings, each=lambda r: log.info(
-        "ingested %s: %s (%s)", r.file_name, r.status, r.message))
+    summary.receipts = ingest_inbox(settings, each=each)
+    for r in summary.receipts:
+        log.info("ingested %s: %s (%s)", r.file_name, r.status, r.message)
     if fetch:
         summary.fetches = fetch_all(settings)
     summary.freshness = check_freshness(settings)

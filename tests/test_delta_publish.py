@@ -20,15 +20,21 @@ def _inodes(settings, publication_id: str, mart: str) -> dict[str, int]:
             for name, path in parquet_files(settings, mart, publication_id).items()}
 
 
-def test_a_correction_rewrites_the_marts_it_changed_and_carries_the_rest(built, tmp_path):
-    first = publish(built)                       # same build again: nothing changed
-    assert sorted(first.carried) == published_marts(built)
-    rows = [["填报部门", "water"], ["城市", "371000"], ["年度", "2023"], [],
-            ["指标代码", "区县名称", "数值"], ["sewage_treatment_rate_pct", "环翠区", "97.1"]]
+def _corrected(built, tmp_path, year: str, value: str):
+    """The publication of the built sample, then Weihai's water bureau corrects 环翠区's
+    sewage treatment rate of `year` to `value`: (that publication, the next one)."""
+    first = publish(built)
+    rows = [["填报部门", "water"], ["城市", "371000"], ["年度", year], [],
+            ["指标代码", "区县名称", "数值"], ["sewage_treatment_rate_pct", "环翠区", value]]
     assert ingest_file(write_csv(tmp_path / "fix.csv", rows), built).status == "loaded"
     build(built)
     validate(built)
-    second = publish(built)
+    return first, publish(built)
+
+
+def test_a_correction_rewrites_the_marts_it_changed_and_carries_the_rest(built, tmp_path):
+    first, second = _corrected(built, tmp_path, "2023", "97.1")
+    assert sorted(first.carried) == published_marts(built)   # same build again: nothing changed
 
     changed = set(published_marts(built)) - set(second.carried)
     assert "fct_indicator_values" in changed and "mart_indicator_scorecard" in changed
@@ -49,14 +55,7 @@ def test_a_correction_rewrites_the_marts_it_changed_and_carries_the_rest(built, 
     for mart in changed:
         assert _inodes(built, second.publication_id, mart) != _inodes(
             built, first.publication_id, mart)
-    # what readers get is what validation checked, carried or rewritten
-    with connect(built.warehouse_path) as con:       # as dbt, still open in this process
-        checked = fingerprints(con, "marts", published_marts(built))
-    assert served_fingerprints(built) == checked
-    assert query(built.serving_path,
-                 "select value from fct_indicator_values where indicator_code = "
-                 "'sewage_treatment_rate_pct' and district_code = '371002' and year = 2023"
-                 ) == [(97.1,)]
+    _served_as_checked(built, 2023, 97.1)
     parquet = parquet_location(built.published_dir / "parquet", "fct_indicator_values")
     assert query(built.warehouse_path,
                  f"select value from read_parquet('{parquet}') where indicator_code = "
@@ -66,6 +65,18 @@ def test_a_correction_rewrites_the_marts_it_changed_and_carries_the_rest(built, 
     # the warehouse keeps no third copy of the publication
     assert query(built.warehouse_path, "select count(*) from information_schema.schemata "
                                        "where schema_name = 'published'") == [(0,)]
+
+
+def _served_as_checked(built, year: int, value: float) -> None:
+    """What readers get is what validation checked, carried or rewritten, and the
+    correction is served."""
+    with connect(built.warehouse_path) as con:       # as dbt, still open in this process
+        checked = fingerprints(con, "marts", published_marts(built))
+    assert served_fingerprints(built) == checked
+    assert query(built.serving_path,
+                 "select value from fct_indicator_values where indicator_code = "
+                 "'sewage_treatment_rate_pct' and district_code = '371002' and year = ?",
+                 [year]) == [(value,)]
 
 
 def _city_years_together(settings) -> None:
@@ -96,13 +107,7 @@ def test_a_citys_correction_rewrites_its_rows_of_the_year_not_every_citys(built,
     (a city's re-submission at national scale rewrote its year for all 300 cities, and
     then every row of that year had a new place); what is served is what validation
     checked."""
-    first = publish(built)
-    rows = [["填报部门", "water"], ["城市", "371000"], ["年度", "2022"], [],
-            ["指标代码", "区县名称", "数值"], ["sewage_treatment_rate_pct", "环翠区", "96.3"]]
-    assert ingest_file(write_csv(tmp_path / "fix.csv", rows), built).status == "loaded"
-    build(built)
-    validate(built)
-    second = publish(built)
+    first, second = _corrected(built, tmp_path, "2022", "96.3")
 
     def served(publication, mart: str, city: str) -> set[tuple[int, int]]:
         """(rowid, row hash) of a city's 2022 rows in a publication's serving file."""
@@ -117,11 +122,5 @@ def test_a_citys_correction_rewrites_its_rows_of_the_year_not_every_citys(built,
         # Weihai's rows are written again (appended: a row's place is not its identity)
         assert {h for _, h in served(second, mart, "371000")} != {
             h for _, h in served(first, mart, "371000")}, mart
-    with connect(built.warehouse_path) as con:
-        checked = fingerprints(con, "marts", published_marts(built))
-    assert served_fingerprints(built) == checked
-    assert query(built.serving_path,
-                 "select value from fct_indicator_values where indicator_code = "
-                 "'sewage_treatment_rate_pct' and district_code = '371002' and year = 2022"
-                 ) == [(96.3,)]
+    _served_as_checked(built, 2022, 96.3)
     _city_years_together(built)
