@@ -15,9 +15,10 @@ with closed as (
     select city_code, year from {{ ref('mart_rounds') }} where not is_provisional
 ),
 
--- not materialized: DuckDB writes a CTE read twice to a temporary table first, at L 3.4
--- million scorecard rows (118 MB) even when no round is closed; inlined, each reader filters
--- it first (5.8 s -> 1.5 s at L with no round closed, 11 s -> 1.8 s with all closed)
+-- not materialized: DuckDB writes a CTE read more than once to a temporary table first, at
+-- L 3.4 million scorecard rows (118 MB) even when no round is closed; inlined, each reader
+-- filters it first (at L: 3.3-3.9 s -> 0.5-0.7 s with no round closed, 5.7-5.9 s -> 0.7-0.9 s
+-- with every round closed, the same rows out)
 scorecard as not materialized (
     select s.*, i.indicator_type, i.chc_dimension_code, i.chc_dimension_en, i.band_low,
         i.band_high
