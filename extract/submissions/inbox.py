@@ -17,7 +17,7 @@ from common.config import Settings
 from common.engine import engine_for
 from common.reference import Reference
 from common.storage import Storage
-from extract.submissions.landing import Submission, ingest_files, recover_intake
+from extract.submissions.landing import Submission, hand_over, ingest_files, recover_intake
 from extract.submissions.receipts import Receipt
 from extract.submissions.taking import settled
 
@@ -109,11 +109,7 @@ def ingest_inbox(settings: Settings,
     inbox, oldest first, in batches (ingest_files; `each` as there)."""
     engine = engine_for(settings)
     with engine.landing() as landing:
-        recovered = recover_intake(settings, landing)
-        if each is not None:
-            for r in recovered:
-                each(r)
-            recovered = [r.counts_only() for r in recovered]
+        recovered = hand_over(recover_intake(settings, landing), each)
         entries = queue_inbox(settings)
         with inbox_items(settings, entries) as items:
             return recovered + ingest_files(items, settings, landing=landing, each=each)

@@ -133,11 +133,7 @@ def ingest_files(items: list[Submission], settings: Settings, ref: Reference | N
             try:
                 landed = _ingest_batch(batch, settings, ref, landing, (start, len(items)))
                 accepted += sum(r.rows_accepted for r in landed)
-                if each is not None:
-                    for r in landed:
-                        each(r)
-                    landed = [r.counts_only() for r in landed]
-                receipts += landed
+                receipts += hand_over(landed, each)
                 progress.update(f"  intake: {len(receipts)} of {len(items)} files landed, "
                                 f"{accepted:,} values accepted" if len(items) > 1 else
                                 f"  intake: {items[0].name} landed, {accepted:,} values "
@@ -150,6 +146,17 @@ def ingest_files(items: list[Submission], settings: Settings, ref: Reference | N
                     raise
     progress.finish()
     return receipts
+
+
+def hand_over(receipts: list[Receipt], each: Callable[[Receipt], None] | None
+              ) -> list[Receipt]:
+    """Landed receipts as a caller keeps them: whole, or, with `each`, handed whole to it one
+    by one and kept as counts (Receipt.counts_only)."""
+    if each is None:
+        return receipts
+    for r in receipts:
+        each(r)
+    return [r.counts_only() for r in receipts]
 
 
 def _ingest_batch(items: list[Submission], settings: Settings, ref: Reference,
