@@ -10,6 +10,11 @@ landed something, so that a quarter hour with an empty inbox builds nothing.
 
 Each file gets a receipt beside its archived original; a rejected file is the department's to
 fix and does not fail the task. The asset event triggers citycheck_warehouse.
+
+The mapped tasks may run in any order, yet each file is judged against what arrived before
+it: on DuckDB (one writer) a task lands the older files still waiting before its own, and
+their own tasks find them gone ("skipped"); on PostgreSQL a task waits for the older files of
+its city and department (extract/submissions/inbox.py).
 """
 from airflow.sdk import dag, task
 
@@ -61,8 +66,11 @@ def citycheck_submissions():
         from common.config import Settings
         from extract.submissions import ingest_inbox_file
 
-        receipt = ingest_inbox_file(path, Settings.from_env())
-        logging.getLogger(__name__).info("receipt for %s:\n%s", path, receipt.to_text())
+        log = logging.getLogger(__name__)
+        # on DuckDB the task lands the older files still waiting first (ingest_inbox_file)
+        receipt = ingest_inbox_file(
+            path, Settings.from_env(),
+            each=lambda r: log.info("receipt for %s:\n%s", r.file_name, r.to_text()))
         return {"file": receipt.file_name, "status": receipt.status,
                 "accepted": receipt.rows_accepted, "rejected": receipt.rows_rejected}
 

@@ -160,7 +160,9 @@ class DuckDBLanding(Landing):
                                 [list(digests)]).fetchall()
 
     def prepare(self, digests, groups, received) -> None:
-        """Every earlier row is in the file already, and its one writer keeps the order."""
+        """Every earlier row is in the file already. Its one writer lands files in the order
+        they arrived: the inbox oldest first, and a mapped ingest task the older files still
+        waiting before its own (extract/submissions/inbox.py, ingest_inbox_file)."""
 
     def commit(self, digests) -> None:
         crash_point("ingest.in_transaction")

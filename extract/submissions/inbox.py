@@ -3,7 +3,8 @@
 `queue_inbox` lists them and tells the warehouse's engine, so that where several processes
 land at once (PostgreSQL) the files of one city and department still land in the order they
 arrived, whichever process takes which file: what the submissions DAG's list task does
-before its mapped ingest tasks.
+before its mapped ingest tasks. Where one process writes at a time (DuckDB), each mapped
+task lands the older files still waiting before its own (ingest_inbox_file).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def list_inbox(settings: Settings) -> list:
     object storage (CITYCHECK_STORAGE_URL). Hidden and partly written files (.part, .tmp,
     ~$ lock files of an open Excel) are left until they are complete."""
     inbox = settings.storage("inbox")
-    return [inbox.path(k) if inbox.plain else inbox.shown(k) for k, _ in _waiting(inbox)]
+    return [_entry(inbox, k) for k, _ in _waiting(inbox)]
 
 
 def _waiting(inbox: Storage) -> list[tuple[str, datetime]]:
@@ -57,15 +58,52 @@ def queue_inbox(settings: Settings) -> list:
     inbox = settings.storage("inbox")
     waiting = _waiting(inbox)
     engine_for(settings).queue([(_name(k), arrived) for k, arrived in waiting])
-    return [inbox.path(k) if inbox.plain else inbox.shown(k) for k, _ in waiting]
+    return [_entry(inbox, k) for k, _ in waiting]
 
 
-def ingest_inbox_file(entry, settings: Settings, ref: Reference | None = None) -> Receipt:
+def ingest_inbox_file(entry, settings: Settings, ref: Reference | None = None,
+                      each: Callable[[Receipt], None] | None = None) -> Receipt:
     """Ingest one file from the inbox (a path or URL list_inbox gave); it leaves the inbox
     for the archive. It was received when it landed in the inbox (its modification time
-    there), not when a task got to it: mapped ingest tasks may run in any order."""
-    with inbox_items(settings, [entry]) as items:
-        return ingest_files(items, settings, ref=ref)[0]
+    there), not when a task got to it: mapped ingest tasks may run in any order.
+
+    Each file is judged against what arrived before it (a 2022 figure against the 2021 one
+    of the same district, for the plausibility rules), so the older files land first:
+    - where one process writes at a time (DuckDB), the files that arrived before this one
+      and still wait in the inbox land first, oldest first, in this call; their own tasks
+      find them gone ("skipped");
+    - where several write at once (PostgreSQL), each file waits for the older files of its
+      city and department instead (PostgresLanding.prepare).
+    Returns this file's receipt; `each` is handed every receipt landed, as ingest_files."""
+    entries = [entry]
+    if engine_for(settings).writer_slots() == 1:
+        entries = _waiting_before(settings, entry) + entries
+    last: list[Receipt] = []
+
+    def landed(receipt: Receipt) -> None:       # handed over in the order of `entries`
+        if each is not None:
+            each(receipt)
+        last[:] = [receipt]
+
+    with inbox_items(settings, entries) as items:
+        ingest_files(items, settings, ref=ref, each=landed)
+    return last[0]
+
+
+def _waiting_before(settings: Settings, entry) -> list:
+    """The inbox entries (as list_inbox gives them) that arrived before `entry` and still
+    wait, oldest first; none when `entry` itself is not waiting (taken, or still changing)."""
+    inbox = settings.storage("inbox")
+    keys = [k for k, _ in _waiting(inbox)]
+    key = _key(inbox, entry)
+    if key not in keys:
+        return []
+    return [_entry(inbox, k) for k in keys[:keys.index(key)]]
+
+
+def _entry(inbox: Storage, key: str):
+    """An inbox file as list_inbox gives it: a path, or a URL in object storage."""
+    return inbox.path(key) if inbox.plain else inbox.shown(key)
 
 
 def inbox_item(path: Path) -> Submission:
