@@ -14,12 +14,12 @@ import io
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 from common.config import SAMPLE_DIR
-from extract.submissions import ingest_file, ingest_inbox
+from extract.submissions import ingest_file, ingest_files, ingest_inbox
+from extract.submissions.inbox import inbox_item
 from tests.helpers import make_settings, query
 
 SAMPLE = SAMPLE_DIR / "submissions" / "371000_civil_affairs_2023.csv"
@@ -53,6 +53,15 @@ def _truth(lines: list[str]) -> dict[tuple[str, str], float]:
     start = next(i for i, r in enumerate(rows) if r and r[0].startswith("指标代码")) + 1
     return {(r[0], r[2]): float(r[4]) for r in rows[start:] if r}
 
+
+APPENDER = """
+import sys, time
+with open(sys.argv[1], "a", encoding="utf-8") as out:
+    while True:
+        out.write("y" * 512)
+        out.flush()
+        time.sleep(0.001)
+"""
 
 WRITER = """
 import sys, time
@@ -95,24 +104,22 @@ def test_a_file_that_changes_while_it_is_copied_stays_in_the_inbox(tmp_path, mon
     with open(target, "w", encoding="utf-8") as out:
         out.write("".join(_sample_lines()))
         out.write("# " + "x" * (16 << 20) + "\n")     # 16 MB: its copy takes a while
-    stop, grew = threading.Event(), threading.Event()
-
-    def append() -> None:                              # a copy that is still going on
-        with open(target, "a", encoding="utf-8") as out:
-            while not stop.is_set():
-                out.write("y" * 512)
-                out.flush()
-                grew.set()
-                time.sleep(0.001)
-
-    thread = threading.Thread(target=append)
-    thread.start()
+    # a copy that is still going on: another process appends every millisecond
+    appender = subprocess.Popen([sys.executable, "-c", APPENDER, str(target)])
     try:
-        assert grew.wait(10)
-        receipts = ingest_inbox(settings)
+        size = target.stat().st_size
+        deadline = time.monotonic() + 30
+        while target.stat().st_size == size and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert target.stat().st_size > size, "the appending process did not start"
+        # taken as the DAG's ingest task takes a file listed a moment ago. (Through
+        # ingest_inbox the test failed 2 runs in 24 beside four busy processes: the listing
+        # leaves out a file that changed after it began to look, so the file stayed, but
+        # with no receipt to check.)
+        receipts = ingest_files([inbox_item(target)], settings)
     finally:
-        stop.set()
-        thread.join()
+        appender.kill()
+        appender.wait(timeout=30)
     assert [(r.status, r.file_hash) for r in receipts] == [("waiting", "")]
     assert "still being copied" in receipts[0].message and "仍在复制" in receipts[0].message
     assert target.exists()

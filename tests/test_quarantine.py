@@ -4,6 +4,7 @@ import csv
 import pytest
 
 from citycheck.pipeline import run_all
+from extract.submissions import ingest_inbox
 from tests.helpers import query
 
 HEADER = ["指标代码 indicator_code", "指标名称 indicator_name", "区县代码 district_code",
@@ -74,9 +75,14 @@ def test_unreadable_file_is_rejected_whole_and_loses_nothing(built):
     ("unknown indicator", ["污水处理", "", "371002", "", "90", "%", "", ""]),
 ])
 def test_rows_a_department_cannot_send(built, reason_fragment, row):
+    # intake alone: that such a row keeps the rest from nothing is the test above's
     _correction(built.inbox_dir / "water.csv", [row])
-    (receipt,) = run_all(built, fetch=False).receipts
+    (receipt,) = ingest_inbox(built)
     assert receipt.rows_rejected == 1 and reason_fragment in receipt.rejected[0]["reason"]
+    assert query(built.warehouse_path, "select count(*) from raw.submission_rows r join "
+                 "raw.submission_files f using (file_hash) where f.original_name = 'water.csv' "
+                 "and r.status = 'rejected' and r.reason like ?",
+                 [f"%{reason_fragment}%"]) == [(1,)]
 
 
 def test_cli_run_reports_where_and_why_rows_were_rejected(built, capsys):
