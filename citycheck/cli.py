@@ -388,7 +388,7 @@ def _command(args) -> int:
         from citycheck.warehouse.build import build
 
         b = build(settings, full_refresh=args.full_refresh)
-        kind = f"full refresh: {b.why}" if b.full_refresh else "incremental"
+        kind = f"full refresh: {b.why}" if b.full_refresh else b.why
         print(f"build {b.build_id} ({kind}): {b.nodes} dbt nodes in {b.seconds:.1f} s")
     elif args.command == "validate":
         from citycheck.checks.validate import validate

@@ -209,11 +209,14 @@ def test_uniqueness_is_checked_on_the_rows_no_passing_build_has_checked(built):
                 "where city_code = '370300' and year = 2021 and indicator_code = "
                 "'utility_tunnel_km' and district_code = '370303'")
     # a value owed twice, stamped after the last passing build: as if a build wrote the
-    # same row twice and died before its tests
+    # same row twice and died before its tests (it stays "running" in audit.builds)
     ((passed,),) = query(built.warehouse_path, "select max(finished_at) from audit.builds "
                          "where status = 'success'")
     stamp = passed + timedelta(seconds=1)
     with connect(built.warehouse_path) as con:
+        con.execute("insert into audit.builds (build_id, started_at, status, "
+                    "project_fingerprint) select 'killed', ?, 'running', project_fingerprint "
+                    "from audit.builds where finished_at = ?", [stamp, passed])
         for _ in range(2):
             con.execute(copy_one.format(stamp="?::timestamp"), [stamp])
     for _ in range(2):          # a failed build checks nothing off: the next one fails too
@@ -227,11 +230,16 @@ def test_uniqueness_is_checked_on_the_rows_no_passing_build_has_checked(built):
         con.execute(f"delete from {table} where built_at = ?", [stamp])
     assert not build(built).full_refresh                          # and it passes
     # the same two rows stamped as the first build's, which that build checked: not read
-    # again
+    # again, though this build runs the test (every source selected, as before a build ran
+    # only what changed sources feed: with nothing landed it would run no node)
     with connect(built.warehouse_path) as con:
         for _ in range(2):
             con.execute(copy_one.format(stamp=f"(select min(built_at) from {table})"))
-    assert not build(built).full_refresh
+    result = build(built, select="source:raw+")
+    assert not result.full_refresh
+    (ran,) = query(built.warehouse_path, "select nodes from audit.builds where build_id = ?",
+                   [result.build_id])
+    assert ran[0] > 100
 
 
 def test_values_are_reconciled_where_a_build_changed_them(built, tmp_path):
@@ -283,3 +291,32 @@ def test_values_are_reconciled_where_a_build_changed_them(built, tmp_path):
                        "order by started_at desc limit 1")
     assert "unique_int_observations_unioned_observation_id" in failure[0]
     set_cell(right)
+
+
+def test_a_build_runs_only_what_the_changed_sources_feed(built):
+    """Each build records the raw sources' row counts; the next runs only the models and tests
+    downstream of the sources that grew since the latest successful build, and with nothing
+    landed runs no dbt node at all."""
+    def stamp(table: str):
+        return query(built.warehouse_path, f"select max(built_at) from marts.{table}")[0][0]
+
+    surveys, rounds = stamp("mart_survey_estimates"), stamp("mart_round_values")
+    idle = build(built)
+    assert (idle.nodes, idle.why) == (0, idle.why) and idle.why.startswith("nothing landed")
+    assert query(built.warehouse_path, "select status, nodes from audit.builds where "
+                 "build_id = ?", [idle.build_id]) == [("success", 0)]
+    assert (stamp("mart_survey_estimates"), stamp("mart_round_values")) == (surveys, rounds)
+
+    review(built, _held_item(built), "return", OFFICE, "0.49 km after 4.5: a decimal point?")
+    step = build(built)
+    assert step.why.endswith(": value_reviews"), step.why
+    assert stamp("mart_round_values") > rounds          # the reviews feed the round's values
+    assert stamp("mart_survey_estimates") == surveys    # not the surveys' estimates
+    assert _round_value(built)[0] == "returned"
+    # dbt's own record of the build: nothing upstream of the reviews or beside them ran
+    import json
+    ran = {r["unique_id"] for r in json.loads((built.data_dir / "dbt" / "target" /
+                                               "run_results.json").read_text())["results"]}
+    assert "model.citycheck.fct_value_reviews" in ran
+    assert not {n for n in ran if "survey" in n or "bulletin" in n}
+    assert 0 < step.nodes < 169

@@ -82,6 +82,10 @@ def test_a_build_keeps_the_warehouse_from_its_first_look_until_dbt_is_done(
         proc.wait(timeout=10)
         return invoke(self, args, **kw)
 
+    # a review step landed: the build has something to run dbt for
+    from citycheck.operations.rounds import review
+    from tests.test_incremental_build import OFFICE, _held_item
+    review(settings, _held_item(settings), "return", OFFICE, "a decimal point?")
     monkeypatch.setattr(dbtRunner, "invoke", another_writer_first)
     result = build(settings)
     (said, error), = attempts

@@ -13,6 +13,9 @@ alter table audit.builds add column if not exists full_refresh boolean;
 -- how many rows the raw tables held when the build started (raw_row_count): a round is
 -- judged on a build that holds everything landed (citycheck/operations/rounds.py)
 alter table audit.builds add column if not exists raw_rows bigint;
+-- each raw source table's row count and columns when the build started (raw_sources, JSON):
+-- the next build runs only what the sources that changed since feed (build.py)
+alter table audit.builds add column if not exists raw_sources varchar;
 create table if not exists audit.validations (
     build_id varchar, validated_at timestamp, success boolean, checks integer,
     failed integer, report_path varchar);
@@ -55,6 +58,26 @@ RAW_COUNTED = ("submission_files", "open_data_fetches", "value_reviews")
 def raw_row_count(con) -> int:
     counts = " + ".join(f"(select count(*) from raw.{t})" for t in RAW_COUNTED)
     return int(con.execute(f"select {counts}").fetchone()[0])
+
+
+def raw_sources(con, tables: list[str]) -> dict[str, list]:
+    """Each raw table's row count and a digest of its columns (name and type, in order), one
+    statement: raw tables only grow, so a table changed since an earlier look exactly when one
+    of the two differs (a migration changes the columns, not the count)."""
+    import hashlib
+
+    if not tables:
+        return {}
+    counts = con.execute("select " + ", ".join(
+        f"(select count(*) from raw.{t})" for t in tables)).fetchone()
+    columns: dict[str, list[str]] = {t: [] for t in tables}
+    for table, column, kind in con.execute(
+            "select table_name, column_name, data_type from information_schema.columns "
+            "where table_schema = 'raw' order by table_name, ordinal_position").fetchall():
+        if table in columns:
+            columns[table].append(f"{column} {kind}")
+    return {t: [int(n), hashlib.sha256("\n".join(columns[t]).encode()).hexdigest()[:12]]
+            for t, n in zip(tables, counts, strict=True)}
 
 
 def arrived_since(con, build_id: str) -> bool:

@@ -8,12 +8,22 @@ build is a full refresh (every model rebuilt from raw, seeds reloaded) when aske
 successful build: an incremental table made by other code or other reference data would not
 be what the code says. Otherwise the seeds, unchanged, are not loaded again.
 
+An incremental build runs only what the raw sources that changed feed. Raw tables only grow,
+so each build records every source's row count (and columns) when it starts
+(audit.builds.raw_sources), and the next one selects `source:raw.<table>+` for each table
+that differs from the latest successful build's: a review step rebuilds what the reviews
+feed, not the surveys' or the bulletins' models and tests. Nothing changed: dbt is not run
+at all, and the build is recorded with no node. Every source is taken as changed when the
+latest successful build recorded none, or when a build started since it did not complete
+(its rows are checked again by every test, the `x-untested` scopes of the models' YAML).
+
 The dbt artifacts (manifest.json, run_results.json) go to <data dir>/dbt/target and stay
 there when dbt fails, so a failed build can be inspected. Each build is recorded in
 audit.builds; publishing requires the latest build to have passed validation.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -22,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from citycheck.warehouse.audit import AUDIT_DDL, raw_row_count
+from citycheck.warehouse.audit import AUDIT_DDL, raw_row_count, raw_sources
 from citycheck.warehouse.bulletins import land_bulletins
 from citycheck.warehouse.rounds import open_due_rounds
 from common import progress
@@ -82,6 +92,40 @@ def full_refresh_reason(con, fingerprint: str, asked: bool) -> str | None:
     if other:
         return "the dbt project (models, seeds, macros, tests) or dbt changed"
     return None
+
+
+def raw_source_tables(project_dir: Path) -> list[str]:
+    """The tables of the dbt project's `raw` source (models/**/*.yml), sorted."""
+    import yaml
+
+    tables: set[str] = set()
+    for path in sorted((project_dir / "models").rglob("*.yml")):
+        text = path.read_text("utf-8")
+        if "sources:" not in text:      # most are the models' (long) YAML: not parsed
+            continue
+        for source in (yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+                       or {}).get("sources") or []:
+            if source.get("name") == "raw":
+                tables.update(t["name"] for t in source.get("tables") or [])
+    return sorted(tables)
+
+
+def changed_sources(con, now: dict[str, list]) -> tuple[list[str] | None, str]:
+    """The raw sources whose rows or columns differ from what the latest successful build
+    started from, and the words for it; None when every source must be taken as changed."""
+    last = con.execute("select build_id, started_at, raw_sources from audit.builds "
+                       "where status = 'success' order by started_at desc limit 1").fetchone()
+    if last is None or last[2] is None:
+        return None, "every source: no earlier build recorded what it was built from"
+    unfinished = con.execute("select count(*) from audit.builds where started_at > ? and "
+                             "status <> 'success'", [last[1]]).fetchone()[0]
+    if unfinished:
+        return None, "every source: a build since the latest successful one did not complete"
+    before = json.loads(last[2])
+    changed = [t for t in now if before.get(t) != now[t]]
+    if not changed:
+        return [], f"nothing landed since build {last[0]}: no dbt node to run"
+    return changed, "changed since build " + last[0] + ": " + ", ".join(changed)
 
 
 def dbt_args(settings: Settings, command: list[str]) -> list[str]:
@@ -185,18 +229,31 @@ def build(settings: Settings, select: str | None = None,
         # the bulletins issued since the last build, for mart_bulletins
         land_bulletins(con, settings.reports_dir)
         why = full_refresh_reason(con, fingerprint, full_refresh)
+        sources = raw_sources(con, raw_source_tables(settings.dbt_project_dir))
+        changed, what = changed_sources(con, sources)
         # Recorded before dbt touches a model: a build that dies half-way stays "running",
         # the latest build, and nothing can be validated or published until one completes.
+        # A build of a selection of its caller's records no sources: the next one takes every
+        # source as changed.
         con.execute("insert into audit.builds (build_id, started_at, status, "
-                    "project_fingerprint, full_refresh, raw_rows) values (?,?,'running',?,?,?)",
-                    [build_id, started, fingerprint, why is not None, raw_row_count(con)])
+                    "project_fingerprint, full_refresh, raw_rows, raw_sources) "
+                    "values (?,?,'running',?,?,?,?)",
+                    [build_id, started, fingerprint, why is not None, raw_row_count(con),
+                     None if select else json.dumps(sources)])
+        if why is None and not select and changed == []:
+            finished = datetime.now(UTC).replace(tzinfo=None)
+            con.execute("update audit.builds set finished_at = ?, status = 'success', "
+                        "nodes = 0 where build_id = ?", [finished, build_id])
+            return BuildResult(build_id, 0, (finished - started).total_seconds(),
+                               full_refresh=False, why=what)
     command = ["build", "--exclude-resource-type", "unit_test"]
     if why is not None:
         command += ["--full-refresh"] + (["--select", select] if select else [])
     else:
         # Seeds, and the models and tests made from seeds alone, are as the latest
-        # successful build left them: only what raw data feeds is built again.
-        command += ["--select", select or "source:raw+"]
+        # successful build left them: only what the changed raw sources feed is built again.
+        command += ["--select", select or (" ".join(f"source:raw.{t}+" for t in changed)
+                                           if changed else "source:raw+")]
     # at a terminal one progress line stands for dbt's line per node (in dbt.log either way)
     res = run_dbt(settings, (["--quiet"] if progress.active() else []) + command,
                   callbacks=[_NodeProgress()])
@@ -228,7 +285,8 @@ def build(settings: Settings, select: str | None = None,
                          f"published. Artifacts: {settings.data_dir / 'dbt' / 'target'}\n  "
                          f"{detail}")
     return BuildResult(build_id, nodes, (finished - started).total_seconds(),
-                       full_refresh=why is not None, why=why or "incremental")
+                       full_refresh=why is not None,
+                       why=why or ("incremental: " + (f"selected {select}" if select else what)))
 
 
 def generate_docs(settings: Settings) -> Path:
