@@ -61,9 +61,10 @@ def raw_row_count(con) -> int:
 
 
 def raw_sources(con, tables: list[str]) -> dict[str, list]:
-    """Each raw table's row count and a digest of its columns (name and type, in order), one
-    statement: raw tables only grow, so a table changed since an earlier look exactly when one
-    of the two differs (a migration changes the columns, not the count)."""
+    """Each raw table's row count and a digest of its columns (name and type, in order): raw
+    tables only grow, so a table changed since an earlier look exactly when one of the two
+    differs (a migration changes the columns, not the count). Two statements, whatever the
+    number of tables."""
     import hashlib
 
     if not tables:

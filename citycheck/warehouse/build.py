@@ -110,22 +110,25 @@ def raw_source_tables(project_dir: Path) -> list[str]:
     return sorted(tables)
 
 
-def changed_sources(con, now: dict[str, list]) -> tuple[list[str] | None, str]:
-    """The raw sources whose rows or columns differ from what the latest successful build
-    started from, and the words for it; None when every source must be taken as changed."""
+def incremental_selection(con, now: dict[str, list]) -> tuple[str | None, str]:
+    """What an incremental build selects, from the raw sources whose rows or columns differ
+    from what the latest successful build started from, and the words for it: every source
+    (`source:raw+`), those that changed, or None when nothing did."""
     last = con.execute("select build_id, started_at, raw_sources from audit.builds "
                        "where status = 'success' order by started_at desc limit 1").fetchone()
     if last is None or last[2] is None:
-        return None, "every source: no earlier build recorded what it was built from"
+        return "source:raw+", "every source: no earlier build recorded what it was built from"
     unfinished = con.execute("select count(*) from audit.builds where started_at > ? and "
                              "status <> 'success'", [last[1]]).fetchone()[0]
     if unfinished:
-        return None, "every source: a build since the latest successful one did not complete"
+        return ("source:raw+",
+                "every source: a build since the latest successful one did not complete")
     before = json.loads(last[2])
     changed = [t for t in now if before.get(t) != now[t]]
     if not changed:
-        return [], f"nothing landed since build {last[0]}: no dbt node to run"
-    return changed, "changed since build " + last[0] + ": " + ", ".join(changed)
+        return None, f"nothing landed since build {last[0]}: no dbt node to run"
+    return (" ".join(f"source:raw.{t}+" for t in changed),
+            f"changed since build {last[0]}: " + ", ".join(changed))
 
 
 def dbt_args(settings: Settings, command: list[str]) -> list[str]:
@@ -230,7 +233,7 @@ def build(settings: Settings, select: str | None = None,
         land_bulletins(con, settings.reports_dir)
         why = full_refresh_reason(con, fingerprint, full_refresh)
         sources = raw_sources(con, raw_source_tables(settings.dbt_project_dir))
-        changed, what = changed_sources(con, sources)
+        selection, what = incremental_selection(con, sources)
         # Recorded before dbt touches a model: a build that dies half-way stays "running",
         # the latest build, and nothing can be validated or published until one completes.
         # A build of a selection of its caller's records no sources: the next one takes every
@@ -240,7 +243,7 @@ def build(settings: Settings, select: str | None = None,
                     "values (?,?,'running',?,?,?,?)",
                     [build_id, started, fingerprint, why is not None, raw_row_count(con),
                      None if select else json.dumps(sources)])
-        if why is None and not select and changed == []:
+        if why is None and not select and selection is None:
             finished = datetime.now(UTC).replace(tzinfo=None)
             con.execute("update audit.builds set finished_at = ?, status = 'success', "
                         "nodes = 0 where build_id = ?", [finished, build_id])
@@ -252,8 +255,7 @@ def build(settings: Settings, select: str | None = None,
     else:
         # Seeds, and the models and tests made from seeds alone, are as the latest
         # successful build left them: only what the changed raw sources feed is built again.
-        command += ["--select", select or (" ".join(f"source:raw.{t}+" for t in changed)
-                                           if changed else "source:raw+")]
+        command += ["--select", select or selection]
     # at a terminal one progress line stands for dbt's line per node (in dbt.log either way)
     res = run_dbt(settings, (["--quiet"] if progress.active() else []) + command,
                   callbacks=[_NodeProgress()])
