@@ -10,6 +10,7 @@ import pytest
 from citycheck.operations.rounds import close_round, open_round, review
 from citycheck.warehouse.build import BuildError, build
 from citycheck.warehouse.duckdb import connect
+from extract.open_data import fetch_all
 from extract.submissions import ingest_file
 from tests.helpers import query
 from tests.test_intake_real_world import write_csv
@@ -296,7 +297,7 @@ def test_values_are_reconciled_where_a_build_changed_them(built, tmp_path):
 def test_a_build_runs_only_what_the_changed_sources_feed(built):
     """Each build records the raw sources' row counts; the next runs only the models and tests
     downstream of the sources that grew since the latest successful build, and with nothing
-    landed runs no dbt node at all."""
+    landed (a fetch that brought nothing new is no value) runs no dbt node at all."""
     def surveys():      # a table dbt rebuilds is a new table (create, then rename)
         return query(built.warehouse_path, "select table_oid from duckdb_tables() where "
                      "schema_name = 'marts' and table_name = 'mart_survey_estimates'")
@@ -305,6 +306,11 @@ def test_a_build_runs_only_what_the_changed_sources_feed(built):
         return query(built.warehouse_path, "select max(built_at) from marts.mart_round_values")
 
     before = surveys(), rounds()
+    # the daily fetch of a portal that has nothing new: an attempt is recorded, no value
+    fetched = query(built.warehouse_path, "select count(*) from raw.open_data_fetches")[0][0]
+    assert {r.status for r in fetch_all(built)} <= {"unchanged", "not_modified"}
+    assert query(built.warehouse_path,
+                 "select count(*) from raw.open_data_fetches")[0][0] > fetched
     idle = build(built)
     assert idle.nodes == 0 and idle.why.startswith("nothing landed"), idle.why
     assert query(built.warehouse_path, "select status, nodes from audit.builds where "
