@@ -108,9 +108,12 @@ def table_freshness(settings: Settings) -> tuple[list[TableFreshness], str | Non
     results = json.loads(output.read_text(encoding="utf-8"))["results"]
     tables = []
     for r in results:
-        age = r.get("max_loaded_at_time_ago_in_s")
+        age, loaded = r.get("max_loaded_at_time_ago_in_s"), r.get("max_loaded_at")
+        if loaded and loaded.startswith("0001-01-01"):
+            # dbt's word for a table with no row: never loaded, not 739,957 days ago
+            age, loaded = None, None
         tables.append(TableFreshness(table=r["unique_id"].rsplit(".", 1)[-1], status=r["status"],
-                                     max_loaded_at=r.get("max_loaded_at"),
+                                     max_loaded_at=loaded,
                                      age_hours=round(age / 3600, 1) if age is not None else None))
     return sorted(tables, key=lambda t: t.table), None
 
