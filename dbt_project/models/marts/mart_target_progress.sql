@@ -25,10 +25,15 @@ with targets as (
 ),
 
 observed as (
-    -- the city's own rows are the scorecard's city totals (rolled up or reported)
-    select district_code, indicator_code, year, value
-    from {{ ref('mart_indicator_scorecard') }}
-    where value is not null
+    -- the city's own rows are the scorecard's city totals (rolled up or reported); only
+    -- those of a district and indicator with a target: read three times below, this is
+    -- written out whole first (DuckDB materializes such a CTE), and the scorecard at
+    -- national scale is millions of rows, most of them without any target
+    select sc.district_code, sc.indicator_code, sc.year, sc.value
+    from {{ ref('mart_indicator_scorecard') }} as sc
+    semi join targets as t
+        on t.district_code = sc.district_code and t.indicator_code = sc.indicator_code
+    where sc.value is not null
 ),
 
 spans as (
