@@ -69,3 +69,29 @@ def test_a_stage_is_charged_the_cpu_its_process_spent():
     stage = _run("burn", [sys.executable, "-c", burn], dict(os.environ), 1)
     assert 1.0 <= stage.cpu_seconds < stage.seconds
     assert stage.seconds >= 1.5
+
+
+def test_a_run_is_marked_changed_by_the_code_not_by_its_own_results(tmp_path):
+    """The commit a run names: "+changes" when a tracked file differs from it, but not for
+    the results the bench writes itself (S's results written before M runs)."""
+    import subprocess
+
+    from citycheck.devtools.bench import RESULTS_DIR, commit_of
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       cwd=tmp_path, check=True, capture_output=True)
+
+    results = tmp_path / RESULTS_DIR.relative_to(PROJECT_ROOT)
+    results.mkdir(parents=True)
+    (results / "S.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    head = commit_of(tmp_path)
+    assert len(head) == 12 and "+" not in head
+    (results / "S.json").write_text('{"scale": "S"}')
+    assert commit_of(tmp_path) == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert commit_of(tmp_path) == head + "+changes"

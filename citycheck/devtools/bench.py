@@ -431,13 +431,18 @@ INCREMENTAL_SCALES = ("S", "M", "L")
 
 
 def commit_of(root: Path = PROJECT_ROOT) -> str:
-    """The checked-out commit, with "+changes" when the work tree differs from it."""
+    """The checked-out commit, with "+changes" when the work tree differs from it. The
+    results folder does not count: the bench writes it itself, and a run of S M L marked
+    M and L "+changes" once S's results were written."""
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
         return done.stdout.strip() if done.returncode == 0 else ""
 
     head = git("rev-parse", "--short=12", "HEAD") or "unknown"
-    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    results = RESULTS_DIR.relative_to(PROJECT_ROOT).as_posix()
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                  f":(exclude){results}")
+    return head + ("+changes" if changed else "")
 
 
 def new_run_id(commit: str | None = None) -> str:
