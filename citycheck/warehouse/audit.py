@@ -95,8 +95,9 @@ def raw_sources(con, tables: list[str]) -> dict[str, list]:
 
 
 def arrived_since(con, build_id: str) -> bool:
-    """Whether files, fetches or review steps landed after the build began (what it was
-    built from is no longer all there is)."""
+    """Whether files, loaded fetches or review steps landed after the build began (what it
+    was built from is no longer all there is; a fetch that brought nothing new does not
+    count: FEEDING_ROWS)."""
     con.execute(AUDIT_DDL)
     row = con.execute("select raw_rows from audit.builds where build_id = ?",
                       [build_id]).fetchone()
