@@ -31,9 +31,9 @@ observed as (
     -- national scale is millions of rows, most of them without any target
     select sc.district_code, sc.indicator_code, sc.year, sc.value
     from {{ ref('mart_indicator_scorecard') }} as sc
-    semi join targets as t
-        on t.district_code = sc.district_code and t.indicator_code = sc.indicator_code
     where sc.value is not null
+        and exists (select 1 from targets as t where t.district_code = sc.district_code
+                    and t.indicator_code = sc.indicator_code)
 ),
 
 spans as (
