@@ -75,3 +75,19 @@ def test_without_a_webhook_the_cli_says_so_in_one_short_line(built, monkeypatch)
     late = [line for line in lines if line.startswith("OVERDUE")]
     assert late and all(line.index("department") == header.index("kind") for line in late)
     assert all(line[header.index("what is late"):].startswith("owes ") for line in late)
+
+
+def test_a_table_never_loaded_is_said_once_as_never(tmp_path, portal_url):
+    """A new data dir: every raw table is stale. `citycheck freshness` says so in its own
+    table, "never" loaded (not dbt's year 1, "739957 days ago"), without dbt's own lines for
+    each stale table before it."""
+    from tests.faults import cli
+    from tests.helpers import make_settings
+
+    fresh = make_settings(tmp_path / "new", portal_url=portal_url)
+    proc = cli(fresh, "freshness", env={"CITYCHECK_ALERT_WEBHOOK_URL": ""})
+    rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()
+            if line.startswith("raw.")}
+    assert rows and all(row == ["error", "never"] for row in rows.values()), proc.stdout
+    assert "freshness of raw." not in proc.stdout + proc.stderr, proc.stdout
+    assert "Traceback" not in proc.stderr

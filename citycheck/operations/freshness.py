@@ -100,7 +100,11 @@ def table_freshness(settings: Settings) -> tuple[list[TableFreshness], str | Non
     output = target / "sources.json"   # where dbt writes it under our --target-path
     output.unlink(missing_ok=True)
     try:
-        res = run_dbt(settings, ["--quiet", "source", "freshness"])
+        # nothing on the terminal: dbt's lines for a stale table (errors, so --quiet shows
+        # them) would come before the table citycheck prints from sources.json; dbt.log
+        # keeps them, as for every dbt call
+        res = run_dbt(settings, ["--log-level", "none", "--log-level-file", "debug",
+                                 "source", "freshness"])
     except WarehouseBusy as exc:
         return [], str(exc)
     if not output.exists():
