@@ -45,3 +45,19 @@ def test_each_dbt_invocation_reads_its_own_data_dirs_warehouse(built, tmp_path, 
     again, _ = table_freshness(built)
     assert [(t.table, t.max_loaded_at) for t in again] == [
         (t.table, t.max_loaded_at) for t in sample]
+
+
+def test_a_postgres_parse_does_not_cost_duckdb_data_dirs_a_whole_parse(
+        built, tmp_path, monkeypatch, pg_database, portal_url):
+    """Each dbt target shares its own parsed project: dbt run for the PostgreSQL warehouse
+    (another profile) in between does not make a new DuckDB data dir parse everything again.
+    Seen in `make test`, with a PostgreSQL test on the other worker."""
+    _what_dbt_parsed(built)        # the DuckDB profile's parse is the one shared
+    with monkeypatch.context() as pg:
+        pg.setenv("CITYCHECK_WAREHOUSE_TARGET", "postgres")
+        pg.setenv("CITYCHECK_PG_DSN", pg_database)
+        on_postgres = make_settings(tmp_path / "pg", pg, portal_url)
+        said = _what_dbt_parsed(on_postgres)
+        assert said and said[0].startswith(FULL), said     # another profile: its own parse
+    new = _what_dbt_parsed(make_settings(tmp_path / "new", monkeypatch, portal_url))
+    assert new and all(line.startswith(PARTIAL) for line in new), new

@@ -143,16 +143,20 @@ PARSED = "partial_parse.msgpack"
 
 
 @contextmanager
-def shared_parse(settings: Settings):
+def shared_parse(settings: Settings, target: str = "duckdb"):
     """dbt's parsed project (partial_parse.msgpack), shared by every data dir built from the
     same project through <dbt project>/target, where dbt run by hand keeps it too. Parsing the
     project whole takes 2-3 s of CPU, and every new data dir (a bench scale, a test's
     warehouse, a copy of one) used to pay it once more. dbt checks the file before using it
     (its version, the profile, the vars, every project file's checksum) and parses whatever
     differs, so a file of another project or profile costs a full parse, never a wrong one.
-    A folder that cannot be written (a read-only install) only loses the sharing."""
+    A folder that cannot be written (a read-only install) only loses the sharing. One file
+    per dbt target (the embedded DuckDB's is dbt's own name): a PostgreSQL build writing the
+    shared file made the next DuckDB data dir parse the whole project again ("profile has
+    changed"), and the other way round."""
     mine = settings.data_dir.resolve() / "dbt" / "target" / PARSED
-    shared = settings.dbt_project_dir.resolve() / "target" / PARSED
+    shared = settings.dbt_project_dir.resolve() / "target" / (
+        PARSED if target == "duckdb" else f"partial_parse.{target}.msgpack")
 
     def copy(source: Path, target: Path) -> None:
         try:
@@ -204,7 +208,7 @@ def run_dbt(settings: Settings, command: list[str], callbacks: list | None = Non
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     try:
         # one writer: dbt's place is kept until it is done
-        with engine.held_for_dbt(), shared_parse(settings):
+        with engine.held_for_dbt(), shared_parse(settings, env["CITYCHECK_DBT_TARGET"]):
             return dbtRunner(callbacks=callbacks or []).invoke(dbt_args(settings, command))
     finally:
         for k, v in saved.items():
